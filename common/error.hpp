@@ -1,0 +1,101 @@
+#pragma once
+// Recoverable failures: a message that gains context on the way up, whether a retry may help, and the
+// process exit code the CLI should use when the failure ends the build.
+
+#include <cerrno>
+#include <expected>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace kiln {
+
+class Error {
+public:
+    explicit Error(std::string message) : m_message(std::move(message)) {}
+
+    // "what: strerror(err)". Name the syscall and the path in `what`.
+    static Error from_errno(std::string_view what, int err);
+
+    // Prepends the outer step: "pulling sha256:ab…: connection refused".
+    Error& context(std::string_view outer) &;
+    Error&& context(std::string_view outer) &&;
+
+    const std::string& message() const { return m_message; }
+
+    // True when the same operation may succeed if tried again (a timeout, a 503); decided where the failure is
+    // understood, never by parsing messages.
+    bool retryable() const { return m_retryable; }
+    Error& set_retryable(bool retryable = true) & {
+        m_retryable = retryable;
+        return *this;
+    }
+    Error&& set_retryable(bool retryable = true) && {
+        m_retryable = retryable;
+        return std::move(*this);
+    }
+
+    // The errno behind a failed syscall, 0 otherwise.
+    int errno_value() const { return m_errno; }
+
+    // Exit status for the CLI when this error ends the build (a failed RUN passes its own code through).
+    int exit_code() const { return m_exit_code; }
+    Error& set_exit_code(int code) & {
+        m_exit_code = code;
+        return *this;
+    }
+    Error&& set_exit_code(int code) && {
+        m_exit_code = code;
+        return std::move(*this);
+    }
+
+private:
+    std::string m_message;
+    bool m_retryable = false;
+    int m_errno = 0;
+    int m_exit_code = 1;
+};
+
+template <class T>
+using Result = std::expected<T, Error>;
+using Status = std::expected<void, Error>;
+
+inline std::unexpected<Error> fail(std::string message) { return std::unexpected(Error(std::move(message))); }
+inline std::unexpected<Error> fail(Error error) { return std::unexpected(std::move(error)); }
+// Captures errno at the call: use right after the failing syscall.
+inline std::unexpected<Error> fail_errno(std::string_view what, int err = errno) {
+    return std::unexpected(Error::from_errno(what, err));
+}
+
+// Adds `outer` to a failed result; a success passes through untouched.
+template <class T>
+std::expected<T, Error> with_context(std::expected<T, Error>&& result, std::string_view outer) {
+    if (!result) result.error().context(outer);
+    return std::move(result);
+}
+
+}  // namespace kiln
+
+#define KILN_CONCAT_INNER_(a, b) a##b
+#define KILN_CONCAT_(a, b) KILN_CONCAT_INNER_(a, b)
+
+// Returns the error of `expr` (a Status or Result) from the enclosing function.
+#define KILN_TRY(expr)                                                                 \
+    do {                                                                               \
+        if (auto kiln_try_result_ = (expr); !kiln_try_result_)                         \
+            return std::unexpected(std::move(kiln_try_result_).error());               \
+    } while (0)
+
+// As KILN_TRY, adding context (evaluated only on failure) to the error first.
+#define KILN_TRY_CONTEXT(expr, outer)                                                  \
+    do {                                                                               \
+        if (auto kiln_try_result_ = (expr); !kiln_try_result_)                         \
+            return std::unexpected(std::move(kiln_try_result_.error()).context(outer)); \
+    } while (0)
+
+// `KILN_ASSIGN(auto value, compute());` declares `value` from a Result, or returns its error.
+#define KILN_ASSIGN(decl, expr) KILN_ASSIGN_IMPL_(KILN_CONCAT_(kiln_assign_result_, __LINE__), decl, expr)
+#define KILN_ASSIGN_IMPL_(tmp, decl, expr)                                             \
+    auto tmp = (expr);                                                                 \
+    if (!tmp) return std::unexpected(std::move(tmp).error());                          \
+    decl = std::move(*tmp)

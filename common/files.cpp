@@ -1,0 +1,86 @@
+#include "common/files.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <utility>
+
+#include "common/strings.hpp"
+
+namespace kiln {
+
+Result<std::string> read_file(const std::string& path, size_t limit) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return fail_errno(str_cat("open ", path));
+    FdReader reader(fd.get(), path);
+    return with_context(read_all(reader, limit), path);
+}
+
+AtomicFile::AtomicFile(std::string path, std::string temp_path, UniqueFd fd)
+    : m_path(std::move(path)), m_temp_path(std::move(temp_path)), m_fd(std::move(fd)),
+      m_writer(m_fd.get(), m_path) {}
+
+AtomicFile::AtomicFile(AtomicFile&& other) noexcept
+    : m_path(std::move(other.m_path)), m_temp_path(std::move(other.m_temp_path)), m_fd(std::move(other.m_fd)),
+      m_writer(m_fd.get(), m_path), m_committed(std::exchange(other.m_committed, true)) {}
+
+AtomicFile::~AtomicFile() {
+    if (!m_committed && !m_temp_path.empty()) ::unlink(m_temp_path.c_str());
+}
+
+Result<AtomicFile> AtomicFile::create(const std::string& path, mode_t mode) {
+    static std::atomic<unsigned> counter{0};
+    std::string temp_path = str_cat(path, ".tmp-", ::getpid(), "-", counter++);
+    UniqueFd fd(::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
+    if (!fd) return fail_errno(str_cat("create ", temp_path));
+    // The umask must not weaken what the caller asked for.
+    if (::fchmod(fd.get(), mode) != 0) return fail_errno(str_cat("chmod ", temp_path));
+    return AtomicFile(path, std::move(temp_path), std::move(fd));
+}
+
+Status AtomicFile::commit() { return commit_as(m_path); }
+
+Status AtomicFile::commit_as(const std::string& target) {
+    if (::close(m_fd.release()) != 0) return fail_errno(str_cat("close ", m_temp_path));
+    if (::rename(m_temp_path.c_str(), target.c_str()) != 0) return fail_errno(str_cat("rename to ", target));
+    m_committed = true;
+    return {};
+}
+
+Status write_file_atomic(const std::string& path, std::string_view bytes, mode_t mode) {
+    KILN_ASSIGN(auto file, AtomicFile::create(path, mode));
+    KILN_TRY(file.writer().write(bytes));
+    return file.commit();
+}
+
+Status make_directories(const std::string& path, mode_t mode) {
+    if (path.empty()) return {};
+    std::string prefix;
+    for (const std::string& part : split(path, '/')) {
+        prefix += part;
+        if (!part.empty() && ::mkdir(prefix.c_str(), mode) != 0 && errno != EEXIST)
+            return fail_errno(str_cat("mkdir ", prefix));
+        prefix += '/';
+    }
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) return fail_errno(str_cat("stat ", path));
+    if (!S_ISDIR(st.st_mode)) return fail(str_cat(path, " exists and is not a directory"));
+    return {};
+}
+
+bool path_exists(const std::string& path) {
+    struct stat st;
+    return ::lstat(path.c_str(), &st) == 0;
+}
+
+std::string parent_path(std::string_view path) {
+    while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+    size_t slash = path.rfind('/');
+    if (slash == std::string_view::npos) return ".";
+    if (slash == 0) return "/";
+    return std::string(path.substr(0, slash));
+}
+
+}  // namespace kiln

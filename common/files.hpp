@@ -1,0 +1,54 @@
+#pragma once
+// Whole-file reads and atomic publication of files.
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/error.hpp"
+#include "common/fd.hpp"
+#include "common/stream.hpp"
+
+namespace kiln {
+
+// Reads a file, refusing anything larger than `limit` bytes.
+Result<std::string> read_file(const std::string& path, size_t limit = 64 << 20);
+
+// A file written beside its target and renamed into place by commit(); destroyed uncommitted, it is discarded.
+class AtomicFile {
+public:
+    static Result<AtomicFile> create(const std::string& path, mode_t mode = 0644);
+    AtomicFile(AtomicFile&& other) noexcept;
+    AtomicFile& operator=(AtomicFile&&) = delete;
+    ~AtomicFile();
+
+    Writer& writer() { return m_writer; }
+    int fd() const { return m_fd.get(); }
+    // Closes the file and renames it over the target. Nothing is fsynced: builds are reproducible, not durable.
+    Status commit();
+    // As commit(), but publishes under `target` (on the same filesystem) instead.
+    Status commit_as(const std::string& target);
+
+private:
+    AtomicFile(std::string path, std::string temp_path, UniqueFd fd);
+    std::string m_path;
+    std::string m_temp_path;
+    UniqueFd m_fd;
+    FdWriter m_writer;
+    bool m_committed = false;
+};
+
+// Writes `bytes` to `path` atomically.
+Status write_file_atomic(const std::string& path, std::string_view bytes, mode_t mode = 0644);
+
+// mkdir -p; existing directories are fine.
+Status make_directories(const std::string& path, mode_t mode = 0755);
+
+bool path_exists(const std::string& path);
+
+// The directory of `path` ("a/b" for "a/b/c", "." for "c").
+std::string parent_path(std::string_view path);
+
+}  // namespace kiln

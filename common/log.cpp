@@ -1,0 +1,45 @@
+#include "common/log.hpp"
+
+#include <cstdio>
+#include <mutex>
+#include <string>
+
+namespace kiln {
+namespace {
+
+std::mutex g_sink_mutex;
+
+void default_sink(LogLevel level, std::string_view message) {
+    if (level < LogLevel::warn) return;
+    std::string line = std::string(log_level_name(level)) + ": " + std::string(message) + "\n";
+    std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
+LogSink& current_sink() {
+    static LogSink sink = default_sink;
+    return sink;
+}
+
+}  // namespace
+
+void set_log_sink(LogSink sink) {
+    std::lock_guard lock(g_sink_mutex);
+    current_sink() = sink ? std::move(sink) : LogSink(default_sink);
+}
+
+void log(LogLevel level, std::string_view message) {
+    std::lock_guard lock(g_sink_mutex);
+    current_sink()(level, message);
+}
+
+std::string_view log_level_name(LogLevel level) {
+    switch (level) {
+        case LogLevel::debug: return "debug";
+        case LogLevel::info: return "info";
+        case LogLevel::warn: return "warning";
+        case LogLevel::error: return "error";
+    }
+    return "?";
+}
+
+}  // namespace kiln

@@ -1,0 +1,120 @@
+#include "common/process.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "common/fd.hpp"
+#include "common/strings.hpp"
+
+extern char** environ;
+
+namespace kiln {
+namespace {
+
+Result<std::pair<UniqueFd, UniqueFd>> make_pipe() {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return fail_errno("pipe2");
+    return std::pair{UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
+std::vector<char*> to_c_strings(const std::vector<std::string>& strings) {
+    std::vector<char*> pointers;
+    for (const std::string& s : strings) pointers.push_back(const_cast<char*>(s.c_str()));
+    pointers.push_back(nullptr);
+    return pointers;
+}
+
+}  // namespace
+
+int exit_code_from_wait_status(int status) {
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return 255;
+}
+
+Result<ProcessResult> run_process(const std::vector<std::string>& argv, const ProcessOptions& options) {
+    if (argv.empty()) return fail("run_process: empty command");
+    KILN_ASSIGN(auto stdin_pipe, make_pipe());
+    KILN_ASSIGN(auto stdout_pipe, make_pipe());
+    KILN_ASSIGN(auto stderr_pipe, make_pipe());
+
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    if (options.stdin_bytes.empty())
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    else
+        posix_spawn_file_actions_adddup2(&actions, stdin_pipe.first.get(), 0);
+    if (options.capture_stdout) posix_spawn_file_actions_adddup2(&actions, stdout_pipe.second.get(), 1);
+    if (options.capture_stderr) posix_spawn_file_actions_adddup2(&actions, stderr_pipe.second.get(), 2);
+    if (!options.working_directory.empty())
+        posix_spawn_file_actions_addchdir_np(&actions, options.working_directory.c_str());
+
+    std::vector<char*> args = to_c_strings(argv);
+    std::vector<char*> env = to_c_strings(options.environment);
+    pid_t pid = 0;
+    int rc = ::posix_spawnp(&pid, argv[0].c_str(), &actions, nullptr, args.data(),
+                            options.environment.empty() ? environ : env.data());
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) return fail_errno(str_cat("start ", argv[0]), rc);
+
+    stdin_pipe.first.reset();
+    stdout_pipe.second.reset();
+    stderr_pipe.second.reset();
+
+    ProcessResult result;
+    // Feed stdin and drain both outputs together so that no pipe can fill up and deadlock the child.
+    size_t stdin_offset = 0;
+    if (options.stdin_bytes.empty()) stdin_pipe.second.reset();
+    while (stdin_pipe.second || stdout_pipe.first || stderr_pipe.first) {
+        pollfd fds[3];
+        int count = 0;
+        int in_index = -1, out_index = -1, err_index = -1;
+        if (stdin_pipe.second) {
+            in_index = count;
+            fds[count++] = {stdin_pipe.second.get(), POLLOUT, 0};
+        }
+        if (stdout_pipe.first) {
+            out_index = count;
+            fds[count++] = {stdout_pipe.first.get(), POLLIN, 0};
+        }
+        if (stderr_pipe.first) {
+            err_index = count;
+            fds[count++] = {stderr_pipe.first.get(), POLLIN, 0};
+        }
+        if (::poll(fds, count, -1) < 0) {
+            if (errno == EINTR) continue;
+            return fail_errno("poll");
+        }
+        if (in_index >= 0 && fds[in_index].revents) {
+            ssize_t n = ::write(stdin_pipe.second.get(), options.stdin_bytes.data() + stdin_offset,
+                                options.stdin_bytes.size() - stdin_offset);
+            if (n > 0) stdin_offset += static_cast<size_t>(n);
+            if (n < 0 || stdin_offset == options.stdin_bytes.size()) stdin_pipe.second.reset();
+        }
+        auto drain = [](UniqueFd& fd, std::string& into) {
+            char buffer[65536];
+            ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
+            if (n > 0)
+                into.append(buffer, static_cast<size_t>(n));
+            else if (n == 0 || errno != EINTR)
+                fd.reset();
+        };
+        if (out_index >= 0 && fds[out_index].revents) drain(stdout_pipe.first, result.stdout_bytes);
+        if (err_index >= 0 && fds[err_index].revents) drain(stderr_pipe.first, result.stderr_bytes);
+    }
+
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) return fail_errno(str_cat("waitpid ", argv[0]));
+    }
+    result.exit_code = exit_code_from_wait_status(status);
+    return result;
+}
+
+}  // namespace kiln

@@ -1,0 +1,35 @@
+#pragma once
+// Running helper programs (newuidmap, skopeo in tests) and collecting their output.
+
+#include <string>
+#include <vector>
+
+#include "common/error.hpp"
+
+namespace kiln {
+
+struct ProcessOptions {
+    // Bytes written to the child's stdin (then closed). Without them stdin is /dev/null.
+    std::string stdin_bytes;
+    // Capture stdout / stderr into the result; otherwise they are inherited.
+    bool capture_stdout = true;
+    bool capture_stderr = true;
+    // Replaces the environment when non-empty ("K=V" entries).
+    std::vector<std::string> environment;
+    // Working directory of the child; empty keeps the caller's.
+    std::string working_directory;
+};
+
+struct ProcessResult {
+    int exit_code = 0;  // 128 + signal number when killed by a signal
+    std::string stdout_bytes;
+    std::string stderr_bytes;
+};
+
+// Runs argv[0] (searched in PATH) to completion. Failing to start it is an error; a non-zero exit is not.
+Result<ProcessResult> run_process(const std::vector<std::string>& argv, const ProcessOptions& options = {});
+
+// Decodes a waitpid() status into an exit code (128 + signal for a signal).
+int exit_code_from_wait_status(int status);
+
+}  // namespace kiln

@@ -1,0 +1,31 @@
+#pragma once
+// Small string helpers that the standard library of g++ 12 lacks (no std::format).
+
+#include <cstdint>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kiln {
+
+// Concatenates anything streamable: str_cat("layer ", index, " of ", total).
+template <class... Args>
+std::string str_cat(const Args&... args) {
+    std::ostringstream out;
+    (out << ... << args);
+    return out.str();
+}
+
+std::vector<std::string> split(std::string_view text, char separator);
+std::string join(const std::vector<std::string>& parts, std::string_view separator);
+std::string_view trim(std::string_view text);
+std::string to_lower(std::string_view text);
+
+// Parses a whole decimal string as an unsigned integer; false on anything else or overflow.
+bool parse_uint64(std::string_view text, std::uint64_t& value);
+
+// Renders bytes as human-readable size: "12.3 MB".
+std::string format_bytes(std::uint64_t bytes);
+
+}  // namespace kiln

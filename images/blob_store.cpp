@@ -1,0 +1,72 @@
+#include "images/blob_store.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+
+#include "common/strings.hpp"
+
+namespace kiln {
+
+BlobIngest::BlobIngest(const BlobStore& store, AtomicFile file) : m_store(&store), m_file(std::move(file)) {}
+
+Status BlobIngest::write(const char* buffer, size_t size) {
+    m_hash.update(buffer, size);
+    m_size += size;
+    return m_file.writer().write(buffer, size);
+}
+
+Result<Digest> BlobIngest::commit(const std::optional<Digest>& expected) {
+    Digest actual = Digest::from_sha256_hex(m_hash.finish_hex());
+    if (expected && *expected != actual)
+        return fail(str_cat("blob ", expected->str(), " failed verification: its content has digest ", actual.str()));
+    // Already stored: our copy is discarded with the AtomicFile.
+    if (m_store->contains(actual)) return actual;
+    KILN_TRY(m_file.commit_as(m_store->path(actual)));
+    return actual;
+}
+
+Result<BlobStore> BlobStore::open(const std::string& root) {
+    KILN_TRY(make_directories(root + "/blobs/sha256"));
+    KILN_TRY(make_directories(root + "/ingest"));
+    return BlobStore(root);
+}
+
+std::string BlobStore::path(const Digest& digest) const {
+    return str_cat(m_root, "/blobs/", digest.algorithm(), "/", digest.encoded());
+}
+
+bool BlobStore::contains(const Digest& digest) const { return path_exists(path(digest)); }
+
+Result<std::uint64_t> BlobStore::size(const Digest& digest) const {
+    struct stat st;
+    if (::stat(path(digest).c_str(), &st) != 0) return fail_errno(str_cat("stat blob ", digest.str()));
+    return static_cast<std::uint64_t>(st.st_size);
+}
+
+Result<BlobIngest> BlobStore::begin() const {
+    static std::atomic<unsigned> counter{0};
+    // The temp file lives in ingest/ and is renamed to blobs/sha256/<hex> once verified.
+    KILN_ASSIGN(AtomicFile file, AtomicFile::create(str_cat(m_root, "/ingest/blob-", ::getpid(), "-", counter++)));
+    return BlobIngest(*this, std::move(file));
+}
+
+Result<Digest> BlobStore::put(std::string_view bytes) const {
+    KILN_ASSIGN(BlobIngest ingest, begin());
+    KILN_TRY(ingest.writer().write(bytes));
+    return ingest.commit();
+}
+
+Result<UniqueFd> BlobStore::open_blob(const Digest& digest) const {
+    UniqueFd fd(::open(path(digest).c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return fail_errno(str_cat("open blob ", digest.str()));
+    return fd;
+}
+
+Result<std::string> BlobStore::read(const Digest& digest, size_t limit) const {
+    return read_file(path(digest), limit);
+}
+
+}  // namespace kiln

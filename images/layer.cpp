@@ -1,0 +1,30 @@
+#include "images/layer.hpp"
+
+#include <fcntl.h>
+
+#include "common/fd.hpp"
+#include "common/strings.hpp"
+
+namespace kiln {
+namespace {
+
+// A reader that owns its descriptor.
+class OwnedFdReader final : public Reader {
+public:
+    OwnedFdReader(UniqueFd fd, std::string name) : m_fd(std::move(fd)), m_reader(m_fd.get(), std::move(name)) {}
+    Result<size_t> read(char* buffer, size_t size) override { return m_reader.read(buffer, size); }
+
+private:
+    UniqueFd m_fd;
+    FdReader m_reader;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Reader>> FileLayer::open_blob() const {
+    UniqueFd fd(::open(m_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return fail_errno(str_cat("open layer ", m_descriptor.digest.str()));
+    return std::unique_ptr<Reader>(std::make_unique<OwnedFdReader>(std::move(fd), m_descriptor.digest.str()));
+}
+
+}  // namespace kiln

@@ -1,0 +1,45 @@
+#pragma once
+// A layer as the rest of kiln sees it, wherever its bytes live: a pulled blob, a cached one or a fresh
+// snapshot are the same Layer to the builder.
+
+#include <memory>
+#include <string>
+
+#include "common/stream.hpp"
+#include "images/descriptor.hpp"
+#include "images/media_type.hpp"
+
+namespace kiln {
+
+class Layer {
+public:
+    virtual ~Layer() = default;
+    // Digest, size and media type of the blob as stored and pushed (usually compressed).
+    virtual const Descriptor& descriptor() const = 0;
+    // Digest of the uncompressed tar, as listed in the config's rootfs.diff_ids.
+    virtual const Digest& diff_id() const = 0;
+    // The blob's bytes, as described by descriptor().
+    virtual Result<std::unique_ptr<Reader>> open_blob() const = 0;
+
+    Compression compression() const { return layer_compression(descriptor().media_type); }
+};
+
+// A layer whose blob is a file on disk (in a BlobStore).
+class FileLayer final : public Layer {
+public:
+    FileLayer(Descriptor descriptor, Digest diff_id, std::string path)
+        : m_descriptor(std::move(descriptor)), m_diff_id(std::move(diff_id)), m_path(std::move(path)) {}
+    const Descriptor& descriptor() const override { return m_descriptor; }
+    const Digest& diff_id() const override { return m_diff_id; }
+    Result<std::unique_ptr<Reader>> open_blob() const override;
+    const std::string& path() const { return m_path; }
+
+private:
+    Descriptor m_descriptor;
+    Digest m_diff_id;
+    std::string m_path;
+};
+
+using LayerPtr = std::shared_ptr<const Layer>;
+
+}  // namespace kiln
