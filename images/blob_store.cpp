@@ -10,7 +10,8 @@
 
 namespace kiln {
 
-BlobIngest::BlobIngest(const BlobStore& store, AtomicFile file) : m_store(&store), m_file(std::move(file)) {}
+BlobIngest::BlobIngest(std::string store_root, AtomicFile file)
+    : m_store_root(std::move(store_root)), m_file(std::move(file)) {}
 
 Status BlobIngest::write(const char* buffer, size_t size) {
     m_hash.update(buffer, size);
@@ -20,11 +21,15 @@ Status BlobIngest::write(const char* buffer, size_t size) {
 
 Result<Digest> BlobIngest::commit(const std::optional<Digest>& expected) {
     Digest actual = Digest::from_sha256_hex(m_hash.finish_hex());
-    if (expected && *expected != actual)
+    if (expected && *expected != actual) {
+        // Moved out so that its destructor removes the unverified bytes now, not when the caller lets go.
+        AtomicFile discarded(std::move(m_file));
         return fail(str_cat("blob ", expected->str(), " failed verification: its content has digest ", actual.str()));
+    }
+    BlobStore store(m_store_root);
     // Already stored: our copy is discarded with the AtomicFile.
-    if (m_store->contains(actual)) return actual;
-    KILN_TRY(m_file.commit_as(m_store->path(actual)));
+    if (store.contains(actual)) return actual;
+    KILN_TRY(m_file.commit_as(store.path(actual)));
     return actual;
 }
 
@@ -50,7 +55,7 @@ Result<BlobIngest> BlobStore::begin() const {
     static std::atomic<unsigned> counter{0};
     // The temp file lives in ingest/ and is renamed to blobs/sha256/<hex> once verified.
     KILN_ASSIGN(AtomicFile file, AtomicFile::create(str_cat(m_root, "/ingest/blob-", ::getpid(), "-", counter++)));
-    return BlobIngest(*this, std::move(file));
+    return BlobIngest(m_root, std::move(file));
 }
 
 Result<Digest> BlobStore::put(std::string_view bytes) const {

@@ -26,13 +26,15 @@ public:
     using Writer::write;
     Status write(const char* buffer, size_t size) override;
     std::uint64_t size() const { return m_size; }
-    // Publishes the blob. With `expected`, a different digest is refused (the error names both digests).
+    // Publishes the blob. With `expected`, a different digest is refused (the error names both digests) and the
+    // partial file is removed at once. Call once.
     Result<Digest> commit(const std::optional<Digest>& expected = std::nullopt);
 
 private:
     friend class BlobStore;
-    BlobIngest(const BlobStore& store, AtomicFile file);
-    const BlobStore* m_store;
+    BlobIngest(std::string store_root, AtomicFile file);
+    // The store's root, not a pointer to it: an ingest may outlive the BlobStore object it came from.
+    std::string m_store_root;
     AtomicFile m_file;
     Sha256 m_hash;
     std::uint64_t m_size = 0;
@@ -57,6 +59,7 @@ public:
     Result<std::string> read(const Digest& digest, size_t limit = 4 << 20) const;
 
 private:
+    friend class BlobIngest;
     explicit BlobStore(std::string root) : m_root(std::move(root)) {}
     std::string m_root;
 };

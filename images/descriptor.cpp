@@ -3,8 +3,23 @@
 #include <nlohmann/json.hpp>
 
 #include "common/strings.hpp"
+#include "images/media_type.hpp"
 
 namespace kiln {
+namespace {
+
+// Padded standard base64, as the OCI schema's "data" requires.
+bool valid_base64(std::string_view text) {
+    if (text.size() % 4 != 0) return false;
+    size_t padding = 0;
+    while (padding < 2 && padding < text.size() && text[text.size() - 1 - padding] == '=') ++padding;
+    for (char c : text.substr(0, text.size() - padding))
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/'))
+            return false;
+    return true;
+}
+
+}  // namespace
 
 nlohmann::json Descriptor::to_json() const {
     nlohmann::json json = {{"mediaType", media_type}, {"digest", digest.str()}, {"size", size}};
@@ -12,6 +27,7 @@ nlohmann::json Descriptor::to_json() const {
     if (!annotations.empty()) json["annotations"] = annotations;
     if (platform) json["platform"] = platform->to_json();
     if (!artifact_type.empty()) json["artifactType"] = artifact_type;
+    if (!data.empty()) json["data"] = data;
     return json;
 }
 
@@ -21,7 +37,10 @@ Result<Descriptor> Descriptor::from_json(const nlohmann::json& json) {
     try {
         descriptor.media_type = json.at("mediaType").get<std::string>();
         KILN_ASSIGN(descriptor.digest, Digest::parse(json.at("digest").get<std::string>()));
-        descriptor.size = json.at("size").get<std::int64_t>();
+        const nlohmann::json& size = json.at("size");
+        // A float would convert silently; the schema wants an integer.
+        if (!size.is_number_integer()) return fail("invalid descriptor: size is not an integer");
+        descriptor.size = size.get<std::int64_t>();
         if (json.contains("urls")) descriptor.urls = json["urls"].get<std::vector<std::string>>();
         if (json.contains("annotations"))
             descriptor.annotations = json["annotations"].get<std::map<std::string, std::string>>();
@@ -29,10 +48,20 @@ Result<Descriptor> Descriptor::from_json(const nlohmann::json& json) {
             KILN_ASSIGN(descriptor.platform, Platform::from_json(json["platform"]));
         }
         if (json.contains("artifactType")) descriptor.artifact_type = json["artifactType"].get<std::string>();
+        if (json.contains("data")) descriptor.data = json["data"].get<std::string>();
     } catch (const nlohmann::json::exception& e) {
         return fail(str_cat("invalid descriptor: ", e.what()));
     }
+    if (!is_valid_media_type(descriptor.media_type))
+        return fail(str_cat("invalid descriptor ", descriptor.digest.str(), ": mediaType \"", descriptor.media_type,
+                            "\" is not type/subtype"));
+    if (json.contains("artifactType") && !is_valid_media_type(descriptor.artifact_type))
+        return fail(str_cat("invalid descriptor ", descriptor.digest.str(), ": artifactType \"",
+                            descriptor.artifact_type, "\" is not type/subtype"));
+    // An unsigned value above INT64_MAX comes out negative too.
     if (descriptor.size < 0) return fail(str_cat("invalid descriptor ", descriptor.digest.str(), ": negative size"));
+    if (!valid_base64(descriptor.data))
+        return fail(str_cat("invalid descriptor ", descriptor.digest.str(), ": data is not padded base64"));
     return descriptor;
 }
 

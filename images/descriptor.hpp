@@ -22,10 +22,14 @@ struct Descriptor {
     std::map<std::string, std::string> annotations;
     std::optional<Platform> platform;
     std::string artifact_type;
+    // Embedded content, as the padded standard base64 text of the document (kept verbatim, never decoded).
+    std::string data;
 
     nlohmann::json to_json() const;
-    // Validates mediaType, digest and a non-negative size.
+    // Validates the mediaType (and artifactType) shape, the digest, a non-negative integer size and the base64 of
+    // data.
     static Result<Descriptor> from_json(const nlohmann::json& json);
+    bool operator==(const Descriptor&) const = default;
 };
 
 // Parses untrusted JSON, naming `what` in the error.

@@ -66,8 +66,9 @@ Result<ImageDocuments> write_image_documents(const Image& image, ManifestFormat 
     manifest.config = documents.config;
     for (const LayerPtr& layer : image.layers()) {
         Descriptor descriptor = layer->descriptor();
-        // The same bytes are described in the manifest flavour being written.
-        if (is_layer_media_type(descriptor.media_type))
+        // The same bytes are described in the manifest flavour being written. Foreign/nondistributable layers keep
+        // their type: turning them into ordinary layers would have registries expect their bytes.
+        if (is_layer_media_type(descriptor.media_type) && !is_nondistributable_layer_media_type(descriptor.media_type))
             descriptor.media_type = layer_media_type(format, layer->compression());
         manifest.layers.push_back(std::move(descriptor));
     }
@@ -78,6 +79,37 @@ Result<ImageDocuments> write_image_documents(const Image& image, ManifestFormat 
                                     .size = static_cast<std::int64_t>(documents.manifest_bytes.size())};
     documents.parsed_manifest = std::move(manifest);
     return documents;
+}
+
+namespace {
+
+Status check_document(const Descriptor& descriptor, std::string_view bytes, std::string_view what) {
+    Digest actual = Digest::of_bytes(bytes);
+    if (descriptor.digest != actual || descriptor.size != static_cast<std::int64_t>(bytes.size()))
+        return fail(str_cat("image ", what, " ", descriptor.digest.str(), " (", descriptor.size,
+                            " bytes) does not match its serialized form ", actual.str(), " (", bytes.size(),
+                            " bytes)"));
+    return {};
+}
+
+}  // namespace
+
+Status check_image_documents(const Image& image, const ImageDocuments& documents) {
+    KILN_TRY(check_document(documents.config, documents.config_bytes, "config"));
+    KILN_TRY(check_document(documents.manifest, documents.manifest_bytes, "manifest"));
+    const std::vector<Descriptor>& listed = documents.parsed_manifest.layers;
+    if (listed.size() != image.layers().size())
+        return fail(str_cat("the manifest lists ", listed.size(), " layers but the image has ", image.layers().size()));
+    for (size_t i = 0; i < listed.size(); ++i) {
+        const Descriptor& layer = image.layers()[i]->descriptor();
+        if (listed[i].digest != layer.digest || listed[i].size != layer.size)
+            return fail(str_cat("the manifest lists layer ", i + 1, " as ", listed[i].digest.str(),
+                                " but the image has ", layer.digest.str()));
+    }
+    if (documents.parsed_manifest.config.digest != documents.config.digest)
+        return fail(str_cat("the manifest names config ", documents.parsed_manifest.config.digest.str(),
+                            " but the config is ", documents.config.digest.str()));
+    return {};
 }
 
 }  // namespace kiln

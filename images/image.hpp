@@ -48,4 +48,8 @@ struct ImageDocuments {
 // Serializes the config and manifest (layer media types follow `format`) and stores both in `store`.
 Result<ImageDocuments> write_image_documents(const Image& image, ManifestFormat format, const BlobStore& store);
 
+// Verifies that `documents` describe `image`: each descriptor's digest and size match its serialized bytes, and the
+// manifest lists the image's layers in order. Writers call it before publishing anything.
+Status check_image_documents(const Image& image, const ImageDocuments& documents);
+
 }  // namespace kiln

@@ -31,9 +31,11 @@ json key_object(const std::set<std::string>& keys) {
     return object;
 }
 
+// Throws json::type_error for a field of the wrong type, which the caller reports.
 RunConfig parse_run_config(const json& object) {
     RunConfig config;
-    if (!object.is_object()) return config;
+    if (object.is_null()) return config;
+    if (!object.is_object()) throw json::type_error::create(302, "config must be an object", nullptr);
     if (object.contains("User") && !object["User"].is_null()) config.user = object["User"].get<std::string>();
     config.exposed_ports = key_set(object, "ExposedPorts");
     if (object.contains("Env") && !object["Env"].is_null()) config.env = object["Env"].get<std::vector<std::string>>();
@@ -49,8 +51,9 @@ RunConfig parse_run_config(const json& object) {
     config.shell = optional_strings(object, "Shell");
     if (object.contains("OnBuild") && !object["OnBuild"].is_null())
         config.on_build = object["OnBuild"].get<std::vector<std::string>>();
-    if (object.contains("Healthcheck") && object["Healthcheck"].is_object()) {
+    if (object.contains("Healthcheck") && !object["Healthcheck"].is_null()) {
         const json& health = object["Healthcheck"];
+        if (!health.is_object()) throw json::type_error::create(302, "Healthcheck must be an object", nullptr);
         HealthConfig healthcheck;
         if (health.contains("Test") && !health["Test"].is_null())
             healthcheck.test = health["Test"].get<std::vector<std::string>>();
@@ -133,12 +136,15 @@ Result<ImageConfig> ImageConfig::parse(std::string_view bytes) {
         if (rootfs.value("type", "") != "layers")
             return fail(str_cat("image config rootfs.type is \"", rootfs.value("type", ""), "\", not \"layers\""));
         if (rootfs.contains("diff_ids") && !rootfs["diff_ids"].is_null()) {
+            if (!rootfs["diff_ids"].is_array()) return fail("image config rootfs.diff_ids is not an array");
             for (const auto& diff_id : rootfs["diff_ids"]) {
                 KILN_ASSIGN(Digest digest, Digest::parse(diff_id.get<std::string>()));
                 config.diff_ids.push_back(std::move(digest));
             }
         }
-        if (document.contains("history") && document["history"].is_array()) {
+        if (document.contains("history") && !document["history"].is_null()) {
+            // Dropping a malformed history would silently rewrite the image's story; refuse it instead.
+            if (!document["history"].is_array()) return fail("image config history is not an array");
             for (const auto& entry : document["history"]) {
                 History history;
                 history.created = entry.value("created", "");

@@ -20,6 +20,8 @@ struct HealthConfig {
     std::int64_t start_period_ns = 0;
     std::int64_t start_interval_ns = 0;
     int retries = 0;
+
+    bool operator==(const HealthConfig&) const = default;
 };
 
 // The "config" object: what a container of this image runs with.
@@ -42,6 +44,8 @@ struct RunConfig {
     std::optional<std::string> env_value(std::string_view name) const;
     // Sets a variable, keeping its position when it already exists.
     void set_env(std::string_view name, std::string_view value);
+
+    bool operator==(const RunConfig&) const = default;
 };
 
 struct History {
@@ -50,6 +54,8 @@ struct History {
     std::string author;
     std::string comment;
     bool empty_layer = false;
+
+    bool operator==(const History&) const = default;
 };
 
 struct ImageConfig {
@@ -66,7 +72,9 @@ struct ImageConfig {
 
     // Parses and validates an image config (rootfs.type must be "layers"). Unknown fields are dropped.
     static Result<ImageConfig> parse(std::string_view bytes);
+    // The canonical form (see canonical_json); rootfs always lists diff_ids, even none.
     std::string serialize() const;
+    bool operator==(const ImageConfig&) const = default;
 };
 
 // Formats a time as RFC 3339 UTC with second precision: "2026-11-22T10:00:00Z".

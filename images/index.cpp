@@ -17,10 +17,16 @@ Result<Index> Index::parse(std::string_view bytes) {
         index.media_type = json.value("mediaType", "");
         if (!index.media_type.empty() && !is_index_media_type(index.media_type))
             return fail(str_cat("not an image index: mediaType ", index.media_type));
+        index.artifact_type = json.value("artifactType", "");
+        if (json.contains("artifactType") && !is_valid_media_type(index.artifact_type))
+            return fail(str_cat("image index artifactType \"", index.artifact_type, "\" is not type/subtype"));
         if (!json.contains("manifests") || !json["manifests"].is_array()) return fail("image index has no manifests");
         for (const auto& entry : json["manifests"]) {
             KILN_ASSIGN(Descriptor descriptor, Descriptor::from_json(entry));
             index.manifests.push_back(std::move(descriptor));
+        }
+        if (json.contains("subject")) {
+            KILN_ASSIGN(index.subject, Descriptor::from_json(json["subject"]));
         }
         if (json.contains("annotations"))
             index.annotations = json["annotations"].get<std::map<std::string, std::string>>();
@@ -33,7 +39,9 @@ Result<Index> Index::parse(std::string_view bytes) {
 std::string Index::serialize() const {
     nlohmann::json json = {{"schemaVersion", schema_version}, {"manifests", nlohmann::json::array()}};
     if (!media_type.empty()) json["mediaType"] = media_type;
+    if (!artifact_type.empty()) json["artifactType"] = artifact_type;
     for (const Descriptor& manifest : manifests) json["manifests"].push_back(manifest.to_json());
+    if (subject) json["subject"] = subject->to_json();
     if (!annotations.empty()) json["annotations"] = annotations;
     return canonical_json(json);
 }

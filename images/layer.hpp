@@ -42,4 +42,8 @@ private:
 
 using LayerPtr = std::shared_ptr<const Layer>;
 
+// Streams the layer's blob into `to`, failing when its size or sha256 differs from descriptor(), so that a copy
+// is never published under a name its bytes do not match. Other digest algorithms are refused.
+Status copy_verified_blob(const Layer& layer, Writer& to);
+
 }  // namespace kiln

@@ -19,6 +19,8 @@ Result<Manifest> Manifest::parse(std::string_view bytes) {
         if (!manifest.media_type.empty() && !is_manifest_media_type(manifest.media_type))
             return fail(str_cat("not an image manifest: mediaType ", manifest.media_type));
         manifest.artifact_type = json.value("artifactType", "");
+        if (json.contains("artifactType") && !is_valid_media_type(manifest.artifact_type))
+            return fail(str_cat("manifest artifactType \"", manifest.artifact_type, "\" is not type/subtype"));
         if (!json.contains("config")) return fail("manifest has no config");
         KILN_ASSIGN(manifest.config, Descriptor::from_json(json["config"]));
         if (json.contains("layers")) {

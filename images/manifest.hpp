@@ -20,9 +20,12 @@ struct Manifest {
     std::optional<Descriptor> subject;
     std::map<std::string, std::string> annotations;
 
-    // Parses and validates: schemaVersion 2, a config, and layer descriptors.
+    // Parses and validates: schemaVersion 2, a manifest mediaType when one is given, a config, and layer
+    // descriptors. An empty layer list is accepted: Docker and registries accept metadata-only images.
     static Result<Manifest> parse(std::string_view bytes);
+    // The canonical form (see canonical_json); "layers" is always present.
     std::string serialize() const;
+    bool operator==(const Manifest&) const = default;
 };
 
 }  // namespace kiln

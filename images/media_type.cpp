@@ -1,6 +1,24 @@
 #include "images/media_type.hpp"
 
 namespace kiln {
+namespace {
+
+bool valid_media_type_part(std::string_view part) {
+    if (part.empty() || part.size() > 127) return false;
+    auto alphanumeric = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); };
+    if (!alphanumeric(part[0])) return false;
+    for (char c : part)
+        if (!alphanumeric(c) && std::string_view("!#$&^_.+-").find(c) == std::string_view::npos) return false;
+    return true;
+}
+
+}  // namespace
+
+bool is_valid_media_type(std::string_view type) {
+    size_t slash = type.find('/');
+    if (slash == std::string_view::npos) return false;
+    return valid_media_type_part(type.substr(0, slash)) && valid_media_type_part(type.substr(slash + 1));
+}
 
 bool is_index_media_type(std::string_view type) {
     return type == media_type::oci_index || type == media_type::docker_manifest_list;
@@ -19,6 +37,11 @@ bool is_layer_media_type(std::string_view type) {
            type == media_type::oci_layer_nondistributable || type == media_type::oci_layer_nondistributable_gzip ||
            type == media_type::oci_layer_nondistributable_zstd || type == media_type::docker_layer_gzip ||
            type == media_type::docker_layer_foreign_gzip || type == media_type::docker_layer_zstd;
+}
+
+bool is_nondistributable_layer_media_type(std::string_view type) {
+    return type == media_type::oci_layer_nondistributable || type == media_type::oci_layer_nondistributable_gzip ||
+           type == media_type::oci_layer_nondistributable_zstd || type == media_type::docker_layer_foreign_gzip;
 }
 
 Compression layer_compression(std::string_view type) {

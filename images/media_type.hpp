@@ -34,10 +34,15 @@ enum class Compression { none, gzip, zstd };
 // Which manifest flavour an image is written as.
 enum class ManifestFormat { oci, docker };
 
+// True when `type` has the RFC 6838 type/subtype shape the OCI spec requires of every mediaType
+// (each part 1–127 characters of [A-Za-z0-9!#$&^_.+-], starting alphanumeric).
+bool is_valid_media_type(std::string_view type);
 bool is_index_media_type(std::string_view type);
 bool is_manifest_media_type(std::string_view type);
 bool is_schema1_media_type(std::string_view type);
 bool is_layer_media_type(std::string_view type);
+// True for layer types that registries must not receive (Docker "foreign", OCI "nondistributable").
+bool is_nondistributable_layer_media_type(std::string_view type);
 // The compression a layer media type declares; none for unknown types.
 Compression layer_compression(std::string_view type);
 // The layer media type for a manifest flavour and compression.

@@ -30,6 +30,8 @@ struct Platform {
 
     nlohmann::json to_json() const;
     static Result<Platform> from_json(const nlohmann::json& json);
+    // Field-wise, without normalisation: "aarch64" and "arm64" differ here (use satisfies()).
+    bool operator==(const Platform&) const = default;
 };
 
 // The platform of the machine kiln runs on.
