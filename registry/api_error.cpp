@@ -1,0 +1,65 @@
+#include "registry/api_error.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "common/strings.hpp"
+
+namespace kiln {
+namespace {
+
+constexpr size_t k_max_field = 200;
+constexpr size_t k_max_errors = 3;
+
+// A hostile registry chooses these bytes: keep them printable, single-line and short.
+std::string sanitize(std::string_view text) {
+    std::string clean;
+    for (char c : text) {
+        if (clean.size() >= k_max_field) {
+            clean += "...";
+            break;
+        }
+        auto byte = static_cast<unsigned char>(c);
+        clean += byte < 0x20 || byte == 0x7f ? ' ' : c;
+    }
+    return std::string(trim(clean));
+}
+
+std::string string_field(const nlohmann::json& object, const char* name) {
+    auto found = object.find(name);
+    return found != object.end() && found->is_string() ? sanitize(found->get<std::string>()) : std::string();
+}
+
+}  // namespace
+
+std::string summarize_error_body(std::string_view body) {
+    nlohmann::json json = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+    if (!json.is_object()) return "";
+    std::vector<std::string> parts;
+    if (auto errors = json.find("errors"); errors != json.end() && errors->is_array()) {
+        for (const auto& entry : *errors) {
+            if (parts.size() == k_max_errors) break;
+            if (!entry.is_object()) continue;
+            std::string code = string_field(entry, "code");
+            std::string message = string_field(entry, "message");
+            if (code.empty() && message.empty()) continue;
+            parts.push_back(code.empty() ? message : message.empty() ? code : str_cat(code, ": ", message));
+        }
+    }
+    if (parts.empty()) {
+        std::string details = string_field(json, "details");
+        if (details.empty()) details = string_field(json, "error");
+        if (!details.empty()) parts.push_back(details);
+    }
+    return join(parts, "; ");
+}
+
+bool is_retryable_status(long status) { return status == 408 || status == 429 || (status >= 500 && status <= 599); }
+
+Error http_status_error(std::string_view what, const HttpResponse& response) {
+    std::string summary = summarize_error_body(response.body);
+    std::string message = str_cat(what, ": HTTP ", response.status);
+    if (!summary.empty()) message += str_cat(" ", summary);
+    return Error(std::move(message)).set_retryable(is_retryable_status(response.status));
+}
+
+}  // namespace kiln

@@ -1,0 +1,237 @@
+#include "registry/auth.hpp"
+
+#include <openssl/evp.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/log.hpp"
+#include "common/strings.hpp"
+#include "registry/api_error.hpp"
+
+namespace kiln {
+namespace {
+
+constexpr size_t k_token_response_limit = 1 << 20;
+constexpr std::chrono::milliseconds k_token_timeout{60000};
+// The distribution token spec: a token lives at least 60 s, whatever expires_in says.
+constexpr std::int64_t k_min_token_seconds = 60;
+// Refresh a little early, so that a token does not expire between the lookup and the request.
+constexpr std::chrono::seconds k_expiry_margin{10};
+// Basic authorizations do not expire; re-read the credential now and then anyway.
+constexpr std::chrono::minutes k_basic_lifetime{30};
+
+// tchar from RFC 7230.
+bool is_token_char(char c) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+    return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+std::string base64(std::string_view bytes) {
+    std::string encoded(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+    int length = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()),
+                                 reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
+    encoded.resize(static_cast<size_t>(length));
+    return encoded;
+}
+
+// A token goes into a header: refuse anything that could end it or inject another.
+bool is_header_safe(std::string_view token) {
+    for (char c : token)
+        if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) == 0x7f) return false;
+    return !token.empty();
+}
+
+std::string cache_key(std::string_view registry, std::string_view scope) { return str_cat(registry, " ", scope); }
+
+class ChallengeParser {
+public:
+    explicit ChallengeParser(std::string_view text) : m_text(text) {}
+
+    Result<std::vector<AuthChallenge>> parse() {
+        std::vector<AuthChallenge> challenges;
+        while (true) {
+            skip_separators();
+            if (at_end()) break;
+            std::string_view scheme = token();
+            if (scheme.empty()) return error("expected an authentication scheme");
+            AuthChallenge challenge{.scheme = to_lower(scheme)};
+            while (true) {
+                skip_separators();
+                size_t param_start = m_position;
+                std::string_view name = token();
+                if (name.empty()) {
+                    if (at_end()) break;
+                    return error("expected a parameter");
+                }
+                skip_spaces();
+                if (at_end() || m_text[m_position] != '=') {
+                    m_position = param_start;  // a bare token starts the next challenge
+                    break;
+                }
+                ++m_position;
+                skip_spaces();
+                KILN_ASSIGN(std::string value, parameter_value());
+                challenge.params[to_lower(name)] = std::move(value);
+            }
+            challenges.push_back(std::move(challenge));
+        }
+        if (challenges.empty()) return error("no challenge");
+        return challenges;
+    }
+
+private:
+    bool at_end() const { return m_position >= m_text.size(); }
+    void skip_spaces() {
+        while (!at_end() && (m_text[m_position] == ' ' || m_text[m_position] == '\t')) ++m_position;
+    }
+    void skip_separators() {
+        while (!at_end() && (m_text[m_position] == ' ' || m_text[m_position] == '\t' || m_text[m_position] == ','))
+            ++m_position;
+    }
+    std::string_view token() {
+        size_t start = m_position;
+        while (!at_end() && is_token_char(m_text[m_position])) ++m_position;
+        return m_text.substr(start, m_position - start);
+    }
+    Result<std::string> parameter_value() {
+        if (at_end() || m_text[m_position] != '"') {
+            // RFC 7235 wants a token here, but registries send unquoted URLs (realm=https://…): take everything
+            // up to the next separator.
+            size_t start = m_position;
+            while (!at_end() && m_text[m_position] != ',' && m_text[m_position] != ' ' && m_text[m_position] != '\t')
+                ++m_position;
+            return std::string(m_text.substr(start, m_position - start));
+        }
+        std::string value;
+        for (++m_position; !at_end(); ++m_position) {
+            char c = m_text[m_position];
+            if (c == '"') {
+                ++m_position;
+                return value;
+            }
+            if (c == '\\' && m_position + 1 < m_text.size()) c = m_text[++m_position];
+            value += c;
+        }
+        return error("unterminated quoted string");
+    }
+    std::unexpected<Error> error(std::string_view what) const {
+        return fail(str_cat("invalid WWW-Authenticate header (", what, " at offset ", m_position, "): ",
+                            m_text.substr(0, 200)));
+    }
+
+    std::string_view m_text;
+    size_t m_position = 0;
+};
+
+}  // namespace
+
+std::string AuthChallenge::param(std::string_view name) const {
+    auto found = params.find(std::string(name));
+    return found == params.end() ? std::string() : found->second;
+}
+
+Result<std::vector<AuthChallenge>> parse_www_authenticate(std::string_view header) {
+    return ChallengeParser(header).parse();
+}
+
+std::string repository_scope(std::string_view repository, RepositoryAccess access) {
+    return str_cat("repository:", repository, access == RepositoryAccess::push ? ":pull,push" : ":pull");
+}
+
+Authenticator::Authenticator(std::shared_ptr<CredentialProvider> credentials)
+    : m_credentials(credentials ? std::move(credentials) : std::make_shared<AnonymousCredentials>()) {}
+
+std::string Authenticator::cached(std::string_view registry, std::string_view scope) const {
+    std::lock_guard lock(m_mutex);
+    auto found = m_cache.find(cache_key(registry, scope));
+    if (found == m_cache.end() || found->second.expires <= std::chrono::steady_clock::now()) return "";
+    return found->second.authorization;
+}
+
+void Authenticator::forget(std::string_view registry, std::string_view scope) {
+    std::lock_guard lock(m_mutex);
+    m_cache.erase(cache_key(registry, scope));
+}
+
+Result<std::string> Authenticator::authorize(HttpClient& http, std::string_view registry, std::string_view scope,
+                                             const std::vector<AuthChallenge>& challenges) {
+    const AuthChallenge* bearer = nullptr;
+    const AuthChallenge* basic = nullptr;
+    std::vector<std::string> offered;
+    for (const AuthChallenge& challenge : challenges) {
+        if (challenge.scheme == "bearer" && !bearer) bearer = &challenge;
+        if (challenge.scheme == "basic" && !basic) basic = &challenge;
+        offered.push_back(challenge.scheme);
+    }
+    if (!bearer && !basic)
+        return fail(str_cat(registry, " asks for unsupported authentication (", join(offered, ", "), ")"));
+
+    KILN_ASSIGN(std::optional<Credential> credential,
+                with_context(m_credentials->credential_for(registry), str_cat("credentials for ", registry)));
+    Entry entry;
+    if (bearer) {
+        KILN_ASSIGN(entry, fetch_token(http, *bearer, scope, credential));
+    } else {
+        if (!credential || credential->username.empty())
+            return fail(str_cat(registry, " requires a username and password (Basic authentication) and none are "
+                                          "configured for it"));
+        entry = {str_cat("Basic ", base64(str_cat(credential->username, ":", credential->password))),
+                 std::chrono::steady_clock::now() + k_basic_lifetime};
+    }
+    std::lock_guard lock(m_mutex);
+    m_cache[cache_key(registry, scope)] = entry;
+    return entry.authorization;
+}
+
+Result<Authenticator::Entry> Authenticator::fetch_token(HttpClient& http, const AuthChallenge& challenge,
+                                                        std::string_view scope,
+                                                        const std::optional<Credential>& credential) const {
+    std::string realm = challenge.param("realm");
+    if (realm.empty()) return fail("Bearer challenge without a realm");
+    if (credential && !credential->identity_token.empty())
+        return fail("identity tokens (OAuth2 refresh tokens) are not supported yet");
+    // Resolving the realm against itself accepts only absolute http(s) URLs.
+    KILN_ASSIGN(std::string url, with_context(resolve_url(realm, realm), "token realm"));
+    KILN_ASSIGN(std::string realm_origin, url_origin(url));
+    std::string what = str_cat("GET token from ", realm_origin, " for ", scope);
+    if (std::string service = challenge.param("service"); !service.empty()) {
+        KILN_ASSIGN(url, append_query(url, "service", service));
+    }
+    std::vector<std::string> scopes = split(scope, ' ');
+    std::string challenge_scope = challenge.param("scope");
+    // The registry may name a scope we did not think of (extra actions); ask for it too.
+    if (!challenge_scope.empty() && challenge_scope != scope) scopes.push_back(challenge_scope);
+    for (const std::string& one : scopes) {
+        if (one.empty()) continue;
+        KILN_ASSIGN(url, append_query(url, "scope", one));
+    }
+
+    HttpRequest request{.method = "GET", .url = url, .redirects = Redirects::follow, .timeout = k_token_timeout};
+    request.headers.add("Accept", "application/json");
+    if (credential && !credential->username.empty())
+        request.authorization = str_cat("Basic ", base64(str_cat(credential->username, ":", credential->password)));
+    log_debug("requesting a token from ", realm_origin, " for ", scope);
+    KILN_ASSIGN(HttpResponse response, with_context(http.fetch(request, k_token_response_limit), what));
+    if (!response.ok()) return fail(http_status_error(what, response));
+
+    nlohmann::json json = nlohmann::json::parse(response.body, nullptr, /*allow_exceptions=*/false);
+    if (!json.is_object()) return fail(str_cat(what, ": the answer is not a JSON object"));
+    std::string token;
+    for (const char* field : {"token", "access_token"}) {
+        auto found = json.find(field);
+        if (found != json.end() && found->is_string() && !found->get<std::string>().empty()) {
+            token = found->get<std::string>();
+            break;
+        }
+    }
+    if (token.empty()) return fail(str_cat(what, ": the answer has no token"));
+    if (!is_header_safe(token)) return fail(str_cat(what, ": the token contains characters a header cannot carry"));
+    std::int64_t lifetime = k_min_token_seconds;
+    if (auto expires = json.find("expires_in"); expires != json.end() && expires->is_number_integer())
+        lifetime = std::max(lifetime, expires->get<std::int64_t>());
+    lifetime = std::min<std::int64_t>(lifetime, 24 * 3600);
+    return Entry{str_cat("Bearer ", token),
+                 std::chrono::steady_clock::now() + std::chrono::seconds(lifetime) - k_expiry_margin};
+}
+
+}  // namespace kiln
