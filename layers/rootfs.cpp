@@ -1,13 +1,16 @@
 #include "layers/rootfs.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "common/strings.hpp"
+#include "common/temp_dir.hpp"
 
 namespace kiln {
 
@@ -49,6 +52,72 @@ bool escapes_root(std::string_view path) {
         }
     }
     return false;
+}
+
+bool path_less(std::string_view a, std::string_view b) {
+    size_t common = std::min(a.size(), b.size());
+    for (size_t i = 0; i < common; ++i) {
+        if (a[i] == b[i]) continue;
+        // '/' ends a component, so it sorts before every byte a name can hold.
+        unsigned ca = a[i] == '/' ? 0u : static_cast<unsigned char>(a[i]);
+        unsigned cb = b[i] == '/' ? 0u : static_cast<unsigned char>(b[i]);
+        return ca < cb;
+    }
+    return a.size() < b.size();
+}
+
+bool path_is_under(std::string_view path, std::string_view directory) {
+    if (directory.empty()) return !path.empty();
+    return path.size() > directory.size() && path.starts_with(directory) && path[directory.size()] == '/';
+}
+
+std::pair<std::string_view, std::string_view> split_parent(std::string_view path) {
+    size_t slash = path.rfind('/');
+    if (slash == std::string_view::npos) return {std::string_view(), path};
+    return {path.substr(0, slash), path.substr(slash + 1)};
+}
+
+Status remove_at(int parent_fd, const std::string& name, const std::string& display) {
+    struct stat st;
+    if (::fstatat(parent_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) return {};
+        return fail_errno(str_cat("lstat ", display));
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        if (::unlinkat(parent_fd, name.c_str(), 0) != 0 && errno != ENOENT)
+            return fail_errno(str_cat("unlink ", display));
+        return {};
+    }
+    // A directory we may not list or modify (an image's 0000 directory) is opened up first.
+    if ((st.st_mode & 0700) != 0700) ::fchmodat(parent_fd, name.c_str(), (st.st_mode & 07777) | 0700, 0);
+    UniqueFd dir_fd(::openat(parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!dir_fd) return fail_errno(str_cat("open ", display));
+    KILN_TRY(remove_tree_contents(dir_fd.get(), display));
+    if (::unlinkat(parent_fd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT)
+        return fail_errno(str_cat("rmdir ", display));
+    return {};
+}
+
+Result<std::vector<std::string>> list_directory(int dir_fd, const std::string& display) {
+    int listing_fd = ::openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (listing_fd < 0) return fail_errno(str_cat("open ", display));
+    DIR* dir = ::fdopendir(listing_fd);
+    if (!dir) {
+        ::close(listing_fd);
+        return fail_errno(str_cat("fdopendir ", display));
+    }
+    std::vector<std::string> names;
+    errno = 0;
+    while (dirent* entry = ::readdir(dir)) {
+        std::string_view name = entry->d_name;
+        if (name != "." && name != "..") names.emplace_back(name);
+        errno = 0;
+    }
+    int err = errno;
+    ::closedir(dir);
+    if (err != 0) return fail_errno(str_cat("readdir ", display), err);
+    std::sort(names.begin(), names.end());
+    return names;
 }
 
 Result<RootFs> RootFs::open(const std::string& path) {

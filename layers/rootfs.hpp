@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
@@ -55,5 +56,22 @@ bool escapes_root(std::string_view path);
 
 // openat2(2) with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS relative to `root_fd`.
 int openat_in_root(int root_fd, std::string_view path, int flags, mode_t mode);
+
+// Depth-first order of cleaned paths: a directory sorts right before its own entries ("a" < "a/b" < "a-b"),
+// which is how layers list their entries and how snapshots are compared.
+bool path_less(std::string_view a, std::string_view b);
+
+// True when `path` is strictly below `directory` ("a/b" is under "a"; "ab" is not). "" is the root.
+bool path_is_under(std::string_view path, std::string_view directory);
+
+// Splits a cleaned, non-empty path into its directory ("" for the root) and its last component.
+std::pair<std::string_view, std::string_view> split_parent(std::string_view path);
+
+// Removes `name` from the directory `parent_fd` (recursively for a directory), never following a symlink.
+// A missing entry is not an error. `display` names it in errors.
+Status remove_at(int parent_fd, const std::string& name, const std::string& display);
+
+// The names in the directory `dir_fd` (an O_PATH fd will do), without "." and "..", sorted bytewise.
+Result<std::vector<std::string>> list_directory(int dir_fd, const std::string& display);
 
 }  // namespace kiln

@@ -1,0 +1,435 @@
+#include "layers/extract.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <functional>
+#include <vector>
+
+#include "common/log.hpp"
+#include "common/strings.hpp"
+#include "layers/tar_reader.hpp"
+
+namespace kiln {
+namespace {
+
+constexpr std::string_view k_whiteout_prefix = ".wh.";
+// ".wh..wh.*" names are aufs bookkeeping; only the opaque marker among them means anything to an image.
+constexpr std::string_view k_whiteout_meta_prefix = ".wh..wh.";
+constexpr std::string_view k_opaque_marker = ".wh..wh..opq";
+constexpr std::int64_t k_max_id = 0xfffffffe;  // (uid_t)-1 means "leave unchanged" to chown(2)
+
+std::uint64_t path_hash(std::string_view path) {
+    return std::hash<std::string_view>{}(path);
+}
+
+struct timespec clamp_time(struct timespec time) {
+    if (time.tv_nsec < 0 || time.tv_nsec > 999'999'999) time.tv_nsec = 0;
+    return time;
+}
+
+// A path that setxattr(2) can use for an entry that has no fd of its own; the entry itself is not followed.
+std::string proc_path(int parent_fd, std::string_view leaf) {
+    return str_cat("/proc/self/fd/", parent_fd, "/", leaf);
+}
+
+// Applies one layer. Lives for one apply_layer() call.
+class LayerApplier {
+public:
+    LayerApplier(const RootFs& root, Reader& tar, const ExtractOptions& options)
+        : m_root(root), m_options(options), m_tar(tar) {}
+
+    Result<ExtractStats> run() {
+        TarEntry entry;
+        while (true) {
+            KILN_ASSIGN(bool more, m_tar.next(entry));
+            if (!more) break;
+            ++m_stats.entries;
+            KILN_TRY_CONTEXT(apply_entry(entry), str_cat("entry \"", entry.name, "\""));
+        }
+        KILN_TRY(m_tar.drain());
+        KILN_TRY(clear_opaque_directories());
+        KILN_TRY(finish_directories());
+        return m_stats;
+    }
+
+private:
+    struct PendingDirectory {
+        std::string path;
+        mode_t mode;
+        struct timespec times[2];
+    };
+
+    Status apply_entry(const TarEntry& entry) {
+        if (entry.name.starts_with('/')) return fail("refused: absolute path");
+        if (escapes_root(entry.name)) return fail("refused: the path climbs above the root with \"..\"");
+        std::string path = clean_path(entry.name);
+        if (path.empty()) return {};  // the root itself: its metadata belongs to the rootfs, not the layer
+        auto [parent_view, leaf_view] = split_parent(path);
+        std::string parent(parent_view);
+        std::string leaf(leaf_view);
+        if (leaf.starts_with(k_whiteout_prefix)) return apply_whiteout(parent, leaf);
+        if (entry.uid < 0 || entry.uid > k_max_id || entry.gid < 0 || entry.gid > k_max_id)
+            return fail(str_cat("refused: uid/gid ", entry.uid, ":", entry.gid, " out of range"));
+        if (entry.size < 0) return fail("refused: negative size");
+        record_written(path, parent);
+
+        KILN_ASSIGN(int parent_fd, parent_directory(parent));
+        switch (entry.type) {
+            case TarEntryType::regular:
+                return write_regular(parent_fd, leaf, path, entry);
+            case TarEntryType::directory:
+                return make_directory(parent_fd, leaf, path, entry);
+            case TarEntryType::symlink:
+                return make_symlink(parent_fd, leaf, path, entry);
+            case TarEntryType::hardlink:
+                return make_hardlink(parent_fd, leaf, path, entry);
+            case TarEntryType::fifo:
+            case TarEntryType::char_device:
+            case TarEntryType::block_device:
+                return make_node(parent_fd, leaf, path, entry);
+            case TarEntryType::other:
+                break;
+        }
+        return fail("refused: unsupported entry type");
+    }
+
+    Status apply_whiteout(const std::string& parent, const std::string& leaf) {
+        ++m_stats.whiteouts;
+        if (leaf == k_opaque_marker) {
+            // Applied once the whole layer is in: the marker may come after the directory's new entries.
+            m_opaque_directories.push_back(parent);
+            return {};
+        }
+        if (leaf.starts_with(k_whiteout_meta_prefix)) return {};
+        std::string target = leaf.substr(k_whiteout_prefix.size());
+        if (target.empty() || target == "." || target == "..")
+            return fail(
+                str_cat("refused: whiteout of \"", target, "\" does not name an entry of its directory"));
+        // Whiteouts never create anything: a missing parent means there is nothing to delete.
+        UniqueFd parent_fd(openat_in_root(m_root.fd(), parent, O_PATH | O_DIRECTORY, 0));
+        if (!parent_fd) {
+            if (errno == ENOENT || errno == ENOTDIR) return {};
+            return fail_errno(str_cat("open ", m_root.display(parent)));
+        }
+        forget_parent();
+        return remove_at(parent_fd.get(), target, m_root.display(join_path(parent, target)));
+    }
+
+    // Remembers `path` and its ancestors as this layer's own, which an opaque marker must keep.
+    void record_written(const std::string& path, const std::string& parent) {
+        m_written.push_back(path_hash(path));
+        if (parent == m_last_recorded_parent) return;
+        m_last_recorded_parent = parent;
+        std::string_view ancestor = parent;
+        while (!ancestor.empty()) {
+            m_written.push_back(path_hash(ancestor));
+            ancestor = split_parent(ancestor).first;
+        }
+    }
+
+    // The directory that will hold an entry, resolved inside the rootfs and created (0755, owned by the
+    // extracting user) when missing. The last one is kept: tar entries usually come grouped by directory.
+    Result<int> parent_directory(const std::string& parent) {
+        if (m_parent_fd && !m_parent_stale && m_parent_path == parent) return m_parent_fd.get();
+        UniqueFd fd(openat_in_root(m_root.fd(), parent, O_PATH | O_DIRECTORY, 0));
+        if (!fd) {
+            if (errno != ENOENT) return fail_errno(str_cat("open ", m_root.display(parent)));
+            KILN_ASSIGN(fd, with_context(m_root.make_directories(parent, 0755, ::geteuid(), ::getegid()),
+                                         str_cat("making the parent directory \"", parent, "\"")));
+        }
+        m_parent_fd = std::move(fd);
+        m_parent_path = parent;
+        m_parent_stale = false;
+        return m_parent_fd.get();
+    }
+
+    // Anything removed may have been (or led to) the remembered parent directory, so the next entry resolves
+    // its parent again. The fd stays open: the current entry is still using it.
+    void forget_parent() { m_parent_stale = true; }
+
+    // Clears the way for a new entry: whatever is there goes, except a directory that a directory entry
+    // merges into. Returns whether an existing directory is kept.
+    Result<bool> make_room(int parent_fd, const std::string& leaf, const std::string& path,
+                           TarEntryType type) {
+        struct stat st;
+        if (::fstatat(parent_fd, leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            if (errno == ENOENT) return false;
+            return fail_errno(str_cat("lstat ", m_root.display(path)));
+        }
+        if (type == TarEntryType::directory && S_ISDIR(st.st_mode)) return true;
+        forget_parent();
+        KILN_TRY(remove_at(parent_fd, leaf, m_root.display(path)));
+        return false;
+    }
+
+    Status write_regular(int parent_fd, const std::string& leaf, const std::string& path,
+                         const TarEntry& entry) {
+        KILN_TRY(make_room(parent_fd, leaf, path, entry.type));
+        UniqueFd fd(
+            ::openat(parent_fd, leaf.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+        if (!fd) return fail_errno(str_cat("create ", m_root.display(path)));
+        std::int64_t end = 0;
+        while (true) {
+            KILN_ASSIGN(auto block, m_tar.read_block());
+            if (!block) break;
+            // Blocks carry offsets: the gaps of a sparse entry stay holes in the file.
+            const char* data = block->data;
+            size_t remaining = block->size;
+            off_t offset = block->offset;
+            while (remaining > 0) {
+                ssize_t n = ::pwrite(fd.get(), data, remaining, offset);
+                if (n < 0) {
+                    if (errno == EINTR) continue;
+                    return fail_errno(str_cat("write ", m_root.display(path)));
+                }
+                data += n;
+                remaining -= static_cast<size_t>(n);
+                offset += n;
+            }
+            m_stats.bytes += block->size;
+            end = std::max<std::int64_t>(end, offset);
+        }
+        if (end < entry.size && ::ftruncate(fd.get(), entry.size) != 0)
+            return fail_errno(str_cat("truncate ", m_root.display(path)));
+        KILN_TRY(set_owner(fd.get(), nullptr, path, entry));
+        if (::fchmod(fd.get(), entry.mode) != 0) return fail_errno(str_cat("chmod ", m_root.display(path)));
+        for (const auto& [name, value] : entry.xattrs) {
+            if (is_host_private_xattr(name)) continue;
+            if (::fsetxattr(fd.get(), name.c_str(), value.data(), value.size(), 0) != 0)
+                warn_xattr(name, path, errno);
+        }
+        struct timespec times[2] = {clamp_time(entry.atime.value_or(entry.mtime)), clamp_time(entry.mtime)};
+        if (::futimens(fd.get(), times) != 0)
+            return fail_errno(str_cat("set times of ", m_root.display(path)));
+        return {};
+    }
+
+    Status make_directory(int parent_fd, const std::string& leaf, const std::string& path,
+                          const TarEntry& entry) {
+        KILN_ASSIGN(bool exists, make_room(parent_fd, leaf, path, entry.type));
+        if (!exists && ::mkdirat(parent_fd, leaf.c_str(), 0700) != 0)
+            return fail_errno(str_cat("mkdir ", m_root.display(path)));
+        UniqueFd fd(::openat(parent_fd, leaf.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!fd) return fail_errno(str_cat("open ", m_root.display(path)));
+        KILN_TRY(set_owner(fd.get(), nullptr, path, entry));
+        for (const auto& [name, value] : entry.xattrs) {
+            if (is_host_private_xattr(name)) continue;
+            if (::fsetxattr(fd.get(), name.c_str(), value.data(), value.size(), 0) != 0)
+                warn_xattr(name, path, errno);
+        }
+        // Mode and times wait until the layer's entries are in: writing them would change the mtime, and a
+        // read-only mode could stand in their way.
+        m_directories.push_back(
+            {path, entry.mode, {clamp_time(entry.atime.value_or(entry.mtime)), clamp_time(entry.mtime)}});
+        return {};
+    }
+
+    Status make_symlink(int parent_fd, const std::string& leaf, const std::string& path,
+                        const TarEntry& entry) {
+        KILN_TRY(make_room(parent_fd, leaf, path, entry.type));
+        // The target is data: it is only ever resolved inside the rootfs.
+        if (::symlinkat(entry.link_target.c_str(), parent_fd, leaf.c_str()) != 0)
+            return fail_errno(str_cat("symlink ", m_root.display(path), " -> ", entry.link_target));
+        KILN_TRY(set_owner(parent_fd, leaf.c_str(), path, entry));
+        set_path_xattrs(parent_fd, leaf, path, entry);
+        return set_path_times(parent_fd, leaf, path, entry);
+    }
+
+    Status make_hardlink(int parent_fd, const std::string& leaf, const std::string& path,
+                         const TarEntry& entry) {
+        const std::string& target = entry.link_target;
+        if (target.starts_with('/'))
+            return fail(str_cat("refused: hardlink to the absolute path \"", target, "\""));
+        if (escapes_root(target))
+            return fail(str_cat("refused: hardlink to \"", target, "\" climbs above the root"));
+        std::string target_path = clean_path(target);
+        if (target_path.empty()) return fail("refused: hardlink to the root directory");
+        auto [target_parent, target_leaf] = split_parent(target_path);
+        // The target may come from a lower layer; its parents are resolved inside the rootfs like any path.
+        UniqueFd target_parent_fd(openat_in_root(m_root.fd(), target_parent, O_PATH | O_DIRECTORY, 0));
+        if (!target_parent_fd) return fail_errno(str_cat("hardlink target ", m_root.display(target_path)));
+        std::string target_name(target_leaf);
+        struct stat target_st;
+        if (::fstatat(target_parent_fd.get(), target_name.c_str(), &target_st, AT_SYMLINK_NOFOLLOW) != 0)
+            return fail_errno(str_cat("hardlink target ", m_root.display(target_path)));
+        if (S_ISDIR(target_st.st_mode))
+            return fail(str_cat("refused: hardlink to the directory \"", target, "\""));
+        struct stat existing;
+        if (::fstatat(parent_fd, leaf.c_str(), &existing, AT_SYMLINK_NOFOLLOW) == 0 &&
+            existing.st_dev == target_st.st_dev && existing.st_ino == target_st.st_ino)
+            return {};
+        KILN_TRY(make_room(parent_fd, leaf, path, entry.type));
+        // linkat without AT_SYMLINK_FOLLOW links a symlink target itself, never what it points to.
+        if (::linkat(target_parent_fd.get(), target_name.c_str(), parent_fd, leaf.c_str(), 0) != 0)
+            return fail_errno(str_cat("link ", m_root.display(path), " to ", m_root.display(target_path)));
+        return {};
+    }
+
+    Status make_node(int parent_fd, const std::string& leaf, const std::string& path, const TarEntry& entry) {
+        bool device = entry.type != TarEntryType::fifo;
+        if (device && m_devices_forbidden) {
+            ++m_stats.skipped_devices;
+            return {};
+        }
+        KILN_TRY(make_room(parent_fd, leaf, path, entry.type));
+        mode_t type = entry.type == TarEntryType::fifo          ? S_IFIFO
+                      : entry.type == TarEntryType::char_device ? S_IFCHR
+                                                                : S_IFBLK;
+        dev_t rdev = device ? ::makedev(entry.rdev_major, entry.rdev_minor) : 0;
+        if (::mknodat(parent_fd, leaf.c_str(), type | 0600, rdev) != 0) {
+            if (device && errno == EPERM) {
+                m_devices_forbidden = true;
+                ++m_stats.skipped_devices;
+                log_warn("layer ", m_options.layer_name,
+                         ": device nodes cannot be created here (no CAP_MKNOD); "
+                         "skipping them, starting with \"",
+                         entry.name, "\"");
+                return {};
+            }
+            return fail_errno(str_cat("mknod ", m_root.display(path)));
+        }
+        KILN_TRY(set_owner(parent_fd, leaf.c_str(), path, entry));
+        if (::fchmodat(parent_fd, leaf.c_str(), entry.mode, 0) != 0)
+            return fail_errno(str_cat("chmod ", m_root.display(path)));
+        set_path_xattrs(parent_fd, leaf, path, entry);
+        return set_path_times(parent_fd, leaf, path, entry);
+    }
+
+    // chown of `fd`, or of `name` in `fd` without following it. Comes before chmod, which it would undo
+    // (chown clears setuid and setgid).
+    Status set_owner(int fd, const char* name, const std::string& path, const TarEntry& entry) {
+        auto uid = static_cast<uid_t>(entry.uid);
+        auto gid = static_cast<gid_t>(entry.gid);
+        int ret = name ? ::fchownat(fd, name, uid, gid, AT_SYMLINK_NOFOLLOW) : ::fchown(fd, uid, gid);
+        if (ret == 0) return {};
+        int err = errno;
+        if ((err == EPERM || err == EINVAL) && m_options.ownership_failure == OwnershipFailure::warn_once) {
+            if (!m_warned_ownership) {
+                m_warned_ownership = true;
+                log_warn("layer ", m_options.layer_name,
+                         ": cannot apply the layer's file ownership (first: ", uid, ":", gid, " on \"", path,
+                         "\": ", std::strerror(err), "); keeping the builder's ids");
+            }
+            return {};
+        }
+        return fail_errno(str_cat("chown ", m_root.display(path), " to ", uid, ":", gid), err);
+    }
+
+    void set_path_xattrs(int parent_fd, const std::string& leaf, const std::string& path,
+                         const TarEntry& entry) {
+        for (const auto& [name, value] : entry.xattrs) {
+            if (is_host_private_xattr(name)) continue;
+            if (::lsetxattr(proc_path(parent_fd, leaf).c_str(), name.c_str(), value.data(), value.size(),
+                            0) != 0)
+                warn_xattr(name, path, errno);
+        }
+    }
+
+    // Extended attributes are best-effort: the filesystem or the namespace may not allow them.
+    void warn_xattr(const std::string& name, const std::string& path, int err) {
+        if (m_warned_xattrs) return;
+        m_warned_xattrs = true;
+        log_warn("layer ", m_options.layer_name, ": cannot set extended attributes (first: ", name, " on \"",
+                 path, "\": ", std::strerror(err), "); continuing without them");
+    }
+
+    Status set_path_times(int parent_fd, const std::string& leaf, const std::string& path,
+                          const TarEntry& entry) {
+        struct timespec times[2] = {clamp_time(entry.atime.value_or(entry.mtime)), clamp_time(entry.mtime)};
+        if (::utimensat(parent_fd, leaf.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0)
+            return fail_errno(str_cat("set times of ", m_root.display(path)));
+        return {};
+    }
+
+    static std::string join_path(std::string_view parent, std::string_view name) {
+        return parent.empty() ? std::string(name) : str_cat(parent, "/", name);
+    }
+
+    bool written(std::string_view path) const {
+        return std::binary_search(m_written.begin(), m_written.end(), path_hash(path));
+    }
+
+    // Empties each opaque directory of everything this layer did not write, descending into the directories
+    // it did.
+    Status clear_opaque_directories() {
+        if (m_opaque_directories.empty()) return {};
+        std::sort(m_written.begin(), m_written.end());
+        forget_parent();
+        for (const std::string& top : m_opaque_directories) {
+            std::vector<std::string> pending{top};
+            while (!pending.empty()) {
+                std::string dir = std::move(pending.back());
+                pending.pop_back();
+                int nofollow = dir == top ? 0 : O_NOFOLLOW;
+                UniqueFd fd(openat_in_root(m_root.fd(), dir, O_PATH | O_DIRECTORY | nofollow, 0));
+                if (!fd) {
+                    if (errno == ENOENT || errno == ENOTDIR) continue;
+                    return fail_errno(str_cat("open ", m_root.display(dir)));
+                }
+                KILN_ASSIGN(auto names, list_directory(fd.get(), m_root.display(dir)));
+                for (const std::string& name : names) {
+                    std::string child = join_path(dir, name);
+                    if (!written(child)) {
+                        KILN_TRY(remove_at(fd.get(), name, m_root.display(child)));
+                        continue;
+                    }
+                    struct stat st;
+                    if (::fstatat(fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                        S_ISDIR(st.st_mode))
+                        pending.push_back(std::move(child));
+                }
+            }
+        }
+        return {};
+    }
+
+    // Directory modes and times, in tar order so that a repeated entry's last word wins.
+    Status finish_directories() {
+        for (const PendingDirectory& dir : m_directories) {
+            auto [parent, leaf_view] = split_parent(dir.path);
+            std::string leaf(leaf_view);
+            UniqueFd parent_fd(openat_in_root(m_root.fd(), parent, O_PATH | O_DIRECTORY, 0));
+            struct stat st;
+            // Removed or replaced later in the layer: nothing left to finish.
+            if (!parent_fd || ::fstatat(parent_fd.get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+                !S_ISDIR(st.st_mode))
+                continue;
+            if (::fchmodat(parent_fd.get(), leaf.c_str(), dir.mode, 0) != 0)
+                return fail_errno(str_cat("chmod ", m_root.display(dir.path)));
+            if (::utimensat(parent_fd.get(), leaf.c_str(), dir.times, AT_SYMLINK_NOFOLLOW) != 0)
+                return fail_errno(str_cat("set times of ", m_root.display(dir.path)));
+        }
+        return {};
+    }
+
+    const RootFs& m_root;
+    const ExtractOptions& m_options;
+    TarReader m_tar;
+    ExtractStats m_stats;
+    std::string m_parent_path;
+    UniqueFd m_parent_fd;
+    bool m_parent_stale = false;
+    // Hashes of the paths this layer wrote (and their ancestors): 8 bytes an entry, for opaque markers.
+    std::vector<std::uint64_t> m_written;
+    std::string m_last_recorded_parent = "\n";
+    std::vector<std::string> m_opaque_directories;
+    std::vector<PendingDirectory> m_directories;
+    bool m_devices_forbidden = false;
+    bool m_warned_ownership = false;
+    bool m_warned_xattrs = false;
+};
+
+}  // namespace
+
+Result<ExtractStats> apply_layer(const RootFs& root, Reader& tar, const ExtractOptions& options) {
+    LayerApplier applier(root, tar, options);
+    return with_context(applier.run(), str_cat("layer ", options.layer_name));
+}
+
+}  // namespace kiln

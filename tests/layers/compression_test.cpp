@@ -1,0 +1,224 @@
+#include "layers/compression.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+
+#include "common/process.hpp"
+#include "common/strings.hpp"
+
+namespace kiln {
+namespace {
+
+// Serves a string a few bytes at a time, as a network stream would.
+class ChunkReader final : public Reader {
+public:
+    ChunkReader(std::string bytes, size_t chunk) : m_bytes(std::move(bytes)), m_chunk(chunk) {}
+    Result<size_t> read(char* buffer, size_t size) override {
+        size_t n = std::min({size, m_chunk, m_bytes.size() - m_offset});
+        std::memcpy(buffer, m_bytes.data() + m_offset, n);
+        m_offset += n;
+        return n;
+    }
+
+private:
+    std::string m_bytes;
+    size_t m_chunk;
+    size_t m_offset = 0;
+};
+
+// Compressible but not trivial: words from a small vocabulary in pseudo-random order.
+std::string sample_text(size_t size) {
+    static const char* words[] = {"layer ", "tar ", "kiln ", "digest ", "sha256 ", "rootfs\n", "whiteout "};
+    std::mt19937 random(42);
+    std::string text;
+    while (text.size() < size) text += words[random() % 7];
+    text.resize(size);
+    return text;
+}
+
+Result<std::string> compress(const std::string& input, CompressionOptions options) {
+    StringWriter sink;
+    KILN_ASSIGN(auto compressor, make_compressor(sink, options));
+    // Odd-sized writes exercise the buffering.
+    for (size_t offset = 0; offset < input.size(); offset += 7777)
+        KILN_TRY(compressor->write(input.data() + offset, std::min<size_t>(7777, input.size() - offset)));
+    KILN_TRY(compressor->finish());
+    return sink.take();
+}
+
+Result<std::string> decompress(const std::string& input, Compression compression, size_t chunk = 1 << 16) {
+    ChunkReader source(input, chunk);
+    KILN_ASSIGN(auto reader, make_decompressor(source, compression));
+    return read_all(*reader, 64 << 20);
+}
+
+TEST(DetectCompression, RecognisesMagicBytes) {
+    EXPECT_EQ(detect_compression(std::string("\x1f\x8b\x08\x00", 4)), Compression::gzip);
+    EXPECT_EQ(detect_compression("\x28\xb5\x2f\xfd rest"), Compression::zstd);
+    EXPECT_EQ(detect_compression("ustar"), Compression::none);
+    EXPECT_EQ(detect_compression("\x1f"), Compression::none);
+    EXPECT_EQ(detect_compression(""), Compression::none);
+}
+
+TEST(PeekingReader, ReplaysPeekedBytesBeforeTheRest) {
+    ChunkReader source("\x28\xb5\x2f\xfd and more", 1);
+    PeekingReader reader(source);
+    auto compression = reader.detect();
+    ASSERT_TRUE(compression) << compression.error().message();
+    EXPECT_EQ(*compression, Compression::zstd);
+    auto all = read_all(reader, 1024);
+    ASSERT_TRUE(all);
+    EXPECT_EQ(*all, "\x28\xb5\x2f\xfd and more");
+}
+
+TEST(PeekingReader, ShortStreamIsNotCompressed) {
+    ChunkReader source("ab", 1);
+    PeekingReader reader(source);
+    EXPECT_EQ(*reader.detect(), Compression::none);
+    EXPECT_EQ(*read_all(reader, 10), "ab");
+}
+
+class RoundTrip : public ::testing::TestWithParam<Compression> {};
+
+TEST_P(RoundTrip, DecompressingGivesBackTheInput) {
+    for (size_t size : {size_t{0}, size_t{1}, size_t{100'000}, size_t{3'000'000}}) {
+        std::string input = sample_text(size);
+        auto compressed = compress(input, {.compression = GetParam()});
+        ASSERT_TRUE(compressed) << compressed.error().message();
+        auto output = decompress(*compressed, GetParam(), 1000);
+        ASSERT_TRUE(output) << output.error().message();
+        EXPECT_EQ(output->size(), input.size());
+        EXPECT_TRUE(*output == input) << "size " << size;
+    }
+}
+
+TEST_P(RoundTrip, AutoDecompressorDetectsTheFormat) {
+    std::string input = sample_text(50'000);
+    auto compressed = compress(input, {.compression = GetParam()});
+    ASSERT_TRUE(compressed);
+    ChunkReader source(*compressed, 3);
+    auto reader = make_auto_decompressor(source);
+    ASSERT_TRUE(reader) << reader.error().message();
+    auto output = read_all(**reader, 1 << 20);
+    ASSERT_TRUE(output) << output.error().message();
+    EXPECT_TRUE(*output == input);
+}
+
+TEST_P(RoundTrip, SameInputGivesSameBytes) {
+    std::string input = sample_text(200'000);
+    EXPECT_EQ(*compress(input, {.compression = GetParam()}), *compress(input, {.compression = GetParam()}));
+}
+
+TEST_P(RoundTrip, WriteAfterFinishFails) {
+    StringWriter sink;
+    auto compressor = make_compressor(sink, {.compression = GetParam()});
+    ASSERT_TRUE(compressor);
+    ASSERT_TRUE((*compressor)->finish());
+    EXPECT_FALSE((*compressor)->write("late"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Compressions, RoundTrip,
+                         ::testing::Values(Compression::none, Compression::gzip, Compression::zstd),
+                         [](const auto& param_info) {
+                             return std::string(compression_name(param_info.param));
+                         });
+
+TEST(Gzip, HeaderHasNoTimestampNoNameAndUnknownOs) {
+    auto compressed = compress("hello", {.compression = Compression::gzip});
+    ASSERT_TRUE(compressed);
+    ASSERT_GE(compressed->size(), 10u);
+    EXPECT_EQ(compressed->substr(0, 3), std::string("\x1f\x8b\x08", 3));
+    EXPECT_EQ((*compressed)[3], '\0') << "no FNAME/FEXTRA/FCOMMENT flags";
+    EXPECT_EQ(compressed->substr(4, 4), std::string(4, '\0')) << "mtime must be 0";
+    EXPECT_EQ(static_cast<unsigned char>((*compressed)[9]), 255u);
+}
+
+TEST(Gzip, LevelIsConfigurableAndValidated) {
+    std::string input = sample_text(1'000'000);
+    auto fast = compress(input, {.compression = Compression::gzip, .level = 1});
+    auto best = compress(input, {.compression = Compression::gzip, .level = 9});
+    ASSERT_TRUE(fast && best);
+    EXPECT_LT(best->size(), fast->size());
+    StringWriter sink;
+    EXPECT_FALSE(make_compressor(sink, {.compression = Compression::gzip, .level = 0}));
+    EXPECT_FALSE(make_compressor(sink, {.compression = Compression::zstd, .level = 99}));
+}
+
+TEST(Gzip, ConcatenatedMembersDecodeAsOneStream) {
+    auto first = compress("first part, ", {.compression = Compression::gzip});
+    auto second = compress("second part", {.compression = Compression::gzip});
+    auto output = decompress(*first + *second, Compression::gzip, 5);
+    ASSERT_TRUE(output) << output.error().message();
+    EXPECT_EQ(*output, "first part, second part");
+}
+
+TEST(Gzip, TruncatedStreamIsAnError) {
+    auto compressed = compress(sample_text(100'000), {.compression = Compression::gzip});
+    auto output = decompress(compressed->substr(0, compressed->size() - 10), Compression::gzip);
+    ASSERT_FALSE(output);
+    EXPECT_NE(output.error().message().find("gzip"), std::string::npos);
+}
+
+TEST(Gzip, GarbageAfterTheLastMemberIsAnError) {
+    auto compressed = compress("data", {.compression = Compression::gzip});
+    EXPECT_FALSE(decompress(*compressed + "garbage!", Compression::gzip));
+}
+
+TEST(Gzip, EmptyInputIsAnError) {
+    EXPECT_FALSE(decompress("", Compression::gzip));
+}
+
+TEST(Zstd, TruncatedStreamIsAnError) {
+    auto compressed = compress(sample_text(100'000), {.compression = Compression::zstd});
+    EXPECT_FALSE(decompress(compressed->substr(0, compressed->size() - 10), Compression::zstd));
+    EXPECT_FALSE(decompress("", Compression::zstd));
+}
+
+TEST(Zstd, ConcatenatedFramesDecodeAsOneStream) {
+    auto first = compress("one ", {.compression = Compression::zstd});
+    auto second = compress("two", {.compression = Compression::zstd});
+    EXPECT_EQ(*decompress(*first + *second, Compression::zstd, 2), "one two");
+}
+
+TEST(Zstd, WorkersProduceAValidStream) {
+    std::string input = sample_text(2'000'000);
+    auto compressed = compress(input, {.compression = Compression::zstd, .zstd_workers = 2});
+    ASSERT_TRUE(compressed) << compressed.error().message();
+    EXPECT_TRUE(*decompress(*compressed, Compression::zstd) == input);
+}
+
+// Interoperability with the reference command-line tools, in both directions.
+class CommandLineTools : public ::testing::TestWithParam<Compression> {
+protected:
+    std::string tool() const { return GetParam() == Compression::gzip ? "gzip" : "zstd"; }
+};
+
+TEST_P(CommandLineTools, DecodeWhatKilnWrites) {
+    std::string input = sample_text(500'000);
+    auto compressed = compress(input, {.compression = GetParam()});
+    ASSERT_TRUE(compressed);
+    auto result = run_process({tool(), "-dc"}, {.stdin_bytes = *compressed});
+    ASSERT_TRUE(result) << result.error().message();
+    ASSERT_EQ(result->exit_code, 0) << result->stderr_bytes;
+    EXPECT_TRUE(result->stdout_bytes == input);
+}
+
+TEST_P(CommandLineTools, KilnDecodesWhatTheyWrite) {
+    std::string input = sample_text(500'000);
+    auto result = run_process({tool(), "-c"}, {.stdin_bytes = input});
+    ASSERT_TRUE(result) << result.error().message();
+    ASSERT_EQ(result->exit_code, 0) << result->stderr_bytes;
+    auto output = decompress(result->stdout_bytes, GetParam());
+    ASSERT_TRUE(output) << output.error().message();
+    EXPECT_TRUE(*output == input);
+}
+
+INSTANTIATE_TEST_SUITE_P(Tools, CommandLineTools, ::testing::Values(Compression::gzip, Compression::zstd),
+                         [](const auto& param_info) {
+                             return std::string(compression_name(param_info.param));
+                         });
+
+}  // namespace
+}  // namespace kiln
