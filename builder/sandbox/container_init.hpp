@@ -1,0 +1,106 @@
+#pragma once
+// The sandbox's PID 1: what runs in the cloned child between clone(2) and the RUN command's exec. It builds
+// the container's mount tree (rootfs, /proc, /dev, /sys, /etc/hosts, /etc/resolv.conf), pivots into it,
+// starts the command and reaps every process until the command ends. The child may be a copy of a
+// multi-threaded process, so everything here is async-signal-safe: the parent prepares all strings, and the
+// child reports through fixed-size records on a pipe instead of logging.
+
+#include <sys/types.h>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace kiln {
+
+// The mount points inside the rootfs, as paths relative to its root.
+enum class MountTarget : std::uint8_t { proc, dev, sys, hosts, resolv_conf };
+inline constexpr std::array<const char*, 5> k_mount_target_paths = {"proc", "dev", "sys", "etc/hosts",
+                                                                    "etc/resolv.conf"};
+
+// The host device nodes bound into the container's /dev.
+inline constexpr std::array<const char*, 6> k_dev_nodes = {"null",   "zero",    "full",
+                                                           "random", "urandom", "tty"};
+
+// What the child was doing when it reports.
+enum class InitStep : std::uint8_t {
+    wait_for_parent,
+    set_root_ids,
+    make_mounts_private,
+    clone_rootfs,
+    attach_rootfs,
+    resolve_target,
+    mount_proc,
+    bind_proc,
+    mount_dev,
+    bind_dev_node,
+    mount_devpts,
+    devpts_without_gid,
+    mount_shm,
+    mount_mqueue,
+    make_dev_link,
+    bind_sys,
+    bind_host_file,
+    set_hostname,
+    loopback_up,
+    pivot_root,
+    chroot_fallback,
+    detach_old_root,
+    chdir_working_directory,
+    fork_command,
+    redirect_output,
+    set_groups,
+    set_gid,
+    set_uid,
+    exec_command,
+};
+
+enum class ReportLevel : std::uint8_t { fatal, warning, info };
+
+// One record on the report pipe. `item` indexes k_mount_target_paths or k_dev_nodes when the step names one.
+struct InitReport {
+    InitStep step;
+    ReportLevel level;
+    std::uint16_t item;
+    std::int32_t err;
+};
+
+// Everything the child needs, prepared by the parent. Pointers refer to strings the parent keeps alive; the
+// child works on its copy of them.
+struct InitPlan {
+    int sync_fd = -1;         // read end: one byte once the id maps are written; EOF or hang-up: kiln died
+    int report_fd = -1;       // write end of the report pipe (O_CLOEXEC)
+    int rootfs_tree_fd = -1;  // a detached mount of the rootfs made by the parent, or -1: clone rootfs_path
+    const char* rootfs_path = nullptr;
+    const char* hostname = nullptr;
+    bool private_network = false;  // a new network namespace, whose loopback must be brought up
+    std::array<bool, k_mount_target_paths.size()> mount_wanted{};
+    const char* working_directory = "/";
+    uid_t uid = 0;
+    gid_t gid = 0;
+    const gid_t* groups = nullptr;
+    size_t group_count = 0;
+    char* const* argv = nullptr;
+    char* const* envp = nullptr;
+    const char* const* exec_candidates = nullptr;  // argv[0] resolved against the RUN's PATH, null-terminated
+    int stdout_fd = 2;
+    int stderr_fd = 2;
+};
+
+// Child side: writes a report record; init_die also ends the child. Async-signal-safe.
+void init_report(const InitPlan& plan, InitStep step, ReportLevel level, int err, std::size_t item = 0);
+[[noreturn]] void init_die(const InitPlan& plan, InitStep step, int err, std::size_t item = 0);
+
+// Child side: attaches the rootfs over this mount namespace's "/", mounts /proc, /dev, /sys, /etc/hosts and
+// /etc/resolv.conf into it, and returns the fd of its root, ready for pivot_root (container_mounts.cpp).
+int build_container_mounts(const InitPlan& plan);
+
+// The child's entry point, a ClonedProcess::Entry taking an InitPlan*. Exits with the command's exit code
+// (128+signal when killed); a fatal setup failure is reported on the pipe first.
+int container_init_main(void* plan);
+
+// A report as a message fragment naming the operation and the path: "mount proc on /work/rootfs/proc".
+std::string describe_init_report(const InitReport& report, const InitPlan& plan);
+
+}  // namespace kiln

@@ -1,0 +1,280 @@
+#include "builder/sandbox/sandbox.hpp"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <optional>
+
+#include "builder/sandbox/cloned_process.hpp"
+#include "builder/sandbox/container_init.hpp"
+#include "builder/sandbox/mount_stubs.hpp"
+#include "common/files.hpp"
+#include "common/log.hpp"
+#include "common/strings.hpp"
+#include "common/temp_dir.hpp"
+#include "layers/rootfs.hpp"
+
+namespace kiln {
+namespace {
+
+constexpr const char* k_default_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+struct HostRange {
+    std::uint32_t start = k_default_host_id_base;
+    std::string source;
+};
+
+// Root's RUN ids come from the "root" entry of /etc/subuid (or subgid) when it has a full 65536 ids.
+Result<HostRange> root_host_range(const std::string& file) {
+    KILN_ASSIGN(auto range, find_subordinate_range(file, "root", 0));
+    if (range && range->count >= k_container_id_count)
+        return HostRange{range->start, str_cat("root's entry in ", file)};
+    return HostRange{
+        k_default_host_id_base,
+        str_cat("kiln's default range: ", file, " has no \"root\" entry of ", k_container_id_count, " ids")};
+}
+
+IdMapping single_extent_mapping(std::uint32_t uid_start, std::uint32_t gid_start) {
+    return {{{0, uid_start, k_container_id_count}}, {{0, gid_start, k_container_id_count}}, SetGroups::leave};
+}
+
+// A detached recursive copy of the rootfs mount, idmapped through `userns_fd` unless it is -1.
+Result<UniqueFd> clone_rootfs_tree(const std::string& path, int userns_fd) {
+    UniqueFd tree(::open_tree(AT_FDCWD, path.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
+    if (!tree) return fail_errno(str_cat("open_tree(OPEN_TREE_CLONE) ", path));
+    if (userns_fd >= 0) {
+        mount_attr attr{};
+        attr.attr_set = MOUNT_ATTR_IDMAP;
+        attr.userns_fd = static_cast<std::uint64_t>(userns_fd);
+        if (::mount_setattr(tree.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) != 0)
+            return fail_errno(str_cat("mount_setattr(MOUNT_ATTR_IDMAP) ", path));
+    }
+    return tree;
+}
+
+std::string host_range_text(const IdExtent& extent) {
+    return str_cat(extent.outside, "-", std::uint64_t(extent.outside) + extent.count - 1);
+}
+
+std::vector<char*> c_strings(const std::vector<std::string>& strings) {
+    std::vector<char*> pointers;
+    for (const std::string& s : strings) pointers.push_back(const_cast<char*>(s.c_str()));
+    pointers.push_back(nullptr);
+    return pointers;
+}
+
+// argv[0] resolved against the RUN's own PATH (not kiln's), as the container's shell would.
+std::vector<std::string> exec_candidates(const RunSpec& spec) {
+    const std::string& program = spec.argv[0];
+    if (program.find('/') != std::string::npos) return {program};
+    std::string path = k_default_path;
+    for (const std::string& entry : spec.environment) {
+        if (entry.starts_with("PATH=")) {
+            path = entry.substr(5);
+            break;
+        }
+    }
+    std::vector<std::string> candidates;
+    for (const std::string& dir : split(path, ':'))
+        candidates.push_back(str_cat(dir.empty() ? "." : dir, "/", program));
+    return candidates;
+}
+
+Result<std::pair<UniqueFd, UniqueFd>> make_pipe() {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return fail_errno("pipe2");
+    return std::pair{UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
+// Everything the child reported: the pipe reaches EOF once PID 1 has forked the command and the command has
+// exec'd (or failed to), so this returns before the command ends.
+Result<std::vector<InitReport>> read_reports(int fd) {
+    std::vector<InitReport> reports;
+    InitReport report;
+    while (true) {
+        ssize_t n = ::read(fd, &report, sizeof report);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return fail_errno("read the sandbox's report pipe");
+        if (n == 0) return reports;
+        if (static_cast<size_t>(n) != sizeof report) return fail("short record on the sandbox's report pipe");
+        reports.push_back(report);
+    }
+}
+
+}  // namespace
+
+Result<Sandbox> Sandbox::detect(const SandboxOptions& options) {
+    KILN_ASSIGN(IdMap own_uids, read_own_id_map("uid_map"));
+    KILN_ASSIGN(IdMap own_gids, read_own_id_map("gid_map"));
+    Sandbox sandbox;
+    if (::geteuid() == 0 && is_initial_id_map(own_uids)) {
+        KILN_ASSIGN(HostRange uids, root_host_range(options.subuid_file));
+        KILN_ASSIGN(HostRange gids, root_host_range(options.subgid_file));
+        sandbox.m_identity_mapping = single_extent_mapping(0, 0);
+        sandbox.m_mapping = sandbox.m_identity_mapping;
+        std::string identity =
+            "userns sandbox as root: RUN ids 0-65535 are the same ids on the host (identity map)";
+        std::string probe_directory =
+            options.probe_directory.empty() ? default_temp_parent() : options.probe_directory;
+        if (auto clone = clone_rootfs_tree(probe_directory, -1); !clone) {
+            // Root without CAP_SYS_ADMIN (a container's): each sandbox clones its rootfs inside its own
+            // namespace.
+            KILN_TRY(create_user_namespace(sandbox.m_identity_mapping));
+            log_warn("kiln cannot clone mounts (", clone.error().message(),
+                     "): RUN steps get the identity map, so their root is host root on the rootfs");
+            sandbox.m_description = str_cat(identity, "; kiln may not clone mounts here");
+            return sandbox;
+        }
+        sandbox.m_parent_clones_rootfs = true;
+        if (options.idmapped_mounts == IdmappedMounts::disabled) {
+            KILN_TRY(create_user_namespace(sandbox.m_identity_mapping));
+            sandbox.m_description = str_cat(identity, "; idmapped mounts disabled");
+            return sandbox;
+        }
+        IdMapping mapping = single_extent_mapping(uids.start, gids.start);
+        KILN_ASSIGN(UniqueFd userns, create_user_namespace(mapping));
+        if (auto probe = clone_rootfs_tree(probe_directory, userns.get()); !probe) {
+            log_warn("idmapped mounts do not work here (", probe.error().message(),
+                     "): RUN steps get the identity map, so their root is host root on the rootfs");
+            sandbox.m_description = str_cat(identity, " (no idmapped mounts on ", probe_directory, ")");
+            return sandbox;
+        }
+        sandbox.m_mapping = mapping;
+        sandbox.m_rootfs_mount = RootfsMount::idmapped;
+        sandbox.m_idmap_userns = std::move(userns);
+        sandbox.m_description = str_cat(
+            "userns sandbox as root: RUN ids 0-65535 run as host uids ", host_range_text(mapping.uids[0]),
+            " (", uids.source, ") and gids ", host_range_text(mapping.gids[0]), " (", gids.source,
+            "); the rootfs is an idmapped mount, so files keep their image ids on disk");
+        return sandbox;
+    }
+    if (::geteuid() == 0) {
+        // Already root in a user namespace (kiln's own, or a pod's): nest one that changes no id.
+        sandbox.m_mapping = {identity_of(own_uids), identity_of(own_gids), SetGroups::leave};
+        sandbox.m_identity_mapping = sandbox.m_mapping;
+        KILN_TRY(create_user_namespace(sandbox.m_mapping));
+        bool single = id_count(own_uids) == 1;
+        sandbox.m_description = str_cat(
+            "userns sandbox nested in kiln's user namespace: RUN uids ", describe_inside_ids(own_uids),
+            ", gids ", describe_inside_ids(own_gids), " (identity map)",
+            single ? "; a single id: ownership collapses to 0, chown to other ids and switching users fail"
+                   : "");
+        return sandbox;
+    }
+    return fail(str_cat("kiln runs as uid ", ::geteuid(),
+                        " outside a user namespace of its own: enter_build_user_namespace() must run first"));
+}
+
+Result<IdMapping> Sandbox::mapping_for_run(const RunSpec& spec, UniqueFd& rootfs_tree) const {
+    if (!m_parent_clones_rootfs) return m_mapping;
+    if (m_rootfs_mount == RootfsMount::idmapped) {
+        auto idmapped = clone_rootfs_tree(spec.rootfs, m_idmap_userns.get());
+        if (idmapped) {
+            rootfs_tree = std::move(*idmapped);
+            return m_mapping;
+        }
+        log_warn("this RUN gets the identity map instead of an idmapped rootfs: ",
+                 idmapped.error().message());
+    }
+    KILN_ASSIGN(rootfs_tree, clone_rootfs_tree(spec.rootfs, -1));
+    return m_identity_mapping;
+}
+
+Result<int> Sandbox::run(const RunSpec& spec) const {
+    if (spec.argv.empty() || spec.argv[0].empty()) return fail("RUN: empty command");
+    if (spec.rootfs.empty() || spec.rootfs[0] != '/')
+        return fail(str_cat("RUN: rootfs \"", spec.rootfs, "\" is not absolute"));
+    for (int fd : {spec.stdout_fd, spec.stderr_fd})
+        if (::fcntl(fd, F_GETFD) < 0) return fail_errno(str_cat("RUN: output descriptor ", fd));
+    KILN_ASSIGN(RootFs rootfs, RootFs::open(spec.rootfs));
+
+    InitPlan plan;
+    MountStubs stubs;
+    for (MountTarget target : {MountTarget::proc, MountTarget::dev, MountTarget::sys, MountTarget::hosts,
+                               MountTarget::resolv_conf}) {
+        size_t index = static_cast<size_t>(target);
+        const char* path = k_mount_target_paths[index];
+        bool required = target == MountTarget::proc || target == MountTarget::dev;
+        bool host_file = target == MountTarget::hosts || target == MountTarget::resolv_conf;
+        if (host_file && !path_exists(str_cat("/", path))) {
+            log_info("not mounting /", path, " into the RUN: the host has none");
+            continue;
+        }
+        Status made = stubs.ensure(rootfs, path, host_file ? StubKind::file : StubKind::directory);
+        if (!made && required)
+            return fail(std::move(made).error().context(str_cat("creating the mount point /", path)));
+        if (!made) {
+            log_warn("not mounting /", path, " into the RUN: ", made.error().message());
+            continue;
+        }
+        plan.mount_wanted[index] = true;
+    }
+
+    std::vector<char*> argv = c_strings(spec.argv);
+    std::vector<char*> envp = c_strings(spec.environment);
+    std::vector<std::string> candidates = exec_candidates(spec);
+    std::vector<char*> candidate_pointers = c_strings(candidates);
+    UniqueFd rootfs_tree;
+    KILN_ASSIGN(IdMapping mapping, mapping_for_run(spec, rootfs_tree));
+    KILN_ASSIGN(auto sync_pipe, make_pipe());
+    KILN_ASSIGN(auto report_pipe, make_pipe());
+
+    plan.sync_fd = sync_pipe.first.get();
+    plan.report_fd = report_pipe.second.get();
+    plan.rootfs_tree_fd = rootfs_tree ? rootfs_tree.get() : -1;
+    plan.rootfs_path = spec.rootfs.c_str();
+    plan.hostname = spec.hostname.c_str();
+    plan.private_network = spec.network == NetworkMode::none;
+    plan.working_directory = spec.working_directory.c_str();
+    plan.uid = spec.uid;
+    plan.gid = spec.gid;
+    plan.groups = spec.supplementary_gids.data();
+    plan.group_count = spec.supplementary_gids.size();
+    plan.argv = argv.data();
+    plan.envp = envp.data();
+    plan.exec_candidates = candidate_pointers.data();
+    plan.stdout_fd = spec.stdout_fd;
+    plan.stderr_fd = spec.stderr_fd;
+
+    int flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
+    if (spec.network == NetworkMode::none) flags |= CLONE_NEWNET;
+    auto child = ClonedProcess::spawn(flags, container_init_main, &plan);
+    if (!child)
+        return fail(user_namespace_error(child.error().errno_value()).context("starting the RUN sandbox"));
+    // Only the child may hold these ends: EOF on the report pipe must mean the child is done with setup.
+    sync_pipe.first.reset();
+    report_pipe.second.reset();
+    rootfs_tree.reset();
+
+    KILN_TRY_CONTEXT(write_id_maps(child->pid(), mapping), "mapping the RUN's ids");
+    // The write end stays open until the child has ended: its closing tells the child that kiln died.
+    if (::write(sync_pipe.second.get(), "g", 1) != 1) return fail_errno("start the RUN sandbox");
+    KILN_ASSIGN(std::vector<InitReport> reports, read_reports(report_pipe.first.get()));
+    KILN_ASSIGN(int status, child->wait());
+    KILN_TRY_CONTEXT(stubs.remove(), "removing the RUN's mount point stubs");
+
+    std::optional<Error> setup_failure;
+    for (const InitReport& report : reports) {
+        std::string what = describe_init_report(report, plan);
+        if (report.level == ReportLevel::fatal && !setup_failure)
+            setup_failure = Error::from_errno(what, report.err).context("setting up the RUN sandbox");
+        else if (report.step == InitStep::exec_command)
+            log_warn("RUN: cannot ", what, ": ", std::strerror(report.err));
+        else if (report.level == ReportLevel::warning)
+            log_warn("RUN sandbox: ", what, ": ", std::strerror(report.err));
+        else
+            log_debug("RUN sandbox: ", what, ": ", std::strerror(report.err));
+    }
+    if (setup_failure) return fail(std::move(*setup_failure));
+    if (WIFSIGNALED(status))
+        return fail(str_cat("the RUN sandbox's init process was killed by signal ", WTERMSIG(status)));
+    if (!WIFEXITED(status)) return fail(str_cat("the RUN sandbox's init process ended with status ", status));
+    return WEXITSTATUS(status);
+}
+
+}  // namespace kiln

@@ -1,0 +1,98 @@
+#pragma once
+// The RUN-step sandbox: a command runs with a stage's rootfs as "/", in new user, mount, pid, ipc and uts
+// namespaces (and a network namespace on request), as PID 1's only child, so that every process it starts
+// dies with the step. See ../shared/research/sandbox.md §2 and §7 for the syscall sequence and the modes.
+
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "builder/sandbox/id_map.hpp"
+#include "common/error.hpp"
+#include "common/fd.hpp"
+
+namespace kiln {
+
+enum class NetworkMode {
+    host,  // share kiln's network, as docker build does by default
+    none,  // a private network namespace with only a loopback interface
+};
+
+// What a RUN step executes.
+struct RunSpec {
+    std::string rootfs;             // absolute path of the stage's filesystem on disk
+    std::vector<std::string> argv;  // argv[0] is looked up in the PATH of `environment` unless it has a '/'
+    std::vector<std::string> environment;  // "K=V" entries, used as they are
+    std::string working_directory = "/";   // inside the rootfs; must already exist
+    uid_t uid = 0;
+    gid_t gid = 0;
+    std::vector<gid_t> supplementary_gids;
+    NetworkMode network = NetworkMode::host;
+    std::string hostname = "kiln";
+    // Where the command writes (its stdin is /dev/null): kiln's stderr by default, so RUN output is build
+    // log, never kiln's stdout. A pipe must be drained by another thread, as run() blocks until the command
+    // ends.
+    int stdout_fd = STDERR_FILENO;
+    int stderr_fd = STDERR_FILENO;
+};
+
+// Whether a root caller may expose the rootfs to RUN steps through an idmapped mount.
+enum class IdmappedMounts {
+    automatic,  // when the filesystem supports them; otherwise the identity map, with a warning
+    disabled,   // always the identity map
+};
+
+struct SandboxOptions {
+    // A directory on the filesystem that will hold the rootfs directories, where idmapped mounts are probed.
+    // Empty: default_temp_parent().
+    std::string probe_directory;
+    IdmappedMounts idmapped_mounts = IdmappedMounts::automatic;
+    // Where a root caller's host id range comes from (the "root" entry).
+    std::string subuid_file = "/etc/subuid";
+    std::string subgid_file = "/etc/subgid";
+};
+
+// The host range a root caller maps RUN ids 0..65535 to when /etc/subuid has no "root" entry of 65536 ids:
+// 0x70000000, the start of the block systemd leaves unused, far above useradd's subordinate ids (100000 to
+// 600100000) and ordinary users.
+inline constexpr std::uint32_t k_default_host_id_base = 0x70000000;
+inline constexpr std::uint32_t k_container_id_count = 65536;
+
+class Sandbox {
+public:
+    // Probes once what this process may do and picks the mode (logging the reason for every fallback):
+    //  - root in the initial user namespace: RUN ids 0..65535 map to a host range, and the rootfs is an
+    //  idmapped
+    //    mount so files keep their image ids on disk; the identity map where idmapped mounts are unsupported;
+    //  - uid 0 inside a user namespace (after enter_build_user_namespace): a nested namespace with the
+    //  identity
+    //    map of the ids this one has, and a plain bind mount of the rootfs.
+    // Fails, naming the errno and its meaning, when no user namespace can be created, or for a non-root
+    // caller.
+    static Result<Sandbox> detect(const SandboxOptions& options = {});
+
+    // One line on the chosen mode and why, for the build log.
+    const std::string& description() const { return m_description; }
+
+    // Runs spec.argv to completion in a fresh sandbox and returns its exit code (128+signal when killed).
+    // Every process it started is dead, and every mount point stub removed, when this returns. An Error means
+    // the sandbox could not be set up, and names the failing operation and path.
+    Result<int> run(const RunSpec& spec) const;
+
+private:
+    enum class RootfsMount { idmapped, bind };
+    Sandbox() = default;
+    Result<IdMapping> mapping_for_run(const RunSpec& spec, UniqueFd& rootfs_tree) const;
+
+    IdMapping m_mapping;           // the RUN's user namespace, as seen from kiln's
+    IdMapping m_identity_mapping;  // the fallback when an idmapped mount of a particular rootfs fails
+    RootfsMount m_rootfs_mount = RootfsMount::bind;
+    bool m_parent_clones_rootfs = false;  // root in the initial namespace clones the rootfs mount itself
+    UniqueFd m_idmap_userns;              // carries m_mapping for MOUNT_ATTR_IDMAP
+    std::string m_description;
+};
+
+}  // namespace kiln

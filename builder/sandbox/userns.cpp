@@ -1,0 +1,200 @@
+#include "builder/sandbox/userns.hpp"
+
+#include <fcntl.h>
+#include <pwd.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "builder/sandbox/cloned_process.hpp"
+#include "builder/sandbox/id_map.hpp"
+#include "common/files.hpp"
+#include "common/log.hpp"
+#include "common/process.hpp"
+#include "common/strings.hpp"
+
+extern char** environ;
+
+namespace kiln {
+namespace {
+
+constexpr std::uint32_t k_subordinate_ids_wanted = 65535;  // ids 1..65535; 0 is the caller itself
+constexpr const char k_exec_failed[] = "kiln: cannot re-execute /proc/self/exe in its user namespace\n";
+
+struct ReexecPlan {
+    int sync_read_fd = -1;
+    int sync_write_fd = -1;
+    pid_t parent = 0;
+    sigset_t original_mask{};
+    char* const* argv = nullptr;
+    char* const* envp = nullptr;
+};
+
+// The child: waits until its ids are mapped, then becomes kiln again, as uid 0 of the new namespace.
+int reexec_main(void* argument) {
+    const ReexecPlan& plan = *static_cast<const ReexecPlan*>(argument);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != plan.parent) ::_exit(1);
+    ::close(plan.sync_write_fd);
+    char go = 0;
+    if (::read(plan.sync_read_fd, &go, 1) != 1) ::_exit(1);
+    ::close(plan.sync_read_fd);
+    ::sigprocmask(SIG_SETMASK, &plan.original_mask, nullptr);
+    ::execve("/proc/self/exe", plan.argv, plan.envp);
+    [[maybe_unused]] ssize_t ignored = ::write(2, k_exec_failed, sizeof k_exec_failed - 1);
+    ::_exit(127);
+}
+
+bool no_new_privs() {
+    auto status = read_file("/proc/self/status");
+    if (!status) return false;
+    for (const std::string& line : split(*status, '\n'))
+        if (line.starts_with("NoNewPrivs:")) return trim(line.substr(11)) == "1";
+    return false;
+}
+
+// Runs newuidmap or newgidmap for `pid`: 0 → `own_id`, 1.. → the subordinate range. The reason on failure.
+std::optional<std::string> run_id_helper(const char* helper, pid_t pid, std::uint32_t own_id,
+                                         const SubordinateRange& range) {
+    std::uint32_t count = std::min(range.count, k_subordinate_ids_wanted);
+    auto result = run_process(
+        {helper, str_cat(pid), "0", str_cat(own_id), "1", "1", str_cat(range.start), str_cat(count)});
+    if (!result) return result.error().message();
+    if (result->exit_code != 0)
+        return str_cat(helper, " exited with ", result->exit_code, ": ", trim(result->stderr_bytes));
+    return std::nullopt;
+}
+
+// Maps the child's ids: the full range where /etc/subuid and the setuid helpers allow, else the caller's own
+// id.
+Status map_ids(pid_t pid, const std::string& user, uid_t uid, gid_t gid) {
+    KILN_ASSIGN(auto uid_range, find_subordinate_range("/etc/subuid", user, uid));
+    KILN_ASSIGN(auto gid_range, find_subordinate_range("/etc/subgid", user, gid));
+    std::optional<std::string> uid_problem;
+    if (no_new_privs())
+        uid_problem =
+            "no_new_privs is set (allowPrivilegeEscalation: false), so the setuid newuidmap cannot work";
+    else if (!uid_range)
+        uid_problem = str_cat("/etc/subuid has no range for ", user);
+    else
+        uid_problem = run_id_helper("newuidmap", pid, uid, *uid_range);
+
+    const char* collapse =
+        "; ownership collapses to 0: files RUN steps give to other users are owned by root, "
+        "and chown, su and apt's privilege drop fail";
+    if (uid_problem) {
+        log_warn("single-id user namespace (only uid ", uid, " as 0): ", *uid_problem, collapse);
+        IdMapping single{{{0, uid, 1}}, {{0, gid, 1}}, SetGroups::deny};
+        return write_id_maps(pid, single);
+    }
+    if (uid_range->count < k_subordinate_ids_wanted)
+        log_warn("/etc/subuid gives ", user, " only ", uid_range->count,
+                 " ids: RUN steps cannot use uids above ", uid_range->count);
+
+    std::optional<std::string> gid_problem =
+        gid_range ? run_id_helper("newgidmap", pid, gid, *gid_range)
+                  : std::optional<std::string>(str_cat("/etc/subgid has no range for ", user));
+    if (gid_problem) {
+        log_warn("single-gid user namespace (only gid ", gid, " as 0): ", *gid_problem, collapse);
+        return write_id_maps(pid, {{}, {{0, gid, 1}}, SetGroups::deny});
+    }
+    if (gid_range->count < k_subordinate_ids_wanted)
+        log_warn("/etc/subgid gives ", user, " only ", gid_range->count,
+                 " ids: RUN steps cannot use gids above ", gid_range->count);
+    log_debug("user namespace: uid 0 → ", uid, ", 1.. → ", uid_range->start, "; gid 0 → ", gid, ", 1.. → ",
+              gid_range->start);
+    return {};
+}
+
+// Blocks the signals the parent forwards (and SIGCHLD) for its lifetime; the child restores the original
+// mask.
+class BlockedSignals {
+public:
+    BlockedSignals() {
+        ::sigemptyset(&m_set);
+        for (int signal : {SIGINT, SIGTERM, SIGHUP, SIGCHLD}) ::sigaddset(&m_set, signal);
+        ::sigprocmask(SIG_BLOCK, &m_set, &m_original);
+    }
+    ~BlockedSignals() { ::sigprocmask(SIG_SETMASK, &m_original, nullptr); }
+    BlockedSignals(const BlockedSignals&) = delete;
+    BlockedSignals& operator=(const BlockedSignals&) = delete;
+    const sigset_t& set() const { return m_set; }
+    const sigset_t& original() const { return m_original; }
+
+private:
+    sigset_t m_set{};
+    sigset_t m_original{};
+};
+
+// Waits for the child, passing on the signals that would otherwise end only this process.
+Result<int> wait_forwarding_signals(ClonedProcess& child, const BlockedSignals& signals) {
+    while (true) {
+        KILN_ASSIGN(std::optional<int> status, child.try_wait());
+        if (status) return *status;
+        siginfo_t info{};
+        int signal = ::sigwaitinfo(&signals.set(), &info);
+        if (signal < 0) {
+            if (errno == EINTR) continue;
+            return fail_errno("sigwaitinfo");
+        }
+        if (signal != SIGCHLD) ::kill(child.pid(), signal);
+    }
+}
+
+}  // namespace
+
+Result<std::optional<int>> enter_build_user_namespace(char** argv) {
+    const char* marker = std::getenv(k_build_userns_marker);
+    if (::geteuid() == 0) {
+        if (marker) {
+            // This is the re-executed kiln: die with the outer process, which may have died before this line.
+            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+            std::uint64_t outer = 0;
+            if (parse_uint64(marker, outer) && ::getppid() != static_cast<pid_t>(outer))
+                return fail(str_cat("kiln's outer process (pid ", outer, ") ended before this one started"));
+        }
+        return std::optional<int>();
+    }
+    if (marker)
+        return fail(str_cat("kiln was re-executed into a user namespace but runs as uid ", ::geteuid(),
+                            ": the namespace's id map was not applied"));
+
+    uid_t uid = ::getuid();
+    gid_t gid = ::getgid();
+    const passwd* entry = ::getpwuid(uid);
+    std::string user = entry ? entry->pw_name : str_cat(uid);
+
+    std::vector<std::string> environment;
+    for (char** variable = environ; *variable; ++variable) environment.emplace_back(*variable);
+    environment.push_back(str_cat(k_build_userns_marker, "=", ::getpid()));
+    std::vector<char*> envp;
+    for (std::string& variable : environment) envp.push_back(variable.data());
+    envp.push_back(nullptr);
+
+    int sync[2];
+    if (::pipe2(sync, O_CLOEXEC) != 0) return fail_errno("pipe2");
+    UniqueFd sync_read(sync[0]), sync_write(sync[1]);
+    BlockedSignals signals;
+    ReexecPlan plan{sync[0], sync[1], ::getpid(), signals.original(), argv, envp.data()};
+    auto child = ClonedProcess::spawn(CLONE_NEWUSER, reexec_main, &plan);
+    if (!child)
+        return fail(
+            user_namespace_error(child.error().errno_value()).context("entering kiln's user namespace"));
+    sync_read.reset();
+
+    KILN_TRY_CONTEXT(map_ids(child->pid(), user, uid, gid), "mapping ids for kiln's user namespace");
+    if (::write(sync_write.get(), "g", 1) != 1) return fail_errno("start kiln in its user namespace");
+    sync_write.reset();
+    KILN_ASSIGN(int status, wait_forwarding_signals(*child, signals));
+    return std::optional<int>(exit_code_from_wait_status(status));
+}
+
+}  // namespace kiln
