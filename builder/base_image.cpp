@@ -1,0 +1,159 @@
+#include "builder/base_image.hpp"
+
+#include <fcntl.h>
+
+#include <chrono>
+
+#include "builder/sandbox/id_map.hpp"
+#include "common/files.hpp"
+#include "common/log.hpp"
+#include "common/strings.hpp"
+#include "images/index.hpp"
+#include "images/oci_layout.hpp"
+#include "layers/compression.hpp"
+
+namespace kiln {
+namespace {
+
+constexpr std::string_view k_layout_scheme = "oci-layout://";
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// Reads a small blob of a layout and checks it against its digest.
+Result<std::string> read_layout_blob(const std::string& dir, const Descriptor& descriptor, size_t limit) {
+    std::string path = str_cat(dir, "/blobs/", descriptor.digest.algorithm(), "/", descriptor.digest.encoded());
+    KILN_ASSIGN(std::string bytes, read_file(path, limit));
+    if (Digest::of_bytes(bytes) != descriptor.digest)
+        return fail(str_cat(path, " does not match its digest ", descriptor.digest.str()));
+    return bytes;
+}
+
+// Copies a layout's layer into the store, verifying it on the way.
+Status import_blob(const BlobStore& store, const std::string& path, const Descriptor& descriptor) {
+    if (store.contains(descriptor.digest)) return {};
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return fail_errno(str_cat("open ", path));
+    KILN_ASSIGN(BlobIngest ingest, store.begin());
+    FdReader reader(fd.get(), path);
+    KILN_TRY(copy_stream(reader, ingest));
+    KILN_TRY_CONTEXT(ingest.commit(descriptor.digest), path);
+    return {};
+}
+
+Result<Image> image_from_parts(const BlobStore& store, const Manifest& manifest, ImageConfig config,
+                               const std::string& name) {
+    if (manifest.layers.size() != config.diff_ids.size())
+        return fail(str_cat(name, ": the manifest lists ", manifest.layers.size(), " layers but the config ",
+                            config.diff_ids.size(), " diff_ids"));
+    std::vector<LayerPtr> layers;
+    for (size_t i = 0; i < manifest.layers.size(); ++i) {
+        const Descriptor& descriptor = manifest.layers[i];
+        if (!is_layer_media_type(descriptor.media_type))
+            return fail(str_cat(name, ": layer ", descriptor.digest.str(), " has unsupported media type ",
+                                descriptor.media_type));
+        layers.push_back(std::make_shared<FileLayer>(descriptor, config.diff_ids[i], store.path(descriptor.digest)));
+    }
+    return with_context(Image::create(std::move(config), std::move(layers)), name);
+}
+
+Result<Image> load_from_layout(BuildSession& session, const std::string& context_name, const std::string& location,
+                               const Platform& platform) {
+    std::string spec = location.substr(k_layout_scheme.size());
+    std::string dir = spec;
+    std::string tag;
+    if (size_t colon = spec.rfind(':'); colon != std::string::npos && spec.find('/', colon) == std::string::npos) {
+        dir = spec.substr(0, colon);
+        tag = spec.substr(colon + 1);
+    }
+    std::string name = str_cat("build context ", context_name, " (", location, ")");
+    KILN_ASSIGN(Index index, with_context(read_oci_layout_index(dir), name));
+    const Descriptor* chosen = nullptr;
+    for (const Descriptor& entry : index.manifests) {
+        auto ref = entry.annotations.find(std::string(k_ref_name_annotation));
+        bool matches = tag.empty() ? index.manifests.size() == 1 : (ref != entry.annotations.end() && ref->second == tag);
+        if (matches) chosen = &entry;
+    }
+    if (!chosen)
+        return fail(str_cat(name, ": ", tag.empty() ? "the layout holds several images: name one with :TAG"
+                                                     : str_cat("no image tagged \"", tag, "\" in the layout")));
+    Descriptor manifest_descriptor = *chosen;
+    KILN_ASSIGN(std::string bytes, with_context(read_layout_blob(dir, manifest_descriptor, 4 << 20), name));
+    if (is_index_media_type(manifest_descriptor.media_type)) {
+        KILN_ASSIGN(Index nested, with_context(Index::parse(bytes), name));
+        KILN_ASSIGN(manifest_descriptor, with_context(nested.select(platform), name));
+        KILN_ASSIGN(bytes, with_context(read_layout_blob(dir, manifest_descriptor, 4 << 20), name));
+    }
+    KILN_ASSIGN(Manifest manifest, with_context(Manifest::parse(bytes), name));
+    KILN_ASSIGN(std::string config_bytes, with_context(read_layout_blob(dir, manifest.config, 8 << 20), name));
+    KILN_ASSIGN(ImageConfig config, with_context(ImageConfig::parse(config_bytes), name));
+    for (const Descriptor& layer : manifest.layers) {
+        std::string path = str_cat(dir, "/blobs/", layer.digest.algorithm(), "/", layer.digest.encoded());
+        KILN_TRY_CONTEXT(import_blob(session.store, path, layer), name);
+    }
+    log_info("FROM ", context_name, ": ", location, " ", manifest_descriptor.digest.short_str(), ", ",
+             manifest.layers.size(), " layer(s)");
+    return image_from_parts(session.store, manifest, std::move(config), name);
+}
+
+Result<Image> load_from_registry(BuildSession& session, const std::string& name, const Platform& platform) {
+    KILN_ASSIGN(Reference reference, Reference::parse(name));
+    auto start = std::chrono::steady_clock::now();
+    KILN_ASSIGN(ResolvedImage resolved, with_context(session.pull_client.resolve_image(reference, platform),
+                                                     str_cat("resolving base image ", name)));
+    std::uint64_t pulled = 0;
+    for (const Descriptor& layer : resolved.manifest.layers) {
+        if (session.store.contains(layer.digest)) continue;
+        KILN_ASSIGN(BlobIngest ingest, session.store.begin());
+        KILN_TRY_CONTEXT(session.pull_client.fetch_blob(reference, layer, ingest),
+                         str_cat("pulling layer ", layer.digest.str(), " of ", reference.str()));
+        KILN_TRY_CONTEXT(ingest.commit(layer.digest), str_cat("pulling layer ", layer.digest.str(), " of ", reference.str()));
+        pulled += static_cast<std::uint64_t>(layer.size);
+    }
+    log_info("FROM ", name, ": ", resolved.reference.str(), ", ", resolved.manifest.layers.size(), " layer(s), ",
+             format_bytes(pulled), " pulled in ", str_cat(static_cast<int>(seconds_since(start) * 10) / 10.0), " s");
+    return image_from_parts(session.store, resolved.manifest, std::move(resolved.config), resolved.reference.str());
+}
+
+}  // namespace
+
+Result<Image> load_base_image(BuildSession& session, const std::string& name, const Platform& platform) {
+    if (name == "scratch") return Image::empty(platform);
+    for (const auto& [context_name, location] : session.options.build_contexts)
+        if (context_name == name) return load_from_layout(session, context_name, location, platform);
+    return load_from_registry(session, name, platform);
+}
+
+OwnershipFailure ownership_failure_policy() {
+    auto map = read_own_id_map("uid_map");
+    if (map && id_count(*map) < k_container_id_count) return OwnershipFailure::warn_once;
+    return OwnershipFailure::error;
+}
+
+Status materialize_rootfs(const Image& image, const RootFs& rootfs, OwnershipFailure ownership_failure) {
+    for (const LayerPtr& layer : image.layers()) {
+        const Descriptor& descriptor = layer->descriptor();
+        std::string name = descriptor.digest.str();
+        KILN_ASSIGN(auto blob, layer->open_blob());
+        HashingReader blob_hash(*blob);
+        KILN_ASSIGN(auto tar, with_context(make_auto_decompressor(blob_hash), str_cat("layer ", name)));
+        HashingReader tar_hash(*tar);
+        ExtractOptions options{.layer_name = name, .ownership_failure = ownership_failure};
+        KILN_TRY(apply_layer(rootfs, tar_hash, options));
+        // The tar may end before its stream does (padding after the end-of-archive blocks): hash it all.
+        char buffer[65536];
+        while (true) {
+            KILN_ASSIGN(size_t n, tar_hash.read(buffer, sizeof buffer));
+            if (n == 0) break;
+        }
+        if (blob_hash.finish_digest() != descriptor.digest.str())
+            return fail(str_cat("layer ", name, ": its content does not match its digest"));
+        if (tar_hash.finish_digest() != layer->diff_id().str())
+            return fail(str_cat("layer ", name, ": its uncompressed content does not match diffID ",
+                                layer->diff_id().str()));
+    }
+    return {};
+}
+
+}  // namespace kiln

@@ -1,0 +1,379 @@
+#include "builder/cli/flags.hpp"
+
+#include <cstdlib>
+#include <functional>
+#include <string_view>
+
+#include "common/strings.hpp"
+
+namespace kiln {
+namespace {
+
+enum class FlagKind { value, boolean };
+
+using Apply = std::function<Status(BuildOptions&, const std::string&)>;
+
+struct FlagSpec {
+    std::string_view name;  // without the leading "--"
+    char short_name;        // 0 when none
+    FlagKind kind;
+    Apply apply;
+    std::string_view help;
+};
+
+// Kaniko flags kiln accepts without acting on them, because ignoring them cannot change the image.
+struct IgnoredFlag {
+    std::string_view name;
+    FlagKind kind;
+    std::string_view why;
+};
+
+// Kaniko flags whose meaning kiln does not provide yet; ignoring them would silently change the result.
+struct RefusedFlag {
+    std::string_view name;
+    std::string_view why;
+};
+
+Result<bool> parse_bool(std::string_view flag, const std::string& value) {
+    std::string lower = to_lower(value);
+    if (lower == "true" || lower == "1" || lower.empty()) return true;
+    if (lower == "false" || lower == "0") return false;
+    return fail(str_cat("--", flag, ": expected true or false, got \"", value, "\""));
+}
+
+Result<std::pair<std::string, std::string>> parse_key_value(std::string_view flag, const std::string& value) {
+    size_t equals = value.find('=');
+    if (equals == 0 || value.empty()) return fail(str_cat("--", flag, ": expected KEY=VALUE, got \"", value, "\""));
+    if (equals == std::string::npos) return std::pair{value, std::string()};
+    return std::pair{value.substr(0, equals), value.substr(equals + 1)};
+}
+
+Result<int> parse_int(std::string_view flag, const std::string& value) {
+    std::string_view digits = value;
+    bool negative = !digits.empty() && digits[0] == '-';
+    if (negative) digits.remove_prefix(1);
+    std::uint64_t number = 0;
+    if (!parse_uint64(digits, number) || number > 1000000)
+        return fail(str_cat("--", flag, ": expected a number, got \"", value, "\""));
+    return negative ? -static_cast<int>(number) : static_cast<int>(number);
+}
+
+Apply set_string(std::string BuildOptions::*member) {
+    return [member](BuildOptions& options, const std::string& value) -> Status {
+        options.*member = value;
+        return {};
+    };
+}
+
+Apply append_string(std::vector<std::string> BuildOptions::*member) {
+    return [member](BuildOptions& options, const std::string& value) -> Status {
+        (options.*member).push_back(value);
+        return {};
+    };
+}
+
+template <class Member>
+Apply set_bool(Member member, std::string_view flag) {
+    return [member, flag](BuildOptions& options, const std::string& value) -> Status {
+        KILN_ASSIGN(options.*member, parse_bool(flag, value));
+        return {};
+    };
+}
+
+Apply set_access_bool(RegistryAccess BuildOptions::*access, bool RegistryAccess::*member, std::string_view flag) {
+    return [=](BuildOptions& options, const std::string& value) -> Status {
+        KILN_ASSIGN((options.*access).*member, parse_bool(flag, value));
+        return {};
+    };
+}
+
+Status apply_build_arg(BuildOptions& options, const std::string& value) {
+    KILN_ASSIGN(auto pair, parse_key_value("build-arg", value));
+    // Like Kaniko and docker: a bare NAME takes its value from kiln's own environment.
+    if (value.find('=') == std::string::npos) {
+        const char* from_env = std::getenv(pair.first.c_str());
+        if (!from_env) return fail(str_cat("--build-arg ", pair.first, ": no value given and $", pair.first, " is unset"));
+        pair.second = from_env;
+    }
+    options.build_args.push_back(std::move(pair));
+    return {};
+}
+
+Status apply_verbosity(BuildOptions& options, const std::string& value) {
+    std::string level = to_lower(value);
+    if (level == "trace" || level == "debug")
+        options.verbosity = LogLevel::debug;
+    else if (level == "info")
+        options.verbosity = LogLevel::info;
+    else if (level == "warn" || level == "warning")
+        options.verbosity = LogLevel::warn;
+    else if (level == "error" || level == "fatal" || level == "panic")
+        options.verbosity = LogLevel::error;
+    else
+        return fail(str_cat("--verbosity: unknown level \"", value, "\" (trace, debug, info, warn, error)"));
+    return {};
+}
+
+Status apply_compression(BuildOptions& options, const std::string& value) {
+    std::string name = to_lower(value);
+    if (name == "gzip")
+        options.compression = Compression::gzip;
+    else if (name == "zstd")
+        options.compression = Compression::zstd;
+    else if (name == "none" || name == "uncompressed")
+        options.compression = Compression::none;
+    else
+        return fail(str_cat("--compression: expected gzip, zstd or none, got \"", value, "\""));
+    return {};
+}
+
+Status apply_format(BuildOptions& options, const std::string& value) {
+    std::string name = to_lower(value);
+    if (name == "oci")
+        options.manifest_format = ManifestFormat::oci;
+    else if (name == "docker")
+        options.manifest_format = ManifestFormat::docker;
+    else
+        return fail(str_cat("--format: expected oci or docker, got \"", value, "\""));
+    return {};
+}
+
+const std::vector<FlagSpec>& flag_specs() {
+    static const std::vector<FlagSpec> specs = {
+        {"context", 'c', FlagKind::value,
+         [](BuildOptions& o, const std::string& v) -> Status {
+             // Kaniko's dir:// prefix names a plain directory too.
+             o.context_dir = v.starts_with("dir://") ? v.substr(6) : v;
+             return {};
+         },
+         "build context directory"},
+        {"dockerfile", 'f', FlagKind::value, set_string(&BuildOptions::dockerfile),
+         "Dockerfile path (absolute, relative to the working directory, or to the context)"},
+        {"destination", 'd', FlagKind::value, append_string(&BuildOptions::destinations),
+         "image reference to push to (repeatable)"},
+        {"build-arg", 0, FlagKind::value, apply_build_arg, "build argument NAME=VALUE, or NAME from the environment"},
+        {"target", 0, FlagKind::value, set_string(&BuildOptions::target), "stage to build (default: the last)"},
+        {"label", 0, FlagKind::value,
+         [](BuildOptions& o, const std::string& v) -> Status {
+             KILN_ASSIGN(auto pair, parse_key_value("label", v));
+             o.labels.push_back(std::move(pair));
+             return {};
+         },
+         "add a label KEY=VALUE to the image (repeatable)"},
+        {"build-context", 0, FlagKind::value,
+         [](BuildOptions& o, const std::string& v) -> Status {
+             KILN_ASSIGN(auto pair, parse_key_value("build-context", v));
+             if (!pair.second.starts_with("oci-layout://"))
+                 return fail(str_cat("--build-context ", pair.first, ": only oci-layout://DIR[:TAG] is supported"));
+             o.build_contexts.push_back(std::move(pair));
+             return {};
+         },
+         "NAME=oci-layout://DIR[:TAG]: use a local OCI layout wherever FROM or COPY --from names NAME"},
+        {"custom-platform", 0, FlagKind::value,
+         [](BuildOptions& o, const std::string& v) -> Status {
+             KILN_ASSIGN(o.custom_platform, Platform::parse(v));
+             return {};
+         },
+         "platform of the base images and of the result, e.g. linux/arm64"},
+        {"no-push", 0, FlagKind::boolean, set_bool(&BuildOptions::no_push, "no-push"), "build without pushing"},
+        {"tar-path", 0, FlagKind::value, set_string(&BuildOptions::tar_path), "write a docker-load-able tarball"},
+        {"oci-layout-path", 0, FlagKind::value, set_string(&BuildOptions::oci_layout_path),
+         "write an OCI image layout directory"},
+        {"digest-file", 0, FlagKind::value, set_string(&BuildOptions::digest_file),
+         "write the image digest (sha256:…, no newline)"},
+        {"image-name-with-digest-file", 0, FlagKind::value, set_string(&BuildOptions::image_name_with_digest_file),
+         "write one REPOSITORY@DIGEST line per destination"},
+        {"image-name-tag-with-digest-file", 0, FlagKind::value,
+         set_string(&BuildOptions::image_name_tag_with_digest_file), "write one REPOSITORY:TAG@DIGEST line per destination"},
+        {"image-url-file", 0, FlagKind::value, set_string(&BuildOptions::image_url_file),
+         "write the first destination's reference (Tekton's IMAGE_URL)"},
+        {"insecure", 0, FlagKind::boolean, set_access_bool(&BuildOptions::push, &RegistryAccess::plain_http, "insecure"),
+         "push over plain HTTP"},
+        {"insecure-pull", 0, FlagKind::boolean,
+         set_access_bool(&BuildOptions::pull, &RegistryAccess::plain_http, "insecure-pull"), "pull over plain HTTP"},
+        {"insecure-registry", 0, FlagKind::value,
+         [](BuildOptions& o, const std::string& v) -> Status {
+             o.pull.plain_http_registries.push_back(v);
+             o.push.plain_http_registries.push_back(v);
+             return {};
+         },
+         "use plain HTTP for this registry (repeatable)"},
+        {"skip-tls-verify", 0, FlagKind::boolean,
+         set_access_bool(&BuildOptions::push, &RegistryAccess::skip_tls_verify, "skip-tls-verify"),
+         "push without verifying TLS certificates"},
+        {"skip-tls-verify-pull", 0, FlagKind::boolean,
+         set_access_bool(&BuildOptions::pull, &RegistryAccess::skip_tls_verify, "skip-tls-verify-pull"),
+         "pull without verifying TLS certificates"},
+        {"skip-tls-verify-registry", 0, FlagKind::value,
+         [](BuildOptions& o, const std::string& v) -> Status {
+             o.pull.skip_tls_verify_registries.push_back(v);
+             o.push.skip_tls_verify_registries.push_back(v);
+             return {};
+         },
+         "do not verify TLS certificates of this registry (repeatable)"},
+        {"push-retry", 0, FlagKind::value,
+         [](BuildOptions& o, const std::string& v) -> Status {
+             KILN_ASSIGN(o.push.retries, parse_int("push-retry", v));
+             return {};
+         },
+         "retries for a failed push"},
+        {"image-download-retry", 0, FlagKind::value,
+         [](BuildOptions& o, const std::string& v) -> Status {
+             KILN_ASSIGN(o.pull.retries, parse_int("image-download-retry", v));
+             return {};
+         },
+         "retries for a failed pull"},
+        {"compression", 0, FlagKind::value, apply_compression, "layer compression: gzip (default), zstd or none"},
+        {"compression-level", 0, FlagKind::value,
+         [](BuildOptions& o, const std::string& v) -> Status {
+             KILN_ASSIGN(o.compression_level, parse_int("compression-level", v));
+             return {};
+         },
+         "compression level (-1: the default)"},
+        {"format", 0, FlagKind::value, apply_format, "manifest format: oci (default) or docker"},
+        {"reproducible", 0, FlagKind::boolean, set_bool(&BuildOptions::reproducible, "reproducible"),
+         "strip timestamps (SOURCE_DATE_EPOCH, else 0) so that the same inputs give the same digest"},
+        {"work-dir", 0, FlagKind::value, set_string(&BuildOptions::work_dir_parent),
+         "directory under which kiln keeps its private work directory (default $TMPDIR or /var/tmp)"},
+        {"kaniko-dir", 0, FlagKind::value, set_string(&BuildOptions::work_dir_parent), "alias of --work-dir"},
+        {"keep-work-dir", 0, FlagKind::boolean, set_bool(&BuildOptions::keep_work_dir, "keep-work-dir"),
+         "keep the work directory after the build, for debugging"},
+        {"verbosity", 'v', FlagKind::value, apply_verbosity, "log level: trace, debug, info, warn, error"},
+        {"log-timestamp", 0, FlagKind::boolean, set_bool(&BuildOptions::log_timestamps, "log-timestamp"),
+         "prefix log lines with the time"},
+        // Deprecated spellings Kaniko still accepts.
+        {"tarPath", 0, FlagKind::value, set_string(&BuildOptions::tar_path), ""},
+        {"customPlatform", 0, FlagKind::value,
+         [](BuildOptions& o, const std::string& v) -> Status {
+             KILN_ASSIGN(o.custom_platform, Platform::parse(v));
+             return {};
+         },
+         ""},
+    };
+    return specs;
+}
+
+const std::vector<IgnoredFlag>& ignored_flags() {
+    static const std::vector<IgnoredFlag> flags = {
+        {"cache", FlagKind::boolean, "layer caching is not implemented yet: every step is built"},
+        {"cache-repo", FlagKind::value, "layer caching is not implemented yet"},
+        {"cache-dir", FlagKind::value, "layer caching is not implemented yet"},
+        {"cache-ttl", FlagKind::value, "layer caching is not implemented yet"},
+        {"cache-copy-layers", FlagKind::boolean, "layer caching is not implemented yet"},
+        {"cache-run-layers", FlagKind::boolean, "layer caching is not implemented yet"},
+        {"compressed-caching", FlagKind::boolean, "layer caching is not implemented yet"},
+        {"no-push-cache", FlagKind::boolean, "layer caching is not implemented yet"},
+        {"cleanup", FlagKind::boolean, "kiln always removes its work directory"},
+        {"force", FlagKind::boolean, "kiln never builds in its own root filesystem, so there is nothing to force"},
+        {"skip-unused-stages", FlagKind::boolean, "kiln always skips the stages the target does not need"},
+        {"snapshot-mode", FlagKind::value, "kiln compares full metadata, including ctime, in every mode"},
+        {"snapshotMode", FlagKind::value, "kiln compares full metadata, including ctime, in every mode"},
+        {"use-new-run", FlagKind::boolean, "kiln always runs steps in a sandbox"},
+        {"ignore-var-run", FlagKind::boolean, "kiln runs steps in a sandbox, so /var/run holds only what the image has"},
+        {"whitelist-var-run", FlagKind::boolean, "kiln runs steps in a sandbox, so /var/run holds only what the image has"},
+        {"skip-push-permission-check", FlagKind::boolean, "kiln does not probe push permission before the build yet"},
+        {"image-fs-extract-retry", FlagKind::value, "extraction is local and not retried"},
+        {"log-format", FlagKind::value, "kiln writes plain text logs"},
+    };
+    return flags;
+}
+
+const std::vector<RefusedFlag>& refused_flags() {
+    static const std::vector<RefusedFlag> flags = {
+        {"registry-mirror", "registry mirrors are not supported yet"},
+        {"registry-map", "registry maps are not supported yet"},
+        {"registry-certificate", "per-registry CA certificates are not supported yet"},
+        {"registry-client-cert", "client certificates are not supported yet"},
+        {"skip-default-registry-fallback", "registry mirrors are not supported yet"},
+        {"push-ignore-immutable-tag-errors", "not supported yet"},
+        {"single-snapshot", "one snapshot per stage is not supported yet"},
+        {"ignore-path", "snapshot ignore paths are not supported yet"},
+        {"git", "git contexts are not supported yet: check the repository out and pass --context=DIR"},
+        {"context-sub-path", "remote contexts are not supported yet"},
+        {"bucket", "bucket contexts are not supported yet"},
+    };
+    return flags;
+}
+
+const FlagSpec* find_flag(std::string_view name, bool is_short) {
+    for (const FlagSpec& spec : flag_specs()) {
+        if (is_short ? (name.size() == 1 && spec.short_name == name[0]) : spec.name == name) return &spec;
+    }
+    return nullptr;
+}
+
+}  // namespace
+
+Result<BuildOptions> parse_build_flags(const std::vector<std::string>& args) {
+    BuildOptions options;
+    for (size_t i = 0; i < args.size(); ++i) {
+        const std::string& arg = args[i];
+        bool is_short = arg.size() >= 2 && arg[0] == '-' && arg[1] != '-';
+        if (!arg.starts_with("--") && !is_short)
+            return fail(str_cat("unexpected argument \"", arg, "\": kiln build takes only flags (see kiln build --help)"));
+        std::string body = arg.substr(is_short ? 1 : 2);
+        std::string name = body;
+        std::optional<std::string> inline_value;
+        if (size_t equals = body.find('='); equals != std::string::npos) {
+            name = body.substr(0, equals);
+            inline_value = body.substr(equals + 1);
+        } else if (is_short && body.size() > 1) {
+            // -cDIR, as cobra accepts.
+            name = body.substr(0, 1);
+            inline_value = body.substr(1);
+        }
+        std::string display = str_cat(is_short ? "-" : "--", name);
+
+        if (const FlagSpec* spec = find_flag(name, is_short)) {
+            std::string value;
+            if (inline_value) {
+                value = *inline_value;
+            } else if (spec->kind == FlagKind::boolean) {
+                value = "true";
+            } else {
+                if (i + 1 >= args.size()) return fail(str_cat(display, " needs a value"));
+                value = args[++i];
+            }
+            KILN_TRY_CONTEXT(spec->apply(options, value), display);
+            continue;
+        }
+        bool handled = false;
+        for (const IgnoredFlag& ignored : ignored_flags()) {
+            if (is_short || ignored.name != name) continue;
+            if (!inline_value && ignored.kind == FlagKind::value) {
+                if (i + 1 >= args.size()) return fail(str_cat(display, " needs a value"));
+                ++i;
+            }
+            log_warn(display, " is accepted but has no effect: ", ignored.why);
+            handled = true;
+        }
+        if (handled) continue;
+        for (const RefusedFlag& refused : refused_flags()) {
+            if (!is_short && refused.name == name) return fail(str_cat(display, ": ", refused.why));
+        }
+        return fail(str_cat("unknown flag ", display, " (see kiln build --help)"));
+    }
+    if (options.destinations.empty() && !options.no_push)
+        return fail("no --destination given: name where to push the image, or pass --no-push");
+    if (!options.image_name_with_digest_file.empty() && options.destinations.empty())
+        return fail("--image-name-with-digest-file needs at least one --destination");
+    return options;
+}
+
+std::string build_usage() {
+    std::string usage =
+        "Usage: kiln build [flags]\n"
+        "       kiln [flags]            (Kaniko executor compatibility)\n\n"
+        "Builds an image from a Dockerfile and pushes it, or writes it locally with --no-push.\n\nFlags:\n";
+    for (const FlagSpec& spec : flag_specs()) {
+        if (spec.help.empty()) continue;
+        std::string names = spec.short_name ? str_cat("-", spec.short_name, ", --", spec.name) : str_cat("    --", spec.name);
+        if (spec.kind == FlagKind::value) names += " VALUE";
+        usage += str_cat("  ", names);
+        usage += std::string(names.size() < 40 ? 40 - names.size() : 1, ' ');
+        usage += str_cat(spec.help, "\n");
+    }
+    return usage;
+}
+
+}  // namespace kiln

@@ -1,0 +1,103 @@
+// The kiln executable: `kiln build [flags]`, or Kaniko's executor form `kiln [flags]`.
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <ctime>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "builder/build.hpp"
+#include "builder/cli/flags.hpp"
+#include "builder/sandbox/userns.hpp"
+#include "common/log.hpp"
+
+namespace {
+
+constexpr const char* k_version = "0.1.0";
+
+void install_log_sink(kiln::LogLevel verbosity, bool timestamps) {
+    kiln::set_log_sink([verbosity, timestamps](kiln::LogLevel level, std::string_view message) {
+        if (level < verbosity) return;
+        std::string line;
+        if (timestamps) {
+            char stamp[32];
+            std::time_t now = std::time(nullptr);
+            std::tm utc{};
+            ::gmtime_r(&now, &utc);
+            std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ ", &utc);
+            line += stamp;
+        }
+        if (level >= kiln::LogLevel::warn) line += std::string(kiln::log_level_name(level)) + ": ";
+        line += message;
+        line += '\n';
+        std::fwrite(line.data(), 1, line.size(), stderr);
+    });
+}
+
+void print_usage(std::FILE* to) {
+    std::fprintf(to,
+                 "kiln %s: builds container images from Dockerfiles, without a daemon and without root.\n\n"
+                 "Usage:\n"
+                 "  kiln build [flags]     build an image (kiln build --help lists the flags)\n"
+                 "  kiln [flags]           the same, with Kaniko executor's argument form\n"
+                 "  kiln version           print the version\n",
+                 k_version);
+}
+
+int run_build_command(const std::vector<std::string>& args, char** argv) {
+    for (const std::string& arg : args) {
+        if (arg == "--help" || arg == "-h") {
+            std::fputs(kiln::build_usage().c_str(), stdout);
+            return 0;
+        }
+    }
+    install_log_sink(kiln::LogLevel::info, false);
+    auto options = kiln::parse_build_flags(args);
+    if (!options) {
+        std::fprintf(stderr, "error: %s\n", options.error().message().c_str());
+        return 2;
+    }
+    install_log_sink(options->verbosity, options->log_timestamps);
+
+    // A non-root caller continues inside its own user namespace, where it is root over a range of ids; this
+    // re-executes kiln and only returns in the child (or when already inside).
+    if (auto entered = kiln::enter_build_user_namespace(argv); !entered) {
+        std::fprintf(stderr, "error: %s\n", entered.error().message().c_str());
+        return 1;
+    } else if (entered->has_value()) {
+        return **entered;  // the parent: the child's exit code
+    }
+
+    auto result = kiln::run_build(*options);
+    if (!result) {
+        std::fprintf(stderr, "error: %s\n", result.error().message().c_str());
+        return result.error().exit_code();
+    }
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    try {
+        if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
+            print_usage(args.empty() ? stderr : stdout);
+            return args.empty() ? 2 : 0;
+        }
+        if (args[0] == "version" || args[0] == "--version") {
+            std::printf("kiln %s\n", k_version);
+            return 0;
+        }
+        if (args[0] == "build") return run_build_command({args.begin() + 1, args.end()}, argv);
+        if (args[0].starts_with("-")) return run_build_command(args, argv);
+        std::fprintf(stderr, "error: unknown command \"%s\"\n\n", args[0].c_str());
+        print_usage(stderr);
+        return 2;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "error: internal error: %s\n", e.what());
+        return 70;
+    }
+}

@@ -1,0 +1,41 @@
+#pragma once
+// The build context: a directory read through a RootFs (so a symlink in it cannot reach outside it) and the
+// .dockerignore rules that hide files from COPY.
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/error.hpp"
+#include "dockerfile-parser/dockerignore.hpp"
+#include "layers/rootfs.hpp"
+
+namespace kiln {
+
+class BuildContext {
+public:
+    // Opens `dir` and reads its ignore rules: `<dockerfile>.dockerignore` beside the Dockerfile when it exists,
+    // else `.dockerignore` at the context root.
+    static Result<BuildContext> open(const std::string& dir, const std::string& dockerfile_path);
+
+    const RootFs& root() const { return m_root; }
+    const dockerfile::IgnoreMatcher* ignore() const { return m_ignore ? &*m_ignore : nullptr; }
+
+private:
+    BuildContext(RootFs root, std::optional<dockerfile::IgnoreMatcher> ignore)
+        : m_root(std::move(root)), m_ignore(std::move(ignore)) {}
+    RootFs m_root;
+    std::optional<dockerfile::IgnoreMatcher> m_ignore;
+};
+
+// Expands a COPY source inside `root` the way Docker does: a path without wildcards names itself; with
+// '*', '?' or '[…]' it matches entries component by component (filepath.Match rules). Paths the ignore rules
+// exclude are left out. Returns cleaned relative paths, sorted; an error when nothing matches.
+Result<std::vector<std::string>> expand_sources(const RootFs& root, std::string_view pattern,
+                                                const dockerfile::IgnoreMatcher* ignore);
+
+// The path of an open file or directory relative to `root`, symlinks resolved ("" for the root itself).
+Result<std::string> path_in_root(const RootFs& root, int fd);
+
+}  // namespace kiln

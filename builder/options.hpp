@@ -1,0 +1,57 @@
+#pragma once
+// Everything a build is asked to do, as parsed from Kaniko-compatible flags.
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/log.hpp"
+#include "images/media_type.hpp"
+#include "images/platform.hpp"
+
+namespace kiln {
+
+// How kiln reaches registries, for pulls and for pushes separately (Kaniko's --insecure vs --insecure-pull).
+struct RegistryAccess {
+    bool plain_http = false;               // --insecure / --insecure-pull
+    bool skip_tls_verify = false;          // --skip-tls-verify / --skip-tls-verify-pull
+    std::vector<std::string> plain_http_registries;       // --insecure-registry (both directions)
+    std::vector<std::string> skip_tls_verify_registries;  // --skip-tls-verify-registry (both directions)
+    int retries = 0;                       // --push-retry / --image-download-retry
+};
+
+struct BuildOptions {
+    std::string context_dir = ".";
+    std::string dockerfile = "Dockerfile";  // absolute, relative to the working directory, or to the context
+    std::vector<std::string> destinations;
+    std::vector<std::pair<std::string, std::string>> build_args;  // in flag order; later ones win
+    std::string target;
+    std::vector<std::pair<std::string, std::string>> labels;
+    std::vector<std::pair<std::string, std::string>> build_contexts;  // NAME → oci-layout://DIR[:TAG]
+    std::optional<Platform> custom_platform;
+
+    bool no_push = false;
+    std::string tar_path;
+    std::string oci_layout_path;
+    std::string digest_file;
+    std::string image_name_with_digest_file;
+    std::string image_name_tag_with_digest_file;
+    std::string image_url_file;
+
+    RegistryAccess pull;
+    RegistryAccess push;
+
+    ManifestFormat manifest_format = ManifestFormat::oci;
+    Compression compression = Compression::gzip;
+    int compression_level = -1;  // -1: the compressor's default
+    bool reproducible = false;
+
+    std::string work_dir_parent;  // where kiln makes its private work directory; empty: $TMPDIR or /var/tmp
+    bool keep_work_dir = false;
+
+    LogLevel verbosity = LogLevel::info;
+    bool log_timestamps = false;
+};
+
+}  // namespace kiln

@@ -1,0 +1,151 @@
+#include "builder/stage_builder.hpp"
+
+#include <sys/stat.h>
+
+#include <chrono>
+#include <cstdio>
+
+#include "builder/base_image.hpp"
+#include "builder/commands/commands.hpp"
+#include "common/files.hpp"
+#include "common/log.hpp"
+#include "common/strings.hpp"
+
+namespace kiln {
+namespace {
+
+template <class... Ts>
+struct Overloaded : Ts... {
+    using Ts::operator()...;
+};
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
+
+Status dispatch(StageState& state, const dockerfile::Instruction& instruction) {
+    return std::visit(
+        Overloaded{
+            [&](const dockerfile::FromInstruction& from) -> Status {
+                return std::unexpected(instruction_error(state, from, "FROM inside a stage"));
+            },
+            [&](const dockerfile::ArgInstruction& i) { return execute_arg(state, i); },
+            [&](const dockerfile::EnvInstruction& i) { return execute_env(state, i); },
+            [&](const dockerfile::LabelInstruction& i) { return execute_label(state, i); },
+            [&](const dockerfile::RunInstruction& i) { return execute_run(state, i); },
+            [&](const dockerfile::CopyInstruction& i) { return execute_copy(state, i); },
+            [&](const dockerfile::AddInstruction& i) { return execute_add(state, i); },
+            [&](const dockerfile::WorkdirInstruction& i) { return execute_workdir(state, i); },
+            [&](const dockerfile::CmdInstruction& i) { return execute_cmd(state, i); },
+            [&](const dockerfile::EntrypointInstruction& i) { return execute_entrypoint(state, i); },
+            [&](const dockerfile::ShellInstruction& i) { return execute_shell(state, i); },
+            [&](const dockerfile::UserInstruction& i) { return execute_user(state, i); },
+            [&](const dockerfile::ExposeInstruction& i) { return execute_expose(state, i); },
+            [&](const dockerfile::VolumeInstruction& i) { return execute_volume(state, i); },
+            [&](const dockerfile::StopsignalInstruction& i) { return execute_stopsignal(state, i); },
+            [&](const dockerfile::HealthcheckInstruction& i) { return execute_healthcheck(state, i); },
+            [&](const dockerfile::OnbuildInstruction& i) { return execute_onbuild(state, i); },
+            [&](const dockerfile::MaintainerInstruction& i) { return execute_maintainer(state, i); },
+        },
+        instruction);
+}
+
+// The base image's ONBUILD triggers, parsed as instructions of this Dockerfile.
+Result<std::vector<dockerfile::Instruction>> onbuild_triggers(const Image& base, const std::string& base_name,
+                                                              const dockerfile::Dockerfile& dockerfile) {
+    std::vector<dockerfile::Instruction> triggers;
+    for (const std::string& trigger : base.config().config.on_build) {
+        std::string text = str_cat("# escape=", dockerfile.escape, "\nFROM scratch\n", trigger, "\n");
+        KILN_ASSIGN(dockerfile::Dockerfile parsed,
+                    dockerfile::parse_dockerfile(text, str_cat("ONBUILD trigger of ", base_name)));
+        for (auto& instruction : parsed.stages.at(0).instructions) {
+            std::string_view keyword = dockerfile::instruction_name(instruction);
+            if (keyword == "ONBUILD" || keyword == "FROM" || keyword == "MAINTAINER")
+                return fail(str_cat(base_name, ": ONBUILD ", keyword, " is not allowed as a trigger"));
+            triggers.push_back(std::move(instruction));
+        }
+    }
+    return triggers;
+}
+
+std::string stage_label(const dockerfile::Stage& stage) {
+    return stage.name.empty() ? str_cat("stage ", stage.index) : stage.name;
+}
+
+}  // namespace
+
+Result<StageResult> build_stage(BuildSession& session, const PlannedStage& planned) {
+    const dockerfile::Stage& stage = session.dockerfile.stages.at(planned.index);
+    std::string label = stage_label(stage);
+    size_t step_count = stage.instructions.size() + 1;
+    log_info("[", label, " 1/", step_count, "] ", stage.from.original);
+    std::string where = str_cat(stage.from.location.file, ":", stage.from.location.start_line, ": ", stage.from.original);
+
+    std::string rootfs_path = str_cat(session.work_dir, "/stages/", planned.index, "/rootfs");
+    KILN_TRY(make_directories(parent_path(rootfs_path), 0700));
+    Image base = Image::empty(session.platform);
+    bool materialized = false;
+    if (planned.base_stage) {
+        StageResult& parent = session.completed.at(*planned.base_stage);
+        base = parent.image;
+        const PlannedStage* parent_plan = session.plan.find(*planned.base_stage);
+        // A stage read by nobody else hands its filesystem over instead of having it extracted again.
+        if (parent_plan && parent_plan->readers == 1 && !parent.rootfs_path.empty()) {
+            if (::rename(parent.rootfs_path.c_str(), rootfs_path.c_str()) != 0)
+                return fail_errno(str_cat("rename ", parent.rootfs_path, " to ", rootfs_path));
+            parent.rootfs_path.clear();
+            materialized = true;
+        }
+    } else {
+        Platform platform = session.platform;
+        if (!stage.from.platform.empty()) {
+            dockerfile::ShellExpander expander(session.dockerfile.escape);
+            KILN_ASSIGN(std::string text, with_context(expander.process_word(stage.from.platform, session.meta_args.lookup()), where));
+            KILN_ASSIGN(platform, with_context(Platform::parse(text), where));
+        }
+        KILN_ASSIGN(base, with_context(load_base_image(session, planned.base, platform), where));
+    }
+    if (!materialized) {
+        if (::mkdir(rootfs_path.c_str(), 0755) != 0) return fail_errno(str_cat("mkdir ", rootfs_path));
+        KILN_ASSIGN(RootFs fresh, RootFs::open(rootfs_path));
+        KILN_TRY_CONTEXT(materialize_rootfs(base, fresh, ownership_failure_policy()), where);
+    }
+    KILN_ASSIGN(RootFs rootfs, RootFs::open(rootfs_path));
+
+    KILN_ASSIGN(auto triggers, with_context(onbuild_triggers(base, planned.base, session.dockerfile), where));
+    RunConfig run_config = base.config().config;
+    run_config.on_build.clear();  // triggers run once, in the first build that uses the image
+    // Like BuildKit, every stage's image carries a PATH, so that what RUN saw is what containers get.
+    if (!run_config.env_value("PATH")) run_config.set_env("PATH", k_default_path);
+    base = base.with_run_config(std::move(run_config));
+
+    StageState state{.session = session,
+                     .stage = stage,
+                     .planned = planned,
+                     .image = std::move(base),
+                     .rootfs_path = rootfs_path,
+                     .rootfs = std::move(rootfs),
+                     .args = {},
+                     .expander = dockerfile::ShellExpander(session.dockerfile.escape),
+                     .label = label,
+                     .step = 1,
+                     .step_count = step_count};
+
+    for (const dockerfile::Instruction& trigger : triggers) {
+        log_info("[", label, " ONBUILD] ", dockerfile::instruction_base(trigger).original);
+        KILN_TRY(dispatch(state, trigger));
+    }
+    for (const dockerfile::Instruction& instruction : stage.instructions) {
+        ++state.step;
+        log_info("[", label, " ", state.step, "/", step_count, "] ", dockerfile::instruction_base(instruction).original);
+        auto start = std::chrono::steady_clock::now();
+        KILN_TRY(dispatch(state, instruction));
+        double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        if (seconds >= 0.05) {
+            char text[32];
+            std::snprintf(text, sizeof text, "%.2f", seconds);
+            log_info("  done in ", text, " s");
+        }
+    }
+    return StageResult{.index = planned.index, .name = stage.name, .image = std::move(state.image), .rootfs_path = rootfs_path};
+}
+
+}  // namespace kiln

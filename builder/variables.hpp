@@ -1,0 +1,68 @@
+#pragma once
+// ARG and ENV scoping as Docker defines it: ARGs before the first FROM are visible only in FROM lines until a
+// stage declares them again; inside a stage, declared ARGs and the image's ENV are visible, ENV winning.
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "dockerfile-parser/shell_expand.hpp"
+#include "dockerfile-parser/stages.hpp"
+#include "images/image_config.hpp"
+
+namespace kiln {
+
+// The --build-arg values, and which of them the Dockerfile used.
+class BuildArgs {
+public:
+    explicit BuildArgs(const std::vector<std::pair<std::string, std::string>>& flags);
+    // The value given for `name` (later flags win); marks it used.
+    std::optional<std::string> take(const std::string& name);
+    // Names given on the command line that no ARG declared, in flag order.
+    std::vector<std::string> unused() const;
+
+private:
+    std::map<std::string, std::string> m_values;
+    std::vector<std::string> m_order;
+    std::set<std::string> m_used;
+};
+
+// ARGs declared before the first FROM, with their values.
+class MetaArgs {
+public:
+    // Evaluates the meta ARGs in order: a build arg overrides a default; defaults may use earlier meta ARGs.
+    static Result<MetaArgs> evaluate(const dockerfile::Dockerfile& dockerfile, BuildArgs& build_args);
+    std::optional<std::string> value(const std::string& name) const;
+    // A lookup for expanding FROM lines.
+    dockerfile::EnvLookup lookup() const;
+
+private:
+    std::vector<std::pair<std::string, std::optional<std::string>>> m_args;
+};
+
+// The ARGs a stage has declared so far.
+class StageArgs {
+public:
+    // Declares ARG name[=default] (default already expanded): the build arg wins, then the default, then the
+    // meta ARG of the same name. An ARG with none of them is declared but unset.
+    void declare(const std::string& name, std::optional<std::string> expanded_default, BuildArgs& build_args,
+                 const MetaArgs& meta);
+
+    // Lookup for expanding instruction words: the image's ENV first, then the stage's ARGs.
+    dockerfile::EnvLookup expansion_lookup(const RunConfig& config) const;
+    // The environment of a RUN: the image's ENV plus the set ARGs that ENV does not shadow.
+    std::vector<std::string> run_environment(const RunConfig& config) const;
+
+    const std::vector<std::pair<std::string, std::optional<std::string>>>& declared() const { return m_args; }
+
+private:
+    std::vector<std::pair<std::string, std::optional<std::string>>> m_args;
+};
+
+// The PATH a RUN gets when the image sets none (Docker's default).
+inline constexpr const char* k_default_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+}  // namespace kiln

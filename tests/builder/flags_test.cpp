@@ -1,0 +1,102 @@
+#include "builder/cli/flags.hpp"
+
+#include <cstdlib>
+
+#include <gtest/gtest.h>
+
+namespace kiln {
+namespace {
+
+TEST(BuildFlags, AcceptBothValueForms) {
+    auto options = parse_build_flags({"--context", "/ctx", "--dockerfile=Dockerfile.prod", "-d", "reg/app:1",
+                                      "--destination=reg/app:2"});
+    ASSERT_TRUE(options) << options.error().message();
+    EXPECT_EQ(options->context_dir, "/ctx");
+    EXPECT_EQ(options->dockerfile, "Dockerfile.prod");
+    EXPECT_EQ(options->destinations, (std::vector<std::string>{"reg/app:1", "reg/app:2"}));
+}
+
+TEST(BuildFlags, ShortFlagWithAttachedValue) {
+    auto options = parse_build_flags({"-c/ctx", "--no-push"});
+    ASSERT_TRUE(options) << options.error().message();
+    EXPECT_EQ(options->context_dir, "/ctx");
+}
+
+TEST(BuildFlags, DirPrefixOfContextIsStripped) {
+    auto options = parse_build_flags({"--context=dir:///workspace", "--no-push"});
+    ASSERT_TRUE(options);
+    EXPECT_EQ(options->context_dir, "/workspace");
+}
+
+TEST(BuildFlags, BooleanFlagsTakeOptionalValues) {
+    auto options = parse_build_flags({"--no-push=true", "--insecure", "--insecure-pull=false"});
+    ASSERT_TRUE(options) << options.error().message();
+    EXPECT_TRUE(options->no_push);
+    EXPECT_TRUE(options->push.plain_http);
+    EXPECT_FALSE(options->pull.plain_http);
+    EXPECT_FALSE(parse_build_flags({"--no-push=maybe"}));
+}
+
+TEST(BuildFlags, BuildArgsKeepOrderAndBareNamesReadTheEnvironment) {
+    ::setenv("KILN_TEST_ARG", "from-env", 1);
+    auto options = parse_build_flags({"--no-push", "--build-arg", "A=1", "--build-arg=KILN_TEST_ARG", "--build-arg", "B="});
+    ASSERT_TRUE(options) << options.error().message();
+    ASSERT_EQ(options->build_args.size(), 3u);
+    EXPECT_EQ(options->build_args[0], (std::pair<std::string, std::string>{"A", "1"}));
+    EXPECT_EQ(options->build_args[1], (std::pair<std::string, std::string>{"KILN_TEST_ARG", "from-env"}));
+    EXPECT_EQ(options->build_args[2], (std::pair<std::string, std::string>{"B", ""}));
+    ::unsetenv("KILN_TEST_ARG");
+    EXPECT_FALSE(parse_build_flags({"--no-push", "--build-arg", "KILN_TEST_ARG"}));
+}
+
+TEST(BuildFlags, InsecureRegistryAppliesToPullAndPush) {
+    auto options = parse_build_flags({"--no-push", "--insecure-registry", "127.0.0.1:5000"});
+    ASSERT_TRUE(options);
+    EXPECT_EQ(options->pull.plain_http_registries, std::vector<std::string>{"127.0.0.1:5000"});
+    EXPECT_EQ(options->push.plain_http_registries, std::vector<std::string>{"127.0.0.1:5000"});
+}
+
+TEST(BuildFlags, DestinationIsRequiredUnlessNoPush) {
+    auto options = parse_build_flags({"--context=."});
+    ASSERT_FALSE(options);
+    EXPECT_NE(options.error().message().find("--destination"), std::string::npos);
+}
+
+TEST(BuildFlags, UnknownFlagIsAnErrorNamingIt) {
+    auto options = parse_build_flags({"--no-push", "--frobnicate=1"});
+    ASSERT_FALSE(options);
+    EXPECT_NE(options.error().message().find("--frobnicate"), std::string::npos);
+}
+
+TEST(BuildFlags, KanikoFlagsThatWouldChangeTheResultAreRefused) {
+    auto options = parse_build_flags({"--no-push", "--registry-mirror=mirror.local"});
+    ASSERT_FALSE(options);
+    EXPECT_NE(options.error().message().find("--registry-mirror"), std::string::npos);
+}
+
+TEST(BuildFlags, KanikoPerformanceFlagsAreAcceptedWithTheirValues) {
+    auto options = parse_build_flags({"--no-push", "--cache=true", "--cache-dir", "/cache", "--snapshot-mode=redo",
+                                      "--cleanup", "--tar-path=out.tar"});
+    ASSERT_TRUE(options) << options.error().message();
+    EXPECT_EQ(options->tar_path, "out.tar");
+}
+
+TEST(BuildFlags, MissingValueIsAnError) {
+    auto options = parse_build_flags({"--no-push", "--target"});
+    ASSERT_FALSE(options);
+    EXPECT_NE(options.error().message().find("--target needs a value"), std::string::npos);
+}
+
+TEST(BuildFlags, PositionalArgumentsAreRefused) { EXPECT_FALSE(parse_build_flags({"--no-push", "Dockerfile"})); }
+
+TEST(BuildFlags, PlatformAndFormatAreValidated) {
+    auto options = parse_build_flags({"--no-push", "--custom-platform=linux/arm64", "--format=docker"});
+    ASSERT_TRUE(options) << options.error().message();
+    EXPECT_EQ(options->custom_platform->architecture, "arm64");
+    EXPECT_EQ(options->manifest_format, ManifestFormat::docker);
+    EXPECT_FALSE(parse_build_flags({"--no-push", "--custom-platform=linux"}));
+    EXPECT_FALSE(parse_build_flags({"--no-push", "--format=rpm"}));
+}
+
+}  // namespace
+}  // namespace kiln
