@@ -17,50 +17,18 @@
 #include "common/process.hpp"
 #include "common/strings.hpp"
 #include "common/temp_dir.hpp"
+#include "tests/support/test_user.hpp"
 
 namespace kiln {
 namespace {
 
-enum class AccountKind { regular, system };  // useradd gives subordinate ids to regular accounts only
+using test::AccountKind;
+using test::as_user;
+using test::NoNewPrivs;
+using test::TestUser;
 
-// A user account that exists for the lifetime of the object; userdel also drops its group and subordinate
-// ids.
-class TestUser {
-public:
-    TestUser(std::string name, uid_t uid, gid_t gid) : m_name(std::move(name)), m_uid(uid), m_gid(gid) {}
-    TestUser(const TestUser&) = delete;
-    TestUser& operator=(const TestUser&) = delete;
-    ~TestUser() {
-        auto removed = run_process({"userdel", m_name});
-        EXPECT_TRUE(removed && removed->exit_code == 0) << "userdel " << m_name;
-        for (const char* file : {"/etc/subuid", "/etc/subgid"})
-            EXPECT_EQ(read_file(file).value_or("").find(m_name + ":"), std::string::npos)
-                << m_name << " left in " << file;
-    }
-    const std::string& name() const { return m_name; }
-    uid_t uid() const { return m_uid; }
-    gid_t gid() const { return m_gid; }
-
-private:
-    std::string m_name;
-    uid_t m_uid;
-    gid_t m_gid;
-};
-
-// Creates a user, or returns why it could not.
-Result<std::unique_ptr<TestUser>> create_user(AccountKind kind) {
-    std::string name = str_cat("kilnsbx", ::getpid() % 100000, kind == AccountKind::system ? "s" : "r");
-    std::vector<std::string> command = {"useradd", "--no-create-home", "--shell", "/usr/sbin/nologin"};
-    if (kind == AccountKind::system) command.push_back("--system");
-    command.push_back(name);
-    KILN_ASSIGN(ProcessResult added, run_process(command));
-    if (added.exit_code != 0) return fail(str_cat("useradd failed: ", trim(added.stderr_bytes)));
-    const passwd* entry = ::getpwnam(name.c_str());
-    if (!entry) return fail(str_cat("useradd succeeded but getpwnam(", name, ") finds nothing"));
-    return std::make_unique<TestUser>(name, entry->pw_uid, entry->pw_gid);
-}
-
-enum class NoNewPrivs { off, on };
+// Creates a user for one test, or returns why it could not.
+Result<std::unique_ptr<TestUser>> create_user(AccountKind kind) { return TestUser::create("kilnsbx", kind); }
 
 // What the helper printed: its "key value" lines, and everything it wrote for failure messages.
 struct HelperRun {
@@ -76,17 +44,6 @@ std::string install_helper(const TestUser& user, const std::string& work) {
     EXPECT_TRUE(binary && write_file_atomic(helper, *binary, 0755));
     EXPECT_EQ(::chown(work.c_str(), user.uid(), user.gid()), 0);
     return helper;
-}
-
-// setpriv's command line that runs `argv` as `user`, with no supplementary groups.
-std::vector<std::string> as_user(const TestUser& user, NoNewPrivs no_new_privs,
-                                 std::vector<std::string> argv) {
-    std::vector<std::string> command = {"setpriv", str_cat("--reuid=", user.uid()),
-                                        str_cat("--regid=", user.gid()), "--clear-groups"};
-    if (no_new_privs == NoNewPrivs::on) command.push_back("--no-new-privs");
-    command.push_back("--");
-    command.insert(command.end(), argv.begin(), argv.end());
-    return command;
 }
 
 // Runs the helper as `user` on `work`, a fresh directory it is given.
@@ -157,6 +114,7 @@ TEST_F(NonRootTest, SubordinateIdsGiveImageIdsInsideAndShiftedIdsOnTheHost) {
     struct stat by_root = stat_of(rootfs + "/by-root");
     EXPECT_EQ(by_root.st_uid, (*user)->uid());
     EXPECT_EQ(by_root.st_gid, (*user)->gid());
+    EXPECT_TRUE((*user)->remove()) << "the test user was not cleaned up";
 }
 
 TEST_F(NonRootTest, NoNewPrivsFallsBackToASingleIdThatStillRuns) {
@@ -171,6 +129,7 @@ TEST_F(NonRootTest, NoNewPrivsFallsBackToASingleIdThatStillRuns) {
     EXPECT_TRUE(run.facts.contains("user_error")) << "uid 1000 cannot exist in a single-id namespace";
     struct stat by_root = stat_of(m_work.path() + "/rootfs/by-root");
     EXPECT_EQ(by_root.st_uid, (*user)->uid());
+    EXPECT_TRUE((*user)->remove()) << "the test user was not cleaned up";
 }
 
 TEST_F(NonRootTest, UserWithoutSubordinateIdsGetsASingleIdNamespace) {
@@ -184,6 +143,7 @@ TEST_F(NonRootTest, UserWithoutSubordinateIdsGetsASingleIdNamespace) {
     EXPECT_EQ(run.facts["root_exit"], "0") << run.transcript;
     EXPECT_EQ(run.facts["stat by-root"], "0 0");
     EXPECT_EQ(stat_of(m_work.path() + "/rootfs/by-root").st_uid, (*user)->uid());
+    EXPECT_TRUE((*user)->remove()) << "the test user was not cleaned up";
 }
 
 TEST_F(NonRootTest, SigtermReachesTheReexecutedKiln) {
@@ -223,6 +183,7 @@ TEST_F(NonRootTest, SigtermReachesTheReexecutedKiln) {
     }
     ASSERT_TRUE(WIFEXITED(status)) << "the outer kiln was killed instead of forwarding the signal";
     EXPECT_EQ(WEXITSTATUS(status), 128 + SIGTERM);
+    EXPECT_TRUE((*user)->remove()) << "the test user was not cleaned up";
 }
 
 }  // namespace

@@ -1,0 +1,87 @@
+#include "tests/integration/harness.hpp"
+
+#include <unistd.h>
+
+#include "common/files.hpp"
+#include "common/strings.hpp"
+
+namespace kiln::test {
+
+std::string kiln_binary() { return KILN_BINARY_DIR "/bin/kiln"; }
+
+std::string source_path(const std::string& relative) { return std::string(KILN_SOURCE_DIR) + "/" + relative; }
+
+KilnRun run_kiln(const std::vector<std::string>& args, const std::vector<std::string>& prefix,
+                 const std::vector<std::string>& environment) {
+    std::vector<std::string> argv = prefix;
+    argv.push_back(kiln_binary());
+    argv.insert(argv.end(), args.begin(), args.end());
+    ProcessOptions options;
+    options.environment = environment;
+    auto result = run_process(argv, options);
+    if (!result) return KilnRun{-1, result.error().message()};
+    return KilnRun{result->exit_code, result->stdout_bytes + result->stderr_bytes};
+}
+
+std::optional<std::string> missing_tools() {
+    if (auto reason = RegistryProcess::unavailable_reason()) return reason;
+    for (const char* tool : {"/usr/bin/skopeo", "/usr/bin/umoci", "/bin/busybox"})
+        if (::access(tool, X_OK) != 0) return str_cat(tool, " is not installed (scripts/setup installs it)");
+    if (::access(kiln_binary().c_str(), X_OK) != 0) return str_cat(kiln_binary(), " has not been built");
+    return std::nullopt;
+}
+
+namespace {
+
+Result<std::string> run_tool(const std::vector<std::string>& argv) {
+    KILN_ASSIGN(ProcessResult result, run_process(argv));
+    if (result.exit_code != 0)
+        return fail(str_cat(join(argv, " "), " exited with ", result.exit_code, ": ", result.stderr_bytes));
+    return result.stdout_bytes;
+}
+
+}  // namespace
+
+Status pull_to_layout(const std::string& reference, const std::string& layout, const std::string& tag) {
+    KILN_TRY(run_tool({"skopeo", "copy", "--quiet", "--src-tls-verify=false", "docker://" + reference,
+                       "oci:" + layout + ":" + tag}));
+    return {};
+}
+
+Status unpack_layout(const std::string& layout, const std::string& tag, const std::string& bundle) {
+    KILN_TRY(run_tool({"umoci", "unpack", "--image", layout + ":" + tag, bundle}));
+    return {};
+}
+
+Result<nlohmann::json> inspect_remote(const std::string& reference, bool config) {
+    std::vector<std::string> argv = {"skopeo", "inspect", "--tls-verify=false"};
+    if (config) argv.push_back("--config");
+    argv.push_back("docker://" + reference);
+    KILN_ASSIGN(std::string output, run_tool(argv));
+    nlohmann::json json = nlohmann::json::parse(output, nullptr, false);
+    if (json.is_discarded()) return fail("skopeo inspect printed no JSON: " + output);
+    return json;
+}
+
+std::optional<struct stat> lstat_path(const std::string& path) {
+    struct stat st;
+    if (::lstat(path.c_str(), &st) != 0) return std::nullopt;
+    return st;
+}
+
+Result<std::string> push_busybox_base(const RegistryProcess& registry, const std::string& work_dir) {
+    std::string context = work_dir + "/busybox-context";
+    KILN_TRY(run_tool({source_path("scripts/make-busybox-context"), context}));
+    std::string reference = registry.host_port() + "/base/busybox:1";
+    KilnRun run = run_kiln({"build", "--context", context, "--dockerfile", source_path("examples/busybox-base/Dockerfile"),
+                            "--destination", reference, "--insecure"});
+    if (run.exit_code != 0) return fail("building the busybox base failed: " + run.output);
+    return reference;
+}
+
+size_t mount_count() {
+    auto mounts = read_file("/proc/self/mountinfo");
+    return mounts ? split(*mounts, '\n').size() : 0;
+}
+
+}  // namespace kiln::test
