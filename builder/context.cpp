@@ -1,6 +1,5 @@
 #include "builder/context.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <limits.h>
@@ -18,18 +17,9 @@ namespace {
 
 bool has_wildcard(std::string_view text) { return text.find_first_of("*?[") != std::string_view::npos; }
 
-Result<std::vector<std::string>> list_directory(const RootFs& root, const std::string& dir) {
+Result<std::vector<std::string>> list_in_root(const RootFs& root, const std::string& dir) {
     KILN_ASSIGN(UniqueFd fd, root.open(dir, O_RDONLY | O_DIRECTORY));
-    DIR* handle = ::fdopendir(fd.release());
-    if (!handle) return fail_errno(str_cat("fdopendir ", root.display(dir)));
-    std::vector<std::string> names;
-    while (dirent* entry = ::readdir(handle)) {
-        std::string_view name = entry->d_name;
-        if (name != "." && name != "..") names.emplace_back(name);
-    }
-    ::closedir(handle);
-    std::sort(names.begin(), names.end());
-    return names;
+    return list_directory(fd.get(), root.display(dir));
 }
 
 std::string join_path(const std::string& dir, const std::string& name) { return dir.empty() ? name : dir + "/" + name; }
@@ -72,7 +62,7 @@ Result<std::vector<std::string>> expand_sources(const RootFs& root, std::string_
                 if (root.open(candidate, O_PATH)) next.push_back(candidate);
                 continue;
             }
-            auto names = list_directory(root, dir);
+            auto names = list_in_root(root, dir);
             if (!names) continue;  // not a directory: nothing below it can match
             for (const std::string& name : *names)
                 if (::fnmatch(component.c_str(), name.c_str(), 0) == 0) next.push_back(join_path(dir, name));

@@ -1,6 +1,5 @@
 #include "builder/copy_files.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -11,6 +10,7 @@
 
 #include "builder/context.hpp"
 #include "common/fd.hpp"
+#include "common/files.hpp"
 #include "common/log.hpp"
 #include "common/strings.hpp"
 #include "common/temp_dir.hpp"
@@ -201,20 +201,7 @@ Status CopyJob::copy_entry(int src_parent, const std::string& name, const struct
 }
 
 Status CopyJob::copy_children(int src_dir, const std::string& src_rel, int dst_dir, const std::string& dst_rel) {
-    int listing_fd = ::openat(src_dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (listing_fd < 0) return fail_errno(str_cat("open ", m_from.display(src_rel)));
-    DIR* listing = ::fdopendir(listing_fd);
-    if (!listing) {
-        ::close(listing_fd);
-        return fail_errno(str_cat("fdopendir ", m_from.display(src_rel)));
-    }
-    std::vector<std::string> names;
-    while (dirent* entry = ::readdir(listing)) {
-        std::string_view name = entry->d_name;
-        if (name != "." && name != "..") names.emplace_back(name);
-    }
-    ::closedir(listing);
-    std::sort(names.begin(), names.end());
+    KILN_ASSIGN(std::vector<std::string> names, list_directory(src_dir, m_from.display(src_rel)));
     for (const std::string& name : names) {
         struct stat st;
         std::string child_src = join_path(src_rel, name);

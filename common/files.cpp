@@ -1,9 +1,11 @@
 #include "common/files.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <utility>
 
@@ -68,6 +70,28 @@ Status make_directories(const std::string& path, mode_t mode) {
     if (::stat(path.c_str(), &st) != 0) return fail_errno(str_cat("stat ", path));
     if (!S_ISDIR(st.st_mode)) return fail(str_cat(path, " exists and is not a directory"));
     return {};
+}
+
+Result<std::vector<std::string>> list_directory(int dir_fd, const std::string& display) {
+    int listing_fd = ::openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (listing_fd < 0) return fail_errno(str_cat("open ", display));
+    DIR* dir = ::fdopendir(listing_fd);
+    if (!dir) {
+        ::close(listing_fd);
+        return fail_errno(str_cat("fdopendir ", display));
+    }
+    std::vector<std::string> names;
+    errno = 0;
+    while (dirent* entry = ::readdir(dir)) {
+        std::string_view name = entry->d_name;
+        if (name != "." && name != "..") names.emplace_back(name);
+        errno = 0;
+    }
+    int err = errno;
+    ::closedir(dir);
+    if (err != 0) return fail_errno(str_cat("readdir ", display), err);
+    std::sort(names.begin(), names.end());
+    return names;
 }
 
 bool path_exists(const std::string& path) {

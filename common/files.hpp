@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
@@ -47,6 +48,9 @@ Status write_file_atomic(const std::string& path, std::string_view bytes, mode_t
 Status make_directories(const std::string& path, mode_t mode = 0755);
 
 bool path_exists(const std::string& path);
+
+// The names in the directory `dir_fd` (without "." and ".."), sorted; `display` names it in errors.
+Result<std::vector<std::string>> list_directory(int dir_fd, const std::string& display);
 
 // The directory of `path` ("a/b" for "a/b/c", "." for "c").
 std::string parent_path(std::string_view path);

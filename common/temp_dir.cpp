@@ -1,6 +1,5 @@
 #include "common/temp_dir.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,6 +9,7 @@
 #include <vector>
 
 #include "common/fd.hpp"
+#include "common/files.hpp"
 #include "common/log.hpp"
 #include "common/strings.hpp"
 
@@ -19,19 +19,7 @@ namespace {
 Status remove_entry(int parent_fd, const std::string& name, const std::string& display);
 
 Status remove_children(int dir_fd, const std::string& display) {
-    int listing_fd = ::openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (listing_fd < 0) return fail_errno(str_cat("open ", display));
-    DIR* dir = ::fdopendir(listing_fd);
-    if (!dir) {
-        ::close(listing_fd);
-        return fail_errno(str_cat("fdopendir ", display));
-    }
-    std::vector<std::string> names;
-    while (dirent* entry = ::readdir(dir)) {
-        std::string_view name = entry->d_name;
-        if (name != "." && name != "..") names.emplace_back(name);
-    }
-    ::closedir(dir);
+    KILN_ASSIGN(std::vector<std::string> names, list_directory(dir_fd, display));
     for (const std::string& name : names) KILN_TRY(remove_entry(dir_fd, name, display + "/" + name));
     return {};
 }

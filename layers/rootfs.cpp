@@ -1,6 +1,5 @@
 #include "layers/rootfs.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/syscall.h>
@@ -96,28 +95,6 @@ Status remove_at(int parent_fd, const std::string& name, const std::string& disp
     if (::unlinkat(parent_fd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT)
         return fail_errno(str_cat("rmdir ", display));
     return {};
-}
-
-Result<std::vector<std::string>> list_directory(int dir_fd, const std::string& display) {
-    int listing_fd = ::openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (listing_fd < 0) return fail_errno(str_cat("open ", display));
-    DIR* dir = ::fdopendir(listing_fd);
-    if (!dir) {
-        ::close(listing_fd);
-        return fail_errno(str_cat("fdopendir ", display));
-    }
-    std::vector<std::string> names;
-    errno = 0;
-    while (dirent* entry = ::readdir(dir)) {
-        std::string_view name = entry->d_name;
-        if (name != "." && name != "..") names.emplace_back(name);
-        errno = 0;
-    }
-    int err = errno;
-    ::closedir(dir);
-    if (err != 0) return fail_errno(str_cat("readdir ", display), err);
-    std::sort(names.begin(), names.end());
-    return names;
 }
 
 Result<RootFs> RootFs::open(const std::string& path) {

@@ -12,6 +12,7 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/files.hpp"
 
 namespace kiln {
 
@@ -71,7 +72,5 @@ std::pair<std::string_view, std::string_view> split_parent(std::string_view path
 // A missing entry is not an error. `display` names it in errors.
 Status remove_at(int parent_fd, const std::string& name, const std::string& display);
 
-// The names in the directory `dir_fd` (an O_PATH fd will do), without "." and "..", sorted bytewise.
-Result<std::vector<std::string>> list_directory(int dir_fd, const std::string& display);
 
 }  // namespace kiln
