@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/base64.hpp"
 #include "common/strings.hpp"
 #include "images/media_type.hpp"
 
@@ -9,15 +10,7 @@ namespace kiln {
 namespace {
 
 // Padded standard base64, as the OCI schema's "data" requires.
-bool valid_base64(std::string_view text) {
-    if (text.size() % 4 != 0) return false;
-    size_t padding = 0;
-    while (padding < 2 && padding < text.size() && text[text.size() - 1 - padding] == '=') ++padding;
-    for (char c : text.substr(0, text.size() - padding))
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/'))
-            return false;
-    return true;
-}
+bool valid_base64(std::string_view text) { return base64_decode(text).has_value(); }
 
 }  // namespace
 

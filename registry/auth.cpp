@@ -1,9 +1,9 @@
 #include "registry/auth.hpp"
 
-#include <openssl/evp.h>
 
 #include <nlohmann/json.hpp>
 
+#include "common/base64.hpp"
 #include "common/log.hpp"
 #include "common/strings.hpp"
 #include "registry/api_error.hpp"
@@ -24,14 +24,6 @@ constexpr std::chrono::minutes k_basic_lifetime{30};
 bool is_token_char(char c) {
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
     return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-std::string base64(std::string_view bytes) {
-    std::string encoded(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-    int length = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()),
-                                 reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
-    encoded.resize(static_cast<size_t>(length));
-    return encoded;
 }
 
 // A token goes into a header: refuse anything that could end it or inject another.
@@ -175,7 +167,7 @@ Result<std::string> Authenticator::authorize(HttpClient& http, std::string_view 
         if (!credential || credential->username.empty())
             return fail(str_cat(registry, " requires a username and password (Basic authentication) and none are "
                                           "configured for it"));
-        entry = {str_cat("Basic ", base64(str_cat(credential->username, ":", credential->password))),
+        entry = {str_cat("Basic ", base64_encode(str_cat(credential->username, ":", credential->password))),
                  std::chrono::steady_clock::now() + k_basic_lifetime};
     }
     std::lock_guard lock(m_mutex);
@@ -209,7 +201,7 @@ Result<Authenticator::Entry> Authenticator::fetch_token(HttpClient& http, const 
     HttpRequest request{.method = "GET", .url = url, .redirects = Redirects::follow, .timeout = k_token_timeout};
     request.headers.add("Accept", "application/json");
     if (credential && !credential->username.empty())
-        request.authorization = str_cat("Basic ", base64(str_cat(credential->username, ":", credential->password)));
+        request.authorization = str_cat("Basic ", base64_encode(str_cat(credential->username, ":", credential->password)));
     log_debug("requesting a token from ", realm_origin, " for ", scope);
     KILN_ASSIGN(HttpResponse response, with_context(http.fetch(request, k_token_response_limit), what));
     if (!response.ok()) return fail(http_status_error(what, response));

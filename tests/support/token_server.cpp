@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/base64.hpp"
 #include "common/files.hpp"
 #include "common/strings.hpp"
 
@@ -26,17 +27,10 @@ struct MdContextDeleter {
     void operator()(EVP_MD_CTX* context) const { EVP_MD_CTX_free(context); }
 };
 
-std::string base64(std::string_view bytes) {
-    std::string encoded(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-    int length = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()),
-                                 reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
-    encoded.resize(static_cast<size_t>(length));
-    return encoded;
-}
 
 // JWTs use base64url without padding.
 std::string base64url(std::string_view bytes) {
-    std::string encoded = base64(bytes);
+    std::string encoded = base64_encode(bytes);
     while (!encoded.empty() && encoded.back() == '=') encoded.pop_back();
     for (char& c : encoded) c = c == '+' ? '-' : c == '/' ? '_' : c;
     return encoded;
@@ -96,7 +90,7 @@ Result<std::unique_ptr<TokenServer>> TokenServer::start(TokenServerOptions optio
     unsigned char* der = nullptr;
     int der_length = i2d_X509(certificate.get(), &der);
     if (der_length <= 0) return fail("i2d_X509 failed");
-    server->m_certificate_der_base64 = base64(std::string_view(reinterpret_cast<char*>(der), der_length));
+    server->m_certificate_der_base64 = base64_encode(std::string_view(reinterpret_cast<char*>(der), der_length));
     OPENSSL_free(der);
 
     std::unique_ptr<BIO, BioDeleter> pem(BIO_new(BIO_s_mem()));
