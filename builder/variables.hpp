@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "builder/sandbox/sandbox.hpp"
 #include "dockerfile-parser/shell_expand.hpp"
 #include "dockerfile-parser/stages.hpp"
 #include "images/image_config.hpp"
@@ -61,8 +62,5 @@ public:
 private:
     std::vector<std::pair<std::string, std::optional<std::string>>> m_args;
 };
-
-// The PATH a RUN gets when the image sets none (Docker's default).
-inline constexpr const char* k_default_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 }  // namespace kiln

@@ -22,8 +22,6 @@
 namespace kiln {
 namespace {
 
-constexpr const char* k_default_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
 struct HostRange {
     std::uint32_t start = k_default_host_id_base;
     std::string source;

@@ -61,6 +61,9 @@ struct SandboxOptions {
 inline constexpr std::uint32_t k_default_host_id_base = 0x70000000;
 inline constexpr std::uint32_t k_container_id_count = 65536;
 
+// The PATH a command runs with when its environment has none: Docker's default.
+inline constexpr const char* k_default_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 class Sandbox {
 public:
     // Probes once what this process may do and picks the mode (logging the reason for every fallback):
