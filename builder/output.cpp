@@ -54,13 +54,11 @@ Status write_outputs(const BuildOptions& options, const std::vector<Reference>& 
         for (const Reference& destination : destinations)
             if (!destination.tag().empty()) tags.push_back(destination.name() + ":" + destination.tag());
         KILN_TRY_CONTEXT(write_docker_archive(options.tar_path, image, documents, tags), "--tar-path " + options.tar_path);
-        log_info("wrote ", options.tar_path);
     }
     if (!options.oci_layout_path.empty()) {
         std::string ref_name = destinations.empty() ? "latest" : tag_of(destinations.front());
         KILN_TRY_CONTEXT(write_oci_layout(options.oci_layout_path, image, documents, ref_name),
                          "--oci-layout-path " + options.oci_layout_path);
-        log_info("wrote ", options.oci_layout_path, " (tag ", ref_name, ")");
     }
     if (!options.no_push) {
         if (!push_client) return fail("internal error: no registry client for pushing");

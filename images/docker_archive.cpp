@@ -156,7 +156,7 @@ Status write_docker_archive(const std::string& path, const Image& image, const I
     }
     if (archive_write_close(handle.get()) != ARCHIVE_OK) return fail(archive_error(handle.get(), what));
     KILN_TRY_CONTEXT(file.commit(), what);
-    log_info("wrote ", image.layers().size(), " layers to docker archive ", path);
+    log_info("wrote docker archive ", path, " (", image.layers().size(), " layer(s))");
     return {};
 }
 
