@@ -22,16 +22,6 @@ struct Token {
     std::vector<std::pair<char32_t, char32_t>> ranges;
 };
 
-std::u32string decode_all(std::string_view text) {
-    std::u32string runes;
-    for (size_t pos = 0; pos < text.size();) {
-        DecodedRune decoded = decode_rune(text, pos);
-        runes.push_back(decoded.rune);
-        pos += decoded.width;
-    }
-    return runes;
-}
-
 // Reads one class character (with its escape) as filepath.Match does; false on a malformed class.
 bool class_char(const std::u32string& runes, size_t& pos, char32_t& out) {
     if (pos >= runes.size() || runes[pos] == U'-' || runes[pos] == U']') return false;
@@ -44,7 +34,7 @@ bool class_char(const std::u32string& runes, size_t& pos, char32_t& out) {
 }
 
 Result<std::vector<Token>> compile_pattern(std::string_view pattern) {
-    std::u32string runes = decode_all(pattern);
+    std::u32string runes = decode_runes(pattern);
     std::vector<Token> tokens;
     for (size_t pos = 0; pos < runes.size();) {
         char32_t rune = runes[pos++];

@@ -14,16 +14,6 @@ using Op = ShellPattern::Instruction::Op;
 // Bounds the work of one match so a hostile pattern and value cannot stall a build.
 constexpr size_t k_max_steps = 200'000'000;
 
-std::u32string decode_all(std::string_view text) {
-    std::u32string runes;
-    for (size_t pos = 0; pos < text.size();) {
-        DecodedRune decoded = decode_rune(text, pos);
-        runes.push_back(decoded.rune);
-        pos += decoded.width;
-    }
-    return runes;
-}
-
 std::string encode_all(const std::u32string& runes) {
     std::string text;
     for (char32_t rune : runes) append_rune(text, rune);
@@ -105,7 +95,7 @@ Result<ShellPattern> ShellPattern::compile(std::string_view pattern, StarMatch s
     ShellPattern compiled;
     compiled.m_anchor = anchor;
     std::vector<Instruction>& program = compiled.m_program;
-    std::u32string runes = decode_all(pattern);
+    std::u32string runes = decode_runes(pattern);
     for (size_t i = 0; i < runes.size();) {
         char32_t rune = runes[i++];
         if (rune == U'*') {
@@ -238,11 +228,11 @@ Result<std::string> trim_pattern_prefix(std::string_view pattern, std::string_vi
 
 Result<std::string> trim_pattern_suffix(std::string_view pattern, std::string_view value, StarMatch star) {
     // Regular expressions find the leftmost match, so search the reversed value with the reversed pattern.
-    std::u32string reversed_value = decode_all(value);
+    std::u32string reversed_value = decode_runes(value);
     std::reverse(reversed_value.begin(), reversed_value.end());
-    std::string reversed_pattern = encode_all(reverse_pattern(decode_all(pattern)));
+    std::string reversed_pattern = encode_all(reverse_pattern(decode_runes(pattern)));
     KILN_ASSIGN(std::string trimmed, trim_pattern_prefix(reversed_pattern, encode_all(reversed_value), star));
-    std::u32string runes = decode_all(trimmed);
+    std::u32string runes = decode_runes(trimmed);
     std::reverse(runes.begin(), runes.end());
     return encode_all(runes);
 }

@@ -58,6 +58,16 @@ DecodedRune decode_rune(std::string_view text, size_t pos) {
     return {k_replacement_char, 1};
 }
 
+std::u32string decode_runes(std::string_view text) {
+    std::u32string runes;
+    for (size_t pos = 0; pos < text.size();) {
+        DecodedRune decoded = decode_rune(text, pos);
+        runes.push_back(decoded.rune);
+        pos += decoded.width;
+    }
+    return runes;
+}
+
 void append_rune(std::string& out, char32_t rune) {
     if (rune > 0x10FFFF || (rune >= 0xD800 && rune <= 0xDFFF)) rune = k_replacement_char;
     if (rune < 0x80) {

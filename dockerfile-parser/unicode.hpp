@@ -23,6 +23,9 @@ DecodedRune decode_rune(std::string_view text, size_t pos);
 // Appends the UTF-8 encoding of `rune` (invalid code points become U+FFFD), like Go's utf8.AppendRune.
 void append_rune(std::string& out, char32_t rune);
 
+// Every rune of `text`; invalid bytes decode as decode_rune says.
+std::u32string decode_runes(std::string_view text);
+
 // Go's unicode.IsSpace.
 bool is_space(char32_t rune);
 // Go's unicode.IsLetter (category L).
