@@ -16,12 +16,16 @@ namespace kiln {
 int openat_in_root(int root_fd, std::string_view path, int flags, mode_t mode) {
     std::string relative = clean_path(path);
     if (relative.empty()) relative = ".";
+    return openat_in_root_raw(root_fd, relative.c_str(), flags, mode);
+}
+
+int openat_in_root_raw(int root_fd, const char* relative_path, int flags, mode_t mode) {
     open_how how{};
     how.flags = static_cast<unsigned long long>(flags | O_CLOEXEC);
     how.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0;
     how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
     while (true) {
-        long fd = ::syscall(SYS_openat2, root_fd, relative.c_str(), &how, sizeof how);
+        long fd = ::syscall(SYS_openat2, root_fd, relative_path, &how, sizeof how);
         if (fd >= 0 || errno != EAGAIN) return static_cast<int>(fd);
         // EAGAIN: a rename raced with the lookup; the kernel asks us to retry.
     }

@@ -58,6 +58,10 @@ bool escapes_root(std::string_view path);
 // openat2(2) with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS relative to `root_fd`.
 int openat_in_root(int root_fd, std::string_view path, int flags, mode_t mode);
 
+// The same for a path that is already relative and NUL-terminated. It does not allocate, so a child process
+// between clone() and exec may call it.
+int openat_in_root_raw(int root_fd, const char* relative_path, int flags, mode_t mode);
+
 // Depth-first order of cleaned paths: a directory sorts right before its own entries ("a" < "a/b" < "a-b"),
 // which is how layers list their entries and how snapshots are compared.
 bool path_less(std::string_view a, std::string_view b);

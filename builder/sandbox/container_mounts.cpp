@@ -1,13 +1,13 @@
 #include "builder/sandbox/container_init.hpp"
 
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
+
+#include "layers/rootfs.hpp"
 
 // The container's mount tree, built in the sandbox child: async-signal-safe, like all of container_init.
 
@@ -18,16 +18,8 @@ constexpr std::array<const char*, k_dev_nodes.size()> k_host_dev_nodes = {
     "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"};
 constexpr std::array<const char*, 2> k_host_files = {"/etc/hosts", "/etc/resolv.conf"};
 
-// openat2 confined to the rootfs, as RootFs does; RootFs itself allocates, which this process must not.
-int open_in_root(int root_fd, const char* path, int flags) {
-    open_how how{};
-    how.flags = static_cast<unsigned long long>(flags | O_CLOEXEC);
-    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-    while (true) {
-        long fd = ::syscall(SYS_openat2, root_fd, path, &how, sizeof how);
-        if (fd >= 0 || errno != EAGAIN) return static_cast<int>(fd);
-    }
-}
+// Confined to the rootfs like every RootFs lookup, without allocating (this process must not).
+int open_in_root(int root_fd, const char* path, int flags) { return openat_in_root_raw(root_fd, path, flags, 0); }
 
 void close_preserving_errno(int fd) {
     int saved = errno;
