@@ -74,7 +74,8 @@ Result<BuildResult> run_build(const BuildOptions& options) {
     }
 
     BuildArgs build_args(options.build_args);
-    KILN_ASSIGN(MetaArgs meta_args, MetaArgs::evaluate(dockerfile, build_args));
+    BuildPlatforms platforms{.target = options.custom_platform.value_or(host_platform()), .build = host_platform()};
+    KILN_ASSIGN(MetaArgs meta_args, MetaArgs::evaluate(dockerfile, build_args, platforms));
     BuildPlan plan;
     {
         PhaseTimer timer("plan");
@@ -98,7 +99,7 @@ Result<BuildResult> run_build(const BuildOptions& options) {
                          .work_dir = work.path(),
                          .pull_client = pull_client,
                          .context = context,
-                         .platform = options.custom_platform.value_or(host_platform()),
+                         .platform = platforms.target,
                          .created_seconds = options.reproducible ? source_date_epoch() : now,
                          .layer_timestamp = options.reproducible ? std::optional(source_date_epoch()) : std::nullopt};
 

@@ -129,6 +129,7 @@ Result<StageResult> build_stage(BuildSession& session, const PlannedStage& plann
                      .step = 1,
                      .step_count = step_count};
 
+    state.args.set_proxy_environment(session.build_args.proxy_environment());
     for (const dockerfile::Instruction& trigger : triggers) {
         log_info("[", label, " ONBUILD] ", dockerfile::instruction_base(trigger).original);
         KILN_TRY(dispatch(state, trigger));

@@ -21,12 +21,38 @@ std::optional<std::string> BuildArgs::take(const std::string& name) {
 std::vector<std::string> BuildArgs::unused() const {
     std::vector<std::string> names;
     for (const std::string& name : m_order)
-        if (!m_used.contains(name)) names.push_back(name);
+        if (!m_used.contains(name) && !is_proxy_arg(name)) names.push_back(name);
     return names;
 }
 
-Result<MetaArgs> MetaArgs::evaluate(const dockerfile::Dockerfile& dockerfile, BuildArgs& build_args) {
+std::vector<std::string> BuildArgs::proxy_environment() const {
+    std::vector<std::string> environment;
+    for (const std::string& name : m_order)
+        if (is_proxy_arg(name)) environment.push_back(str_cat(name, "=", m_values.at(name)));
+    return environment;
+}
+
+bool is_proxy_arg(std::string_view name) {
+    std::string lower = to_lower(name);
+    return lower == "http_proxy" || lower == "https_proxy" || lower == "ftp_proxy" || lower == "no_proxy" ||
+           lower == "all_proxy";
+}
+
+Result<MetaArgs> MetaArgs::evaluate(const dockerfile::Dockerfile& dockerfile, BuildArgs& build_args,
+                                    const BuildPlatforms& platforms) {
     MetaArgs meta;
+    for (const auto& [prefix, platform] : {std::pair{"TARGET", &platforms.target}, std::pair{"BUILD", &platforms.build}}) {
+        std::string prefix_text = prefix;
+        auto predefined = [&](const std::string& suffix, const std::string& value) {
+            std::string name = prefix_text + suffix;
+            std::optional<std::string> given = build_args.take(name);
+            meta.m_args.emplace_back(name, given.value_or(value));
+        };
+        predefined("PLATFORM", platform->str());
+        predefined("OS", platform->os);
+        predefined("ARCH", platform->architecture);
+        predefined("VARIANT", platform->variant);
+    }
     dockerfile::ShellExpander expander(dockerfile.escape);
     for (const dockerfile::ArgInstruction& instruction : dockerfile.meta_args) {
         for (const auto& arg : instruction.args) {
@@ -38,6 +64,7 @@ Result<MetaArgs> MetaArgs::evaluate(const dockerfile::Dockerfile& dockerfile, Bu
                                                  instruction.original)));
                 value = std::move(expanded);
             }
+            if (!value && !arg.default_value) value = meta.value(arg.name);  // a predefined platform ARG
             meta.m_args.emplace_back(arg.name, std::move(value));
         }
     }
@@ -95,6 +122,10 @@ std::vector<std::string> StageArgs::run_environment(const RunConfig& config) con
     for (const auto& [name, value] : m_args) {
         if (!value || config.env_value(name)) continue;
         environment.push_back(str_cat(name, "=", *value));
+    }
+    for (const std::string& proxy : m_proxies) {
+        std::string name = proxy.substr(0, proxy.find('='));
+        if (!config.env_value(name)) environment.push_back(proxy);
     }
     bool has_path = false;
     for (const std::string& entry : environment) has_path = has_path || entry.starts_with("PATH=");

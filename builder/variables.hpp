@@ -13,6 +13,7 @@
 #include "dockerfile-parser/shell_expand.hpp"
 #include "dockerfile-parser/stages.hpp"
 #include "images/image_config.hpp"
+#include "images/platform.hpp"
 
 namespace kiln {
 
@@ -22,8 +23,11 @@ public:
     explicit BuildArgs(const std::vector<std::pair<std::string, std::string>>& flags);
     // The value given for `name` (later flags win); marks it used.
     std::optional<std::string> take(const std::string& name);
-    // Names given on the command line that no ARG declared, in flag order.
+    // Names given on the command line that no ARG declared, in flag order. Proxy variables are never "unused":
+    // they reach every RUN without a declaration.
     std::vector<std::string> unused() const;
+    // The proxy variables given as build args (HTTP_PROXY, https_proxy, NO_PROXY, …) as "K=V", in flag order.
+    std::vector<std::string> proxy_environment() const;
 
 private:
     std::map<std::string, std::string> m_values;
@@ -31,11 +35,20 @@ private:
     std::set<std::string> m_used;
 };
 
-// ARGs declared before the first FROM, with their values.
+// The platforms of a build: the one it targets (--custom-platform, else this machine) and the one it runs on.
+struct BuildPlatforms {
+    Platform target;
+    Platform build;
+};
+
+// ARGs declared before the first FROM, with their values, plus BuildKit's predefined platform ARGs
+// (TARGETPLATFORM, TARGETOS, TARGETARCH, TARGETVARIANT, BUILDPLATFORM, BUILDOS, BUILDARCH, BUILDVARIANT),
+// which FROM lines see without a declaration and stages see once they declare them.
 class MetaArgs {
 public:
     // Evaluates the meta ARGs in order: a build arg overrides a default; defaults may use earlier meta ARGs.
-    static Result<MetaArgs> evaluate(const dockerfile::Dockerfile& dockerfile, BuildArgs& build_args);
+    static Result<MetaArgs> evaluate(const dockerfile::Dockerfile& dockerfile, BuildArgs& build_args,
+                                     const BuildPlatforms& platforms);
     std::optional<std::string> value(const std::string& name) const;
     // A lookup for expanding FROM lines.
     dockerfile::EnvLookup lookup() const;
@@ -54,13 +67,21 @@ public:
 
     // Lookup for expanding instruction words: the image's ENV first, then the stage's ARGs.
     dockerfile::EnvLookup expansion_lookup(const RunConfig& config) const;
-    // The environment of a RUN: the image's ENV plus the set ARGs that ENV does not shadow.
+    // The environment of a RUN: the image's ENV plus the set ARGs that ENV does not shadow, plus the proxy
+    // build args (which stay out of the image and its history).
     std::vector<std::string> run_environment(const RunConfig& config) const;
+    // The proxy variables every RUN of this stage gets (BuildArgs::proxy_environment()).
+    void set_proxy_environment(std::vector<std::string> proxies) { m_proxies = std::move(proxies); }
 
     const std::vector<std::pair<std::string, std::optional<std::string>>>& declared() const { return m_args; }
 
 private:
     std::vector<std::pair<std::string, std::optional<std::string>>> m_args;
+    std::vector<std::string> m_proxies;
 };
+
+// True for the proxy variables Docker passes to RUN without an ARG (any case): HTTP_PROXY, HTTPS_PROXY,
+// FTP_PROXY, NO_PROXY, ALL_PROXY.
+bool is_proxy_arg(std::string_view name);
 
 }  // namespace kiln

@@ -5,6 +5,9 @@
 namespace kiln {
 namespace {
 
+const BuildPlatforms k_platforms{.target = {.os = "linux", .architecture = "amd64"},
+                                  .build = {.os = "linux", .architecture = "amd64"}};
+
 struct Planned {
     dockerfile::Dockerfile dockerfile;
     Result<BuildPlan> plan;
@@ -15,7 +18,7 @@ Planned plan_of(const std::string& text, const std::string& target = "",
     auto parsed = dockerfile::parse_dockerfile(text, "Dockerfile");
     EXPECT_TRUE(parsed) << parsed.error().message();
     BuildArgs build_args(build_arg_flags);
-    auto meta = MetaArgs::evaluate(*parsed, build_args);
+    auto meta = MetaArgs::evaluate(*parsed, build_args, k_platforms);
     EXPECT_TRUE(meta);
     auto plan = plan_build(*parsed, *meta, target);
     return {std::move(*parsed), std::move(plan)};
