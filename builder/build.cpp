@@ -71,6 +71,9 @@ Result<BuildResult> run_build(const BuildOptions& options) {
         KILN_ASSIGN(std::string text, with_context(read_file(dockerfile_path, 16 << 20), "reading the Dockerfile"));
         KILN_ASSIGN(dockerfile, dockerfile::parse_dockerfile(text, dockerfile_path));
         for (const auto& warning : dockerfile.warnings) log_warn(dockerfile_path, ":", warning.line, ": ", warning.message);
+        // kiln has one built-in frontend: the directives are accepted and noted, not acted on.
+        if (dockerfile.syntax) log_info("# syntax=", *dockerfile.syntax, " noted: kiln builds with its own Dockerfile frontend");
+        if (dockerfile.check) log_info("# check=", *dockerfile.check, " noted: kiln runs no build checks");
     }
 
     BuildArgs build_args(options.build_args);

@@ -46,6 +46,7 @@ struct BuildOptions {
     Compression compression = Compression::gzip;
     int compression_level = -1;  // -1: the compressor's default
     bool reproducible = false;
+    bool single_snapshot = false;  // one layer per stage, taken at its end (Kaniko's --single-snapshot)
 
     std::string work_dir_parent;  // where kiln makes its private work directory; empty: $TMPDIR or /var/tmp
     bool keep_work_dir = false;

@@ -44,6 +44,14 @@ void StageState::add_empty_history(std::string created_by) {
 }
 
 Status StageState::commit_layer(const std::vector<LayerEntry>& entries, std::string created_by) {
+    if (session.options.single_snapshot) {
+        add_empty_history(std::move(created_by));
+        return {};
+    }
+    return write_layer_now(entries, std::move(created_by));
+}
+
+Status StageState::write_layer_now(const std::vector<LayerEntry>& entries, std::string created_by) {
     KILN_ASSIGN(BlobIngest ingest, session.store.begin());
     KILN_ASSIGN(LayerWriteResult written, write_layer(rootfs, entries, ingest, session.layer_options()));
     KILN_ASSIGN(Digest digest, ingest.commit(written.digest));

@@ -79,8 +79,13 @@ struct StageState {
     // Records a history entry for an instruction that produced no layer.
     void add_empty_history(const dockerfile::InstructionBase& at);
     void add_empty_history(std::string created_by);
-    // Writes `entries` as a new layer and appends it with its history entry.
+    // Writes `entries` as a new layer and appends it with its history entry; with --single-snapshot it only
+    // records the history entry, and build_stage() takes the stage's one layer at its end.
     Status commit_layer(const std::vector<LayerEntry>& entries, std::string created_by);
+    // Writes `entries` as a layer now, whatever the snapshot policy.
+    Status write_layer_now(const std::vector<LayerEntry>& entries, std::string created_by);
+
+    std::optional<Snapshot> stage_start;  // the rootfs as the stage began, kept for --single-snapshot
 };
 
 }  // namespace kiln

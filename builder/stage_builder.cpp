@@ -10,6 +10,7 @@
 #include "common/files.hpp"
 #include "common/log.hpp"
 #include "common/strings.hpp"
+#include "layers/snapshot_walk.hpp"
 
 namespace kiln {
 namespace {
@@ -130,6 +131,9 @@ Result<StageResult> build_stage(BuildSession& session, const PlannedStage& plann
                      .step_count = step_count};
 
     state.args.set_proxy_environment(session.build_args.proxy_environment());
+    if (session.options.single_snapshot) {
+        KILN_ASSIGN(state.stage_start, with_context(scan_snapshot(state.rootfs), "snapshot of the stage's base"));
+    }
     for (const dockerfile::Instruction& trigger : triggers) {
         log_info("[", label, " ONBUILD] ", dockerfile::instruction_base(trigger).original);
         KILN_TRY(dispatch(state, trigger));
@@ -145,6 +149,12 @@ Result<StageResult> build_stage(BuildSession& session, const PlannedStage& plann
             std::snprintf(text, sizeof text, "%.2f", seconds);
             log_info("  done in ", text, " s");
         }
+    }
+    if (state.stage_start) {
+        KILN_ASSIGN(Snapshot end, with_context(scan_snapshot(state.rootfs), "snapshot of the stage"));
+        std::vector<Change> changes = diff_snapshots(*state.stage_start, end);
+        if (!changes.empty())
+            KILN_TRY(state.write_layer_now(layer_entries_from_changes(changes), "single snapshot of stage " + label));
     }
     return StageResult{.index = planned.index, .name = stage.name, .image = std::move(state.image), .rootfs_path = rootfs_path};
 }
