@@ -60,8 +60,15 @@ Result<BuildPlan> plan_build(const dockerfile::Dockerfile& dockerfile, const Met
             // --from may use build arguments; stage-level ARGs are resolved at dispatch, meta ARGs here.
             auto expanded = expander.process_word(copy->from, meta.lookup());
             std::string source = expanded ? *expanded : copy->from;
-            if (auto referenced = find_stage_reference(dockerfile, source, i, /*allow_index=*/true))
+            if (auto referenced = find_stage_reference(dockerfile, source, i, /*allow_index=*/true)) {
                 planned.copy_sources.push_back(*referenced);
+                continue;
+            }
+            // A number is a stage index, never an image name (as in buildkit).
+            std::uint64_t index = 0;
+            if (parse_uint64(source, index))
+                return fail(str_cat(copy->location.file, ":", copy->location.start_line, ": ", copy->original,
+                                    ": --from=", source, " names no stage before this one (stages are numbered from 0)"));
         }
     }
 

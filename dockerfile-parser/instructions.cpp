@@ -73,6 +73,8 @@ Result<Instruction> parse_arg(Request& request) {
     for (const std::string& word : request.args) {
         size_t equals = word.find('=');
         ArgInstruction::Arg entry{word.substr(0, equals), std::nullopt};
+        // As buildkit: an ARG needs a name ("ARG =x" is a mistake, not an unnamed argument).
+        if (entry.name.empty()) return fail(str_cat("ARG names can not be blank: ", go_quote(word)));
         if (equals != std::string::npos) entry.default_value = word.substr(equals + 1);
         arg.args.push_back(std::move(entry));
     }

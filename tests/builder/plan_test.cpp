@@ -57,6 +57,13 @@ TEST(Plan, CopyFromAcceptsAStageNumber) {
     EXPECT_EQ(indices(*planned.plan), (std::vector<size_t>{1, 2}));
 }
 
+TEST(Plan, CopyFromAnIndexWithoutSuchAStageIsAnErrorWithTheLine) {
+    auto planned = plan_of("FROM a\nFROM b\nCOPY --from=2 /x /x\n");
+    ASSERT_FALSE(planned.plan);
+    EXPECT_NE(planned.plan.error().message().find("Dockerfile:3"), std::string::npos) << planned.plan.error().message();
+    EXPECT_NE(planned.plan.error().message().find("--from=2"), std::string::npos);
+}
+
 TEST(Plan, FromExpandsMetaArgsAndBuildArgsOverrideThem) {
     auto planned = plan_of("ARG BASE=alpine\nFROM ${BASE}:3\n", "", {{"BASE", "debian"}});
     ASSERT_TRUE(planned.plan);

@@ -56,6 +56,12 @@ TEST(Instructions, ArgSplitsNamesAndRawDefaults) {
     EXPECT_EQ(arg.args[2].default_value, "");
 }
 
+TEST(Instructions, ArgWithoutANameIsAnErrorNamingTheLine) {
+    std::string error = error_of("FROM scratch\nARG =oops");
+    EXPECT_NE(error.find("Dockerfile:2"), std::string::npos) << error;
+    EXPECT_NE(error.find("ARG names can not be blank"), std::string::npos) << error;
+}
+
 TEST(Instructions, EnvKeepsRawValuesInOrder) {
     auto env = typed<EnvInstruction>("ENV A=1 B=\"two words\" C=$A\\ x");
     ASSERT_EQ(env.pairs.size(), 3u);
