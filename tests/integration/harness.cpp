@@ -55,7 +55,12 @@ Status unpack_layout(const std::string& layout, const std::string& tag, const st
 
 Result<nlohmann::json> inspect_remote(const std::string& reference, bool config) {
     std::vector<std::string> argv = {"skopeo", "inspect", "--tls-verify=false"};
-    if (config) argv.push_back("--config");
+    // --raw: the config exactly as pushed (without it skopeo re-parses it as OCI and drops Docker's fields,
+    // such as Healthcheck, OnBuild and Shell).
+    if (config) {
+        argv.push_back("--config");
+        argv.push_back("--raw");
+    }
     argv.push_back("docker://" + reference);
     KILN_ASSIGN(std::string output, run_tool(argv));
     nlohmann::json json = nlohmann::json::parse(output, nullptr, false);

@@ -38,7 +38,7 @@ std::optional<std::string> missing_tools();
 Status pull_to_layout(const std::string& reference, const std::string& layout, const std::string& tag);
 // Unpacks `layout:tag` into `bundle` with umoci; the files are in bundle/rootfs.
 Status unpack_layout(const std::string& layout, const std::string& tag, const std::string& bundle);
-// `skopeo inspect [--config] docker://reference` as JSON.
+// `skopeo inspect docker://reference`, or with `config` the image config as pushed, as JSON.
 Result<nlohmann::json> inspect_remote(const std::string& reference, bool config = false);
 
 // lstat, or nullopt when the path does not exist.
