@@ -1,9 +1,9 @@
 #include "builder/context.hpp"
 
 #include <fcntl.h>
-#include <fnmatch.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,14 +15,61 @@
 namespace kiln {
 namespace {
 
-bool has_wildcard(std::string_view text) { return text.find_first_of("*?[") != std::string_view::npos; }
-
-Result<std::vector<std::string>> list_in_root(const RootFs& root, const std::string& dir) {
-    KILN_ASSIGN(UniqueFd fd, root.open(dir, O_RDONLY | O_DIRECTORY));
-    return list_directory(fd.get(), root.display(dir));
+bool component_has_wildcard(std::string_view component) {
+    for (size_t i = 0; i < component.size(); ++i) {
+        if (component[i] == '\\') {
+            ++i;
+        } else if (component[i] == '*' || component[i] == '?' || component[i] == '[') {
+            return true;
+        }
+    }
+    return false;
 }
 
-std::string join_path(const std::string& dir, const std::string& name) { return dir.empty() ? name : dir + "/" + name; }
+// One component of a source pattern, matched by filepath.Match rules. IgnoreMatcher has that syntax, but
+// reads "**" as "any directories" and a leading "!" as an exception; within one name, "**" means "*" and
+// "!" is itself.
+class ComponentPattern {
+public:
+    static Result<ComponentPattern> compile(std::string_view component) {
+        std::string prepared = component.starts_with('!') ? "\\" : "";
+        bool after_star = false;
+        for (size_t i = 0; i < component.size(); ++i) {
+            char c = component[i];
+            if (c == '*' && after_star) continue;
+            after_star = c == '*';
+            prepared += c;
+            if (c == '\\' && i + 1 < component.size()) prepared += component[++i];
+        }
+        KILN_ASSIGN(dockerfile::IgnoreMatcher matcher,
+                    with_context(dockerfile::IgnoreMatcher::from_patterns({prepared}),
+                                 str_cat("the source pattern \"", component, "\"")));
+        return ComponentPattern(std::move(matcher));
+    }
+    bool matches(std::string_view name) const { return m_matcher.matches(name); }
+
+private:
+    explicit ComponentPattern(dockerfile::IgnoreMatcher matcher) : m_matcher(std::move(matcher)) {}
+    dockerfile::IgnoreMatcher m_matcher;
+};
+
+std::string join_path(const std::string& dir, const std::string& name) {
+    return dir.empty() ? name : dir + "/" + name;
+}
+
+std::vector<std::string> components_of(const std::string& cleaned) {
+    return cleaned.empty() ? std::vector<std::string>() : split(cleaned, '/');
+}
+
+size_t first_wildcard(const std::vector<std::string>& components) {
+    for (size_t i = 0; i < components.size(); ++i)
+        if (component_has_wildcard(components[i])) return i;
+    return components.size();
+}
+
+bool kept_by(const dockerfile::IgnoreMatcher* ignore, const std::string& path) {
+    return !ignore || path.empty() || !ignore->matches(path) || ignore->must_descend(path);
+}
 
 }  // namespace
 
@@ -42,37 +89,58 @@ Result<BuildContext> BuildContext::open(const std::string& dir, const std::strin
 Result<std::vector<std::string>> expand_sources(const RootFs& root, std::string_view pattern,
                                                 const dockerfile::IgnoreMatcher* ignore) {
     std::string cleaned = clean_path(pattern);
-    std::vector<std::string> matches;
-    if (!has_wildcard(cleaned)) {
-        bool excluded = ignore && !cleaned.empty() && ignore->matches(cleaned) && !ignore->must_descend(cleaned);
-        if (excluded || !root.open(cleaned, O_PATH))
-            return fail(str_cat("file not found in build context or excluded by .dockerignore: ",
-                                cleaned.empty() ? "." : cleaned));
-        return std::vector<std::string>{cleaned};
-    }
-    // Walk one path component at a time, keeping the directories that match so far.
-    std::vector<std::string> current = {""};
-    std::vector<std::string> components = split(cleaned, '/');
-    for (size_t level = 0; level < components.size(); ++level) {
-        const std::string& component = components[level];
+    std::vector<std::string> components = components_of(cleaned);
+    size_t wild = first_wildcard(components);
+    std::string base =
+        join(std::vector<std::string>(components.begin(), components.begin() + static_cast<long>(wild)), "/");
+    auto not_found = [&] {
+        return fail(str_cat("file not found in build context or excluded by .dockerignore: ",
+                            base.empty() ? "." : base));
+    };
+    if (!kept_by(ignore, base) || !root.open(base, O_PATH)) return not_found();
+    if (wild == components.size()) return std::vector<std::string>{cleaned};
+
+    // Below the base, BuildKit walks the tree: symlinks are matched by name but never searched.
+    std::vector<std::string> current = {base};
+    for (size_t level = wild; level < components.size(); ++level) {
+        KILN_ASSIGN(ComponentPattern component, ComponentPattern::compile(components[level]));
+        bool last = level + 1 == components.size();
         std::vector<std::string> next;
         for (const std::string& dir : current) {
-            if (!has_wildcard(component)) {
-                std::string candidate = join_path(dir, component);
-                if (root.open(candidate, O_PATH)) next.push_back(candidate);
+            auto dir_fd = root.open(dir, O_RDONLY | O_DIRECTORY);
+            if (!dir_fd) {
+                if (dir == base) return not_found();
                 continue;
             }
-            auto names = list_in_root(root, dir);
-            if (!names) continue;  // not a directory: nothing below it can match
-            for (const std::string& name : *names)
-                if (::fnmatch(component.c_str(), name.c_str(), 0) == 0) next.push_back(join_path(dir, name));
+            KILN_ASSIGN(std::vector<std::string> names, list_directory(dir_fd->get(), root.display(dir)));
+            for (const std::string& name : names) {
+                if (!component.matches(name)) continue;
+                struct stat st;
+                if (!last && (::fstatat(dir_fd->get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+                              !S_ISDIR(st.st_mode)))
+                    continue;
+                next.push_back(join_path(dir, name));
+            }
         }
         current = std::move(next);
     }
+    std::vector<std::string> matches;
     for (const std::string& path : current)
-        if (!ignore || !ignore->matches(path) || ignore->must_descend(path)) matches.push_back(path);
-    if (matches.empty()) return fail(str_cat("no source files were specified: \"", pattern, "\" matches nothing"));
+        if (kept_by(ignore, path)) matches.push_back(path);
+    std::sort(matches.begin(), matches.end(),
+              [](const std::string& a, const std::string& b) { return path_less(a, b); });
     return matches;
+}
+
+bool has_wildcards(std::string_view pattern) {
+    std::vector<std::string> components = components_of(clean_path(pattern));
+    return first_wildcard(components) < components.size();
+}
+
+std::string wildcard_base(std::string_view pattern) {
+    std::vector<std::string> components = components_of(clean_path(pattern));
+    components.resize(first_wildcard(components));
+    return join(components, "/");
 }
 
 Result<std::string> path_in_root(const RootFs& root, int fd) {

@@ -28,10 +28,16 @@ std::string parent_path_of(std::string_view cleaned) {
 
 class CopyJob {
 public:
-    CopyJob(const RootFs& from, const RootFs& to, const CopyOptions& options, std::vector<std::string>& written)
-        : m_from(from), m_to(to), m_options(options), m_written(written) {}
+    // --exclude patterns are relative to `exclude_base` in `from`.
+    CopyJob(const RootFs& from, const RootFs& to, const CopyOptions& options, std::vector<std::string>& written,
+            std::string exclude_base)
+        : m_from(from), m_to(to), m_options(options), m_written(written), m_exclude_base(std::move(exclude_base)) {}
 
-    Status copy_top(std::string_view source, std::string_view target);
+    // How a directory that copy_top() creates for a directory source is made.
+    enum class NewDirectory { plain, like_source };
+
+    Status copy_top(std::string_view source, std::string_view target, NewDirectory new_directory);
+    Status copy_below_pivot(std::string_view pivot, std::string_view relative, std::string_view target_dir);
 
 private:
     Status copy_children(int src_dir, const std::string& src_rel, int dst_dir, const std::string& dst_rel);
@@ -47,6 +53,7 @@ private:
     const RootFs& m_to;
     const CopyOptions& m_options;
     std::vector<std::string>& m_written;
+    std::string m_exclude_base;
     std::map<std::pair<dev_t, ino_t>, std::string> m_first_link;  // first destination of each multiply-linked inode
     bool m_warned_devices = false;
 };
@@ -83,9 +90,18 @@ Status copy_contents(int in_fd, int out_fd, const std::string& display) {
 
 bool CopyJob::excluded(const std::string& src_rel, bool is_dir, bool& descend_anyway) const {
     descend_anyway = false;
-    if (!m_options.ignore || src_rel.empty() || !m_options.ignore->matches(src_rel)) return false;
-    descend_anyway = is_dir && m_options.ignore->must_descend(src_rel);
-    return true;
+    if (m_options.ignore && !src_rel.empty() && m_options.ignore->matches(src_rel)) {
+        descend_anyway = is_dir && m_options.ignore->must_descend(src_rel);
+        return true;
+    }
+    if (m_options.exclude && path_is_under(src_rel, m_exclude_base)) {
+        std::string relative = m_exclude_base.empty() ? src_rel : src_rel.substr(m_exclude_base.size() + 1);
+        if (m_options.exclude->matches(relative)) {
+            descend_anyway = is_dir && m_options.exclude->must_descend(relative);
+            return true;
+        }
+    }
+    return false;
 }
 
 Status CopyJob::remove_existing(int dst_parent, const std::string& name, const std::string& dst_rel) {
@@ -113,7 +129,7 @@ Status CopyJob::apply_metadata(int dst_parent, const std::string& name, const st
         return fail_errno(str_cat("chown ", m_to.display(dst_rel), " to ", uid, ":", gid));
     if (!S_ISLNK(st.st_mode)) {
         // After chown, which clears set-id bits.
-        mode_t mode = m_options.mode ? *m_options.mode : (st.st_mode & 07777);
+        mode_t mode = m_options.mode ? m_options.mode->apply(st.st_mode) : (st.st_mode & 07777);
         if (::fchmodat(dst_parent, name.c_str(), mode, 0) != 0) return fail_errno(str_cat("chmod ", m_to.display(dst_rel)));
     }
     timespec times[2] = {st.st_mtim, st.st_mtim};
@@ -214,7 +230,7 @@ Status CopyJob::copy_children(int src_dir, const std::string& src_rel, int dst_d
     return {};
 }
 
-Status CopyJob::copy_top(std::string_view source, std::string_view target) {
+Status CopyJob::copy_top(std::string_view source, std::string_view target, NewDirectory new_directory) {
     std::string src_rel = clean_path(source);
     KILN_ASSIGN(UniqueFd src, m_from.open(src_rel, O_PATH));
     struct stat st;
@@ -223,7 +239,6 @@ Status CopyJob::copy_top(std::string_view source, std::string_view target) {
     std::string dst = clean_path(target);
 
     if (S_ISDIR(st.st_mode)) {
-        // A target directory that does not exist yet stands for the source directory and takes its metadata.
         bool target_existed = dst.empty() || m_to.open(dst, O_PATH | O_DIRECTORY).has_value();
         KILN_ASSIGN(UniqueFd dst_dir, m_to.make_directories(dst, 0755, parents.uid, parents.gid));
         UniqueFd dst_listing(::openat(dst_dir.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -233,7 +248,7 @@ Status CopyJob::copy_top(std::string_view source, std::string_view target) {
         if (!src_dir) return fail_errno(str_cat("open ", m_from.display(src_rel)));
         KILN_TRY(copy_children(src_dir.get(), src_rel, dst_listing.get(), dst_rel));
         if (dst_rel.empty()) return {};
-        if (!target_existed) {
+        if (!target_existed && new_directory == NewDirectory::like_source) {
             KILN_ASSIGN(auto parent, m_to.open_parent(dst_rel));
             KILN_TRY(apply_metadata(parent.first.get(), parent.second, st, dst_rel));
         }
@@ -247,12 +262,48 @@ Status CopyJob::copy_top(std::string_view source, std::string_view target) {
     return create_leaf(src.get(), st, parent.first.get(), parent.second, join_path(parent_rel, parent.second), "");
 }
 
+Status CopyJob::copy_below_pivot(std::string_view pivot, std::string_view relative, std::string_view target_dir) {
+    std::string pivot_rel = clean_path(pivot);
+    std::string rel = clean_path(relative);
+    if (rel.empty()) return copy_top(pivot_rel, target_dir, NewDirectory::plain);
+    CopyOwner parents = m_options.owner.value_or(CopyOwner{});
+    KILN_ASSIGN(UniqueFd base_fd, m_to.make_directories(target_dir, 0755, parents.uid, parents.gid));
+    KILN_ASSIGN(std::string base, path_in_root(m_to, base_fd.get()));
+    // The directories between the pivot and the source are recreated like their sources.
+    std::vector<std::string> components = split(rel, '/');
+    std::string prefix;
+    for (size_t i = 0; i + 1 < components.size(); ++i) {
+        prefix = join_path(prefix, components[i]);
+        std::string dst_path = join_path(base, prefix);
+        if (m_to.open(dst_path, O_PATH | O_DIRECTORY)) continue;
+        std::string src_path = join_path(pivot_rel, prefix);
+        KILN_ASSIGN(UniqueFd src_dir, m_from.open(src_path, O_PATH | O_DIRECTORY));
+        struct stat st;
+        if (::fstat(src_dir.get(), &st) != 0) return fail_errno(str_cat("stat ", m_from.display(src_path)));
+        KILN_ASSIGN(auto parent, m_to.open_parent(dst_path));
+        KILN_ASSIGN(std::string parent_rel, path_in_root(m_to, parent.first.get()));
+        std::string created = join_path(parent_rel, parent.second);
+        if (::mkdirat(parent.first.get(), parent.second.c_str(), 0700) != 0)
+            return fail_errno(str_cat("mkdir ", m_to.display(created)));
+        KILN_TRY(apply_metadata(parent.first.get(), parent.second, st, created));
+        m_written.push_back(created);
+    }
+    return copy_top(join_path(pivot_rel, rel), join_path(base, rel), NewDirectory::like_source);
+}
+
 }  // namespace
 
 Status copy_path(const RootFs& from, std::string_view source, const RootFs& to, std::string_view target,
                  const CopyOptions& options, std::vector<std::string>& written) {
-    CopyJob job(from, to, options, written);
-    return job.copy_top(source, target);
+    CopyJob job(from, to, options, written, clean_path(source));
+    return job.copy_top(source, target, CopyJob::NewDirectory::plain);
+}
+
+Status copy_path_with_parents(const RootFs& from, std::string_view pivot, std::string_view relative,
+                              const RootFs& to, std::string_view target_dir, const CopyOptions& options,
+                              std::vector<std::string>& written) {
+    CopyJob job(from, to, options, written, clean_path(pivot));
+    return job.copy_below_pivot(pivot, relative, target_dir);
 }
 
 Status write_inline_file(const RootFs& to, std::string_view target, std::string_view content,
@@ -274,7 +325,8 @@ Status write_inline_file(const RootFs& to, std::string_view target, std::string_
         done += static_cast<size_t>(n);
     }
     if (::fchown(out.get(), owner.uid, owner.gid) != 0) return fail_errno(str_cat("chown ", to.display(rel)));
-    if (::fchmod(out.get(), options.mode.value_or(0644)) != 0) return fail_errno(str_cat("chmod ", to.display(rel)));
+    mode_t mode = options.mode ? options.mode->apply(S_IFREG | 0644) : 0644;
+    if (::fchmod(out.get(), mode) != 0) return fail_errno(str_cat("chmod ", to.display(rel)));
     written.push_back(rel);
     return {};
 }

@@ -21,6 +21,13 @@ struct RegistryAccess {
     int retries = 0;                       // --push-retry / --image-download-retry
 };
 
+// A --secret: what RUN --mount=type=secret,id=ID reads, from a file or from kiln's environment.
+struct SecretSource {
+    std::string id;
+    std::string file;  // src=PATH
+    std::string env;   // env=VAR, when there is no file
+};
+
 struct BuildOptions {
     std::string context_dir = ".";
     std::string dockerfile = "Dockerfile";  // absolute, relative to the working directory, or to the context
@@ -47,6 +54,9 @@ struct BuildOptions {
     int compression_level = -1;  // -1: the compressor's default
     bool reproducible = false;
     bool single_snapshot = false;  // one layer per stage, taken at its end (Kaniko's --single-snapshot)
+
+    std::string cache_dir;  // RUN --mount=type=cache directories; empty: ${XDG_CACHE_HOME:-$HOME/.cache}/kiln
+    std::vector<SecretSource> secrets;  // --secret, in flag order; a later one with the same id wins
 
     std::string work_dir_parent;  // where kiln makes its private work directory; empty: $TMPDIR or /var/tmp
     bool keep_work_dir = false;

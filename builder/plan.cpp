@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "builder/run_mount_spec.hpp"
 #include "common/strings.hpp"
 
 namespace kiln {
@@ -55,6 +56,13 @@ Result<BuildPlan> plan_build(const dockerfile::Dockerfile& dockerfile, const Met
                                 ": the base image name is empty after expanding build arguments"));
         planned.base_stage = find_stage_reference(dockerfile, planned.base, i, /*allow_index=*/false);
         for (const dockerfile::Instruction& instruction : stage.instructions) {
+            // RUN --mount=from=<stage> reads that stage as COPY --from does.
+            if (const auto* run = std::get_if<dockerfile::RunInstruction>(&instruction)) {
+                for (const std::string& mount_from : run_mount_sources(*run))
+                    if (auto referenced = find_stage_reference(dockerfile, mount_from, i, /*allow_index=*/true))
+                        planned.copy_sources.push_back(*referenced);
+                continue;
+            }
             const auto* copy = std::get_if<dockerfile::CopyInstruction>(&instruction);
             if (!copy || copy->from.empty()) continue;
             // --from may use build arguments; stage-level ARGs are resolved at dispatch, meta ARGs here.

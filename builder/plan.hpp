@@ -16,7 +16,7 @@ struct PlannedStage {
     size_t index = 0;
     std::string base;                  // the FROM image after expanding meta ARGs
     std::optional<size_t> base_stage;  // set when FROM names an earlier stage
-    std::vector<size_t> copy_sources;  // earlier stages that COPY --from reads
+    std::vector<size_t> copy_sources;  // earlier stages that COPY --from or RUN --mount=from= read
     size_t readers = 0;                // later planned stages that use this one (FROM or COPY --from)
 };
 

@@ -1,6 +1,8 @@
 #include "layers/extract.hpp"
 
 #include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -73,6 +75,8 @@ private:
         auto [parent_view, leaf_view] = split_parent(path);
         std::string parent(parent_view);
         std::string leaf(leaf_view);
+        if (archive() && path_has_whiteout_name(path))
+            return fail("refused: \".wh.\" names mark deletions in image layers, so a layer cannot hold them");
         if (leaf.starts_with(k_whiteout_prefix)) return apply_whiteout(parent, leaf);
         if (entry.uid < 0 || entry.uid > k_max_id || entry.gid < 0 || entry.gid > k_max_id)
             return fail(str_cat("refused: uid/gid ", entry.uid, ":", entry.gid, " out of range"));
@@ -80,6 +84,11 @@ private:
         record_written(path, parent);
 
         KILN_ASSIGN(int parent_fd, parent_directory(parent));
+        KILN_TRY(create_entry(parent_fd, leaf, path, entry));
+        return report_written(parent_fd, leaf);
+    }
+
+    Status create_entry(int parent_fd, const std::string& leaf, const std::string& path, const TarEntry& entry) {
         switch (entry.type) {
             case TarEntryType::regular:
                 return write_regular(parent_fd, leaf, path, entry);
@@ -121,6 +130,47 @@ private:
         return remove_at(parent_fd.get(), target, m_root.display(join_path(parent, target)));
     }
 
+    bool archive() const { return m_options.mode == ExtractMode::archive; }
+
+    static bool path_has_whiteout_name(std::string_view path) {
+        for (const std::string& part : split(path, '/'))
+            if (part.starts_with(k_whiteout_prefix)) return true;
+        return false;
+    }
+
+    // Hands the entry just created to the caller's list, under its resolved path. Entries that were left out
+    // (a device node without CAP_MKNOD) are not there to report.
+    Status report_written(int parent_fd, const std::string& leaf) {
+        if (!m_options.written) return {};
+        struct stat st;
+        if (::fstatat(parent_fd, leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return {};
+        if (!m_parent_resolved) {
+            KILN_ASSIGN(std::string resolved, resolve_in_root(parent_fd));
+            m_parent_resolved = std::move(resolved);
+        }
+        m_options.written->push_back(join_path(*m_parent_resolved, leaf));
+        return {};
+    }
+
+    // The path of the directory `fd` relative to the root: where its entries really are once symlinks in the
+    // entry's parents have been followed (inside the root).
+    Result<std::string> resolve_in_root(int fd) {
+        if (m_root_real.empty()) {
+            char real[PATH_MAX];
+            if (!::realpath(m_root.path().c_str(), real)) return fail_errno(str_cat("realpath ", m_root.path()));
+            m_root_real = real;
+        }
+        char link[PATH_MAX];
+        std::string proc = str_cat("/proc/self/fd/", fd);
+        ssize_t length = ::readlink(proc.c_str(), link, sizeof link - 1);
+        if (length < 0) return fail_errno(str_cat("readlink ", proc));
+        std::string_view resolved(link, static_cast<size_t>(length));
+        if (resolved == m_root_real) return std::string();
+        if (!path_is_under(resolved, m_root_real))
+            return fail(str_cat("resolved path ", resolved, " is outside the root"));
+        return std::string(resolved.substr(m_root_real.size() + 1));
+    }
+
     // Remembers `path` and its ancestors as this layer's own, which an opaque marker must keep.
     void record_written(const std::string& path, const std::string& parent) {
         m_written.push_back(path_hash(path));
@@ -140,10 +190,14 @@ private:
         UniqueFd fd(openat_in_root(m_root.fd(), parent, O_PATH | O_DIRECTORY, 0));
         if (!fd) {
             if (errno != ENOENT) return fail_errno(str_cat("open ", m_root.display(parent)));
-            KILN_ASSIGN(fd, with_context(m_root.make_directories(parent, 0755, ::geteuid(), ::getegid()),
+            // Docker's untar makes the directories an archive implies as root (or the --chown owner).
+            uid_t uid = archive() ? m_options.owner.value_or(ExtractOwner{}).uid : ::geteuid();
+            gid_t gid = archive() ? m_options.owner.value_or(ExtractOwner{}).gid : ::getegid();
+            KILN_ASSIGN(fd, with_context(m_root.make_directories(parent, 0755, uid, gid),
                                          str_cat("making the parent directory \"", parent, "\"")));
         }
         m_parent_fd = std::move(fd);
+        m_parent_resolved.reset();
         m_parent_path = parent;
         m_parent_stale = false;
         return m_parent_fd.get();
@@ -213,6 +267,8 @@ private:
     Status make_directory(int parent_fd, const std::string& leaf, const std::string& path,
                           const TarEntry& entry) {
         KILN_ASSIGN(bool exists, make_room(parent_fd, leaf, path, entry.type));
+        // An existing directory named by the layer or archive takes its metadata, as Docker's untar (and so
+        // Kaniko and buildah) does; only the archive's own root entry "./" is skipped, before this point.
         if (!exists && ::mkdirat(parent_fd, leaf.c_str(), 0700) != 0)
             return fail_errno(str_cat("mkdir ", m_root.display(path)));
         UniqueFd fd(::openat(parent_fd, leaf.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
@@ -232,6 +288,10 @@ private:
 
     Status make_symlink(int parent_fd, const std::string& leaf, const std::string& path,
                         const TarEntry& entry) {
+        // Docker's untar refuses a link that leads above the directory it unpacks into.
+        if (archive() && !entry.link_target.starts_with('/') &&
+            escapes_root(join_path(split_parent(path).first, entry.link_target)))
+            return fail(str_cat("refused: the symlink target \"", entry.link_target, "\" climbs above the root"));
         KILN_TRY(make_room(parent_fd, leaf, path, entry.type));
         // The target is data: it is only ever resolved inside the rootfs.
         if (::symlinkat(entry.link_target.c_str(), parent_fd, leaf.c_str()) != 0)
@@ -304,8 +364,8 @@ private:
     // chown of `fd`, or of `name` in `fd` without following it. Comes before chmod, which it would undo
     // (chown clears setuid and setgid).
     Status set_owner(int fd, const char* name, const std::string& path, const TarEntry& entry) {
-        auto uid = static_cast<uid_t>(entry.uid);
-        auto gid = static_cast<gid_t>(entry.gid);
+        auto uid = m_options.owner ? m_options.owner->uid : static_cast<uid_t>(entry.uid);
+        auto gid = m_options.owner ? m_options.owner->gid : static_cast<gid_t>(entry.gid);
         int ret = name ? ::fchownat(fd, name, uid, gid, AT_SYMLINK_NOFOLLOW) : ::fchown(fd, uid, gid);
         if (ret == 0) return {};
         int err = errno;
@@ -415,6 +475,8 @@ private:
     std::string m_parent_path;
     UniqueFd m_parent_fd;
     bool m_parent_stale = false;
+    std::optional<std::string> m_parent_resolved;  // m_parent_fd's path in the root, once asked for
+    std::string m_root_real;
     // Hashes of the paths this layer wrote (and their ancestors): 8 bytes an entry, for opaque markers.
     std::vector<std::uint64_t> m_written;
     std::string m_last_recorded_parent = "\n";
@@ -429,7 +491,8 @@ private:
 
 Result<ExtractStats> apply_layer(const RootFs& root, Reader& tar, const ExtractOptions& options) {
     LayerApplier applier(root, tar, options);
-    return with_context(applier.run(), str_cat("layer ", options.layer_name));
+    const char* what = options.mode == ExtractMode::archive ? "archive " : "layer ";
+    return with_context(applier.run(), str_cat(what, options.layer_name));
 }
 
 }  // namespace kiln

@@ -3,8 +3,12 @@
 // what lower layers left, ".wh." whiteouts delete, opaque markers hide a directory's lower contents. Layers
 // are hostile input: nothing is ever created, changed or read outside the rootfs.
 
+#include <sys/types.h>
+
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "common/error.hpp"
 #include "common/stream.hpp"
@@ -16,10 +20,27 @@ namespace kiln {
 // the user namespace does not map.
 enum class OwnershipFailure { error, warn_once };
 
+// What the tar is: an image layer, or an archive that ADD unpacks the way Docker's untar does. An archive's
+// ".wh." names are refused (not applied: a layer could not store them either), directories that already exist
+// keep their owner, mode and times, and a relative symlink may not climb above the root.
+enum class ExtractMode { layer, archive };
+
+// The owner that replaces every entry's own (ADD --chown).
+struct ExtractOwner {
+    uid_t uid = 0;
+    gid_t gid = 0;
+};
+
 struct ExtractOptions {
     // Names the layer in errors and warnings: its digest, or a file name.
     std::string layer_name;
     OwnershipFailure ownership_failure = OwnershipFailure::error;
+    ExtractMode mode = ExtractMode::layer;
+    // Archive mode: the owner of every entry and of the parent directories the archive implies (else root).
+    std::optional<ExtractOwner> owner;
+    // When set, receives the path of every entry written, relative to the root with symlinks resolved, so that
+    // a caller can make a layer of exactly what the extraction wrote.
+    std::vector<std::string>* written = nullptr;
 };
 
 struct ExtractStats {

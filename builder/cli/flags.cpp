@@ -4,6 +4,7 @@
 #include <functional>
 #include <string_view>
 
+#include "builder/secrets.hpp"
 #include "common/strings.hpp"
 
 namespace kiln {
@@ -235,6 +236,16 @@ const std::vector<FlagSpec>& flag_specs() {
          "take one layer per stage, at its end, instead of one per RUN, COPY and ADD"},
         {"reproducible", 0, FlagKind::boolean, set_bool(&BuildOptions::reproducible, "reproducible"),
          "strip timestamps (SOURCE_DATE_EPOCH, else 0) so that the same inputs give the same digest"},
+        {"cache-dir", 0, FlagKind::value, set_string(&BuildOptions::cache_dir),
+         "directory kept across builds for RUN --mount=type=cache "
+         "(default ${XDG_CACHE_HOME:-$HOME/.cache}/kiln)"},
+        {"secret", 0, FlagKind::value,
+         [](BuildOptions& o, const std::string& v) -> Status {
+             KILN_ASSIGN(SecretSource secret, parse_secret_flag(v));
+             o.secrets.push_back(std::move(secret));
+             return {};
+         },
+         "id=ID,src=PATH or id=ID,env=VAR: a secret for RUN --mount=type=secret (repeatable)"},
         {"work-dir", 0, FlagKind::value, set_string(&BuildOptions::work_dir_parent),
          "directory under which kiln keeps its private work directory (default $TMPDIR or /var/tmp)"},
         {"kaniko-dir", 0, FlagKind::value, set_string(&BuildOptions::work_dir_parent), "alias of --work-dir"},
@@ -259,7 +270,6 @@ const std::vector<IgnoredFlag>& ignored_flags() {
     static const std::vector<IgnoredFlag> flags = {
         {"cache", FlagKind::boolean, "layer caching is not implemented yet: every step is built"},
         {"cache-repo", FlagKind::value, "layer caching is not implemented yet"},
-        {"cache-dir", FlagKind::value, "layer caching is not implemented yet"},
         {"cache-ttl", FlagKind::value, "layer caching is not implemented yet"},
         {"cache-copy-layers", FlagKind::boolean, "layer caching is not implemented yet"},
         {"cache-run-layers", FlagKind::boolean, "layer caching is not implemented yet"},

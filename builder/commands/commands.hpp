@@ -25,6 +25,9 @@ Status execute_healthcheck(StageState& state, const dockerfile::HealthcheckInstr
 Status execute_onbuild(StageState& state, const dockerfile::OnbuildInstruction& instruction);
 Status execute_maintainer(StageState& state, const dockerfile::MaintainerInstruction& instruction);
 
+// Which instruction a CopyRequest comes from: ADD also downloads URLs and unpacks local archives.
+enum class CopyCommand { copy, add };
+
 // What COPY and ADD copy: raw (unexpanded) words from the instruction.
 struct CopyRequest {
     std::vector<std::string> sources;
@@ -33,6 +36,10 @@ struct CopyRequest {
     std::string from;  // empty: the build context
     std::string chown;
     std::string chmod;
+    std::vector<std::string> excludes;  // --exclude patterns, .dockerignore syntax
+    bool parents = false;               // COPY --parents: keep each source's path below the root or a "/./" pivot
+    std::string checksum;               // ADD --checksum of its one URL
+    CopyCommand command = CopyCommand::copy;
 };
 
 // Copies the request's sources into the stage's rootfs and commits the files written as one layer.

@@ -4,14 +4,34 @@
 
 #include <chrono>
 
-#include <nlohmann/json.hpp>
-
+#include "builder/run_command.hpp"
+#include "builder/run_mounts.hpp"
 #include "builder/user_db.hpp"
 #include "common/log.hpp"
 #include "common/strings.hpp"
 #include "layers/snapshot_walk.hpp"
 
 namespace kiln {
+namespace {
+
+std::string variable_name(const std::string& entry) {
+    return entry.substr(0, entry.find('='));
+}
+
+// The step's environment with `overrides` ("NAME=value") replacing entries of the same name: the first of
+// two equal names is the one a program's getenv sees.
+std::vector<std::string> with_overrides(std::vector<std::string> environment,
+                                        const std::vector<std::string>& overrides) {
+    for (const std::string& entry : overrides) {
+        std::string name = variable_name(entry);
+        std::erase_if(environment,
+                      [&](const std::string& existing) { return variable_name(existing) == name; });
+        environment.push_back(entry);
+    }
+    return environment;
+}
+
+}  // namespace
 
 std::vector<std::string> shell_command(const RunConfig& config, const std::string& command) {
     std::vector<std::string> argv = config.shell.value_or(std::vector<std::string>{"/bin/sh", "-c"});
@@ -20,50 +40,59 @@ std::vector<std::string> shell_command(const RunConfig& config, const std::strin
 }
 
 Status execute_run(StageState& state, const dockerfile::RunInstruction& instruction) {
-    if (!instruction.mounts.empty())
-        return std::unexpected(instruction_error(state, instruction, "RUN --mount is not supported yet"));
     if (!instruction.security.empty() && instruction.security != "sandbox")
-        return std::unexpected(instruction_error(state, instruction, "RUN --security=insecure is not supported"));
-    if (!instruction.heredocs.empty())
-        return std::unexpected(instruction_error(state, instruction, "RUN with a heredoc is not supported yet"));
+        return std::unexpected(
+            instruction_error(state, instruction, "RUN --security=insecure is not supported"));
     NetworkMode network = NetworkMode::host;
     if (instruction.network == "none")
         network = NetworkMode::none;
-    else if (!instruction.network.empty() && instruction.network != "default" && instruction.network != "host")
-        return std::unexpected(instruction_error(state, instruction, "unknown --network \"" + instruction.network + "\""));
-    if (instruction.args.empty()) return std::unexpected(instruction_error(state, instruction, "RUN needs a command"));
+    else if (!instruction.network.empty() && instruction.network != "default" &&
+             instruction.network != "host")
+        return std::unexpected(
+            instruction_error(state, instruction, "unknown --network \"" + instruction.network + "\""));
 
     const RunConfig& config = state.image.config().config;
+    auto command = run_command_line(instruction, config);
+    if (!command) return std::unexpected(instruction_error(state, instruction, command.error().message()));
+    // Held until the step's end: cache locks and throwaway copies.
+    KILN_ASSIGN(RunMountSet mounts, prepare_run_mounts(state, instruction));
+
     RunSpec spec;
     spec.rootfs = state.rootfs_path;
-    spec.argv = instruction.shell_form ? shell_command(config, instruction.args[0]) : instruction.args;
-    spec.environment = state.args.run_environment(config);
+    spec.argv = command->argv;
+    spec.environment = with_overrides(state.args.run_environment(config), mounts.environment);
     spec.working_directory = config.working_dir.empty() ? "/" : config.working_dir;
     spec.network = network;
+    spec.mounts = std::move(mounts.mounts);
+    if (command->script) spec.mounts.push_back(std::move(*command->script));
     KILN_ASSIGN(ResolvedUser user,
-                with_context(resolve_user(state.rootfs, config.user.empty() ? "0" : config.user), state.where(instruction)));
+                with_context(resolve_user(state.rootfs, config.user.empty() ? "0" : config.user),
+                             state.where(instruction)));
     spec.uid = user.uid;
     spec.gid = user.gid;
     spec.supplementary_gids = user.supplementary_gids;
     KILN_ASSIGN(const Sandbox* sandbox, state.session.sandbox());
 
-    KILN_ASSIGN(Snapshot before, with_context(scan_snapshot(state.rootfs), "snapshot before " + state.where(instruction)));
+    KILN_ASSIGN(Snapshot before,
+                with_context(scan_snapshot(state.rootfs), "snapshot before " + state.where(instruction)));
     // As runc does, a missing working directory is created for the step (and so lands in its layer).
-    KILN_TRY_CONTEXT(state.rootfs.make_directories(spec.working_directory, 0755, 0, 0), state.where(instruction));
+    KILN_TRY_CONTEXT(state.rootfs.make_directories(spec.working_directory, 0755, 0, 0),
+                     state.where(instruction));
     auto start = std::chrono::steady_clock::now();
     KILN_ASSIGN(int exit_code, with_context(sandbox->run(spec), state.where(instruction)));
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (exit_code != 0) {
-        Error error = instruction_error(
-            state, instruction,
-            str_cat("step ", state.step, "/", state.step_count, " of ", state.label, " exited with code ", exit_code));
+        Error error = instruction_error(state, instruction,
+                                        str_cat("step ", state.step, "/", state.step_count, " of ",
+                                                state.label, " exited with code ", exit_code));
         return std::unexpected(std::move(error).set_exit_code(exit_code));
     }
-    KILN_ASSIGN(Snapshot after, with_context(scan_snapshot(state.rootfs), "snapshot after " + state.where(instruction)));
+    KILN_ASSIGN(Snapshot after,
+                with_context(scan_snapshot(state.rootfs), "snapshot after " + state.where(instruction)));
     std::vector<Change> changes = diff_snapshots(before, after);
     log_debug("RUN took ", seconds, " s and changed ", changes.size(), " path(s)");
-    std::string created_by = "RUN " + (instruction.shell_form ? join(spec.argv, " ") : nlohmann::json(spec.argv).dump());
-    return state.commit_layer(layer_entries_from_changes(changes), created_by);
+    return state.commit_layer(layer_entries_from_changes(changes),
+                              run_created_by(state.args.declared(), config, command->argv));
 }
 
 }  // namespace kiln

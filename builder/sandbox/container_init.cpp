@@ -1,6 +1,7 @@
 #include "builder/sandbox/container_init.hpp"
 
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <net/if.h>
 #include <poll.h>
 #include <sched.h>
@@ -18,6 +19,7 @@
 #include <cstring>
 #include <utility>
 
+#include "builder/sandbox/sandbox.hpp"
 #include "common/process.hpp"
 #include "common/strings.hpp"
 
@@ -36,13 +38,21 @@ long set_groups(size_t count, const gid_t* groups) {
     return ::syscall(SYS_setgroups, count, groups);
 }
 
-// Closes every descriptor but `keep`: a concurrent sandbox's pipe ends copied into this process would
+// Closes every descriptor but the plan's own: a concurrent sandbox's pipe ends copied into this process would
 // otherwise hold that sandbox's report pipe open until this RUN ends.
-void close_other_fds(std::array<int, 8> keep) {
-    for (size_t i = 1; i < keep.size(); ++i)
+void close_other_fds(const InitPlan& plan) {
+    std::array<int, 8 + k_max_run_mounts> keep{};
+    size_t count = 0;
+    for (int fd :
+         {0, 1, 2, plan.sync_fd, plan.report_fd, plan.rootfs_tree_fd, plan.stdout_fd, plan.stderr_fd})
+        keep[count++] = fd;
+    for (size_t i = 0; i < plan.step_mount_count && count < keep.size(); ++i)
+        keep[count++] = plan.step_mounts[i].tree_fd;
+    for (size_t i = 1; i < count; ++i)
         for (size_t j = i; j > 0 && keep[j - 1] > keep[j]; --j) std::swap(keep[j - 1], keep[j]);
     unsigned next = 0;
-    for (int fd : keep) {
+    for (size_t i = 0; i < count; ++i) {
+        int fd = keep[i];
         if (fd < 0 || static_cast<unsigned>(fd) < next) continue;
         if (static_cast<unsigned>(fd) > next) ::close_range(next, static_cast<unsigned>(fd) - 1, 0);
         next = static_cast<unsigned>(fd) + 1;
@@ -94,6 +104,11 @@ void enter_rootfs(const InitPlan& plan) {
     if (out < 0 || err < 0 || in < 0 || ::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0)
         init_die(plan, InitStep::redirect_output, errno);
 
+    // As in Docker's RUN steps: without it the command can neither unmount nor remount writable what kiln
+    // mounted read-only (the build context, a stage's files, secrets). Root's later exec keeps only the
+    // bounding set.
+    if (::prctl(PR_CAPBSET_DROP, CAP_SYS_ADMIN, 0, 0, 0) != 0)
+        init_die(plan, InitStep::drop_capabilities, errno);
     // An empty group list cannot be set where setgroups is denied (a single-id namespace), and needs not be.
     if (set_groups(plan.group_count, plan.groups) != 0 && !(plan.group_count == 0 && errno == EPERM))
         init_die(plan, InitStep::set_groups, errno);
@@ -127,8 +142,7 @@ void init_report(const InitPlan& plan, InitStep step, ReportLevel level, int err
 
 int container_init_main(void* argument) {
     const InitPlan& plan = *static_cast<const InitPlan*>(argument);
-    close_other_fds(
-        {0, 1, 2, plan.sync_fd, plan.report_fd, plan.rootfs_tree_fd, plan.stdout_fd, plan.stderr_fd});
+    close_other_fds(plan);
     char go = 0;
     if (::read(plan.sync_fd, &go, 1) != 1) init_die(plan, InitStep::wait_for_parent, errno);
     if (set_ids(SYS_setresgid, 0) != 0) init_die(plan, InitStep::set_root_ids, errno);
@@ -177,6 +191,15 @@ std::string describe_init_report(const InitReport& report, const InitPlan& plan)
                                                    : rootfs;
     };
     auto node = [&](std::size_t index) { return index < k_dev_nodes.size() ? k_dev_nodes[index] : "?"; };
+    auto step_target = [&](std::size_t index) -> std::string {
+        return index < plan.step_mount_count ? str_cat(rootfs, plan.step_mounts[index].display) : rootfs;
+    };
+    auto step_source = [&](std::size_t index) -> std::string {
+        if (index >= plan.step_mount_count || !plan.step_mounts[index].source_root)
+            return "the mount's source";
+        const StepMountPlan& mount = plan.step_mounts[index];
+        return str_cat(mount.source_root, "/", mount.source);
+    };
     switch (report.step) {
         case InitStep::wait_for_parent:
             return "waiting for kiln to map the sandbox's ids";
@@ -240,6 +263,26 @@ std::string describe_init_report(const InitReport& report, const InitPlan& plan)
             return str_cat("setresuid(", plan.uid, ") for the RUN command (is the uid mapped?)");
         case InitStep::exec_command:
             return str_cat("exec ", plan.argv && plan.argv[0] ? plan.argv[0] : "?");
+        case InitStep::drop_capabilities:
+            return "drop CAP_SYS_ADMIN from the RUN command's bounding set";
+        case InitStep::resolve_step_target:
+            return str_cat("openat2(RESOLVE_IN_ROOT) the RUN mount point ", step_target(report.item));
+        case InitStep::create_step_target:
+            return str_cat("create the RUN mount point ", step_target(report.item),
+                           " (is its parent inside a read-only mount?)");
+        case InitStep::clone_step_source:
+            return str_cat("open_tree(OPEN_TREE_CLONE) ", step_source(report.item), " for ",
+                           step_target(report.item));
+        case InitStep::set_step_attributes:
+            return str_cat("mount_setattr on the RUN mount for ", step_target(report.item));
+        case InitStep::mount_step_tmpfs:
+            return str_cat("mount tmpfs on ", step_target(report.item));
+        case InitStep::write_step_file:
+            return str_cat("write the file for the RUN mount ", step_target(report.item),
+                           " into the sandbox's /dev (is it large?)");
+        case InitStep::attach_step_mount:
+            return str_cat("move_mount onto the RUN mount point ", step_target(report.item),
+                           " (a directory mounted on a file, or the reverse?)");
     }
     return "sandbox setup";
 }

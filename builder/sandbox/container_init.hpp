@@ -23,6 +23,29 @@ inline constexpr std::array<const char*, 5> k_mount_target_paths = {"proc", "dev
 inline constexpr std::array<const char*, 6> k_dev_nodes = {"null",   "zero",    "full",
                                                            "random", "urandom", "tty"};
 
+// A RUN --mount as the child attaches it, prepared by the parent (step_mounts.hpp).
+enum class StepMountKind : std::uint8_t { tree, tmpfs, file };
+struct StepMountPlan {
+    StepMountKind kind = StepMountKind::tree;
+    const char* display = "";  // the absolute target, for reports
+    // "a", "a/b", …: the target and its parents, null-terminated; and the last component of each.
+    const char* const* target_prefixes = nullptr;
+    const char* const* target_names = nullptr;
+    bool target_is_directory = true;
+    int tree_fd = -1;  // tree: a detached clone made by the parent, or -1: clone it here
+    // tree, cloned here: a host directory, with `source` resolved inside it.
+    const char* source_root = nullptr;
+    const char* source = ".";
+    unsigned attributes = 0;           // MOUNT_ATTR_* the child sets (0 when the parent set them)
+    const char* tmpfs_size = nullptr;  // tmpfs: the "size" option, or null for the default
+    const char* content = nullptr;     // file
+    size_t content_size = 0;
+    mode_t mode = 0400;
+    uid_t uid = 0;
+    gid_t gid = 0;
+    const char* scratch_name = nullptr;  // file: its name in the sandbox's /dev while it is written
+};
+
 // What the child was doing when it reports.
 enum class InitStep : std::uint8_t {
     wait_for_parent,
@@ -54,11 +77,20 @@ enum class InitStep : std::uint8_t {
     set_gid,
     set_uid,
     exec_command,
+    drop_capabilities,
+    resolve_step_target,
+    create_step_target,
+    clone_step_source,
+    set_step_attributes,
+    mount_step_tmpfs,
+    write_step_file,
+    attach_step_mount,
 };
 
 enum class ReportLevel : std::uint8_t { fatal, warning, info };
 
-// One record on the report pipe. `item` indexes k_mount_target_paths or k_dev_nodes when the step names one.
+// One record on the report pipe. `item` indexes k_mount_target_paths, k_dev_nodes or InitPlan::step_mounts
+// when the step names one.
 struct InitReport {
     InitStep step;
     ReportLevel level;
@@ -86,14 +118,17 @@ struct InitPlan {
     const char* const* exec_candidates = nullptr;  // argv[0] resolved against the RUN's PATH, null-terminated
     int stdout_fd = 2;
     int stderr_fd = 2;
+    const StepMountPlan* step_mounts = nullptr;  // RUN --mount entries, parents first
+    size_t step_mount_count = 0;
 };
 
 // Child side: writes a report record; init_die also ends the child. Async-signal-safe.
 void init_report(const InitPlan& plan, InitStep step, ReportLevel level, int err, std::size_t item = 0);
 [[noreturn]] void init_die(const InitPlan& plan, InitStep step, int err, std::size_t item = 0);
 
-// Child side: attaches the rootfs over this mount namespace's "/", mounts /proc, /dev, /sys, /etc/hosts and
-// /etc/resolv.conf into it, and returns the fd of its root, ready for pivot_root (container_mounts.cpp).
+// Child side: attaches the rootfs over this mount namespace's "/", mounts /proc, /dev, /sys, /etc/hosts,
+// /etc/resolv.conf and the RUN's own mounts into it, and returns the fd of its root, ready for pivot_root
+// (container_mounts.cpp).
 int build_container_mounts(const InitPlan& plan);
 
 // The child's entry point, a ClonedProcess::Entry taking an InitPlan*. Exits with the command's exit code

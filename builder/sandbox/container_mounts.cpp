@@ -33,11 +33,11 @@ struct FsOption {
 };
 
 // A new, detached filesystem mount (fsopen/fsconfig/fsmount); -1 with errno on failure.
-template <size_t N>
-int create_filesystem(const char* type, const FsOption (&options)[N], unsigned attributes) {
+int create_filesystem(const char* type, const FsOption* options, size_t count, unsigned attributes) {
     int context = ::fsopen(type, FSOPEN_CLOEXEC);
     if (context < 0) return -1;
-    for (const FsOption& option : options) {
+    for (size_t i = 0; i < count; ++i) {
+        const FsOption& option = options[i];
         unsigned command = option.value ? FSCONFIG_SET_STRING : FSCONFIG_SET_FLAG;
         if (::fsconfig(context, command, option.key, option.value, 0) < 0) {
             close_preserving_errno(context);
@@ -49,6 +49,11 @@ int create_filesystem(const char* type, const FsOption (&options)[N], unsigned a
         mount_fd = ::fsmount(context, FSMOUNT_CLOEXEC, attributes);
     close_preserving_errno(context);
     return mount_fd;
+}
+
+template <size_t N>
+int create_filesystem(const char* type, const FsOption (&options)[N], unsigned attributes) {
+    return create_filesystem(type, options, N, attributes);
 }
 
 int create_filesystem(const char* type, unsigned attributes) {
@@ -146,7 +151,8 @@ void populate_dev(const InitPlan& plan, int dev) {
             init_report(plan, InitStep::make_dev_link, ReportLevel::warning, errno);
 }
 
-void mount_dev(const InitPlan& plan, int root_fd) {
+// Returns the fd of the new /dev, which RUN mounts use as scratch space for the files they bind.
+int mount_dev(const InitPlan& plan, int root_fd) {
     int target = open_target(plan, root_fd, MountTarget::dev, O_DIRECTORY, ReportLevel::fatal);
     const FsOption options[] = {{"source", "tmpfs"}, {"mode", "755"}, {"size", "65536k"}};
     int dev = create_filesystem("tmpfs", options, MOUNT_ATTR_NOSUID | MOUNT_ATTR_STRICTATIME);
@@ -156,7 +162,7 @@ void mount_dev(const InitPlan& plan, int root_fd) {
     if (dev_dir < 0 || attach(dev, target, "") != 0) init_die(plan, InitStep::mount_dev, errno);
     ::close(target);
     populate_dev(plan, dev_dir);
-    ::close(dev_dir);
+    return dev_dir;
 }
 
 void bind_sys(const InitPlan& plan, int root_fd) {
@@ -179,6 +185,105 @@ void bind_host_file(const InitPlan& plan, int root_fd, MountTarget target_id, co
     ::close(target);
 }
 
+// Opens the RUN mount point `index` (O_PATH), creating it and its missing parents first: in the rootfs the
+// parent made them as stubs already, so what is created here lies inside another mount (/dev, a cache).
+int open_step_target(const InitPlan& plan, int root_fd, std::size_t index) {
+    const StepMountPlan& mount = plan.step_mounts[index];
+    int current = -1;
+    for (std::size_t i = 0; mount.target_prefixes[i]; ++i) {
+        bool last = mount.target_prefixes[i + 1] == nullptr;
+        int fd = open_in_root(root_fd, mount.target_prefixes[i], O_PATH);
+        if (fd < 0 && errno == ENOENT) {
+            // The parent was resolved inside the rootfs; an entry made in it cannot lead out (a dangling
+            // symlink gives EEXIST, and the lookup below resolves it inside the rootfs again).
+            int parent = current >= 0 ? current : root_fd;
+            int made = -1;
+            if (last && !mount.target_is_directory) {
+                made = ::openat(parent, mount.target_names[i],
+                                O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+                if (made >= 0) ::close(made);
+            } else {
+                made = ::mkdirat(parent, mount.target_names[i], 0755);
+            }
+            if (made < 0 && errno != EEXIST) init_die(plan, InitStep::create_step_target, errno, index);
+            fd = open_in_root(root_fd, mount.target_prefixes[i], O_PATH);
+        }
+        if (fd < 0) init_die(plan, InitStep::resolve_step_target, errno, index);
+        if (current >= 0) ::close(current);
+        current = fd;
+    }
+    return current;
+}
+
+int set_attributes(int tree, unsigned attributes, unsigned recursive) {
+    if (attributes == 0) return 0;
+    mount_attr attr{};
+    attr.attr_set = attributes;
+    return ::mount_setattr(tree, "", AT_EMPTY_PATH | recursive, &attr, sizeof attr);
+}
+
+// A clone of the mount's source tree: the parent's, or one made here with `source` resolved inside
+// `source_root` like every rootfs path.
+int step_source_tree(const InitPlan& plan, std::size_t index) {
+    const StepMountPlan& mount = plan.step_mounts[index];
+    int tree = mount.tree_fd;
+    if (tree < 0) {
+        int root = ::open(mount.source_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        int source = root < 0 ? -1 : open_in_root(root, mount.source, O_PATH);
+        if (source >= 0)
+            tree =
+                ::open_tree(source, "", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+        if (tree < 0) init_die(plan, InitStep::clone_step_source, errno, index);
+        ::close(source);
+        ::close(root);
+    }
+    if (set_attributes(tree, mount.attributes, AT_RECURSIVE) != 0)
+        init_die(plan, InitStep::set_step_attributes, errno, index);
+    return tree;
+}
+
+// Writes the mount's content into a scratch file in the sandbox's /dev tmpfs and returns a read-only clone
+// of it; the scratch name is gone once the clone is attached. The content never touches a disk.
+int step_file_tree(const InitPlan& plan, int dev_dir, std::size_t index) {
+    const StepMountPlan& mount = plan.step_mounts[index];
+    int file =
+        ::openat(dev_dir, mount.scratch_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (file < 0) init_die(plan, InitStep::write_step_file, errno, index);
+    for (std::size_t written = 0; written < mount.content_size;) {
+        ssize_t n = ::write(file, mount.content + written, mount.content_size - written);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) init_die(plan, InitStep::write_step_file, n < 0 ? errno : ENOSPC, index);
+        written += static_cast<std::size_t>(n);
+    }
+    if (::fchown(file, mount.uid, mount.gid) != 0 || ::fchmod(file, mount.mode) != 0)
+        init_die(plan, InitStep::write_step_file, errno, index);
+    ::close(file);
+    int tree = ::open_tree(dev_dir, mount.scratch_name, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    if (tree < 0) init_die(plan, InitStep::clone_step_source, errno, index);
+    if (set_attributes(tree, mount.attributes, 0) != 0)
+        init_die(plan, InitStep::set_step_attributes, errno, index);
+    return tree;
+}
+
+void attach_step_mount(const InitPlan& plan, int root_fd, int dev_dir, std::size_t index) {
+    const StepMountPlan& mount = plan.step_mounts[index];
+    int tree = -1;
+    if (mount.kind == StepMountKind::tree) {
+        tree = step_source_tree(plan, index);
+    } else if (mount.kind == StepMountKind::file) {
+        tree = step_file_tree(plan, dev_dir, index);
+    } else {
+        FsOption options[] = {{"source", "tmpfs"}, {"size", mount.tmpfs_size}};
+        tree = create_filesystem("tmpfs", options, mount.tmpfs_size ? 2 : 1,
+                                 MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+        if (tree < 0) init_die(plan, InitStep::mount_step_tmpfs, errno, index);
+    }
+    int target = open_step_target(plan, root_fd, index);
+    if (attach(tree, target, "") != 0) init_die(plan, InitStep::attach_step_mount, errno, index);
+    ::close(target);
+    if (mount.kind == StepMountKind::file) ::unlinkat(dev_dir, mount.scratch_name, 0);
+}
+
 }  // namespace
 
 int build_container_mounts(const InitPlan& plan) {
@@ -194,11 +299,15 @@ int build_container_mounts(const InitPlan& plan) {
 
     // Every target is resolved inside the rootfs, so an image's symlink cannot point a mount at the host.
     mount_proc(plan, root);
-    mount_dev(plan, root);
+    int dev = mount_dev(plan, root);
     if (plan.mount_wanted[static_cast<std::size_t>(MountTarget::sys)]) bind_sys(plan, root);
     for (MountTarget target : {MountTarget::hosts, MountTarget::resolv_conf})
         if (plan.mount_wanted[static_cast<std::size_t>(target)])
             bind_host_file(plan, root, target, k_host_files[target == MountTarget::hosts ? 0 : 1]);
+    // After the sandbox's own, so that a RUN mount under /dev lands in its tmpfs; in target order, so that a
+    // mount inside another one's target lands in that mount.
+    for (std::size_t i = 0; i < plan.step_mount_count; ++i) attach_step_mount(plan, root, dev, i);
+    ::close(dev);
     return root;
 }
 

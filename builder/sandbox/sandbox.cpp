@@ -13,6 +13,7 @@
 #include "builder/sandbox/cloned_process.hpp"
 #include "builder/sandbox/container_init.hpp"
 #include "builder/sandbox/mount_stubs.hpp"
+#include "builder/sandbox/step_mounts.hpp"
 #include "common/files.hpp"
 #include "common/log.hpp"
 #include "common/strings.hpp"
@@ -168,18 +169,23 @@ Result<Sandbox> Sandbox::detect(const SandboxOptions& options) {
                         " outside a user namespace of its own: enter_build_user_namespace() must run first"));
 }
 
-Result<IdMapping> Sandbox::mapping_for_run(const RunSpec& spec, UniqueFd& rootfs_tree) const {
+Result<IdMapping> Sandbox::mapping_for_run(const RunSpec& spec, UniqueFd& rootfs_tree,
+                                           StepMounts& step_mounts) const {
     if (!m_parent_clones_rootfs) return m_mapping;
     if (m_rootfs_mount == RootfsMount::idmapped) {
+        // The rootfs and every bind source share one mapping: all idmapped, or all under the identity map.
         auto idmapped = clone_rootfs_tree(spec.rootfs, m_idmap_userns.get());
-        if (idmapped) {
+        Status sources = idmapped ? step_mounts.clone_sources(m_idmap_userns.get()) : Status{};
+        if (idmapped && sources) {
             rootfs_tree = std::move(*idmapped);
             return m_mapping;
         }
-        log_warn("this RUN gets the identity map instead of an idmapped rootfs: ",
-                 idmapped.error().message());
+        step_mounts.release_clones();
+        log_warn("this RUN gets the identity map instead of idmapped mounts: ",
+                 idmapped ? sources.error().message() : idmapped.error().message());
     }
     KILN_ASSIGN(rootfs_tree, clone_rootfs_tree(spec.rootfs, -1));
+    KILN_TRY(step_mounts.clone_sources(-1));
     return m_identity_mapping;
 }
 
@@ -213,12 +219,14 @@ Result<int> Sandbox::run(const RunSpec& spec) const {
         plan.mount_wanted[index] = true;
     }
 
+    KILN_ASSIGN(StepMounts step_mounts, StepMounts::prepare(spec.mounts, rootfs, stubs));
+
     std::vector<char*> argv = c_strings(spec.argv);
     std::vector<char*> envp = c_strings(spec.environment);
     std::vector<std::string> candidates = exec_candidates(spec);
     std::vector<char*> candidate_pointers = c_strings(candidates);
     UniqueFd rootfs_tree;
-    KILN_ASSIGN(IdMapping mapping, mapping_for_run(spec, rootfs_tree));
+    KILN_ASSIGN(IdMapping mapping, mapping_for_run(spec, rootfs_tree, step_mounts));
     KILN_ASSIGN(auto sync_pipe, make_pipe());
     KILN_ASSIGN(auto report_pipe, make_pipe());
 
@@ -238,6 +246,8 @@ Result<int> Sandbox::run(const RunSpec& spec) const {
     plan.exec_candidates = candidate_pointers.data();
     plan.stdout_fd = spec.stdout_fd;
     plan.stderr_fd = spec.stderr_fd;
+    plan.step_mounts = step_mounts.plan();
+    plan.step_mount_count = step_mounts.size();
 
     int flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
     if (spec.network == NetworkMode::none) flags |= CLONE_NEWNET;
@@ -248,6 +258,7 @@ Result<int> Sandbox::run(const RunSpec& spec) const {
     sync_pipe.first.reset();
     report_pipe.second.reset();
     rootfs_tree.reset();
+    step_mounts.release_clones();
 
     KILN_TRY_CONTEXT(write_id_maps(child->pid(), mapping), "mapping the RUN's ids");
     // The write end stays open until the child has ended: its closing tells the child that kiln died.

@@ -16,10 +16,42 @@
 
 namespace kiln {
 
+class StepMounts;
+
 enum class NetworkMode {
     host,  // share kiln's network, as docker build does by default
     none,  // a private network namespace with only a loopback interface
 };
+
+// What a RUN --mount adds to the container.
+enum class RunMountKind {
+    bind,   // the tree at `source` inside the directory `source_root`
+    tmpfs,  // a fresh, empty tmpfs
+    file,   // a read-only file holding `content`, which only ever exists in the sandbox's memory
+};
+
+enum class MountAccess { read_only, read_write };
+
+// One RUN --mount. Its target and any missing parent are created as stubs that never reach a layer (inside
+// the sandbox's own tmpfs for a target under /dev), and what the command writes below the target stays in the
+// mount.
+struct RunMount {
+    RunMountKind kind = RunMountKind::bind;
+    std::string target;  // absolute path inside the container, not "/"
+    // bind: an absolute directory on the host, resolved like a rootfs (its symlinks stay inside it), and the
+    // path inside it ("" for its root); a file there gives a file target.
+    std::string source_root;
+    std::string source;
+    MountAccess access = MountAccess::read_only;  // bind
+    std::uint64_t tmpfs_size = 0;                 // tmpfs: bytes; 0 for the kernel's default
+    std::string content;                          // file: never logged, nor named in errors
+    mode_t mode = 0400;                           // file: executable when any x bit is set
+    uid_t uid = 0;
+    gid_t gid = 0;
+};
+
+// The most RUN --mount entries one step may have.
+inline constexpr size_t k_max_run_mounts = 64;
 
 // What a RUN step executes.
 struct RunSpec {
@@ -37,6 +69,7 @@ struct RunSpec {
     // ends.
     int stdout_fd = STDERR_FILENO;
     int stderr_fd = STDERR_FILENO;
+    std::vector<RunMount> mounts;  // attached parents first, whatever their order here
 };
 
 // Whether a root caller may expose the rootfs to RUN steps through an idmapped mount.
@@ -82,13 +115,15 @@ public:
 
     // Runs spec.argv to completion in a fresh sandbox and returns its exit code (128+signal when killed).
     // Every process it started is dead, and every mount point stub removed, when this returns. An Error means
-    // the sandbox could not be set up, and names the failing operation and path.
+    // the sandbox could not be set up, and names the failing operation and path. The command runs without
+    // CAP_SYS_ADMIN, as Docker's do, so it can neither unmount nor remount writable what kiln mounted.
     Result<int> run(const RunSpec& spec) const;
 
 private:
     enum class RootfsMount { idmapped, bind };
     Sandbox() = default;
-    Result<IdMapping> mapping_for_run(const RunSpec& spec, UniqueFd& rootfs_tree) const;
+    Result<IdMapping> mapping_for_run(const RunSpec& spec, UniqueFd& rootfs_tree,
+                                      StepMounts& step_mounts) const;
 
     IdMapping m_mapping;           // the RUN's user namespace, as seen from kiln's
     IdMapping m_identity_mapping;  // the fallback when an idmapped mount of a particular rootfs fails

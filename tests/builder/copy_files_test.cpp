@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "common/files.hpp"
 #include "common/temp_dir.hpp"
 
@@ -88,18 +90,78 @@ TEST_F(CopyFilesTest, TargetSymlinkCannotRedirectWritesOutside) {
 
 TEST_F(CopyFilesTest, OwnerAndModeOptionsApplyToEverythingCopied) {
     if (::geteuid() != 0) GTEST_SKIP() << "chown to other ids needs root";
-    ASSERT_TRUE(make_directories(src("d")));
+    ASSERT_TRUE(make_directories(src("d/sub")));
     ASSERT_TRUE(write_file_atomic(src("d/f"), "x", 0600));
-    ASSERT_TRUE(copy("d", "/out/d", CopyOptions{.owner = CopyOwner{1234, 4321}, .mode = 0751}));
-    for (const char* path : {"out/d/f", "out/d"}) {
+    ASSERT_TRUE(copy("d", "/out/d", CopyOptions{.owner = CopyOwner{1234, 4321}, .mode = *ModeChange::parse("0751")}));
+    for (const char* path : {"out/d/f", "out/d/sub"}) {
         struct stat st = lstat_of(dst(path));
         EXPECT_EQ(st.st_uid, 1234u) << path;
         EXPECT_EQ(st.st_gid, 4321u) << path;
         EXPECT_EQ(st.st_mode & 07777, 0751u) << path;
     }
-    struct stat parent = lstat_of(dst("out"));  // created on the way: the chown owner, mode 0755
-    EXPECT_EQ(parent.st_uid, 1234u);
-    EXPECT_EQ(parent.st_mode & 07777, 0755u);
+    // Created on the way, and the destination directory itself: BuildKit makes them 0755 for the chown owner.
+    for (const char* path : {"out", "out/d"}) {
+        struct stat st = lstat_of(dst(path));
+        EXPECT_EQ(st.st_uid, 1234u) << path;
+        EXPECT_EQ(st.st_gid, 4321u) << path;
+        EXPECT_EQ(st.st_mode & 07777, 0755u) << path;
+    }
+}
+
+TEST_F(CopyFilesTest, NewDestinationDirectoryIs0755NotTheSourceDirectorysMode) {
+    ASSERT_TRUE(make_directories(src("private")));
+    ASSERT_EQ(::chmod(src("private").c_str(), 0700), 0);
+    ASSERT_TRUE(write_file_atomic(src("private/f"), "x"));
+    ASSERT_TRUE(copy("private", "/app", CopyOptions{.owner = CopyOwner{0, 0}}));
+    EXPECT_EQ(lstat_of(dst("app")).st_mode & 07777, 0755u);
+    EXPECT_NE(std::find(m_written.begin(), m_written.end(), "app"), m_written.end());
+}
+
+TEST_F(CopyFilesTest, SymbolicChmodChangesEachEntrysOwnMode) {
+    ASSERT_TRUE(make_directories(src("tree/sub")));
+    ASSERT_EQ(::chmod(src("tree/sub").c_str(), 0700), 0);
+    ASSERT_TRUE(write_file_atomic(src("tree/plain"), "x", 0640));
+    ASSERT_TRUE(write_file_atomic(src("tree/tool"), "x", 0700));
+    ASSERT_TRUE(copy("tree", "/t", CopyOptions{.owner = CopyOwner{0, 0}, .mode = *ModeChange::parse("go+rX")}));
+    EXPECT_EQ(lstat_of(dst("t/plain")).st_mode & 07777, 0644u);
+    EXPECT_EQ(lstat_of(dst("t/tool")).st_mode & 07777, 0755u);
+    EXPECT_EQ(lstat_of(dst("t/sub")).st_mode & 07777, 0755u);
+}
+
+TEST_F(CopyFilesTest, ExcludePatternsAreRelativeToTheCopiedDirectory) {
+    ASSERT_TRUE(make_directories(src("app/docs")));
+    ASSERT_TRUE(make_directories(src("app/src")));
+    ASSERT_TRUE(write_file_atomic(src("app/src/main.c"), "x"));
+    ASSERT_TRUE(write_file_atomic(src("app/src/notes.md"), "x"));
+    ASSERT_TRUE(write_file_atomic(src("app/docs/keep.md"), "x"));
+    ASSERT_TRUE(write_file_atomic(src("app/README.md"), "x"));
+    auto exclude = dockerfile::IgnoreMatcher::from_patterns({"**/*.md", "!docs/keep.md"});
+    ASSERT_TRUE(exclude);
+    ASSERT_TRUE(copy("app", "/out", CopyOptions{.exclude = &*exclude}));
+    EXPECT_TRUE(path_exists(dst("out/src/main.c")));
+    EXPECT_FALSE(path_exists(dst("out/src/notes.md")));
+    EXPECT_FALSE(path_exists(dst("out/README.md")));
+    EXPECT_TRUE(path_exists(dst("out/docs/keep.md")));  // an exception re-includes it
+}
+
+TEST_F(CopyFilesTest, ParentsKeepThePathBelowThePivotWithTheSourcesMetadata) {
+    if (::geteuid() != 0) GTEST_SKIP() << "chown to other ids needs root";
+    ASSERT_TRUE(make_directories(src("a/b")));
+    ASSERT_EQ(::chmod(src("a").c_str(), 0750), 0);
+    ASSERT_TRUE(write_file_atomic(src("a/b/c.txt"), "c"));
+    ASSERT_TRUE(copy_path_with_parents(*m_source, "", "a/b/c.txt", *m_target, "/dst",
+                                       CopyOptions{.owner = CopyOwner{1234, 4321}}, m_written));
+    EXPECT_EQ(*read_file(dst("dst/a/b/c.txt")), "c");
+    struct stat a = lstat_of(dst("dst/a"));
+    EXPECT_EQ(a.st_mode & 07777, 0750u);  // like its source
+    EXPECT_EQ(a.st_uid, 1234u);           // but owned by --chown
+    EXPECT_EQ(lstat_of(dst("dst/a/b/c.txt")).st_uid, 1234u);
+    for (const char* path : {"dst/a", "dst/a/b", "dst/a/b/c.txt"})
+        EXPECT_NE(std::find(m_written.begin(), m_written.end(), path), m_written.end()) << path;
+    // With a pivot, only the part after it is kept.
+    ASSERT_TRUE(copy_path_with_parents(*m_source, "a", "b/c.txt", *m_target, "/pivot", CopyOptions{}, m_written));
+    EXPECT_TRUE(path_exists(dst("pivot/b/c.txt")));
+    EXPECT_FALSE(path_exists(dst("pivot/a")));
 }
 
 TEST_F(CopyFilesTest, ExistingTargetDirectoryKeepsItsMode) {

@@ -64,6 +64,13 @@ TEST(Plan, CopyFromAnIndexWithoutSuchAStageIsAnErrorWithTheLine) {
     EXPECT_NE(planned.plan.error().message().find("--from=2"), std::string::npos);
 }
 
+TEST(Plan, RunMountFromAStageNeedsThatStage) {
+    auto planned = plan_of("FROM a AS tools\nFROM b AS unused\nFROM c\nRUN --mount=type=bind,from=tools,target=/t true\n");
+    ASSERT_TRUE(planned.plan) << planned.plan.error().message();
+    EXPECT_EQ(indices(*planned.plan), (std::vector<size_t>{0, 2}));
+    EXPECT_EQ(planned.plan->find(0)->readers, 1u);
+}
+
 TEST(Plan, FromExpandsMetaArgsAndBuildArgsOverrideThem) {
     auto planned = plan_of("ARG BASE=alpine\nFROM ${BASE}:3\n", "", {{"BASE", "debian"}});
     ASSERT_TRUE(planned.plan);

@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "builder/sandbox/sandbox.hpp"
 #include "builder/sandbox/userns.hpp"
@@ -18,13 +19,14 @@
 namespace {
 
 void run_step(const kiln::Sandbox& sandbox, const std::string& rootfs, const char* name, const char* script,
-              uid_t uid) {
+              uid_t uid, std::vector<kiln::RunMount> mounts = {}) {
     kiln::RunSpec spec;
     spec.rootfs = rootfs;
     spec.argv = {"sh", "-c", script};
     spec.environment = {"PATH=/bin"};
     spec.uid = uid;
     spec.gid = uid;
+    spec.mounts = std::move(mounts);
     auto result = sandbox.run(spec);
     if (result)
         std::printf("%s_exit %d\n", name, *result);
@@ -69,7 +71,19 @@ int main(int argc, char** argv) {
     run_step(*sandbox, rootfs, "root", "touch /by-root", 0);
     run_step(*sandbox, rootfs, "chown", "touch /owned && chown 1000:1000 /owned", 0);
     run_step(*sandbox, rootfs, "user", "touch /tmp/made", 1000);
-    for (const char* path : {"by-root", "owned", "tmp/made"}) {
+    // The sandbox child clones the bind source itself here, inside kiln's namespace.
+    std::string source = std::string(argv[1]) + "/bind-source";
+    if (!kiln::make_directories(source) || !kiln::write_file_atomic(source + "/file", "from-source"))
+        return 3;
+    run_step(
+        *sandbox, rootfs, "mounts",
+        "test \"$(cat /src/file)\" = from-source && ! touch /src/new 2>/dev/null && echo t > /scratch/t && "
+        "test \"$(cat /run/secrets/s)\" = hidden",
+        0,
+        {kiln::RunMount{.kind = kiln::RunMountKind::bind, .target = "/src", .source_root = source},
+         kiln::RunMount{.kind = kiln::RunMountKind::tmpfs, .target = "/scratch"},
+         kiln::RunMount{.kind = kiln::RunMountKind::file, .target = "/run/secrets/s", .content = "hidden"}});
+    for (const char* path : {"by-root", "owned", "tmp/made", "src", "scratch", "run"}) {
         struct stat st;
         if (::lstat((rootfs + "/" + path).c_str(), &st) == 0)
             std::printf("stat %s %u %u\n", path, st.st_uid, st.st_gid);

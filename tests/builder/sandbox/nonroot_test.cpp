@@ -104,6 +104,9 @@ TEST_F(NonRootTest, SubordinateIdsGiveImageIdsInsideAndShiftedIdsOnTheHost) {
     EXPECT_EQ(run.facts["stat by-root"], "0 0");
     EXPECT_EQ(run.facts["stat owned"], "1000 1000");
     EXPECT_EQ(run.facts["stat tmp/made"], "1000 1000");
+    EXPECT_EQ(run.facts["mounts_exit"], "0") << run.transcript;
+    for (const char* stub : {"src", "scratch", "run"})
+        EXPECT_EQ(run.facts[str_cat("stat ", stub)], "missing") << stub;
 
     std::string rootfs = m_work.path() + "/rootfs";
     for (const char* path : {"/owned", "/tmp/made"}) {
