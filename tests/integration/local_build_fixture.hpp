@@ -1,17 +1,15 @@
 #pragma once
-// Builds small Dockerfiles with the kiln binary into an OCI layout (no registry), unpacks the result with
-// umoci and lets a test look at the image's files and layers.
+// Builds small Dockerfiles with the kiln binary into OCI layouts (no registry), unpacks each result with umoci,
+// and lets a test read the image's files, layers, config and history.
 
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
-#include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "common/files.hpp"
@@ -24,17 +22,22 @@ namespace kiln::test {
 class LocalBuildTest : public ::testing::Test {
 protected:
     void SetUp() override {
-        if (::access("/usr/bin/umoci", X_OK) != 0)
-            GTEST_SKIP() << "umoci is not installed (scripts/setup installs it)";
-        if (::access(kiln_binary().c_str(), X_OK) != 0)
-            GTEST_SKIP() << kiln_binary() << " has not been built";
-        auto dir = TempDir::create(default_temp_parent(), "kiln-local-build-");
+        for (const char* tool : {"/usr/bin/umoci", "/bin/tar", "/bin/gzip"})
+            if (::access(tool, X_OK) != 0) GTEST_SKIP() << tool << " is not installed (scripts/setup installs it)";
+        if (::access(kiln_binary().c_str(), X_OK) != 0) GTEST_SKIP() << kiln_binary() << " has not been built";
+        auto dir = TempDir::create(work_parent(), "case-");
         ASSERT_TRUE(dir) << dir.error().message();
         m_dir = std::move(*dir);
         ASSERT_TRUE(make_directories(context_path("")));
     }
 
+    // Where each test's directory is made; fixtures with shared state put it beside that state.
+    virtual std::string work_parent() const { return default_temp_parent(); }
+    // Flags every build of the fixture gets (e.g. a --build-context for a shared base).
+    virtual std::vector<std::string> fixture_args() const { return {}; }
+
     std::string context_path(const std::string& path) const { return m_dir.path() + "/context/" + path; }
+    std::string case_path(const std::string& path) const { return m_dir.path() + "/" + path; }
 
     // Writes a file into the build context, with its parent directories.
     void put(const std::string& path, const std::string& content, mode_t mode = 0644) {
@@ -43,40 +46,95 @@ protected:
     }
 
     // Builds `dockerfile` from the context into a fresh OCI layout and, when the build succeeds, unpacks it.
-    KilnRun build(const std::string& dockerfile, const std::vector<std::string>& extra_args = {}) {
+    KilnRun build(const std::string& dockerfile, const std::vector<std::string>& extra_args = {},
+                  const std::vector<std::string>& environment = {}) {
         ++m_builds;
         EXPECT_TRUE(write_file_atomic(context_path("Dockerfile"), dockerfile));
-        m_layout = str_cat(m_dir.path(), "/layout-", m_builds);
-        std::vector<std::string> args = {"build",     "--context",         context_path(""),
-                                         "--no-push", "--oci-layout-path", m_layout};
-        args.insert(args.end(), extra_args.begin(), extra_args.end());
-        KilnRun run = run_kiln(args);
+        m_layout = case_path(str_cat("layout-", m_builds));
+        std::vector<std::string> args = {"build", "--context", context_path(""), "--no-push", "--oci-layout-path",
+                                         m_layout};
+        for (const std::vector<std::string>& more : {fixture_args(), extra_args}) args.insert(args.end(), more.begin(), more.end());
+        KilnRun run = run_kiln(args, {}, environment);
         if (run.exit_code != 0) return run;
-        m_bundle = str_cat(m_dir.path(), "/bundle-", m_builds);
+        m_bundle = case_path(str_cat("bundle-", m_builds));
         auto unpacked = unpack_layout(m_layout, "latest", m_bundle);
         EXPECT_TRUE(unpacked) << unpacked.error().message();
         return run;
     }
 
     // Builds and fails the test (with kiln's output) unless the build succeeds.
-    void build_ok(const std::string& dockerfile, const std::vector<std::string>& extra_args = {}) {
-        KilnRun run = build(dockerfile, extra_args);
-        ASSERT_EQ(run.exit_code, 0) << run.output;
+    KilnRun build_ok(const std::string& dockerfile, const std::vector<std::string>& extra_args = {},
+                     const std::vector<std::string>& environment = {}) {
+        KilnRun run = build(dockerfile, extra_args, environment);
+        EXPECT_EQ(run.exit_code, 0) << run.output;
+        return run;
     }
 
     std::string rootfs(const std::string& path) const { return m_bundle + "/rootfs/" + path; }
     std::optional<struct stat> stat_of(const std::string& path) const { return lstat_path(rootfs(path)); }
+    bool exists(const std::string& path) const { return stat_of(path).has_value(); }
     std::string content_of(const std::string& path) const {
         auto text = read_file(rootfs(path));
         return text ? *text : "<missing " + path + ">";
     }
 
-    // The layers of the last image built, from its manifest.
-    size_t layer_count() const {
-        auto index = nlohmann::json::parse(*read_file(m_layout + "/index.json"));
-        std::string digest = index["manifests"][0]["digest"];
-        auto manifest = nlohmann::json::parse(*read_file(m_layout + "/blobs/sha256/" + digest.substr(7)));
-        return manifest["layers"].size();
+    nlohmann::json blob(const std::string& digest) const {
+        return nlohmann::json::parse(read_file(m_layout + "/blobs/sha256/" + digest.substr(7)).value_or("{}"));
+    }
+    nlohmann::json manifest() const {
+        auto index = nlohmann::json::parse(read_file(m_layout + "/index.json").value_or("{}"));
+        return blob(index["manifests"][0]["digest"]);
+    }
+    nlohmann::json config() const { return blob(manifest()["config"]["digest"]); }
+    size_t layer_count() const { return manifest()["layers"].size(); }
+
+    // created_by of every history entry of the last image.
+    std::vector<std::string> history() const {
+        std::vector<std::string> entries;
+        nlohmann::json image_config = config();
+        for (const auto& entry : image_config["history"]) entries.push_back(entry.value("created_by", ""));
+        return entries;
+    }
+    // created_by of the last image's newest history entry, "" when it has none.
+    std::string last_history() const {
+        std::vector<std::string> entries = history();
+        return entries.empty() ? "" : entries.back();
+    }
+
+    // Every layer of the last image, uncompressed, one after the other (tar headers and file bodies).
+    std::string all_layer_bytes() const {
+        std::string bytes;
+        for (const auto& layer : manifest()["layers"]) {
+            std::string digest = layer["digest"];
+            auto tar = run_process({"gzip", "-dc", m_layout + "/blobs/sha256/" + digest.substr(7)});
+            EXPECT_TRUE(tar && tar->exit_code == 0) << digest;
+            if (tar) bytes += tar->stdout_bytes;
+        }
+        return bytes;
+    }
+
+    // The paths every layer of the last image lists ("./etc/passwd" or "etc/passwd", as written).
+    std::vector<std::string> layer_paths() const {
+        std::vector<std::string> paths;
+        for (const auto& layer : manifest()["layers"]) {
+            std::string digest = layer["digest"];
+            auto listing = run_process({"tar", "-tzf", m_layout + "/blobs/sha256/" + digest.substr(7)});
+            EXPECT_TRUE(listing && listing->exit_code == 0) << digest;
+            if (!listing) continue;
+            for (const std::string& path : split(listing->stdout_bytes, '\n'))
+                if (!path.empty()) paths.push_back(path);
+        }
+        return paths;
+    }
+
+    // True when some layer lists `path` or something below it.
+    bool any_layer_has(const std::string& path) const {
+        for (std::string listed : layer_paths()) {
+            if (listed.starts_with("./")) listed = listed.substr(2);
+            while (listed.ends_with("/")) listed.pop_back();
+            if (listed == path || listed.starts_with(path + "/")) return true;
+        }
+        return false;
     }
 
     static bool contains(const std::string& text, const std::string& part) {

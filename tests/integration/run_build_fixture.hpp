@@ -1,28 +1,17 @@
 #pragma once
-// Builds Dockerfiles FROM a kiln-made busybox base (named "base", an OCI layout given with --build-context)
-// with the kiln binary into OCI layouts, unpacks each result with umoci, and reads its layers and config.
+// LocalBuildTest with a kiln-made busybox base, built once per suite and named "base" (an OCI layout passed
+// with --build-context), so that Dockerfiles can say `FROM base` and run steps.
 
 #include <unistd.h>
 
-#include <string>
-#include <vector>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-
-#include "common/files.hpp"
-#include "common/strings.hpp"
-#include "common/temp_dir.hpp"
-#include "tests/integration/harness.hpp"
+#include "tests/integration/local_build_fixture.hpp"
 
 namespace kiln::test {
 
-class RunBuildTest : public ::testing::Test {
+class RunBuildTest : public LocalBuildTest {
 protected:
     static void SetUpTestSuite() {
-        for (const char* tool : {"/usr/bin/umoci", "/bin/busybox", "/bin/tar", "/bin/gzip"})
-            if (::access(tool, X_OK) != 0)
-                s_skip_reason = str_cat(tool, " is not installed (scripts/setup installs it)");
+        if (::access("/bin/busybox", X_OK) != 0) s_skip_reason = "/bin/busybox is not installed (scripts/setup installs it)";
         if (::access(kiln_binary().c_str(), X_OK) != 0) s_skip_reason = kiln_binary() + " has not been built";
         if (s_skip_reason) return;
         auto work = TempDir::create(default_temp_parent(), "kiln-run-it-");
@@ -45,128 +34,14 @@ protected:
     void SetUp() override {
         if (s_skip_reason) GTEST_SKIP() << *s_skip_reason;
         ASSERT_TRUE(s_base_ready) << "the busybox base could not be built";
-        auto dir = TempDir::create(s_work->path(), "case-");
-        ASSERT_TRUE(dir) << dir.error().message();
-        m_dir = std::move(*dir);
-        ASSERT_TRUE(make_directories(context_path("")));
+        LocalBuildTest::SetUp();
     }
 
-    std::string context_path(const std::string& path) const { return m_dir.path() + "/context/" + path; }
-    std::string case_path(const std::string& path) const { return m_dir.path() + "/" + path; }
-
-    void put(const std::string& path, const std::string& content, mode_t mode = 0644) {
-        ASSERT_TRUE(make_directories(parent_path(context_path(path))));
-        ASSERT_TRUE(write_file_atomic(context_path(path), content, mode));
+    std::string work_parent() const override { return s_work->path(); }
+    std::vector<std::string> fixture_args() const override {
+        return {"--build-context", "base=oci-layout://" + s_work->path() + "/base"};
     }
 
-    // Builds `dockerfile` (whose FROM may name "base") into a fresh layout, and unpacks it when that
-    // succeeds.
-    KilnRun build(const std::string& dockerfile, const std::vector<std::string>& extra_args = {},
-                  const std::vector<std::string>& environment = {}) {
-        ++m_builds;
-        EXPECT_TRUE(write_file_atomic(context_path("Dockerfile"), dockerfile));
-        m_layout = case_path(str_cat("layout-", m_builds));
-        std::vector<std::string> args = {"build",
-                                         "--context",
-                                         context_path(""),
-                                         "--build-context",
-                                         "base=oci-layout://" + s_work->path() + "/base",
-                                         "--no-push",
-                                         "--oci-layout-path",
-                                         m_layout};
-        args.insert(args.end(), extra_args.begin(), extra_args.end());
-        KilnRun run = run_kiln(args, {}, environment);
-        if (run.exit_code != 0) return run;
-        m_bundle = case_path(str_cat("bundle-", m_builds));
-        auto unpacked = unpack_layout(m_layout, "latest", m_bundle);
-        EXPECT_TRUE(unpacked) << unpacked.error().message();
-        return run;
-    }
-
-    KilnRun build_ok(const std::string& dockerfile, const std::vector<std::string>& extra_args = {},
-                     const std::vector<std::string>& environment = {}) {
-        KilnRun run = build(dockerfile, extra_args, environment);
-        EXPECT_EQ(run.exit_code, 0) << run.output;
-        return run;
-    }
-
-    std::string rootfs(const std::string& path) const { return m_bundle + "/rootfs/" + path; }
-    bool exists(const std::string& path) const { return lstat_path(rootfs(path)).has_value(); }
-    std::string content_of(const std::string& path) const {
-        auto text = read_file(rootfs(path));
-        return text ? *text : "<missing " + path + ">";
-    }
-
-    nlohmann::json blob(const std::string& digest) const {
-        return nlohmann::json::parse(
-            read_file(m_layout + "/blobs/sha256/" + digest.substr(7)).value_or("{}"));
-    }
-    nlohmann::json manifest() const {
-        auto index = nlohmann::json::parse(read_file(m_layout + "/index.json").value_or("{}"));
-        return blob(index["manifests"][0]["digest"]);
-    }
-    nlohmann::json config() const { return blob(manifest()["config"]["digest"]); }
-
-    // created_by of every history entry of the last image.
-    std::vector<std::string> history() const {
-        std::vector<std::string> entries;
-        nlohmann::json image_config = config();
-        for (const auto& entry : image_config["history"]) entries.push_back(entry.value("created_by", ""));
-        return entries;
-    }
-
-    // created_by of the last image's newest history entry, "" when it has none.
-    std::string last_history() const {
-        std::vector<std::string> entries = history();
-        return entries.empty() ? "" : entries.back();
-    }
-
-    // Every layer of the last image, uncompressed, one after the other (tar headers and file bodies).
-    std::string all_layer_bytes() const {
-        std::string bytes;
-        nlohmann::json image_manifest = manifest();
-        for (const auto& layer : image_manifest["layers"]) {
-            std::string digest = layer["digest"];
-            auto tar = run_process({"gzip", "-dc", m_layout + "/blobs/sha256/" + digest.substr(7)});
-            EXPECT_TRUE(tar && tar->exit_code == 0) << digest;
-            if (tar) bytes += tar->stdout_bytes;
-        }
-        return bytes;
-    }
-
-    // The paths every layer of the last image lists ("./etc/passwd" or "etc/passwd", as written).
-    std::vector<std::string> layer_paths() const {
-        std::vector<std::string> paths;
-        nlohmann::json image_manifest = manifest();
-        for (const auto& layer : image_manifest["layers"]) {
-            std::string digest = layer["digest"];
-            auto listing = run_process({"tar", "-tzf", m_layout + "/blobs/sha256/" + digest.substr(7)});
-            EXPECT_TRUE(listing && listing->exit_code == 0) << digest;
-            if (!listing) continue;
-            for (const std::string& path : split(listing->stdout_bytes, '\n'))
-                if (!path.empty()) paths.push_back(path);
-        }
-        return paths;
-    }
-
-    // True when some layer lists `path` or something below it.
-    bool any_layer_has(const std::string& path) const {
-        for (std::string listed : layer_paths()) {
-            if (listed.starts_with("./")) listed = listed.substr(2);
-            while (listed.ends_with("/")) listed.pop_back();
-            if (listed == path || listed.starts_with(path + "/")) return true;
-        }
-        return false;
-    }
-
-    static bool contains(const std::string& text, const std::string& part) {
-        return text.find(part) != std::string::npos;
-    }
-
-    TempDir m_dir;
-    std::string m_layout;
-    std::string m_bundle;
-    int m_builds = 0;
     static inline std::optional<std::string> s_skip_reason;
     static inline TempDir* s_work = nullptr;
     static inline bool s_base_ready = false;
