@@ -6,12 +6,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <thread>
 
 #include "builder/context.hpp"
 #include "builder/output.hpp"
 #include "builder/plan.hpp"
 #include "builder/session.hpp"
-#include "builder/stage_builder.hpp"
+#include "builder/stage_scheduler.hpp"
 #include "common/files.hpp"
 #include "common/log.hpp"
 #include "common/strings.hpp"
@@ -106,10 +107,9 @@ Result<BuildResult> run_build(const BuildOptions& options) {
                          .created_seconds = options.reproducible ? source_date_epoch() : now,
                          .layer_timestamp = options.reproducible ? std::optional(source_date_epoch()) : std::nullopt};
 
-    for (const PlannedStage& planned : plan.stages) {
-        PhaseTimer timer(str_cat("stage ", planned.index));
-        KILN_ASSIGN(StageResult result, build_stage(session, planned));
-        session.completed[planned.index] = std::move(result);
+    {
+        PhaseTimer timer("stages");
+        KILN_TRY(build_stages(session, std::max(2u, std::thread::hardware_concurrency())));
     }
     for (const std::string& unused : build_args.unused())
         log_warn("build argument ", unused, " was given but not declared by any ARG in ", dockerfile_path);

@@ -7,6 +7,7 @@
 namespace kiln {
 
 Result<const Sandbox*> BuildSession::sandbox() {
+    std::lock_guard lock(shared_state_mutex);
     if (!probed_sandbox) {
         KILN_ASSIGN(Sandbox probed, with_context(Sandbox::detect(SandboxOptions{.probe_directory = work_dir}),
                                                  "setting up the RUN sandbox"));

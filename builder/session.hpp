@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -43,11 +44,15 @@ struct BuildSession {
     Platform platform;                // of the base images and the result
     std::int64_t created_seconds = 0;  // the time written into the config and history
     std::optional<std::int64_t> layer_timestamp;  // every file's mtime in new layers, for --reproducible
+    // One entry per planned stage, made before any stage starts; a stage fills only its own entry, and reads
+    // another's only after it has finished (build.cpp's scheduler orders that).
     std::map<size_t, StageResult> completed;
     // Rootfs directories of images that COPY --from=<image> pulled, by reference.
     std::map<std::string, std::string> copy_source_images;
 
     std::optional<Sandbox> probed_sandbox;  // see sandbox()
+    // Guards what concurrently built stages share: probed_sandbox and copy_source_images.
+    std::mutex shared_state_mutex;
 
     // The RUN sandbox, probed on first use (a build without RUN never probes).
     Result<const Sandbox*> sandbox();

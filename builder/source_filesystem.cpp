@@ -20,6 +20,8 @@ Result<std::string> source_filesystem(StageState& state, const dockerfile::Instr
                                 " is not available: its filesystem was handed to the stage built FROM it"));
         return completed->second.rootfs_path;
     }
+    // Held while an image is pulled and extracted, so that two stages naming it share one copy.
+    std::lock_guard lock(session.shared_state_mutex);
     if (auto cached = session.copy_source_images.find(from); cached != session.copy_source_images.end())
         return cached->second;
     KILN_ASSIGN(Image image, with_context(load_base_image(session, from, session.platform), state.where(at)));

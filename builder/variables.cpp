@@ -12,6 +12,7 @@ BuildArgs::BuildArgs(const std::vector<std::pair<std::string, std::string>>& fla
 }
 
 std::optional<std::string> BuildArgs::take(const std::string& name) {
+    std::lock_guard lock(m_mutex);
     auto found = m_values.find(name);
     if (found == m_values.end()) return std::nullopt;
     m_used.insert(name);
@@ -19,6 +20,7 @@ std::optional<std::string> BuildArgs::take(const std::string& name) {
 }
 
 std::vector<std::string> BuildArgs::unused() const {
+    std::lock_guard lock(m_mutex);
     std::vector<std::string> names;
     for (const std::string& name : m_order)
         if (!m_used.contains(name) && !is_proxy_arg(name)) names.push_back(name);

@@ -3,6 +3,7 @@
 // stage declares them again; inside a stage, declared ARGs and the image's ENV are visible, ENV winning.
 
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -17,7 +18,7 @@
 
 namespace kiln {
 
-// The --build-arg values, and which of them the Dockerfile used.
+// The --build-arg values, and which of them the Dockerfile used. Thread-safe.
 class BuildArgs {
 public:
     explicit BuildArgs(const std::vector<std::pair<std::string, std::string>>& flags);
@@ -33,6 +34,7 @@ private:
     std::map<std::string, std::string> m_values;
     std::vector<std::string> m_order;
     std::set<std::string> m_used;
+    mutable std::mutex m_mutex;  // stages built concurrently declare ARGs at the same time
 };
 
 // The platforms of a build: the one it targets (--custom-platform, else this machine) and the one it runs on.
