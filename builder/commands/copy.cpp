@@ -250,7 +250,9 @@ private:
     Status copy_inline(const dockerfile::HeredocFile& file) {
         std::string content = file.content;
         if (file.expand) {
-            dockerfile::ShellExpander literal(m_state.expander.escape(), {.quotes_are_literal = true});
+            // As BuildKit expands heredoc bodies: quotes are text, and the escape is always '\', whatever the
+            // Dockerfile's escape directive says.
+            dockerfile::ShellExpander literal('\\', {.quotes_are_literal = true});
             KILN_ASSIGN(content, with_context(literal.process_word(content, m_state.lookup()), where()));
         }
         std::string target = m_dest_is_dir ? join_path(m_destination, file.name) : m_destination;

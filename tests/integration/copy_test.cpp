@@ -188,3 +188,34 @@ TEST_F(CopyFromImageTest, FromTakesAnImageReference) {
 
 }  // namespace
 }  // namespace kiln::test
+
+namespace kiln::test {
+namespace {
+
+TEST_F(CopyTest, HeredocFilesExpandLikeBuildKitAndQuotedDelimitersDoNot) {
+    // A backtick escape directive does not change heredoc bodies: BuildKit expands them with '\' as the escape
+    // and keeps quotes as text.
+    build_ok(
+        "# escape=`\n"
+        "FROM scratch\n"
+        "ARG NAME=kiln\n"
+        "COPY <<EOF /greeting\n"
+        "hello \"$NAME\" \\$NAME `$NAME\n"
+        "EOF\n"
+        "COPY <<'EOF' /raw\n"
+        "hello \"$NAME\"\n"
+        "EOF\n"
+        "COPY <<-EOF <<EOF2 /both/\n"
+        "\tindented\n"
+        "\tEOF\n"
+        "second\n"
+        "EOF2\n");
+    EXPECT_EQ(content_of("greeting"), "hello \"kiln\" $NAME `kiln\n");
+    EXPECT_EQ(content_of("raw"), "hello \"$NAME\"\n");
+    EXPECT_EQ(content_of("both/EOF"), "indented\n");
+    EXPECT_EQ(content_of("both/EOF2"), "second\n");
+    EXPECT_EQ(stat_of("greeting")->st_mode & 07777, 0644u);
+}
+
+}  // namespace
+}  // namespace kiln::test
