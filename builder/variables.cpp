@@ -57,17 +57,20 @@ Result<MetaArgs> MetaArgs::evaluate(const dockerfile::Dockerfile& dockerfile, Bu
     }
     dockerfile::ShellExpander expander(dockerfile.escape);
     for (const dockerfile::ArgInstruction& instruction : dockerfile.meta_args) {
+        std::string where = str_cat(instruction.location.file, ":", instruction.location.start_line, ": ",
+                                    instruction.original);
         for (const auto& arg : instruction.args) {
-            std::optional<std::string> value = build_args.take(arg.name);
+            // As in a stage, the name itself may use earlier ARGs.
+            KILN_ASSIGN(std::string name, with_context(expander.process_word(arg.name, meta.lookup()), where));
+            if (name.empty()) return fail(str_cat(where, ": ARG name is empty after expansion"));
+            std::optional<std::string> value = build_args.take(name);
             if (!value && arg.default_value) {
                 KILN_ASSIGN(std::string expanded,
-                            with_context(expander.process_word(*arg.default_value, meta.lookup()),
-                                         str_cat(instruction.location.file, ":", instruction.location.start_line, ": ",
-                                                 instruction.original)));
+                            with_context(expander.process_word(*arg.default_value, meta.lookup()), where));
                 value = std::move(expanded);
             }
-            if (!value && !arg.default_value) value = meta.value(arg.name);  // a predefined platform ARG
-            meta.m_args.emplace_back(arg.name, std::move(value));
+            if (!value && !arg.default_value) value = meta.value(name);  // a predefined platform ARG
+            meta.m_args.emplace_back(name, std::move(value));
         }
     }
     return meta;

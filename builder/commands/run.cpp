@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
+
 #include <chrono>
 
 #include "builder/run_command.hpp"
@@ -71,10 +73,19 @@ Status execute_run(StageState& state, const dockerfile::RunInstruction& instruct
     spec.uid = user.uid;
     spec.gid = user.gid;
     spec.supplementary_gids = user.supplementary_gids;
+    // As Docker, Kaniko and buildah: a step without HOME gets the user's home from the image's passwd ("/"
+    // when the user has no entry).
+    bool has_home = std::any_of(spec.environment.begin(), spec.environment.end(),
+                                [](const std::string& entry) { return entry.starts_with("HOME="); });
+    if (!has_home) spec.environment.push_back("HOME=" + user.home);
     KILN_ASSIGN(const Sandbox* sandbox, state.session.sandbox());
 
-    KILN_ASSIGN(Snapshot before,
-                with_context(scan_snapshot(state.rootfs), "snapshot before " + state.where(instruction)));
+    // What a step writes under a declared volume is not kept, as in Docker's builder, Kaniko and buildah.
+    ScanOptions scan_options;
+    for (const std::string& volume : config.volumes)
+        if (!clean_path(volume).empty()) scan_options.excluded.push_back(volume);
+    KILN_ASSIGN(Snapshot before, with_context(scan_snapshot(state.rootfs, scan_options),
+                                              "snapshot before " + state.where(instruction)));
     // As runc does, a missing working directory is created for the step (and so lands in its layer).
     KILN_TRY_CONTEXT(state.rootfs.make_directories(spec.working_directory, 0755, 0, 0),
                      state.where(instruction));
@@ -88,7 +99,7 @@ Status execute_run(StageState& state, const dockerfile::RunInstruction& instruct
         return std::unexpected(std::move(error).set_exit_code(exit_code));
     }
     KILN_ASSIGN(Snapshot after,
-                with_context(scan_snapshot(state.rootfs), "snapshot after " + state.where(instruction)));
+                with_context(scan_snapshot(state.rootfs, scan_options), "snapshot after " + state.where(instruction)));
     std::vector<Change> changes = diff_snapshots(before, after);
     log_debug("RUN took ", seconds, " s and changed ", changes.size(), " path(s)");
     return state.commit_layer(layer_entries_from_changes(changes),

@@ -124,6 +124,47 @@ TEST_F(MetadataTest, RelativeWorkdirBuildsOnThePreviousOneAndIsCreatedForTheUser
     EXPECT_EQ(created->st_gid, 1600u);
 }
 
+TEST_F(MetadataTest, RunGetsTheUsersHomeUnlessEnvSetsOne) {
+    KilnRun run = build(
+        "ARG BASE\nFROM $BASE\nRUN echo \"$HOME\" > /root-home\n"
+        "RUN echo 'app:x:1500:1500::/home/app:/bin/sh' >> /etc/passwd && mkdir -p /out && chmod 777 /out\n"
+        "USER app\nRUN echo \"$HOME\" > /out/app-home\n"
+        "USER 4242\nRUN echo \"$HOME\" > /out/unknown-home\n"
+        "ENV HOME=/custom\nRUN echo \"$HOME\" > /out/env-home\n",
+        "home:1");
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+    std::string rootfs = unpack("home:1");
+    EXPECT_EQ(*read_file(rootfs + "root-home"), "/root\n");
+    EXPECT_EQ(*read_file(rootfs + "out/app-home"), "/home/app\n");
+    EXPECT_EQ(*read_file(rootfs + "out/unknown-home"), "/\n");
+    EXPECT_EQ(*read_file(rootfs + "out/env-home"), "/custom\n");
+    EXPECT_FALSE(config_of("home:1")["Env"].dump().find("HOME=/root") != std::string::npos)
+        << "HOME is the step's, not the image's";
+}
+
+TEST_F(MetadataTest, VolumeCreatesItsDirectoryAndLaterRunWritesUnderItAreDiscarded) {
+    KilnRun run = build(
+        "ARG BASE\nFROM $BASE\nVOLUME /vol/data\n"
+        "RUN echo inside > /vol/data/file && echo outside > /kept\n",
+        "volume:1");
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+    std::string rootfs = unpack("volume:1");
+    auto volume = lstat_path(rootfs + "vol/data");
+    ASSERT_TRUE(volume) << "VOLUME makes its directory";
+    EXPECT_TRUE(S_ISDIR(volume->st_mode));
+    EXPECT_FALSE(lstat_path(rootfs + "vol/data/file")) << "a RUN's write under a volume is not kept";
+    EXPECT_EQ(*read_file(rootfs + "kept"), "outside\n");
+}
+
+TEST_F(MetadataTest, ArgNamesAreExpandedLikeTheirDefaults) {
+    std::string context = context_with("ARG BASE\nFROM $BASE\nENV src file3\nARG ${src}=a\nRUN echo $file3 > /value\n");
+    KilnRun run = run_kiln({"build", "--context", context, "--build-arg", "BASE=" + base(), "--build-arg", "file3=b",
+                            "--insecure", "--insecure-pull", "--destination", reference("argname:1")});
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+    EXPECT_EQ(run.output.find("file3 was given but not declared"), std::string::npos) << run.output;
+    EXPECT_EQ(*read_file(unpack("argname:1") + "value"), "b\n");
+}
+
 TEST_F(MetadataTest, UserNamedButMissingFromPasswdFailsAtTheRunThatNeedsIt) {
     KilnRun run = build("ARG BASE\nFROM $BASE\nUSER ghost\nRUN true\n", "ghost:1");
     EXPECT_NE(run.exit_code, 0);

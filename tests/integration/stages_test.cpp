@@ -10,14 +10,14 @@ namespace {
 using StagesTest = RunBuildTest;
 
 // Each stage leaves its mark in a shared cache mount and waits for the other's: this can only succeed when
-// both stages run at the same time (sequentially, the first would give up after its 30 s).
+// both stages run at the same time (sequentially, the first would give up after its 60 s).
 constexpr const char* k_rendezvous = R"DF(FROM base AS left
 RUN --mount=type=cache,id=rendezvous,target=/meet,sharing=shared \
-    touch /meet/left && i=0 && while [ ! -f /meet/right ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done && \
+    touch /meet/left && i=0 && while [ ! -f /meet/right ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done && \
     test -f /meet/right && echo left > /done
 FROM base AS right
 RUN --mount=type=cache,id=rendezvous,target=/meet,sharing=shared \
-    touch /meet/right && i=0 && while [ ! -f /meet/left ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done && \
+    touch /meet/right && i=0 && while [ ! -f /meet/left ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done && \
     test -f /meet/left && echo right > /done
 FROM base
 COPY --from=left /done /left
