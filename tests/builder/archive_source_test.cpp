@@ -15,7 +15,7 @@
 #include "common/files.hpp"
 #include "common/process.hpp"
 #include "common/temp_dir.hpp"
-#include "tests/layers/test_support.hpp"
+#include "tests/support/tar_fixtures.hpp"
 
 namespace kiln {
 namespace {

@@ -14,7 +14,7 @@
 
 #include "common/temp_dir.hpp"
 #include "layers/extract.hpp"
-#include "test_support.hpp"
+#include "tests/support/tar_fixtures.hpp"
 
 namespace kiln {
 

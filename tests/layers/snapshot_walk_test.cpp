@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "common/temp_dir.hpp"
-#include "test_support.hpp"
+#include "tests/support/tar_fixtures.hpp"
 
 namespace kiln {
 namespace {

@@ -1,4 +1,4 @@
-#include "test_support.hpp"
+#include "tests/support/tar_fixtures.hpp"
 
 #include <archive.h>
 #include <archive_entry.h>

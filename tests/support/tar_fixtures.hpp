@@ -1,5 +1,5 @@
 #pragma once
-// Helpers for the layers tests: tar files built entry by entry with libarchive (hostile names included),
+// Helpers for tests that need tar files: tar files built entry by entry with libarchive (hostile names included),
 // trees described as text for comparison, and a log sink that records warnings.
 
 #include <sys/types.h>
