@@ -14,11 +14,22 @@
 #include "common/log.hpp"
 #include "common/strings.hpp"
 #include "common/temp_dir.hpp"
+#include "layers/file_metadata.hpp"
 
 namespace kiln {
 namespace {
 
 std::string join_path(const std::string& dir, const std::string& name) { return dir.empty() ? name : dir + "/" + name; }
+
+// The owner a source is meant to have: a stage built in a single-id user namespace holds the owners it could
+// not apply in the override xattr, so COPY --from keeps them as it would keep real ones.
+void use_intended_owner(int fd, const char* name, struct stat& st) {
+    if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) return;
+    if (auto recorded = read_override_stat(fd, name)) {
+        st.st_uid = recorded->uid;
+        st.st_gid = recorded->gid;
+    }
+}
 
 // The parent of a cleaned relative path ("" for a top-level name).
 std::string parent_path_of(std::string_view cleaned) {
@@ -48,6 +59,10 @@ private:
     Status apply_metadata(int dst_parent, const std::string& name, const struct stat& st, const std::string& dst_rel);
     Status remove_existing(int dst_parent, const std::string& name, const std::string& dst_rel);
     bool excluded(const std::string& src_rel, bool is_dir, bool& descend_anyway) const;
+    // lstat's ids, or those the source records as its intended owner; only asked for without --chown.
+    void source_owner(int fd, const char* name, struct stat& st) const {
+        if (!m_options.owner) use_intended_owner(fd, name, st);
+    }
 
     const RootFs& m_from;
     const RootFs& m_to;
@@ -56,6 +71,7 @@ private:
     std::string m_exclude_base;
     std::map<std::pair<dev_t, ino_t>, std::string> m_first_link;  // first destination of each multiply-linked inode
     bool m_warned_devices = false;
+    bool m_warned_ownership = false;
 };
 
 Status copy_contents(int in_fd, int out_fd, const std::string& display) {
@@ -125,13 +141,19 @@ Status CopyJob::apply_metadata(int dst_parent, const std::string& name, const st
                                const std::string& dst_rel) {
     uid_t uid = m_options.owner ? m_options.owner->uid : st.st_uid;
     gid_t gid = m_options.owner ? m_options.owner->gid : st.st_gid;
-    if (::fchownat(dst_parent, name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0)
-        return fail_errno(str_cat("chown ", m_to.display(dst_rel), " to ", uid, ":", gid));
-    if (!S_ISLNK(st.st_mode)) {
-        // After chown, which clears set-id bits.
-        mode_t mode = m_options.mode ? m_options.mode->apply(st.st_mode) : (st.st_mode & 07777);
-        if (::fchmodat(dst_parent, name.c_str(), mode, 0) != 0) return fail_errno(str_cat("chmod ", m_to.display(dst_rel)));
+    mode_t mode = m_options.mode ? m_options.mode->apply(st.st_mode) : (st.st_mode & 07777);
+    // Ids a single-id user namespace cannot hold are recorded for the layer writer instead; symlinks and
+    // special files cannot carry the record, and keep the builder's ids.
+    KILN_ASSIGN(OwnershipKept kept, change_owner(dst_parent, name.c_str(), uid, gid,
+                                                 (st.st_mode & S_IFMT) | mode, m_to.display(dst_rel)));
+    if (kept == OwnershipKept::lost && !m_warned_ownership) {
+        m_warned_ownership = true;
+        log_warn("the owner ", uid, ":", gid, " cannot be applied or recorded here and is lost, e.g. for ",
+                 m_to.display(dst_rel));
     }
+    // After chown, which clears set-id bits.
+    if (!S_ISLNK(st.st_mode) && ::fchmodat(dst_parent, name.c_str(), mode, 0) != 0)
+        return fail_errno(str_cat("chmod ", m_to.display(dst_rel)));
     timespec times[2] = {st.st_mtim, st.st_mtim};
     if (::utimensat(dst_parent, name.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0)
         return fail_errno(str_cat("set times of ", m_to.display(dst_rel)));
@@ -223,6 +245,7 @@ Status CopyJob::copy_children(int src_dir, const std::string& src_rel, int dst_d
         std::string child_src = join_path(src_rel, name);
         if (::fstatat(src_dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
             return fail_errno(str_cat("lstat ", m_from.display(child_src)));
+        source_owner(src_dir, name.c_str(), st);
         bool descend_anyway = false;
         if (excluded(child_src, S_ISDIR(st.st_mode), descend_anyway) && !descend_anyway) continue;
         KILN_TRY(copy_entry(src_dir, name, st, child_src, dst_dir, name, join_path(dst_rel, name)));
@@ -235,6 +258,7 @@ Status CopyJob::copy_top(std::string_view source, std::string_view target, NewDi
     KILN_ASSIGN(UniqueFd src, m_from.open(src_rel, O_PATH));
     struct stat st;
     if (::fstat(src.get(), &st) != 0) return fail_errno(str_cat("stat ", m_from.display(src_rel)));
+    source_owner(src.get(), nullptr, st);
     CopyOwner parents = m_options.owner.value_or(CopyOwner{});
     std::string dst = clean_path(target);
 
@@ -280,6 +304,7 @@ Status CopyJob::copy_below_pivot(std::string_view pivot, std::string_view relati
         KILN_ASSIGN(UniqueFd src_dir, m_from.open(src_path, O_PATH | O_DIRECTORY));
         struct stat st;
         if (::fstat(src_dir.get(), &st) != 0) return fail_errno(str_cat("stat ", m_from.display(src_path)));
+        source_owner(src_dir.get(), nullptr, st);
         KILN_ASSIGN(auto parent, m_to.open_parent(dst_path));
         KILN_ASSIGN(std::string parent_rel, path_in_root(m_to, parent.first.get()));
         std::string created = join_path(parent_rel, parent.second);
@@ -324,8 +349,8 @@ Status write_inline_file(const RootFs& to, std::string_view target, std::string_
         if (n < 0) return fail_errno(str_cat("write ", to.display(rel)));
         done += static_cast<size_t>(n);
     }
-    if (::fchown(out.get(), owner.uid, owner.gid) != 0) return fail_errno(str_cat("chown ", to.display(rel)));
     mode_t mode = options.mode ? options.mode->apply(S_IFREG | 0644) : 0644;
+    KILN_TRY(change_owner(out.get(), nullptr, owner.uid, owner.gid, S_IFREG | mode, to.display(rel)));
     if (::fchmod(out.get(), mode) != 0) return fail_errno(str_cat("chmod ", to.display(rel)));
     written.push_back(rel);
     return {};

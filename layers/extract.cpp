@@ -15,6 +15,7 @@
 
 #include "common/log.hpp"
 #include "common/strings.hpp"
+#include "layers/file_metadata.hpp"
 #include "layers/tar_reader.hpp"
 
 namespace kiln {
@@ -40,6 +41,37 @@ std::string proc_path(int parent_fd, std::string_view leaf) {
     return str_cat("/proc/self/fd/", parent_fd, "/", leaf);
 }
 
+// The value to set for an extended attribute from a layer. A v3 file capability names the root of some
+// builder's user namespace, which means nothing here: its v2 form grants the same capabilities, and the kernel
+// namespaces it again when kiln itself runs in a user namespace.
+std::string applied_xattr_value(const std::string& name, const std::string& value) {
+    return name == k_file_capability_xattr ? normalize_file_capability(value) : value;
+}
+
+// Checked before anything is written: the contents of a block of zeros can stay a hole in the file.
+bool all_zero(const char* data, size_t size) {
+    return size > 0 && data[0] == 0 && std::memcmp(data, data + 1, size - 1) == 0;
+}
+
+constexpr size_t k_min_hole = 4096;  // smaller runs of zeros are written: a hole cannot save a block
+
+mode_t file_type_bits(TarEntryType type) {
+    switch (type) {
+        case TarEntryType::directory:
+            return S_IFDIR;
+        case TarEntryType::symlink:
+            return S_IFLNK;
+        case TarEntryType::fifo:
+            return S_IFIFO;
+        case TarEntryType::char_device:
+            return S_IFCHR;
+        case TarEntryType::block_device:
+            return S_IFBLK;
+        default:
+            return S_IFREG;
+    }
+}
+
 // Applies one layer. Lives for one apply_layer() call.
 class LayerApplier {
 public:
@@ -57,6 +89,7 @@ public:
         KILN_TRY(m_tar.drain());
         KILN_TRY(clear_opaque_directories());
         KILN_TRY(finish_directories());
+        KILN_TRY(mark_overlay_opaque_directories());
         return m_stats;
     }
 
@@ -112,7 +145,7 @@ private:
         ++m_stats.whiteouts;
         if (leaf == k_opaque_marker) {
             // Applied once the whole layer is in: the marker may come after the directory's new entries.
-            m_opaque_directories.push_back(parent);
+            (overlay_format() ? m_overlay_opaque_directories : m_opaque_directories).push_back(parent);
             return {};
         }
         if (leaf.starts_with(k_whiteout_meta_prefix)) return {};
@@ -120,6 +153,7 @@ private:
         if (target.empty() || target == "." || target == "..")
             return fail(
                 str_cat("refused: whiteout of \"", target, "\" does not name an entry of its directory"));
+        if (overlay_format()) return write_overlay_whiteout(parent, target);
         // Whiteouts never create anything: a missing parent means there is nothing to delete.
         UniqueFd parent_fd(openat_in_root(m_root.fd(), parent, O_PATH | O_DIRECTORY, 0));
         if (!parent_fd) {
@@ -131,6 +165,38 @@ private:
     }
 
     bool archive() const { return m_options.mode == ExtractMode::archive; }
+    bool overlay_format() const { return m_options.whiteout_format == WhiteoutFormat::overlay; }
+
+    // WhiteoutFormat::overlay: the deletion becomes overlayfs's whiteout, a 0/0 character device, which
+    // unprivileged user namespaces may create too. Nothing below is touched: the layer's directory is its own.
+    Status write_overlay_whiteout(const std::string& parent, const std::string& target) {
+        std::string path = join_path(parent, target);
+        record_written(path, parent);
+        m_overlay_whiteouts.push_back(path);
+        KILN_ASSIGN(int parent_fd, parent_directory(parent));
+        KILN_TRY(remove_at(parent_fd, target, m_root.display(path)));
+        if (::mknodat(parent_fd, target.c_str(), S_IFCHR | 0600, ::makedev(0, 0)) != 0)
+            return fail_errno(str_cat("mknod (overlay whiteout) ", m_root.display(path)));
+        return {};
+    }
+
+    // WhiteoutFormat::overlay: opaque markers become overlayfs's opaque xattr (the "userxattr" form), set once
+    // the layer is in because the marker may precede its directory's entry. A directory that the layer made
+    // where it also deleted one ("a/.wh.b" then "a/b/") is opaque too: it replaces the lower one.
+    Status mark_overlay_opaque_directories() {
+        forget_parent();
+        for (const std::string& path : m_overlay_whiteouts) {
+            UniqueFd dir(openat_in_root(m_root.fd(), path, O_PATH | O_DIRECTORY | O_NOFOLLOW, 0));
+            if (dir) m_overlay_opaque_directories.push_back(path);
+        }
+        for (const std::string& dir : m_overlay_opaque_directories) {
+            KILN_ASSIGN(UniqueFd fd, m_root.make_directories(dir, 0755, ::geteuid(), ::getegid()));
+            std::string path = str_cat("/proc/self/fd/", fd.get());
+            if (::setxattr(path.c_str(), "user.overlay.opaque", "y", 1, 0) != 0)
+                return fail_errno(str_cat("set user.overlay.opaque on ", m_root.display(dir)));
+        }
+        return {};
+    }
 
     static bool path_has_whiteout_name(std::string_view path) {
         for (const std::string& part : split(path, '/'))
@@ -232,10 +298,15 @@ private:
         while (true) {
             KILN_ASSIGN(auto block, m_tar.read_block());
             if (!block) break;
-            // Blocks carry offsets: the gaps of a sparse entry stay holes in the file.
+            // Blocks carry offsets: the gaps of a sparse entry stay holes in the file, and so do long runs of
+            // zeros that a dense entry stores (a 10 GiB disk image costs its data, not 10 GiB).
             const char* data = block->data;
             size_t remaining = block->size;
             off_t offset = block->offset;
+            if (remaining >= k_min_hole && all_zero(data, remaining)) {
+                m_stats.bytes += remaining;
+                continue;
+            }
             while (remaining > 0) {
                 ssize_t n = ::pwrite(fd.get(), data, remaining, offset);
                 if (n < 0) {
@@ -253,9 +324,11 @@ private:
             return fail_errno(str_cat("truncate ", m_root.display(path)));
         KILN_TRY(set_owner(fd.get(), nullptr, path, entry));
         if (::fchmod(fd.get(), entry.mode) != 0) return fail_errno(str_cat("chmod ", m_root.display(path)));
+        // After chown and chmod, either of which would drop a file capability.
         for (const auto& [name, value] : entry.xattrs) {
             if (is_host_private_xattr(name)) continue;
-            if (::fsetxattr(fd.get(), name.c_str(), value.data(), value.size(), 0) != 0)
+            std::string applied = applied_xattr_value(name, value);
+            if (::fsetxattr(fd.get(), name.c_str(), applied.data(), applied.size(), 0) != 0)
                 warn_xattr(name, path, errno);
         }
         struct timespec times[2] = {clamp_time(entry.atime.value_or(entry.mtime)), clamp_time(entry.mtime)};
@@ -276,7 +349,8 @@ private:
         KILN_TRY(set_owner(fd.get(), nullptr, path, entry));
         for (const auto& [name, value] : entry.xattrs) {
             if (is_host_private_xattr(name)) continue;
-            if (::fsetxattr(fd.get(), name.c_str(), value.data(), value.size(), 0) != 0)
+            std::string applied = applied_xattr_value(name, value);
+            if (::fsetxattr(fd.get(), name.c_str(), applied.data(), applied.size(), 0) != 0)
                 warn_xattr(name, path, errno);
         }
         // Mode and times wait until the layer's entries are in: writing them would change the mtime, and a
@@ -288,8 +362,10 @@ private:
 
     Status make_symlink(int parent_fd, const std::string& leaf, const std::string& path,
                         const TarEntry& entry) {
-        // Docker's untar refuses a link that leads above the directory it unpacks into.
-        if (archive() && !entry.link_target.starts_with('/') &&
+        // Docker's untar refuses a link that leads above the directory it unpacks into, for archives and
+        // image layers alike (so does containers/storage, under buildah and podman): followed inside the root
+        // it would be harmless, but such a link only exists to make a naive extractor write outside its root.
+        if (!entry.link_target.starts_with('/') &&
             escapes_root(join_path(split_parent(path).first, entry.link_target)))
             return fail(str_cat("refused: the symlink target \"", entry.link_target, "\" climbs above the root"));
         KILN_TRY(make_room(parent_fd, leaf, path, entry.type));
@@ -333,6 +409,14 @@ private:
 
     Status make_node(int parent_fd, const std::string& leaf, const std::string& path, const TarEntry& entry) {
         bool device = entry.type != TarEntryType::fifo;
+        if (overlay_format() && entry.type == TarEntryType::char_device && entry.rdev_major == 0 &&
+            entry.rdev_minor == 0) {
+            // In a lowerdir a 0/0 device reads as a whiteout: it would delete instead of being a file.
+            ++m_stats.skipped_devices;
+            log_warn("layer ", m_options.layer_name, ": leaving out the 0/0 character device \"", entry.name,
+                     "\": overlayfs would read it as a whiteout");
+            return {};
+        }
         if (device && m_devices_forbidden) {
             ++m_stats.skipped_devices;
             return {};
@@ -367,14 +451,22 @@ private:
         auto uid = m_options.owner ? m_options.owner->uid : static_cast<uid_t>(entry.uid);
         auto gid = m_options.owner ? m_options.owner->gid : static_cast<gid_t>(entry.gid);
         int ret = name ? ::fchownat(fd, name, uid, gid, AT_SYMLINK_NOFOLLOW) : ::fchown(fd, uid, gid);
-        if (ret == 0) return {};
+        bool recording = m_options.ownership_failure == OwnershipFailure::warn_once;
+        if (ret == 0) {
+            // A directory this entry merges into may carry an override from a lower layer that is now wrong.
+            if (recording && entry.type == TarEntryType::directory) remove_override_stat(fd, name);
+            return {};
+        }
         int err = errno;
-        if ((err == EPERM || err == EINVAL) && m_options.ownership_failure == OwnershipFailure::warn_once) {
+        if ((err == EPERM || err == EINVAL) && recording) {
+            // The layer writer reads the override back, so kiln's own layers keep the image's ownership.
+            mode_t mode = file_type_bits(entry.type) | (entry.mode & 07777);
+            if (write_override_stat(fd, name, {uid, gid, mode})) return {};
             if (!m_warned_ownership) {
                 m_warned_ownership = true;
-                log_warn("layer ", m_options.layer_name,
-                         ": cannot apply the layer's file ownership (first: ", uid, ":", gid, " on \"", path,
-                         "\": ", std::strerror(err), "); keeping the builder's ids");
+                log_warn("layer ", m_options.layer_name, ": cannot apply or record the layer's file ownership ",
+                         "(first: ", uid, ":", gid, " on the ", tar_entry_type_name(entry.type), " \"", path,
+                         "\": ", std::strerror(err), "); such entries keep the builder's ids");
             }
             return {};
         }
@@ -385,7 +477,8 @@ private:
                          const TarEntry& entry) {
         for (const auto& [name, value] : entry.xattrs) {
             if (is_host_private_xattr(name)) continue;
-            if (::lsetxattr(proc_path(parent_fd, leaf).c_str(), name.c_str(), value.data(), value.size(),
+            std::string applied = applied_xattr_value(name, value);
+            if (::lsetxattr(proc_path(parent_fd, leaf).c_str(), name.c_str(), applied.data(), applied.size(),
                             0) != 0)
                 warn_xattr(name, path, errno);
         }
@@ -481,6 +574,8 @@ private:
     std::vector<std::uint64_t> m_written;
     std::string m_last_recorded_parent = "\n";
     std::vector<std::string> m_opaque_directories;
+    std::vector<std::string> m_overlay_opaque_directories;  // WhiteoutFormat::overlay
+    std::vector<std::string> m_overlay_whiteouts;           // WhiteoutFormat::overlay
     std::vector<PendingDirectory> m_directories;
     bool m_devices_forbidden = false;
     bool m_warned_ownership = false;

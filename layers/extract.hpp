@@ -17,12 +17,14 @@
 namespace kiln {
 
 // What to do when a uid/gid from the layer cannot be applied: EPERM without CAP_CHOWN, EINVAL for ids that
-// the user namespace does not map.
+// the user namespace does not map. warn_once keeps the intended ownership in the override xattr
+// (file_metadata.hpp), which the layer writer honours, and warns once per layer about entries that cannot hold
+// it (symlinks and special files, or a filesystem without user xattrs).
 enum class OwnershipFailure { error, warn_once };
 
 // What the tar is: an image layer, or an archive that ADD unpacks the way Docker's untar does. An archive's
-// ".wh." names are refused (not applied: a layer could not store them either), directories that already exist
-// keep their owner, mode and times, and a relative symlink may not climb above the root.
+// ".wh." names are refused (not applied: a layer could not store them either) and directories that already
+// exist keep their owner, mode and times. In both, a relative symlink may not climb above the root.
 enum class ExtractMode { layer, archive };
 
 // The owner that replaces every entry's own (ADD --chown).
@@ -30,6 +32,12 @@ struct ExtractOwner {
     uid_t uid = 0;
     gid_t gid = 0;
 };
+
+// How a layer's deletions are written. `apply` carries them out on the rootfs below, as Docker does. `overlay`
+// is for extracting a layer into its own empty directory that will serve as an overlay lowerdir (mounted with
+// "userxattr"): nothing is deleted, a ".wh.NAME" entry becomes a 0/0 character device NAME and an opaque marker
+// sets user.overlay.opaque="y" on its directory (../shared/research/sandbox.md §4).
+enum class WhiteoutFormat { apply, overlay };
 
 struct ExtractOptions {
     // Names the layer in errors and warnings: its digest, or a file name.
@@ -41,6 +49,7 @@ struct ExtractOptions {
     // When set, receives the path of every entry written, relative to the root with symlinks resolved, so that
     // a caller can make a layer of exactly what the extraction wrote.
     std::vector<std::string>* written = nullptr;
+    WhiteoutFormat whiteout_format = WhiteoutFormat::apply;
 };
 
 struct ExtractStats {

@@ -13,6 +13,7 @@
 
 #include "common/log.hpp"
 #include "common/strings.hpp"
+#include "layers/file_metadata.hpp"
 #include "layers/tar_writer.hpp"
 
 namespace kiln {
@@ -102,10 +103,12 @@ public:
     }
 
 private:
-    // Whiteouts and opaque markers: empty regular files with every field zero.
+    // Whiteouts and opaque markers: empty regular files with every field zero but the mtime, which is the
+    // layer's timestamp when it has one.
     Status write_marker(const std::string& name) {
         TarEntry entry;
         entry.name = name;
+        entry.mtime = {m_options.timestamp.value_or(0), 0};
         return m_tar.write_header(entry);
     }
 
@@ -146,7 +149,7 @@ private:
                 log_debug("leaving the socket ", m_root.display(path), " out of the layer");
                 return {};
         }
-        entry.xattrs = read_xattrs(-1, str_cat("/proc/self/fd/", dir_fd, "/", leaf), path);
+        entry.xattrs = read_xattrs(-1, str_cat("/proc/self/fd/", dir_fd, "/", leaf), path, entry);
         return m_tar.write_header(entry);
     }
 
@@ -165,20 +168,53 @@ private:
         if (!fd) return fail_errno(str_cat("open ", m_root.display(entry.name)));
         entry.type = TarEntryType::regular;
         entry.size = st.st_size;
-        entry.xattrs = read_xattrs(fd.get(), "", entry.name);
+        entry.xattrs = read_xattrs(fd.get(), "", entry.name, entry);
         KILN_TRY(m_tar.write_header(entry));
         // Exactly the size the header announced: a file that shrank meanwhile cannot be stored truthfully.
-        FdReader reader(fd.get(), m_root.display(entry.name));
-        std::int64_t remaining = entry.size;
-        while (remaining > 0) {
-            size_t want = static_cast<size_t>(std::min<std::int64_t>(remaining, std::ssize(m_buffer)));
-            KILN_ASSIGN(size_t n, reader.read(m_buffer.data(), want));
+        // Holes are not read: their zeros come from memory, so a sparse 10 GiB disk image costs the reads of
+        // its data only.
+        std::int64_t offset = 0;
+        DataExtent extent = data_extent(fd.get(), 0, entry.size);
+        while (offset < entry.size) {
+            if (offset < extent.begin) {
+                size_t n =
+                    static_cast<size_t>(std::min<std::int64_t>(extent.begin - offset, std::ssize(m_zeros)));
+                KILN_TRY(m_tar.write_data(m_zeros.data(), n));
+                offset += static_cast<std::int64_t>(n);
+                continue;
+            }
+            std::int64_t until = std::min(extent.end, entry.size);
+            size_t want = static_cast<size_t>(std::min<std::int64_t>(until - offset, std::ssize(m_buffer)));
+            ssize_t n = ::pread(fd.get(), m_buffer.data(), want, offset);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) return fail_errno(str_cat("read ", m_root.display(entry.name)));
             if (n == 0)
                 return fail(str_cat(m_root.display(entry.name), " shrank while it was being archived"));
-            KILN_TRY(m_tar.write_data(m_buffer.data(), n));
-            remaining -= static_cast<std::int64_t>(n);
+            KILN_TRY(m_tar.write_data(m_buffer.data(), static_cast<size_t>(n)));
+            offset += n;
+            if (offset >= extent.end) extent = data_extent(fd.get(), offset, entry.size);
         }
         return {};
+    }
+
+    // The next run of data at or after `offset` in a file of `size` bytes: [begin, end). Before `begin` is a
+    // hole. Where the filesystem cannot say, or the file is now shorter than `size`, everything from `offset`
+    // counts as data, so that reading it finds out.
+    struct DataExtent {
+        std::int64_t begin;
+        std::int64_t end;
+    };
+    static DataExtent data_extent(int fd, std::int64_t offset, std::int64_t size) {
+        off_t begin = ::lseek(fd, offset, SEEK_DATA);
+        if (begin < 0) {
+            struct stat st;
+            bool hole_to_the_end = errno == ENXIO && ::fstat(fd, &st) == 0 && st.st_size >= size;
+            return hole_to_the_end ? DataExtent{size, size} : DataExtent{offset, size};
+        }
+        // A file that grew since lstat may have data past `size`: only the announced bytes are stored.
+        if (begin >= size) return {size, size};
+        off_t end = ::lseek(fd, begin, SEEK_HOLE);
+        return {begin, end < 0 ? size : std::max<std::int64_t>(end, begin + 1)};
     }
 
     // The directory `parent` opened component by component without following symlinks. The chain of open
@@ -217,10 +253,12 @@ private:
         }
     }
 
-    // Extended attributes of an fd, or of `proc_path` (not followed), sorted by name for stable output.
-    // Best-effort: a filesystem without xattrs has none to record.
+    // Extended attributes of an fd, or of `proc_path` (not followed), sorted by name for stable output, as
+    // the layer must carry them: a file capability in its v2 form, whatever namespace set it. An ownership
+    // override, which the layer does not carry, becomes `entry`'s uid and gid instead. Best-effort: a
+    // filesystem without xattrs has none to record.
     std::vector<std::pair<std::string, std::string>> read_xattrs(int fd, const std::string& proc_path,
-                                                                 const std::string& path) {
+                                                                 const std::string& path, TarEntry& entry) {
         std::vector<std::pair<std::string, std::string>> xattrs;
         std::string names;
         while (true) {
@@ -243,7 +281,8 @@ private:
             }
         }
         for (const std::string& name : split(names, '\0')) {
-            if (name.empty() || is_host_private_xattr(name)) continue;
+            bool is_override = name == k_override_stat_xattr;
+            if (name.empty() || (is_host_private_xattr(name) && !is_override)) continue;
             std::string value;
             while (true) {
                 ssize_t size = fd >= 0 ? ::fgetxattr(fd, name.c_str(), nullptr, 0)
@@ -254,6 +293,11 @@ private:
                                : ::lgetxattr(proc_path.c_str(), name.c_str(), value.data(), value.size());
                 if (size >= 0) {
                     value.resize(static_cast<size_t>(size));
+                    if (is_override) {
+                        apply_override(parse_override_stat(value), entry);
+                        break;
+                    }
+                    if (name == k_file_capability_xattr) value = normalize_file_capability(value);
                     xattrs.emplace_back(name, std::move(value));
                     break;
                 }
@@ -262,6 +306,16 @@ private:
         }
         std::sort(xattrs.begin(), xattrs.end());
         return xattrs;
+    }
+
+    // The owner that extraction or COPY could only record (a single-id user namespace holds no other ids).
+    // The mode stays lstat's: it is always applied for real, and a later chmod by a RUN step changes only it.
+    static void apply_override(const std::optional<OverrideStat>& recorded, TarEntry& entry) {
+        if (!recorded) return;
+        mode_t type = recorded->mode & S_IFMT;
+        if (type != 0 && type != (entry.type == TarEntryType::directory ? S_IFDIR : S_IFREG)) return;
+        entry.uid = recorded->uid;
+        entry.gid = recorded->gid;
     }
 
     void warn_xattrs(const std::string& path, int err) {
@@ -275,6 +329,7 @@ private:
     TarWriter& m_tar;
     const LayerWriteOptions& m_options;
     std::vector<char> m_buffer;
+    const std::vector<char> m_zeros = std::vector<char>(k_copy_buffer_size, '\0');  // a hole's contents
     std::vector<std::pair<std::string, UniqueFd>> m_chain;
     // The first path written for each inode with several links, which later paths link to.
     std::map<std::pair<dev_t, ino_t>, std::string> m_first_paths;
@@ -309,9 +364,20 @@ std::vector<LayerEntry> layer_entries_from_changes(const std::vector<Change>& ch
     std::vector<LayerEntry> entries;
     entries.reserve(changes.size());
     for (const Change& change : changes) {
-        LayerEntryKind kind =
-            change.kind == ChangeKind::deleted ? LayerEntryKind::whiteout : LayerEntryKind::path;
-        entries.push_back({kind, change.path});
+        switch (change.kind) {
+            case ChangeKind::added:
+            case ChangeKind::modified:
+                entries.push_back({LayerEntryKind::path, change.path});
+                break;
+            case ChangeKind::replaced:
+                // The new directory hides all the old one held; what it holds now follows as added.
+                entries.push_back({LayerEntryKind::path, change.path});
+                entries.push_back({LayerEntryKind::opaque_marker, change.path});
+                break;
+            case ChangeKind::deleted:
+                entries.push_back({LayerEntryKind::whiteout, change.path});
+                break;
+        }
     }
     return entries;
 }

@@ -31,8 +31,8 @@ struct LayerEntry {
 
 struct LayerWriteOptions {
     CompressionOptions compression;
-    // Seconds since the epoch written as every entry's mtime (SOURCE_DATE_EPOCH); otherwise lstat's, in whole
-    // seconds. Whiteouts always carry 0.
+    // Seconds since the epoch written as every entry's mtime (SOURCE_DATE_EPOCH), whiteouts and opaque
+    // markers included; otherwise lstat's, in whole seconds, and 0 for the markers.
     std::optional<std::int64_t> timestamp;
 };
 
@@ -49,11 +49,13 @@ struct LayerWriteResult {
 // owner and mode. Paths are read without following symlinks (an ancestor that is not a directory is an
 // error). Files that share an inode are stored once, later paths as hardlinks to the first. The same tree and
 // entries give the same bytes. Sockets are left out; a path whose name starts with ".wh." cannot be stored
-// and is an error.
+// and is an error. Entries carry the image's view (file_metadata.hpp): an ownership override, where a file
+// has one, gives its uid and gid, and a file capability is stored in its v2 form.
 Result<LayerWriteResult> write_layer(const RootFs& root, const std::vector<LayerEntry>& entries, Writer& out,
                                      const LayerWriteOptions& options);
 
-// The entries for a snapshot diff: added and modified paths as they are now, deletions as whiteouts.
+// The entries for a snapshot diff: added and modified paths as they are now, deletions as whiteouts, and a
+// replaced directory as it is now with an opaque marker.
 std::vector<LayerEntry> layer_entries_from_changes(const std::vector<Change>& changes);
 
 }  // namespace kiln

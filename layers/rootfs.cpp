@@ -10,6 +10,7 @@
 
 #include "common/strings.hpp"
 #include "common/temp_dir.hpp"
+#include "layers/file_metadata.hpp"
 
 namespace kiln {
 
@@ -133,9 +134,9 @@ Result<UniqueFd> RootFs::make_directories(std::string_view path, mode_t mode, ui
         if (part.empty()) continue;
         prefix = prefix.empty() ? part : prefix + "/" + part;
         if (::mkdirat(current.get(), part.c_str(), mode) == 0) {
-            // mkdir honours the umask and the caller's ids; the image's intent is applied explicitly.
-            if (::fchownat(current.get(), part.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0)
-                return fail_errno(str_cat("chown ", display(prefix)));
+            // mkdir honours the umask and the caller's ids; the image's intent is applied explicitly (or
+            // recorded, where a single-id user namespace cannot hold it).
+            KILN_TRY(change_owner(current.get(), part.c_str(), uid, gid, S_IFDIR | mode, display(prefix)));
             if (::fchmodat(current.get(), part.c_str(), mode, 0) != 0)
                 return fail_errno(str_cat("chmod ", display(prefix)));
         } else if (errno != EEXIST) {

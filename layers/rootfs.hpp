@@ -32,8 +32,9 @@ public:
     // and returns it with the last component's name. Fails for the root itself.
     Result<std::pair<UniqueFd, std::string>> open_parent(std::string_view path) const;
 
-    // mkdir -p inside the rootfs. Directories it creates get `mode`, `uid` and `gid`; existing ones (and symlinks
-    // that resolve to directories inside the rootfs) are kept as they are. Returns the final directory.
+    // mkdir -p inside the rootfs. Directories it creates get `mode`, `uid` and `gid` (ids the user namespace
+    // cannot hold are recorded as their ownership override, file_metadata.hpp); existing ones (and symlinks that
+    // resolve to directories inside the rootfs) are kept as they are. Returns the final directory.
     Result<UniqueFd> make_directories(std::string_view path, mode_t mode, uid_t uid, gid_t gid) const;
 
     // lstat of `path` without following a final symlink.

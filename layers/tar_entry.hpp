@@ -40,7 +40,8 @@ struct TarEntry {
 const char* tar_entry_type_name(TarEntryType type);
 
 // True for extended attributes that belong to the host rather than the image: overlayfs's own bookkeeping
-// ("trusted.overlay.*", "user.overlay.*") and the host's SELinux label. Layers neither record nor apply them.
+// ("trusted.overlay.*", "user.overlay.*"), the host's SELinux label and the ownership override
+// ("user.containers.override_stat", see file_metadata.hpp). Layers neither record nor apply them.
 bool is_host_private_xattr(std::string_view name);
 
 }  // namespace kiln

@@ -104,7 +104,8 @@ protected:
     // Every layer of the last image, uncompressed, one after the other (tar headers and file bodies).
     std::string all_layer_bytes() const {
         std::string bytes;
-        for (const auto& layer : manifest()["layers"]) {
+        nlohmann::json image_manifest = manifest();  // alive for the loop: ["layers"] refers into it
+        for (const auto& layer : image_manifest["layers"]) {
             std::string digest = layer["digest"];
             auto tar = run_process({"gzip", "-dc", m_layout + "/blobs/sha256/" + digest.substr(7)});
             EXPECT_TRUE(tar && tar->exit_code == 0) << digest;
@@ -116,7 +117,8 @@ protected:
     // The paths every layer of the last image lists ("./etc/passwd" or "etc/passwd", as written).
     std::vector<std::string> layer_paths() const {
         std::vector<std::string> paths;
-        for (const auto& layer : manifest()["layers"]) {
+        nlohmann::json image_manifest = manifest();  // alive for the loop: ["layers"] refers into it
+        for (const auto& layer : image_manifest["layers"]) {
             std::string digest = layer["digest"];
             auto listing = run_process({"tar", "-tzf", m_layout + "/blobs/sha256/" + digest.substr(7)});
             EXPECT_TRUE(listing && listing->exit_code == 0) << digest;

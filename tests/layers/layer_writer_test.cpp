@@ -261,6 +261,17 @@ TEST_F(LayerWriterTest, EntriesFromChangesTurnDeletionsIntoWhiteouts) {
     EXPECT_EQ(entries[2].path, "old");
 }
 
+TEST_F(LayerWriterTest, EntriesFromChangesMarkAReplacedDirectoryOpaque) {
+    auto entries =
+        layer_entries_from_changes({{"var/log", ChangeKind::replaced}, {"var/log/new", ChangeKind::added}});
+    ASSERT_EQ(entries.size(), 3u);
+    EXPECT_EQ(entries[0].kind, LayerEntryKind::path);
+    EXPECT_EQ(entries[1].kind, LayerEntryKind::opaque_marker);
+    EXPECT_EQ(entries[1].path, "var/log");
+    EXPECT_EQ(entries[2].kind, LayerEntryKind::path);
+    EXPECT_EQ(entries[2].path, "var/log/new");
+}
+
 TEST_F(LayerWriterTest, AncestorThatIsASymlinkIsAnError) {
     std::string tar;
     auto result = write({{LayerEntryKind::path, "usr/etc-link/conf.d"}}, tar, {});
