@@ -2,13 +2,18 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
 #include <unordered_set>
 
 #include "common/fd.hpp"
+#include "common/sha256.hpp"
 #include "common/strings.hpp"
+#include "layers/tar_entry.hpp"
 
 namespace kiln {
 namespace {
@@ -65,6 +70,23 @@ Result<std::string> read_symlink(int dir_fd, const std::string& name, size_t siz
     }
 }
 
+// The hex SHA-256 of the regular file `name` in `dir_fd`.
+Result<std::string> content_digest_of(int dir_fd, const std::string& name, const std::string& path) {
+    // O_NONBLOCK: a file swapped for a FIFO since lstat makes the read fail instead of hang.
+    UniqueFd fd(::openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    if (!fd) return fail_errno(str_cat("open /", path));
+    Sha256 hash;
+    char buffer[128 << 10];
+    while (true) {
+        ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return fail_errno(str_cat("read /", path));
+        if (n == 0) break;
+        hash.update(buffer, static_cast<size_t>(n));
+    }
+    return hash.finish_hex();
+}
+
 // One directory being walked: its fd, its path and the names still to visit (sorted, so that the walk
 // produces path_less order without a global sort).
 struct Frame {
@@ -74,18 +96,92 @@ struct Frame {
     size_t next = 0;
 };
 
-bool same_entry(const FileInfo& a, const FileInfo& b, std::string_view a_target, std::string_view b_target) {
-    if (a.type != b.type || a.mode != b.mode || a.uid != b.uid || a.gid != b.gid ||
-        a.mtime_ns != b.mtime_ns || a.ino != b.ino)
-        return false;
+bool records_xattrs(SnapshotMode mode) { return mode == SnapshotMode::metadata || mode == SnapshotMode::full; }
+
+// Whether two states of one path are the same entry as `mode` sees it; the type is already known equal.
+bool same_entry(const Snapshot& before, size_t i, const Snapshot& after, size_t j, SnapshotMode mode) {
+    const FileInfo& a = before.info(i);
+    const FileInfo& b = after.info(j);
+    if (a.mtime_ns != b.mtime_ns) return false;
+    if (mode == SnapshotMode::time) return true;
+    if (a.mode != b.mode || a.uid != b.uid || a.gid != b.gid) return false;
+    bool directory = a.type == FileType::directory;
     // A directory's ctime, nlink and size move whenever a child comes or goes; the children speak for
     // themselves.
-    if (a.type == FileType::directory) return true;
-    return a.size == b.size && a.ctime_ns == b.ctime_ns && a.nlink == b.nlink && a.rdev == b.rdev &&
-           a_target == b_target;
+    if (mode == SnapshotMode::redo) return directory || a.size == b.size;
+    if (before.xattrs(i) != after.xattrs(j)) return false;
+    if (directory) return mode == SnapshotMode::full || a.ino == b.ino;
+    if (a.size != b.size || a.rdev != b.rdev || before.symlink_target(i) != after.symlink_target(j)) return false;
+    if (mode == SnapshotMode::full) return before.content_digest(i) == after.content_digest(j);
+    return a.nlink == b.nlink && a.ctime_ns == b.ctime_ns && a.ino == b.ino;
+}
+
+// A directory removed and made again: a new inode where the same path was a directory before.
+bool replaced_directory(const FileInfo& a, const FileInfo& b, SnapshotMode mode) {
+    return mode == SnapshotMode::metadata && a.type == FileType::directory && a.ino != b.ino;
 }
 
 }  // namespace
+
+Result<SnapshotMode> parse_snapshot_mode(std::string_view text) {
+    std::string mode = to_lower(text);
+    if (mode == "full") return SnapshotMode::full;
+    if (mode == "redo") return SnapshotMode::redo;
+    if (mode == "time") return SnapshotMode::time;
+    if (mode == "metadata") return SnapshotMode::metadata;
+    return fail(str_cat("unknown snapshot mode \"", text, "\" (full, redo, time or metadata)"));
+}
+
+const char* snapshot_mode_name(SnapshotMode mode) {
+    switch (mode) {
+        case SnapshotMode::metadata:
+            return "metadata";
+        case SnapshotMode::full:
+            return "full";
+        case SnapshotMode::redo:
+            return "redo";
+        case SnapshotMode::time:
+            return "time";
+    }
+    return "unknown";
+}
+
+std::string read_xattrs_encoded(int dir_fd, const std::string& name) {
+    char proc[64];
+    std::snprintf(proc, sizeof proc, "/proc/self/fd/%d/", dir_fd);
+    std::string path = proc + name;
+    // One call for the common case (no attributes, or a few short ones); sizes are asked for only when the
+    // buffer is too small.
+    std::string names(1024, '\0');
+    ssize_t size = ::llistxattr(path.c_str(), names.data(), names.size());
+    if (size < 0 && errno == ERANGE) {
+        size = ::llistxattr(path.c_str(), nullptr, 0);
+        names.resize(size > 0 ? static_cast<size_t>(size) : 0);
+        size = size > 0 ? ::llistxattr(path.c_str(), names.data(), names.size()) : size;
+    }
+    if (size <= 0) return {};  // none, or a filesystem without them
+    names.resize(static_cast<size_t>(size));
+    std::vector<std::string> sorted;
+    for (const std::string& one : split(names, '\0'))
+        if (!one.empty() && !is_host_private_xattr(one)) sorted.push_back(one);
+    std::sort(sorted.begin(), sorted.end());
+    std::string encoded;
+    std::string value(256, '\0');
+    for (const std::string& key : sorted) {
+        ssize_t length = ::lgetxattr(path.c_str(), key.c_str(), value.data(), value.size());
+        if (length < 0 && errno == ERANGE) {
+            length = ::lgetxattr(path.c_str(), key.c_str(), nullptr, 0);
+            value.resize(length > 0 ? static_cast<size_t>(length) : 0);
+            length = length > 0 ? ::lgetxattr(path.c_str(), key.c_str(), value.data(), value.size()) : length;
+        }
+        encoded += key;
+        encoded += '\0';
+        encoded += std::to_string(length);
+        encoded += ':';
+        if (length > 0) encoded.append(value.data(), static_cast<size_t>(length));
+    }
+    return encoded;
+}
 
 std::string_view Snapshot::path(size_t index) const {
     const Record& record = m_records[index];
@@ -95,6 +191,18 @@ std::string_view Snapshot::path(size_t index) const {
 std::string_view Snapshot::symlink_target(size_t index) const {
     const Record& record = m_records[index];
     return std::string_view(m_strings).substr(record.offset + record.path_size, record.target_size);
+}
+
+std::string_view Snapshot::xattrs(size_t index) const {
+    const Record& record = m_records[index];
+    return std::string_view(m_strings).substr(record.offset + record.path_size + record.target_size,
+                                              record.xattrs_size);
+}
+
+std::string_view Snapshot::content_digest(size_t index) const {
+    const Record& record = m_records[index];
+    return std::string_view(m_strings).substr(
+        record.offset + record.path_size + record.target_size + record.xattrs_size, record.digest_size);
 }
 
 std::optional<size_t> Snapshot::find(std::string_view wanted) const {
@@ -112,18 +220,28 @@ std::optional<size_t> Snapshot::find(std::string_view wanted) const {
     return std::nullopt;
 }
 
-void Snapshot::append(std::string_view path, const FileInfo& info, std::string_view symlink_target) {
+void Snapshot::append(std::string_view path, const FileInfo& info, std::string_view symlink_target,
+                      std::string_view xattrs, std::string_view content_digest) {
     m_records.push_back(Record{info, m_strings.size(), static_cast<std::uint32_t>(path.size()),
-                               static_cast<std::uint32_t>(symlink_target.size())});
+                               static_cast<std::uint32_t>(symlink_target.size()),
+                               static_cast<std::uint32_t>(xattrs.size()),
+                               static_cast<std::uint32_t>(content_digest.size())});
     m_strings.append(path);
     m_strings.append(symlink_target);
+    m_strings.append(xattrs);
+    m_strings.append(content_digest);
 }
 
 Result<Snapshot> scan_snapshot(int dir_fd, const ScanOptions& options) {
     std::unordered_set<std::string> excluded;
     for (const std::string& path : options.excluded) excluded.insert(clean_path(path));
+    const Snapshot* previous = options.mode == SnapshotMode::full && options.previous &&
+                                       options.previous->mode() == SnapshotMode::full
+                                   ? options.previous
+                                   : nullptr;
 
     Snapshot snapshot;
+    snapshot.set_mode(options.mode);
     std::vector<Frame> stack;
     UniqueFd root_fd(::openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!root_fd) return fail_errno("open the tree to snapshot");
@@ -137,8 +255,8 @@ Result<Snapshot> scan_snapshot(int dir_fd, const ScanOptions& options) {
             continue;
         }
         const std::string& name = frame.names[frame.next++];
-        std::string path = frame.path.empty() ? name : str_cat(frame.path, "/", name);
-        if (excluded.contains(path)) continue;
+        std::string path = frame.path.empty() ? name : frame.path + "/" + name;
+        if (!excluded.empty() && excluded.contains(path)) continue;
         struct stat st;
         if (::fstatat(frame.fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
             if (errno == ENOENT) continue;  // gone since the directory was listed
@@ -150,7 +268,23 @@ Result<Snapshot> scan_snapshot(int dir_fd, const ScanOptions& options) {
             KILN_ASSIGN(target,
                         read_symlink(frame.fd.get(), name, static_cast<size_t>(st.st_size), "/" + path));
         }
-        snapshot.append(path, info, target);
+        std::string xattrs;
+        std::string digest;
+        if (records_xattrs(options.mode))
+            xattrs = read_xattrs_encoded(frame.fd.get(), name);
+        if (info.type == FileType::regular && options.mode == SnapshotMode::full) {
+            std::optional<size_t> earlier = previous ? previous->find(path) : std::nullopt;
+            if (earlier) {
+                const FileInfo& old = previous->info(*earlier);
+                if (old.type == FileType::regular && old.size == info.size && old.mtime_ns == info.mtime_ns &&
+                    old.ctime_ns == info.ctime_ns && old.ino == info.ino)
+                    digest = previous->content_digest(*earlier);
+            }
+            if (digest.empty()) {
+                KILN_ASSIGN(digest, content_digest_of(frame.fd.get(), name, path));
+            }
+        }
+        snapshot.append(path, info, target, xattrs, digest);
         if (info.type != FileType::directory) continue;
         UniqueFd child(
             ::openat(frame.fd.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
@@ -170,12 +304,18 @@ Result<Snapshot> scan_snapshot(const RootFs& root, const ScanOptions& options) {
 }
 
 std::vector<Change> diff_snapshots(const Snapshot& before, const Snapshot& after) {
+    SnapshotMode mode = after.mode();
     std::vector<Change> changes;
     size_t i = 0;
     size_t j = 0;
     // Skips the entries of `before` below `path`: they went with it.
     auto skip_below = [&](std::string_view path) {
         while (i < before.size() && path_is_under(before.path(i), path)) ++i;
+    };
+    // Everything now below a replaced directory is new to the layer, however it matches what was there.
+    auto add_below = [&](std::string_view path) {
+        while (j < after.size() && path_is_under(after.path(j), path))
+            changes.push_back({std::string(after.path(j++)), ChangeKind::added});
     };
     while (i < before.size() || j < after.size()) {
         if (j == after.size() || (i < before.size() && path_less(before.path(i), after.path(j)))) {
@@ -195,9 +335,15 @@ std::vector<Change> diff_snapshots(const Snapshot& before, const Snapshot& after
             changes.push_back({std::string(path), ChangeKind::modified});
             ++i;
             skip_below(path);
+        } else if (replaced_directory(old_info, new_info, mode)) {
+            changes.push_back({std::string(path), ChangeKind::replaced});
+            ++i;
+            skip_below(path);
+            ++j;
+            add_below(path);
+            continue;
         } else {
-            if (!same_entry(old_info, new_info, before.symlink_target(i), after.symlink_target(j)))
-                changes.push_back({std::string(path), ChangeKind::modified});
+            if (!same_entry(before, i, after, j, mode)) changes.push_back({std::string(path), ChangeKind::modified});
             ++i;
         }
         ++j;
@@ -213,6 +359,8 @@ const char* change_kind_name(ChangeKind kind) {
             return "modified";
         case ChangeKind::deleted:
             return "deleted";
+        case ChangeKind::replaced:
+            return "replaced";
     }
     return "unknown";
 }

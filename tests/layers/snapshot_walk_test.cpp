@@ -2,11 +2,14 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <thread>
 
@@ -162,17 +165,104 @@ TEST_F(SnapshotTest, TypeChangeIsAModificationWithoutDeletionsBelow) {
                                                           {"usr/lib/deep", ChangeKind::modified}}));
 }
 
-TEST_F(SnapshotTest, DirectoryRecreatedWithSameMetadataIsModifiedThroughItsInode) {
+// A directory removed and made again hides what the lower layers had in it (an opaque directory in the layer),
+// so its old children are not listed one by one and everything now in it is added, even a file that looks
+// like one that was there before.
+TEST_F(SnapshotTest, DirectoryRecreatedWithSameMetadataIsReplacedThroughItsInode) {
     fs::create_directory(path("d"));
+    test::write_text(path("d/gone"), "old");
+    test::write_text(path("d/again"), "same");
     Snapshot before = scan();
-    fs::remove(path("d"));
+    fs::remove_all(path("d"));
     fs::create_directory(path("d_tmp"));  // keep the old inode number from being reused at once
     fs::create_directory(path("d"));
     fs::remove(path("d_tmp"));
-    auto d = scan().find("d");
-    ASSERT_TRUE(d);
+    test::write_text(path("d/again"), "same");
     auto changes = changes_since(before);
-    EXPECT_NE(std::find(changes.begin(), changes.end(), Change{"d", ChangeKind::modified}), changes.end());
+    EXPECT_EQ(changes, (std::vector<Change>{{"d", ChangeKind::replaced}, {"d/again", ChangeKind::added}}));
+}
+
+TEST_F(SnapshotTest, XattrChangeOnAFileIsAModification) {
+    Snapshot before = scan();
+    if (::lsetxattr(path("etc/passwd").c_str(), "user.kiln-test", "1", 1, 0) != 0)
+        GTEST_SKIP() << "this filesystem has no user xattrs: " << std::strerror(errno);
+    auto changes = changes_since(before);
+    EXPECT_NE(std::find(changes.begin(), changes.end(), Change{"etc/passwd", ChangeKind::modified}), changes.end());
+}
+
+TEST_F(SnapshotTest, XattrChangeOnADirectoryIsAModification) {
+    Snapshot before = scan();
+    if (::lsetxattr(path("usr/lib").c_str(), "user.kiln-test", "1", 1, 0) != 0)
+        GTEST_SKIP() << "this filesystem has no user xattrs: " << std::strerror(errno);
+    EXPECT_EQ(changes_since(before), (std::vector<Change>{{"usr/lib", ChangeKind::modified}}));
+}
+
+// The Kaniko modes, each on the change that tells it apart.
+class SnapshotModeTest : public SnapshotTest {
+protected:
+    Snapshot scan_in(SnapshotMode mode, const Snapshot* previous = nullptr) {
+        ScanOptions options;
+        options.mode = mode;
+        options.previous = previous;
+        return scan(options);
+    }
+    // Rewrites etc/passwd with `content` and restores its mtime, as `touch -r` would.
+    void rewrite_keeping_mtime(const std::string& content) {
+        struct stat st;
+        ASSERT_EQ(::lstat(path("etc/passwd").c_str(), &st), 0);
+        let_the_clock_tick();
+        test::write_text(path("etc/passwd"), content);
+        struct timespec times[2] = {st.st_atim, st.st_mtim};
+        ASSERT_EQ(::utimensat(AT_FDCWD, path("etc/passwd").c_str(), times, 0), 0);
+    }
+};
+
+TEST_F(SnapshotModeTest, ModeNamesParseAndUnknownNamesAreRefused) {
+    EXPECT_EQ(*parse_snapshot_mode("full"), SnapshotMode::full);
+    EXPECT_EQ(*parse_snapshot_mode("REDO"), SnapshotMode::redo);
+    EXPECT_EQ(*parse_snapshot_mode("time"), SnapshotMode::time);
+    EXPECT_EQ(*parse_snapshot_mode("metadata"), SnapshotMode::metadata);
+    EXPECT_FALSE(parse_snapshot_mode("fast"));
+}
+
+TEST_F(SnapshotModeTest, FullCatchesNewContentWithRestoredMtimeAndSize) {
+    Snapshot before = scan_in(SnapshotMode::full);
+    rewrite_keeping_mtime("evil:x:0:0\n");
+    EXPECT_EQ(diff_snapshots(before, scan_in(SnapshotMode::full, &before)),
+              (std::vector<Change>{{"etc/passwd", ChangeKind::modified}}));
+}
+
+TEST_F(SnapshotModeTest, FullIgnoresARewriteWithTheSameBytesAndTimes) {
+    Snapshot before = scan_in(SnapshotMode::full);
+    rewrite_keeping_mtime("root:x:0:0\n");
+    EXPECT_TRUE(diff_snapshots(before, scan_in(SnapshotMode::full, &before)).empty());
+}
+
+TEST_F(SnapshotModeTest, RedoMissesNewContentWithRestoredMtimeAndSize) {
+    Snapshot before = scan_in(SnapshotMode::redo);
+    rewrite_keeping_mtime("evil:x:0:0\n");
+    EXPECT_TRUE(diff_snapshots(before, scan_in(SnapshotMode::redo)).empty());
+}
+
+TEST_F(SnapshotModeTest, RedoCatchesChmod) {
+    Snapshot before = scan_in(SnapshotMode::redo);
+    ASSERT_EQ(::chmod(path("usr/lib/deep/other").c_str(), 0600), 0);
+    EXPECT_EQ(diff_snapshots(before, scan_in(SnapshotMode::redo)),
+              (std::vector<Change>{{"usr/lib/deep/other", ChangeKind::modified}}));
+}
+
+TEST_F(SnapshotModeTest, TimeMissesChmod) {
+    Snapshot before = scan_in(SnapshotMode::time);
+    ASSERT_EQ(::chmod(path("usr/lib/deep/other").c_str(), 0600), 0);
+    EXPECT_TRUE(diff_snapshots(before, scan_in(SnapshotMode::time)).empty());
+}
+
+TEST_F(SnapshotModeTest, TimeCatchesANewMtime) {
+    Snapshot before = scan_in(SnapshotMode::time);
+    struct timespec times[2] = {{0, UTIME_OMIT}, {12345, 0}};
+    ASSERT_EQ(::utimensat(AT_FDCWD, path("usr/lib/deep/other").c_str(), times, AT_SYMLINK_NOFOLLOW), 0);
+    EXPECT_EQ(diff_snapshots(before, scan_in(SnapshotMode::time)),
+              (std::vector<Change>{{"usr/lib/deep/other", ChangeKind::modified}}));
 }
 
 TEST_F(SnapshotTest, NewHardlinkModifiesTheOriginalToo) {
