@@ -46,16 +46,19 @@ Result<std::unique_ptr<Reader>> make_auto_decompressor(Reader& inner);
 
 struct CompressionOptions {
     Compression compression = Compression::gzip;
-    // gzip 1–9 (default 6), zstd 1–19 (default 3); ignored for none.
+    // gzip 1–9, mapped onto ISA-L's levels 1–3 (its level 0 is much larger output for little gain):
+    // 1–3 → 1, the fastest, about gzip -1's ratio; 4–6 → 2; 7–9 → 3, the densest. Unset: 1, as
+    // go-containerregistry's default is gzip's fastest level. zstd 1–19, unset: 3. Ignored for none.
     std::optional<int> level;
-    // zstd worker threads; 0 compresses on the calling thread. The output differs between 0 and ≥1 workers
-    // but is the same for any worker count ≥1, so keep this fixed for reproducible digests.
+    // zstd worker threads; 0 picks one per core, at most 4. zstd always runs in its multithreaded mode, whose
+    // output is the same for any worker count, so digests do not depend on the machine's cores.
     int zstd_workers = 0;
 };
 
 // A Writer that compresses into another Writer. finish() must be called once all bytes are written: it ends
 // the stream (gzip trailer, zstd epilogue) and flushes; a compressor destroyed unfinished leaves a truncated
-// stream behind.
+// stream behind. The output depends only on the bytes written and the options, never on how the writes were
+// split: input is handed to the codec in fixed-size chunks.
 class Compressor : public Writer {
 public:
     using Writer::write;
@@ -63,7 +66,14 @@ public:
 };
 
 // gzip output has a fixed header (mtime 0, no file name, OS "unknown") so the same input always gives the
-// same bytes; `inner` must outlive the compressor.
+// same bytes; `inner` must outlive the compressor. gzip and zstd compress on other threads (gzip on one
+// worker, zstd on its own workers), so `inner` is written from another thread until finish() returns; it must
+// not be touched meanwhile.
 Result<std::unique_ptr<Compressor>> make_compressor(Writer& inner, const CompressionOptions& options);
+
+// A Reader that reads `inner` ahead on a worker thread, in fixed-size chunks with at most a few buffered, so
+// that the work behind `inner` (download, hashing, decompression) overlaps with the caller's (extraction).
+// `inner` is read only from that thread, and must outlive the returned reader and not be touched meanwhile.
+std::unique_ptr<Reader> make_read_ahead_reader(Reader& inner);
 
 }  // namespace kiln

@@ -111,6 +111,62 @@ TEST_P(RoundTrip, SameInputGivesSameBytes) {
     EXPECT_EQ(*compress(input, {.compression = GetParam()}), *compress(input, {.compression = GetParam()}));
 }
 
+TEST_P(RoundTrip, SameBytesWhateverTheWriteSizes) {
+    // Past one codec chunk (1 MiB), so that chunk boundaries fall inside writes.
+    std::string input = sample_text(2'500'000);
+    auto reference = compress(input, {.compression = GetParam()});
+    ASSERT_TRUE(reference) << reference.error().message();
+    for (size_t piece : {size_t{1}, size_t{511}, size_t{65536}, input.size()}) {
+        StringWriter sink;
+        auto compressor = make_compressor(sink, {.compression = GetParam()});
+        ASSERT_TRUE(compressor);
+        // One-byte writes only for the start: they are slow and the rest is covered by the other sizes.
+        size_t end = piece == 1 ? 300'000 : input.size();
+        for (size_t offset = 0; offset < end; offset += piece)
+            ASSERT_TRUE((*compressor)->write(input.data() + offset, std::min(piece, end - offset)));
+        if (end < input.size()) {
+            ASSERT_TRUE((*compressor)->write(input.data() + end, input.size() - end));
+        }
+        ASSERT_TRUE((*compressor)->finish());
+        EXPECT_TRUE(sink.bytes() == *reference) << "writes of " << piece << " bytes";
+    }
+}
+
+TEST_P(RoundTrip, DestroyedUnfinishedDoesNotHang) {
+    StringWriter sink;
+    auto compressor = make_compressor(sink, {.compression = GetParam()});
+    ASSERT_TRUE(compressor);
+    std::string input = sample_text(3'000'000);
+    ASSERT_TRUE((*compressor)->write(input));
+    compressor->reset();
+}
+
+TEST_P(RoundTrip, FailureOfTheInnerWriterIsReported) {
+    // Accepts `budget` bytes, then fails every write.
+    class FailingWriter final : public Writer {
+    public:
+        using Writer::write;
+        Status write(const char*, size_t size) override {
+            if (size > m_budget) return fail("disk full");
+            m_budget -= size;
+            return {};
+        }
+
+    private:
+        size_t m_budget = 1000;
+    } sink;
+    auto compressor = make_compressor(sink, {.compression = GetParam()});
+    ASSERT_TRUE(compressor);
+    // Incompressible enough that the output passes the budget.
+    std::mt19937 random(7);
+    std::string input(4'000'000, '\0');
+    for (char& c : input) c = static_cast<char>(random());
+    Status status = (*compressor)->write(input);
+    if (status) status = (*compressor)->finish();
+    ASSERT_FALSE(status);
+    EXPECT_NE(status.error().message().find("disk full"), std::string::npos) << status.error().message();
+}
+
 TEST_P(RoundTrip, WriteAfterFinishFails) {
     StringWriter sink;
     auto compressor = make_compressor(sink, {.compression = GetParam()});
@@ -182,11 +238,91 @@ TEST(Zstd, ConcatenatedFramesDecodeAsOneStream) {
     EXPECT_EQ(*decompress(*first + *second, Compression::zstd, 2), "one two");
 }
 
+TEST(Zstd, OutputIsTheSameForAnyWorkerCount) {
+    // 20 MB spans several of zstd's jobs at level 3, so the workers really split the input.
+    for (size_t size : {size_t{0}, size_t{100}, size_t{3'000'000}, size_t{20'000'000}}) {
+        std::string input = sample_text(size);
+        auto one = compress(input, {.compression = Compression::zstd, .zstd_workers = 1});
+        auto two = compress(input, {.compression = Compression::zstd, .zstd_workers = 2});
+        auto three = compress(input, {.compression = Compression::zstd, .zstd_workers = 3});
+        auto automatic = compress(input, {.compression = Compression::zstd});
+        ASSERT_TRUE(one && two && three && automatic);
+        EXPECT_TRUE(*one == *two) << "size " << size;
+        EXPECT_TRUE(*one == *three) << "size " << size;
+        EXPECT_TRUE(*one == *automatic) << "size " << size;
+    }
+}
+
 TEST(Zstd, WorkersProduceAValidStream) {
     std::string input = sample_text(2'000'000);
     auto compressed = compress(input, {.compression = Compression::zstd, .zstd_workers = 2});
     ASSERT_TRUE(compressed) << compressed.error().message();
     EXPECT_TRUE(*decompress(*compressed, Compression::zstd) == input);
+}
+
+TEST(Gzip, EveryLevelRoundTrips) {
+    std::string input = sample_text(1'500'000);
+    for (int level = 1; level <= 9; ++level) {
+        auto compressed = compress(input, {.compression = Compression::gzip, .level = level});
+        ASSERT_TRUE(compressed) << compressed.error().message();
+        auto output = decompress(*compressed, Compression::gzip, 4096);
+        ASSERT_TRUE(output) << "level " << level << ": " << output.error().message();
+        EXPECT_TRUE(*output == input) << "level " << level;
+    }
+}
+
+TEST(Gzip, CorruptChecksumIsAnError) {
+    auto compressed = compress(sample_text(10'000), {.compression = Compression::gzip});
+    ASSERT_TRUE(compressed);
+    // The trailer is CRC-32 then ISIZE; flip a bit of the CRC.
+    (*compressed)[compressed->size() - 8] ^= 1;
+    auto output = decompress(*compressed, Compression::gzip);
+    ASSERT_FALSE(output);
+    EXPECT_NE(output.error().message().find("gzip"), std::string::npos);
+}
+
+TEST(ReadAhead, YieldsTheInnerStreamUnchanged) {
+    std::string input = sample_text(5'000'000);
+    ChunkReader source(input, 1000);
+    auto reader = make_read_ahead_reader(source);
+    auto output = read_all(*reader, 8 << 20);
+    ASSERT_TRUE(output) << output.error().message();
+    EXPECT_TRUE(*output == input);
+    // End of stream stays the end.
+    char byte;
+    EXPECT_EQ(*reader->read(&byte, 1), 0u);
+}
+
+TEST(ReadAhead, ReportsTheInnerFailureAfterTheBytesBeforeIt) {
+    class FailingReader final : public Reader {
+    public:
+        Result<size_t> read(char* buffer, size_t size) override {
+            if (m_served == 3'000'000) return fail("connection reset");
+            size_t n = std::min<size_t>(size, 3'000'000 - m_served);
+            std::memset(buffer, 'x', n);
+            m_served += n;
+            return n;
+        }
+
+    private:
+        size_t m_served = 0;
+    } source;
+    auto reader = make_read_ahead_reader(source);
+    std::vector<char> buffer(1 << 16);
+    size_t total = 0;
+    Result<size_t> n = size_t{0};
+    while ((n = reader->read(buffer.data(), buffer.size())) && *n > 0) total += *n;
+    ASSERT_FALSE(n);
+    EXPECT_EQ(n.error().message(), "connection reset");
+    EXPECT_EQ(total, 3'000'000u);
+}
+
+TEST(ReadAhead, DestroyedBeforeTheEndDoesNotHang) {
+    ChunkReader source(sample_text(20'000'000), 1 << 16);
+    auto reader = make_read_ahead_reader(source);
+    char buffer[100];
+    ASSERT_TRUE(reader->read(buffer, sizeof buffer));
+    reader.reset();
 }
 
 // Interoperability with the reference command-line tools, in both directions.
