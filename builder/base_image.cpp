@@ -2,7 +2,12 @@
 
 #include <fcntl.h>
 
+#include <atomic>
 #include <chrono>
+#include <optional>
+#include <set>
+#include <thread>
+#include <vector>
 
 #include "builder/sandbox/id_map.hpp"
 #include "common/files.hpp"
@@ -97,20 +102,57 @@ Result<Image> load_from_layout(BuildSession& session, const std::string& context
     return image_from_parts(session.store, manifest, std::move(config), name);
 }
 
+// Layers downloaded at once: enough to hide a registry's per-request latency, few enough to be polite to it.
+constexpr size_t k_concurrent_pulls = 4;
+
+// Downloads into the store every layer of `layers` that it lacks, up to k_concurrent_pulls at a time; each is
+// verified against its digest before the store publishes it. On failure, returns the error of the first
+// failing layer in manifest order (the others stop at their next layer). Returns the bytes downloaded.
+Result<std::uint64_t> pull_layers(BuildSession& session, const Reference& reference,
+                                  const std::vector<Descriptor>& layers) {
+    std::vector<const Descriptor*> missing;
+    std::set<std::string> seen;
+    for (const Descriptor& layer : layers)
+        if (!session.store.contains(layer.digest) && seen.insert(layer.digest.str()).second) missing.push_back(&layer);
+    std::vector<std::optional<Error>> errors(missing.size());
+    std::atomic<size_t> next{0};
+    std::atomic<bool> failed{false};
+    auto pull_one = [&](const Descriptor& layer) -> Status {
+        KILN_ASSIGN(BlobIngest ingest, session.store.begin());
+        KILN_TRY(session.pull_client.fetch_blob(reference, layer, ingest));
+        KILN_TRY(ingest.commit(layer.digest));
+        return {};
+    };
+    auto worker = [&] {
+        while (!failed) {
+            size_t i = next++;
+            if (i >= missing.size()) return;
+            Status status = pull_one(*missing[i]);
+            if (!status) {
+                errors[i] = std::move(status.error()).context(
+                    str_cat("pulling layer ", missing[i]->digest.str(), " of ", reference.str()));
+                failed = true;
+            }
+        }
+    };
+    std::vector<std::thread> workers;
+    for (size_t i = 1; i < std::min(missing.size(), k_concurrent_pulls); ++i) workers.emplace_back(worker);
+    worker();
+    for (std::thread& thread : workers) thread.join();
+    std::uint64_t pulled = 0;
+    for (size_t i = 0; i < missing.size(); ++i) {
+        if (errors[i]) return fail(std::move(*errors[i]));
+        pulled += static_cast<std::uint64_t>(missing[i]->size);
+    }
+    return pulled;
+}
+
 Result<Image> load_from_registry(BuildSession& session, const std::string& name, const Platform& platform) {
     KILN_ASSIGN(Reference reference, Reference::parse(name));
     auto start = std::chrono::steady_clock::now();
     KILN_ASSIGN(ResolvedImage resolved, with_context(session.pull_client.resolve_image(reference, platform),
                                                      str_cat("resolving base image ", name)));
-    std::uint64_t pulled = 0;
-    for (const Descriptor& layer : resolved.manifest.layers) {
-        if (session.store.contains(layer.digest)) continue;
-        KILN_ASSIGN(BlobIngest ingest, session.store.begin());
-        KILN_TRY_CONTEXT(session.pull_client.fetch_blob(reference, layer, ingest),
-                         str_cat("pulling layer ", layer.digest.str(), " of ", reference.str()));
-        KILN_TRY_CONTEXT(ingest.commit(layer.digest), str_cat("pulling layer ", layer.digest.str(), " of ", reference.str()));
-        pulled += static_cast<std::uint64_t>(layer.size);
-    }
+    KILN_ASSIGN(std::uint64_t pulled, pull_layers(session, reference, resolved.manifest.layers));
     log_info("FROM ", name, ": ", resolved.reference.str(), ", ", resolved.manifest.layers.size(), " layer(s), ",
              format_bytes(pulled), " pulled in ", str_cat(static_cast<int>(seconds_since(start) * 10) / 10.0), " s");
     return image_from_parts(session.store, resolved.manifest, std::move(resolved.config), resolved.reference.str());
@@ -132,27 +174,36 @@ OwnershipFailure ownership_failure_policy() {
 }
 
 Status materialize_rootfs(const Image& image, const RootFs& rootfs, OwnershipFailure ownership_failure) {
-    for (const LayerPtr& layer : image.layers()) {
-        const Descriptor& descriptor = layer->descriptor();
-        std::string name = descriptor.digest.str();
-        KILN_ASSIGN(auto blob, layer->open_blob());
-        HashingReader blob_hash(*blob);
-        KILN_ASSIGN(auto tar, with_context(make_auto_decompressor(blob_hash), str_cat("layer ", name)));
-        HashingReader tar_hash(*tar);
+    for (const LayerPtr& layer : image.layers()) KILN_TRY(extract_layer(*layer, rootfs, ownership_failure));
+    return {};
+}
+
+Status extract_layer(const Layer& layer, const RootFs& rootfs, OwnershipFailure ownership_failure,
+                     WhiteoutFormat whiteout_format) {
+    const Descriptor& descriptor = layer.descriptor();
+    std::string name = descriptor.digest.str();
+    KILN_ASSIGN(auto blob, layer.open_blob());
+    HashingReader blob_hash(*blob);
+    KILN_ASSIGN(auto tar, with_context(make_auto_decompressor(blob_hash), str_cat("layer ", name)));
+    HashingReader tar_hash(*tar);
+    {
+        // Reading, hashing and decompressing run on a second thread while this one creates the files.
+        std::unique_ptr<Reader> read_ahead = make_read_ahead_reader(tar_hash);
         ExtractOptions options{.layer_name = name, .ownership_failure = ownership_failure};
-        KILN_TRY(apply_layer(rootfs, tar_hash, options));
+        options.whiteout_format = whiteout_format;
+        KILN_TRY(apply_layer(rootfs, *read_ahead, options));
         // The tar may end before its stream does (padding after the end-of-archive blocks): hash it all.
-        char buffer[65536];
+        std::vector<char> buffer(1 << 16);
         while (true) {
-            KILN_ASSIGN(size_t n, tar_hash.read(buffer, sizeof buffer));
+            KILN_ASSIGN(size_t n, read_ahead->read(buffer.data(), buffer.size()));
             if (n == 0) break;
         }
-        if (blob_hash.finish_digest() != descriptor.digest.str())
-            return fail(str_cat("layer ", name, ": its content does not match its digest"));
-        if (tar_hash.finish_digest() != layer->diff_id().str())
-            return fail(str_cat("layer ", name, ": its uncompressed content does not match diffID ",
-                                layer->diff_id().str()));
     }
+    if (blob_hash.finish_digest() != descriptor.digest.str())
+        return fail(str_cat("layer ", name, ": its content does not match its digest"));
+    if (tar_hash.finish_digest() != layer.diff_id().str())
+        return fail(str_cat("layer ", name, ": its uncompressed content does not match diffID ",
+                            layer.diff_id().str()));
     return {};
 }
 

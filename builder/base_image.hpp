@@ -18,6 +18,11 @@ Result<Image> load_base_image(BuildSession& session, const std::string& name, co
 // against its digest and its tar against its diffID.
 Status materialize_rootfs(const Image& image, const RootFs& rootfs, OwnershipFailure ownership_failure);
 
+// Extracts one layer into `rootfs`, checking its bytes against its digest and its tar against its diffID.
+// WhiteoutFormat::overlay makes a layer directory for the overlay snapshotter.
+Status extract_layer(const Layer& layer, const RootFs& rootfs, OwnershipFailure ownership_failure,
+                     WhiteoutFormat whiteout_format = WhiteoutFormat::apply);
+
 // How to treat layer ownership that cannot be applied: an error with a full id range, a warning in the
 // single-id user namespace where every owner collapses to 0.
 OwnershipFailure ownership_failure_policy();
