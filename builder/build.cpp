@@ -108,6 +108,16 @@ Result<BuildResult> run_build(const BuildOptions& options) {
                          .layer_timestamp = options.reproducible ? std::optional(source_date_epoch()) : std::nullopt};
 
     {
+        Result<const Sandbox*> sandbox = options.snapshotter == Snapshotter::walk
+                                             ? Result<const Sandbox*>(nullptr)
+                                             : session.sandbox();
+        KILN_ASSIGN(session.snapshotter, choose_snapshotter(options, work.path(), sandbox));
+        log_info("snapshotter: ", session.snapshotter.overlay ? "overlay" : "walk", " (",
+                 session.snapshotter.reason, ")");
+        if (session.snapshotter.overlay)
+            session.layer_directories = std::make_unique<LayerDirectories>(work.path() + "/layers");
+    }
+    {
         PhaseTimer timer("stages");
         KILN_TRY(build_stages(session, std::max(2u, std::thread::hardware_concurrency())));
     }

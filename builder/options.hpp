@@ -9,6 +9,7 @@
 #include "common/log.hpp"
 #include "images/media_type.hpp"
 #include "images/platform.hpp"
+#include "layers/snapshot_walk.hpp"
 
 namespace kiln {
 
@@ -26,6 +27,13 @@ struct SecretSource {
     std::string id;
     std::string file;  // src=PATH
     std::string env;   // env=VAR, when there is no file
+};
+
+// How a RUN step's change becomes a layer.
+enum class Snapshotter {
+    automatic,  // overlay where kiln can mount it, the walk otherwise
+    overlay,    // each step writes to a fresh overlay upper directory, which is the diff; fails if impossible
+    walk,       // lstat the whole rootfs before and after each step and compare
 };
 
 struct BuildOptions {
@@ -54,6 +62,17 @@ struct BuildOptions {
     int compression_level = -1;  // -1: the compressor's default
     bool reproducible = false;
     bool single_snapshot = false;  // one layer per stage, taken at its end (Kaniko's --single-snapshot)
+    // How the walk snapshotter decides that a file changed (--snapshot-mode); the overlay snapshotter needs
+    // no comparison, except for Kaniko's full mode (see snapshotter.cpp).
+    SnapshotMode snapshot_mode = SnapshotMode::metadata;
+    Snapshotter snapshotter = Snapshotter::automatic;  // --snapshotter
+    // Paths left out of every layer, with everything below them (--ignore-path, in the image's namespace).
+    std::vector<std::string> ignore_paths;
+    bool ignore_var_run = true;  // --ignore-var-run: /var/run and below stay out of layers, as in Kaniko
+    // Set by main(): whether kiln runs in a mount namespace of its own, where it may mount overlays without
+    // them leaking to the host, and if not, why.
+    bool private_mount_namespace = false;
+    std::string private_mount_namespace_error = "kiln did not enter a mount namespace of its own";
 
     std::string cache_dir;  // RUN --mount=type=cache directories; empty: ${XDG_CACHE_HOME:-$HOME/.cache}/kiln
     std::vector<SecretSource> secrets;  // --secret, in flag order; a later one with the same id wins

@@ -106,6 +106,13 @@ Status MountResolver::add(const std::string& raw) {
     return {};
 }
 
+// The layer directories of the stage whose overlay is mounted at `rootfs_path`, or none.
+std::vector<std::string> stage_layer_directories(const BuildSession& session, const std::string& rootfs_path) {
+    for (const auto& [index, result] : session.completed)
+        if (result.overlay && result.rootfs_path == rootfs_path) return result.overlay->layer_directories();
+    return {};
+}
+
 Status MountResolver::add_bind(const RunMountRequest& request, const std::string& target) {
     bool from_context = request.from.empty();
     std::string root_path = m_state.session.context.root().path();
@@ -130,6 +137,8 @@ Status MountResolver::add_bind(const RunMountRequest& request, const std::string
     if (request.read_only && !ignore) {
         mount.source_root = root_path;
         mount.source = source;
+        // A stage's overlay mount cannot be idmapped; the sandbox may need its layers instead.
+        if (!from_context) mount.source_layers = stage_layer_directories(m_state.session, root_path);
         m_set.mounts.push_back(std::move(mount));
         return {};
     }

@@ -1,6 +1,7 @@
 #include "builder/session.hpp"
 
 #include "builder/commands/commands.hpp"
+#include "layers/snapshot_overlay.hpp"
 #include "common/log.hpp"
 #include "common/strings.hpp"
 
@@ -44,17 +45,37 @@ void StageState::add_empty_history(std::string created_by) {
         History{.created = format_rfc3339(session.created_seconds), .created_by = std::move(created_by)});
 }
 
-Status StageState::commit_layer(const std::vector<LayerEntry>& entries, std::string created_by) {
+Status StageState::commit_layer(const std::vector<LayerEntry>& entries, std::string created_by,
+                                const std::vector<std::string>& excluded) {
+    walk_state.reset();  // whoever commits a layer has changed the rootfs
     if (session.options.single_snapshot) {
         add_empty_history(std::move(created_by));
         return {};
     }
-    return write_layer_now(entries, std::move(created_by));
+    if (!overlay) return write_layer_now(entries, std::move(created_by));
+    std::vector<std::string> left_out = ignored_paths();
+    left_out.insert(left_out.end(), excluded.begin(), excluded.end());
+    KILN_ASSIGN(UpperChanges changes, overlay->changes(left_out));
+    log_debug("overlay upper: ", changes.stats.entries, " entries, ", changes.stats.whiteouts, " whiteout(s), ",
+              changes.stats.opaque_directories, " opaque, ", changes.stats.unchanged_copy_ups,
+              " unchanged copy-up(s) left out");
+    KILN_ASSIGN(RootFs upper, overlay->upper());
+    KILN_TRY(write_layer_from(upper, changes.entries, std::move(created_by)));
+    // The upper joins the lowers and the rootfs is mounted again: every RootFs of the old mount is stale.
+    KILN_TRY(overlay->next_step());
+    KILN_ASSIGN(rootfs, RootFs::open(rootfs_path));
+    return {};
 }
 
 Status StageState::write_layer_now(const std::vector<LayerEntry>& entries, std::string created_by) {
+    return write_layer_from(rootfs, entries, std::move(created_by));
+}
+
+Status StageState::write_layer_from(const RootFs& source, const std::vector<LayerEntry>& entries,
+                                    std::string created_by) {
     KILN_ASSIGN(BlobIngest ingest, session.store.begin());
-    KILN_ASSIGN(LayerWriteResult written, write_layer(rootfs, entries, ingest, session.layer_options()));
+    KILN_ASSIGN(LayerWriteResult written,
+                write_layer(source, without_excluded(entries, ignored_paths()), ingest, session.layer_options()));
     KILN_ASSIGN(Digest digest, ingest.commit(written.digest));
     Descriptor descriptor{.media_type = std::string(layer_media_type(session.options.manifest_format, written.compression)),
                           .digest = digest,

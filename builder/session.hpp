@@ -11,6 +11,7 @@
 
 #include "builder/context.hpp"
 #include "builder/options.hpp"
+#include "builder/overlay_snapshotter.hpp"
 #include "builder/plan.hpp"
 #include "builder/sandbox/sandbox.hpp"
 #include "builder/variables.hpp"
@@ -19,6 +20,7 @@
 #include "images/image.hpp"
 #include "layers/layer_writer.hpp"
 #include "layers/rootfs.hpp"
+#include "layers/snapshot_walk.hpp"
 #include "registry/client.hpp"
 
 namespace kiln {
@@ -29,6 +31,8 @@ struct StageResult {
     std::string name;
     Image image = Image::empty(Platform{});
     std::string rootfs_path;
+    // Overlay snapshotter: the stage's mount, kept for later FROM (its layer directories) and COPY --from.
+    std::shared_ptr<StageOverlay> overlay;
 };
 
 struct BuildSession {
@@ -49,6 +53,11 @@ struct BuildSession {
     std::map<size_t, StageResult> completed;
     // Rootfs directories of images that COPY --from=<image> pulled, by reference.
     std::map<std::string, std::string> copy_source_images;
+
+    // The snapshotter of every RUN, COPY and ADD of this build, chosen before the first stage starts.
+    SnapshotterChoice snapshotter;
+    // Overlay snapshotter: base layers extracted once each, for every stage.
+    std::unique_ptr<LayerDirectories> layer_directories;
 
     std::optional<Sandbox> probed_sandbox;  // see sandbox()
     // Guards what concurrently built stages share: probed_sandbox and copy_source_images.
@@ -86,11 +95,35 @@ struct StageState {
     void add_empty_history(std::string created_by);
     // Writes `entries` as a new layer and appends it with its history entry; with --single-snapshot it only
     // records the history entry, and build_stage() takes the stage's one layer at its end.
-    Status commit_layer(const std::vector<LayerEntry>& entries, std::string created_by);
+    // With the overlay snapshotter, `entries` are not needed: the layer is the step's upper directory, less
+    // `excluded` (paths in the image).
+    Status commit_layer(const std::vector<LayerEntry>& entries, std::string created_by,
+                        const std::vector<std::string>& excluded = {});
     // Writes `entries` as a layer now, whatever the snapshot policy.
     Status write_layer_now(const std::vector<LayerEntry>& entries, std::string created_by);
+    // Writes `entries` of `source` (the rootfs, or an overlay upper) as a layer and appends it.
+    Status write_layer_from(const RootFs& source, const std::vector<LayerEntry>& entries, std::string created_by);
 
     std::optional<Snapshot> stage_start;  // the rootfs as the stage began, kept for --single-snapshot
+
+    // Snapshots (snapshots.cpp).
+    // Paths no layer of this build holds, with everything below them: --ignore-path and /var/run
+    // (--ignore-var-run), as absolute paths in the image.
+    std::vector<std::string> ignored_paths() const;
+    // What a RUN's walk compares and leaves out: --snapshot-mode, ignored_paths() and the declared volumes.
+    ScanOptions run_scan_options() const;
+    // The rootfs as a walk with run_scan_options() sees it now. The last RUN's after-state is reused as long
+    // as nothing else has touched the rootfs since (commit_layer() forgets it).
+    Result<Snapshot> walk_before(const ScanOptions& options);
+    // Keeps `after`, taken with `options`, as the next walk_before()'s answer.
+    void keep_walk_state(Snapshot after, const ScanOptions& options);
+
+    // Overlay snapshotter: the stage's mount at rootfs_path, whose upper holds the current step's changes.
+    std::shared_ptr<StageOverlay> overlay;
+
+    // The after-state of the last RUN while it is still the rootfs's state, and what it left out.
+    std::optional<Snapshot> walk_state;
+    std::vector<std::string> walk_state_excluded;
 };
 
 }  // namespace kiln

@@ -7,6 +7,7 @@
 
 #include "builder/base_image.hpp"
 #include "builder/commands/commands.hpp"
+#include "layers/snapshot_overlay.hpp"
 #include "common/files.hpp"
 #include "common/log.hpp"
 #include "common/strings.hpp"
@@ -67,8 +68,41 @@ Result<std::vector<dockerfile::Instruction>> onbuild_triggers(const Image& base,
     return triggers;
 }
 
+// --single-snapshot compares the stage's start with its end, in the build's --snapshot-mode and without
+// the ignored paths.
+ScanOptions single_snapshot_options(const StageState& state) {
+    ScanOptions options;
+    options.mode = state.session.options.snapshot_mode;
+    options.excluded = state.ignored_paths();
+    return options;
+}
+
 std::string stage_label(const dockerfile::Stage& stage) {
     return stage.name.empty() ? str_cat("stage ", stage.index) : stage.name;
+}
+
+// Overlay snapshotter: mounts the stage's rootfs from the base's layer directories (extracted on first use)
+// or from the parent stage's.
+Result<std::shared_ptr<StageOverlay>> mount_stage_overlay(BuildSession& session, const Image& base,
+                                                          std::vector<std::string> lowers,
+                                                          const std::string& stage_dir,
+                                                          const std::string& rootfs_path) {
+    if (lowers.empty()) {
+        for (const LayerPtr& layer : base.layers()) {
+            KILN_ASSIGN(std::string directory,
+                        session.layer_directories->directory_for(*layer, ownership_failure_policy()));
+            lowers.insert(lowers.begin(), std::move(directory));
+        }
+    }
+    if (lowers.empty()) {
+        // FROM scratch: overlay needs a lower, so an empty one.
+        std::string empty = stage_dir + "/empty-lower";
+        KILN_TRY(make_directories(empty, 0755));
+        lowers.push_back(empty);
+    }
+    KILN_ASSIGN(std::unique_ptr<StageOverlay> overlay,
+                StageOverlay::mount(stage_dir, std::move(lowers), rootfs_path));
+    return std::shared_ptr<StageOverlay>(std::move(overlay));
 }
 
 }  // namespace
@@ -84,12 +118,17 @@ Result<StageResult> build_stage(BuildSession& session, const PlannedStage& plann
     KILN_TRY(make_directories(parent_path(rootfs_path), 0700));
     Image base = Image::empty(session.platform);
     bool materialized = false;
+    std::vector<std::string> parent_layer_directories;
     if (planned.base_stage) {
         StageResult& parent = session.completed.at(*planned.base_stage);
         base = parent.image;
         const PlannedStage* parent_plan = session.plan.find(*planned.base_stage);
-        // A stage read by nobody else hands its filesystem over instead of having it extracted again.
-        if (parent_plan && parent_plan->readers == 1 && !parent.rootfs_path.empty()) {
+        if (parent.overlay) {
+            // The parent's layer directories are stacked again, read-only; its mount stays for COPY --from.
+            parent_layer_directories = parent.overlay->layer_directories();
+            materialized = true;
+        } else if (parent_plan && parent_plan->readers == 1 && !parent.rootfs_path.empty()) {
+            // A stage read by nobody else hands its filesystem over instead of having it extracted again.
             if (::rename(parent.rootfs_path.c_str(), rootfs_path.c_str()) != 0)
                 return fail_errno(str_cat("rename ", parent.rootfs_path, " to ", rootfs_path));
             parent.rootfs_path.clear();
@@ -104,7 +143,12 @@ Result<StageResult> build_stage(BuildSession& session, const PlannedStage& plann
         }
         KILN_ASSIGN(base, with_context(load_base_image(session, planned.base, platform), where));
     }
-    if (!materialized) {
+    std::shared_ptr<StageOverlay> overlay;
+    if (session.snapshotter.overlay) {
+        KILN_ASSIGN(overlay, with_context(mount_stage_overlay(session, base, std::move(parent_layer_directories),
+                                                              parent_path(rootfs_path), rootfs_path),
+                                          where));
+    } else if (!materialized) {
         if (::mkdir(rootfs_path.c_str(), 0755) != 0) return fail_errno(str_cat("mkdir ", rootfs_path));
         KILN_ASSIGN(RootFs fresh, RootFs::open(rootfs_path));
         KILN_TRY_CONTEXT(materialize_rootfs(base, fresh, ownership_failure_policy()), where);
@@ -129,10 +173,13 @@ Result<StageResult> build_stage(BuildSession& session, const PlannedStage& plann
                      .label = label,
                      .step = 1,
                      .step_count = step_count};
+    state.overlay = overlay;
 
     state.args.set_proxy_environment(session.build_args.proxy_environment());
-    if (session.options.single_snapshot) {
-        KILN_ASSIGN(state.stage_start, with_context(scan_snapshot(state.rootfs), "snapshot of the stage's base"));
+    if (session.options.single_snapshot && !overlay) {
+        KILN_ASSIGN(state.stage_start,
+                    with_context(scan_snapshot(state.rootfs, single_snapshot_options(state)),
+                                 "snapshot of the stage's base"));
     }
     for (const dockerfile::Instruction& trigger : triggers) {
         log_info("[", label, " ONBUILD] ", dockerfile::instruction_base(trigger).original);
@@ -151,12 +198,25 @@ Result<StageResult> build_stage(BuildSession& session, const PlannedStage& plann
         }
     }
     if (state.stage_start) {
-        KILN_ASSIGN(Snapshot end, with_context(scan_snapshot(state.rootfs), "snapshot of the stage"));
+        ScanOptions options = single_snapshot_options(state);
+        options.previous = &*state.stage_start;
+        KILN_ASSIGN(Snapshot end, with_context(scan_snapshot(state.rootfs, options), "snapshot of the stage"));
         std::vector<Change> changes = diff_snapshots(*state.stage_start, end);
         if (!changes.empty())
-            KILN_TRY(state.write_layer_now(layer_entries_from_changes(changes), "single snapshot of stage " + label));
+            KILN_TRY(state.write_layer_now(layer_entries_for(changes), "single snapshot of stage " + label));
     }
-    return StageResult{.index = planned.index, .name = stage.name, .image = std::move(state.image), .rootfs_path = rootfs_path};
+    if (overlay && session.options.single_snapshot) {
+        // The stage's one upper directory holds everything it changed.
+        KILN_ASSIGN(UpperChanges changes, overlay->changes(state.ignored_paths()));
+        KILN_ASSIGN(RootFs upper, overlay->upper());
+        if (!changes.entries.empty())
+            KILN_TRY(state.write_layer_from(upper, changes.entries, "single snapshot of stage " + label));
+    }
+    return StageResult{.index = planned.index,
+                       .name = stage.name,
+                       .image = std::move(state.image),
+                       .rootfs_path = rootfs_path,
+                       .overlay = std::move(overlay)};
 }
 
 }  // namespace kiln

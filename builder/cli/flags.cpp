@@ -128,6 +128,32 @@ Status apply_compression(BuildOptions& options, const std::string& value) {
     return {};
 }
 
+Status apply_snapshot_mode(BuildOptions& options, const std::string& value) {
+    KILN_ASSIGN(options.snapshot_mode, parse_snapshot_mode(value));
+    return {};
+}
+
+Status apply_snapshotter(BuildOptions& options, const std::string& value) {
+    std::string name = to_lower(value);
+    if (name == "auto")
+        options.snapshotter = Snapshotter::automatic;
+    else if (name == "overlay")
+        options.snapshotter = Snapshotter::overlay;
+    else if (name == "walk")
+        options.snapshotter = Snapshotter::walk;
+    else
+        return fail(str_cat("--snapshotter: expected auto, overlay or walk, got \"", value, "\""));
+    return {};
+}
+
+Status apply_ignore_path(BuildOptions& options, const std::string& value) {
+    // Kaniko takes the path in the image's namespace; "/" would leave every layer empty.
+    if (clean_path(value).empty())
+        return fail(str_cat("--ignore-path: \"", value, "\" names the whole filesystem"));
+    options.ignore_paths.push_back(value);
+    return {};
+}
+
 Status apply_format(BuildOptions& options, const std::string& value) {
     std::string name = to_lower(value);
     if (name == "oci")
@@ -234,6 +260,15 @@ const std::vector<FlagSpec>& flag_specs() {
         {"format", 0, FlagKind::value, apply_format, "manifest format: oci (default) or docker"},
         {"single-snapshot", 0, FlagKind::boolean, set_bool(&BuildOptions::single_snapshot, "single-snapshot"),
          "take one layer per stage, at its end, instead of one per RUN, COPY and ADD"},
+        {"snapshot-mode", 0, FlagKind::value, apply_snapshot_mode,
+         "how the walk snapshotter spots a change: full (content hash), redo (size, mode, owner, mtime), time "
+         "(mtime); default: every lstat field, ctime and inode included, and xattrs"},
+        {"snapshotter", 0, FlagKind::value, apply_snapshotter,
+         "auto (default: overlay where it can be mounted), overlay, or walk"},
+        {"ignore-path", 0, FlagKind::value, apply_ignore_path,
+         "leave this path and everything below it out of every layer (repeatable)"},
+        {"ignore-var-run", 0, FlagKind::boolean, set_bool(&BuildOptions::ignore_var_run, "ignore-var-run"),
+         "leave /var/run out of every layer (default true)"},
         {"reproducible", 0, FlagKind::boolean, set_bool(&BuildOptions::reproducible, "reproducible"),
          "strip timestamps (SOURCE_DATE_EPOCH, else 0) so that the same inputs give the same digest"},
         {"cache-dir", 0, FlagKind::value, set_string(&BuildOptions::cache_dir),
@@ -256,6 +291,9 @@ const std::vector<FlagSpec>& flag_specs() {
          "prefix log lines with the time"},
         // Deprecated spellings Kaniko still accepts.
         {"tarPath", 0, FlagKind::value, set_string(&BuildOptions::tar_path), ""},
+        {"snapshotMode", 0, FlagKind::value, apply_snapshot_mode, ""},
+        {"whitelist-var-run", 0, FlagKind::boolean,
+         set_bool(&BuildOptions::ignore_var_run, "whitelist-var-run"), ""},
         {"customPlatform", 0, FlagKind::value,
          [](BuildOptions& o, const std::string& v) -> Status {
              KILN_ASSIGN(o.custom_platform, Platform::parse(v));
@@ -278,11 +316,7 @@ const std::vector<IgnoredFlag>& ignored_flags() {
         {"cleanup", FlagKind::boolean, "kiln always removes its work directory"},
         {"force", FlagKind::boolean, "kiln never builds in its own root filesystem, so there is nothing to force"},
         {"skip-unused-stages", FlagKind::boolean, "kiln always skips the stages the target does not need"},
-        {"snapshot-mode", FlagKind::value, "kiln compares full metadata, including ctime, in every mode"},
-        {"snapshotMode", FlagKind::value, "kiln compares full metadata, including ctime, in every mode"},
         {"use-new-run", FlagKind::boolean, "kiln always runs steps in a sandbox"},
-        {"ignore-var-run", FlagKind::boolean, "kiln runs steps in a sandbox, so /var/run holds only what the image has"},
-        {"whitelist-var-run", FlagKind::boolean, "kiln runs steps in a sandbox, so /var/run holds only what the image has"},
         {"skip-push-permission-check", FlagKind::boolean, "kiln does not probe push permission before the build yet"},
         {"image-fs-extract-retry", FlagKind::value, "extraction is local and not retried"},
         {"log-format", FlagKind::value, "kiln writes plain text logs"},
@@ -298,7 +332,6 @@ const std::vector<RefusedFlag>& refused_flags() {
         {"registry-client-cert", "client certificates are not supported yet"},
         {"skip-default-registry-fallback", "registry mirrors are not supported yet"},
         {"push-ignore-immutable-tag-errors", "not supported yet"},
-        {"ignore-path", "snapshot ignore paths are not supported yet"},
         {"git", "git contexts are not supported yet: check the repository out and pass --context=DIR"},
         {"context-sub-path", "remote contexts are not supported yet"},
         {"bucket", "bucket contexts are not supported yet"},

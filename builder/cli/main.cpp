@@ -70,6 +70,13 @@ int run_build_command(const std::vector<std::string>& args, char** argv) {
         return **entered;  // the parent: the child's exit code
     }
 
+    // Before any thread: kiln's overlay mounts live in a mount namespace of its own and die with it.
+    if (auto entered = kiln::enter_private_mount_namespace(); entered) {
+        options->private_mount_namespace = true;
+    } else {
+        options->private_mount_namespace_error = entered.error().message();
+    }
+
     auto result = kiln::run_build(*options);
     if (!result) {
         std::fprintf(stderr, "error: %s\n", result.error().message().c_str());

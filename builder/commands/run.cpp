@@ -3,11 +3,12 @@
 #include <fcntl.h>
 
 #include <algorithm>
-
 #include <chrono>
+#include <optional>
 
 #include "builder/run_command.hpp"
 #include "builder/run_mounts.hpp"
+#include "layers/snapshot_overlay.hpp"
 #include "builder/user_db.hpp"
 #include "common/log.hpp"
 #include "common/strings.hpp"
@@ -80,12 +81,16 @@ Status execute_run(StageState& state, const dockerfile::RunInstruction& instruct
     if (!has_home) spec.environment.push_back("HOME=" + user.home);
     KILN_ASSIGN(const Sandbox* sandbox, state.session.sandbox());
 
-    // What a step writes under a declared volume is not kept, as in Docker's builder, Kaniko and buildah.
-    ScanOptions scan_options;
-    for (const std::string& volume : config.volumes)
-        if (!clean_path(volume).empty()) scan_options.excluded.push_back(volume);
-    KILN_ASSIGN(Snapshot before, with_context(scan_snapshot(state.rootfs, scan_options),
-                                              "snapshot before " + state.where(instruction)));
+    // With --single-snapshot the stage's one layer comes from its end, so a step needs no walk of its own;
+    // nor does it with the overlay snapshotter, whose upper directory is the step's diff.
+    bool snapshot = !state.session.options.single_snapshot && !state.overlay;
+    if (state.overlay) spec.overlay = state.overlay->spec();
+    ScanOptions scan_options = state.run_scan_options();
+    std::optional<Snapshot> before;
+    if (snapshot) {
+        KILN_ASSIGN(before, with_context(state.walk_before(scan_options),
+                                         "snapshot before " + state.where(instruction)));
+    }
     // As runc does, a missing working directory is created for the step (and so lands in its layer).
     KILN_TRY_CONTEXT(state.rootfs.make_directories(spec.working_directory, 0755, 0, 0),
                      state.where(instruction));
@@ -98,12 +103,31 @@ Status execute_run(StageState& state, const dockerfile::RunInstruction& instruct
                                                 state.label, " exited with code ", exit_code));
         return std::unexpected(std::move(error).set_exit_code(exit_code));
     }
+    if (state.overlay) {
+        log_debug("RUN took ", seconds, " s");
+        std::vector<std::string> volumes(config.volumes.begin(), config.volumes.end());
+        KILN_TRY(state.commit_layer({}, run_created_by(state.args.declared(), config, command->argv), volumes));
+        if (state.session.options.single_snapshot) {
+            // The step may have written through a mount of its own: kiln's must not serve stale entries.
+            KILN_TRY(state.overlay->remount());
+            KILN_ASSIGN(state.rootfs, RootFs::open(state.rootfs_path));
+        }
+        return {};
+    }
+    if (!snapshot) {
+        log_debug("RUN took ", seconds, " s");
+        return state.commit_layer({}, run_created_by(state.args.declared(), config, command->argv));
+    }
+    scan_options.previous = &*before;  // --snapshot-mode=full: hash only what changed
     KILN_ASSIGN(Snapshot after,
                 with_context(scan_snapshot(state.rootfs, scan_options), "snapshot after " + state.where(instruction)));
-    std::vector<Change> changes = diff_snapshots(before, after);
+    std::vector<Change> changes = diff_snapshots(*before, after);
     log_debug("RUN took ", seconds, " s and changed ", changes.size(), " path(s)");
-    return state.commit_layer(layer_entries_from_changes(changes),
-                              run_created_by(state.args.declared(), config, command->argv));
+    KILN_TRY(state.commit_layer(layer_entries_for(changes),
+                                run_created_by(state.args.declared(), config, command->argv)));
+    scan_options.previous = nullptr;
+    state.keep_walk_state(std::move(after), scan_options);
+    return {};
 }
 
 }  // namespace kiln

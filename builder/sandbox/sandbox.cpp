@@ -8,12 +8,14 @@
 
 #include <cerrno>
 #include <cstring>
+#include <map>
 #include <optional>
 
 #include "builder/sandbox/cloned_process.hpp"
 #include "builder/sandbox/container_init.hpp"
 #include "builder/sandbox/mount_stubs.hpp"
 #include "builder/sandbox/step_mounts.hpp"
+#include "builder/sandbox/userns_overlay.hpp"
 #include "common/files.hpp"
 #include "common/log.hpp"
 #include "common/strings.hpp"
@@ -172,6 +174,17 @@ Result<Sandbox> Sandbox::detect(const SandboxOptions& options) {
 Result<IdMapping> Sandbox::mapping_for_run(const RunSpec& spec, UniqueFd& rootfs_tree,
                                            StepMounts& step_mounts) const {
     if (!m_parent_clones_rootfs) return m_mapping;
+    if (m_rootfs_mount == RootfsMount::idmapped && spec.overlay) {
+        // An overlay mount cannot be idmapped: the sandbox's own overlay is made of idmapped layers. The
+        // overlay snapshotter was chosen because this works (probe_overlay_rootfs), so it is not weakened
+        // into the identity map here.
+        KILN_ASSIGN(rootfs_tree, idmapped_overlay(*spec.overlay));
+        auto layered = [this](const std::vector<std::string>& layers, const std::string& source) {
+            return clone_from_layers(layers, source);
+        };
+        KILN_TRY(step_mounts.clone_sources(m_idmap_userns.get(), layered));
+        return m_mapping;
+    }
     if (m_rootfs_mount == RootfsMount::idmapped) {
         // The rootfs and every bind source share one mapping: all idmapped, or all under the identity map.
         auto idmapped = clone_rootfs_tree(spec.rootfs, m_idmap_userns.get());
@@ -187,6 +200,111 @@ Result<IdMapping> Sandbox::mapping_for_run(const RunSpec& spec, UniqueFd& rootfs
     KILN_ASSIGN(rootfs_tree, clone_rootfs_tree(spec.rootfs, -1));
     KILN_TRY(step_mounts.clone_sources(-1));
     return m_identity_mapping;
+}
+
+Result<UniqueFd> Sandbox::idmapped_overlay(const OverlayMountSpec& spec) const {
+    // The idmapped clones are attached in kiln's private mount namespace, where the child that creates the
+    // overlay (in a mount namespace copied from this one) can name them: overlay refuses layers that are not
+    // in its creator's mount namespace. They are detached again once the overlay holds its own clones.
+    std::string staging_parent = parent_path(spec.upper.empty() ? spec.lowers[0] : parent_path(spec.upper));
+    KILN_ASSIGN(TempDir staging, TempDir::create(staging_parent, "idmapped-layers-"));
+    std::vector<std::string> attached;
+    std::map<std::string, std::string> name_of;  // the child resolves names relative to the staging directory
+    auto detach_all = [&] {
+        for (auto it = attached.rbegin(); it != attached.rend(); ++it) ::umount2(it->c_str(), MNT_DETACH);
+        attached.clear();
+    };
+    auto attach = [&](const std::string& source, const std::string& name) -> Result<std::string> {
+        std::string target = str_cat(staging.path(), "/", name);
+        KILN_TRY(make_directories(target, 0700));
+        name_of[target] = name;
+        KILN_ASSIGN(UniqueFd tree, clone_rootfs_tree(source, m_idmap_userns.get()));
+        if (::move_mount(tree.get(), "", AT_FDCWD, target.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0)
+            return fail_errno(str_cat("move_mount the idmapped clone of ", source, " to ", target));
+        attached.push_back(target);
+        return target;
+    };
+    OverlayMountSpec mapped;
+    Result<UniqueFd> mount = fail("no overlay");
+    {
+        Status staged;
+        for (size_t i = 0; i < spec.lowers.size() && staged; ++i) {
+            auto target = attach(spec.lowers[i], str_cat("l", i));
+            if (target) mapped.lowers.push_back(name_of[*target]);
+            else staged = fail(std::move(target).error());
+        }
+        if (staged && !spec.upper.empty()) {
+            std::string step_dir = parent_path(spec.upper);
+            // A work directory of its own: kiln's mount of the same upper keeps the other.
+            std::string work = step_dir + "/run-work";
+            staged = make_directories(work, 0700);
+            auto target = staged ? attach(step_dir, "step") : Result<std::string>(fail("not staged"));
+            if (staged && target) {
+                mapped.upper = str_cat("step/", spec.upper.substr(step_dir.size() + 1));
+                mapped.work = "step/run-work";
+            } else if (staged) {
+                staged = fail(std::move(target).error());
+            }
+        }
+        // The RUN's ids search the staging directory (kiln's own are 0700), and only that.
+        UniqueFd staging_fd(::open(staging.path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+        if (staged && (!staging_fd || ::chmod(staging.path().c_str(), 0711) != 0))
+            staged = fail_errno(str_cat("open ", staging.path()));
+        mount = staged ? make_overlay_mount_in_userns(mapped, m_idmap_userns.get(), staging_fd.get())
+                       : Result<UniqueFd>(fail(std::move(staged).error()));
+    }
+    detach_all();
+    return with_context(std::move(mount), "mounting the RUN's overlay from idmapped layer directories");
+}
+
+Result<UniqueFd> Sandbox::clone_from_layers(const std::vector<std::string>& layers,
+                                            const std::string& source) const {
+    KILN_ASSIGN(UniqueFd overlay, idmapped_overlay(OverlayMountSpec{.lowers = layers, .upper = {}, .work = {}}));
+    // A path inside a detached mount cannot be cloned: attach it in kiln's private namespace for a moment.
+    KILN_ASSIGN(TempDir staging, TempDir::create(parent_path(layers[0]), "layered-source-"));
+    if (::move_mount(overlay.get(), "", AT_FDCWD, staging.path().c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0)
+        return fail_errno(str_cat("move_mount a read-only overlay to ", staging.path()));
+    Result<UniqueFd> tree = fail("no tree");
+    {
+        KILN_ASSIGN(RootFs root, RootFs::open(staging.path()));
+        auto opened = root.open(source, O_PATH);
+        if (!opened) {
+            tree = fail(std::move(opened).error());
+        } else {
+            UniqueFd clone(::open_tree(opened->get(), "",
+                                       AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
+            if (clone)
+                tree = std::move(clone);
+            else
+                tree = fail_errno(str_cat("open_tree(OPEN_TREE_CLONE) ", root.display(source)));
+        }
+    }
+    ::umount2(staging.path().c_str(), MNT_DETACH);
+    return tree;
+}
+
+Status Sandbox::probe_overlay_rootfs(const std::string& store_dir) const {
+    // Only an idmapped rootfs needs more than a clone of kiln's own overlay mount.
+    if (!m_parent_clones_rootfs || m_rootfs_mount != RootfsMount::idmapped) return {};
+    KILN_ASSIGN(TempDir scratch, TempDir::create(store_dir, "overlay-idmap-probe-"));
+    OverlayMountSpec spec{.lowers = {scratch.path() + "/lower"},
+                          .upper = scratch.path() + "/step/upper",
+                          .work = scratch.path() + "/step/work"};
+    KILN_TRY(make_directories(spec.lowers[0], 0755));
+    KILN_TRY(make_directories(spec.upper, 0755));
+    KILN_TRY(write_file_atomic(spec.lowers[0] + "/seen", "x"));
+    Status probed;
+    {
+        auto mount = idmapped_overlay(spec);
+        if (!mount) {
+            probed = fail(std::move(mount).error());
+        } else if (::faccessat(mount->get(), "seen", F_OK, AT_SYMLINK_NOFOLLOW) != 0) {
+            probed = fail_errno("the idmapped overlay does not show its lower layer");
+        }
+    }
+    std::string run_work = scratch.path() + "/step/run-work/work";
+    if (path_exists(run_work)) ::chmod(run_work.c_str(), 0700);
+    return probed;
 }
 
 Result<int> Sandbox::run(const RunSpec& spec) const {

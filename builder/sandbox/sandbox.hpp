@@ -7,12 +7,14 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "builder/sandbox/id_map.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "layers/overlay_mount.hpp"
 
 namespace kiln {
 
@@ -44,6 +46,9 @@ struct RunMount {
     std::string source;
     MountAccess access = MountAccess::read_only;  // bind
     std::uint64_t tmpfs_size = 0;                 // tmpfs: bytes; 0 for the kernel's default
+    // bind from a stage whose filesystem is an overlay snapshotter's mount (which cannot be idmapped): its
+    // layer directories, topmost first, that an idmapped sandbox mounts from idmapped clones instead.
+    std::vector<std::string> source_layers;
     std::string content;                          // file: never logged, nor named in errors
     mode_t mode = 0400;                           // file: executable when any x bit is set
     uid_t uid = 0;
@@ -70,6 +75,10 @@ struct RunSpec {
     int stdout_fd = STDERR_FILENO;
     int stderr_fd = STDERR_FILENO;
     std::vector<RunMount> mounts;  // attached parents first, whatever their order here
+    // Set by the overlay snapshotter: `rootfs` is a mount of this overlay. Where the rootfs must be idmapped
+    // (an overlay mount cannot be), the sandbox mounts the same layers from idmapped clones of each lower
+    // directory and of the upper's parent (which must hold only the upper and the work directory).
+    std::optional<OverlayMountSpec> overlay;
 };
 
 // Whether a root caller may expose the rootfs to RUN steps through an idmapped mount.
@@ -119,11 +128,19 @@ public:
     // CAP_SYS_ADMIN, as Docker's do, so it can neither unmount nor remount writable what kiln mounted.
     Result<int> run(const RunSpec& spec) const;
 
+    // Whether run() can give a step an overlay rootfs (RunSpec::overlay) with layers stored under
+    // `store_dir`, with no loss of isolation; the error says why not.
+    Status probe_overlay_rootfs(const std::string& store_dir) const;
+
 private:
     enum class RootfsMount { idmapped, bind };
     Sandbox() = default;
     Result<IdMapping> mapping_for_run(const RunSpec& spec, UniqueFd& rootfs_tree,
                                       StepMounts& step_mounts) const;
+    // The overlay `spec` assembled from idmapped clones of its directories, detached.
+    Result<UniqueFd> idmapped_overlay(const OverlayMountSpec& spec) const;
+    // A detached clone of `source` inside a read-only overlay of `layers` made from idmapped clones.
+    Result<UniqueFd> clone_from_layers(const std::vector<std::string>& layers, const std::string& source) const;
 
     IdMapping m_mapping;           // the RUN's user namespace, as seen from kiln's
     IdMapping m_identity_mapping;  // the fallback when an idmapped mount of a particular rootfs fails

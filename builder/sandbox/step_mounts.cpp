@@ -88,18 +88,30 @@ Result<StepMounts> StepMounts::prepare(const std::vector<RunMount>& mounts, cons
     return result;
 }
 
-Status StepMounts::clone_sources(int userns_fd) {
+Status StepMounts::clone_sources(int userns_fd, const LayeredSource& layered) {
     for (Entry& entry : m_entries) {
         if (entry.mount.kind != RunMountKind::bind) continue;
-        KILN_ASSIGN(RootFs source_root, RootFs::open(entry.mount.source_root));
-        KILN_ASSIGN(UniqueFd source, source_root.open(entry.source, O_PATH));
-        std::string display = source_root.display(entry.source);
-        UniqueFd tree(::open_tree(source.get(), "",
-                                  AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
-        if (!tree) return fail_errno(str_cat("open_tree(OPEN_TREE_CLONE) ", display));
+        // An overlay cannot be idmapped: a layered source is mounted again from its layers, already mapped.
+        bool from_layers = userns_fd >= 0 && !entry.mount.source_layers.empty();
+        bool premapped = from_layers && entry.mount.source_layers.size() > 1;
+        if (premapped && !layered) return fail("a bind source made of layers needs an overlay");
+        UniqueFd tree;
+        std::string display;
+        if (premapped) {
+            display = str_cat(entry.mount.source_root, "/", entry.source);
+            KILN_ASSIGN(tree, with_context(layered(entry.mount.source_layers, entry.source), display));
+        } else {
+            KILN_ASSIGN(RootFs source_root,
+                        RootFs::open(from_layers ? entry.mount.source_layers[0] : entry.mount.source_root));
+            KILN_ASSIGN(UniqueFd source, source_root.open(entry.source, O_PATH));
+            display = source_root.display(entry.source);
+            tree = UniqueFd(::open_tree(source.get(), "",
+                                        AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
+            if (!tree) return fail_errno(str_cat("open_tree(OPEN_TREE_CLONE) ", display));
+        }
         mount_attr attr{};
         attr.attr_set = bind_attributes(entry.mount);
-        if (userns_fd >= 0) {
+        if (userns_fd >= 0 && !premapped) {
             attr.attr_set |= MOUNT_ATTR_IDMAP;
             attr.userns_fd = static_cast<std::uint64_t>(userns_fd);
         }

@@ -3,6 +3,7 @@
 // bind sources cloned in kiln's process when it clones the rootfs itself, and the plan entries the sandbox
 // child attaches (container_mounts.cpp).
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -30,7 +31,12 @@ public:
 
     // Clones every bind source here, with its attributes set (and idmapped through `userns_fd` unless it is
     // -1): for a root kiln in the initial namespace, whose sandbox child may not reach the sources itself.
-    Status clone_sources(int userns_fd);
+    // A bind whose source has source_layers is cloned by `layered` (from a read-only overlay of the layers,
+    // made to suit `userns_fd`, given the source's path in it) when it has several, or from its one layer
+    // directory.
+    using LayeredSource =
+        std::function<Result<UniqueFd>(const std::vector<std::string>& layers, const std::string& source)>;
+    Status clone_sources(int userns_fd, const LayeredSource& layered = {});
     // Closes the clones: after a failed idmap attempt, or once the child holds its own copies.
     void release_clones();
 

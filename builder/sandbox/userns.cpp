@@ -4,6 +4,7 @@
 #include <pwd.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -195,6 +196,17 @@ Result<std::optional<int>> enter_build_user_namespace(char** argv) {
     sync_write.reset();
     KILN_ASSIGN(int status, wait_forwarding_signals(*child, signals));
     return std::optional<int>(exit_code_from_wait_status(status));
+}
+
+}  // namespace kiln
+
+namespace kiln {
+
+Status enter_private_mount_namespace() {
+    if (::unshare(CLONE_NEWNS) != 0) return fail_errno("unshare(CLONE_NEWNS)");
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+        return fail_errno("making kiln's mounts private (mount MS_REC|MS_PRIVATE /)");
+    return {};
 }
 
 }  // namespace kiln

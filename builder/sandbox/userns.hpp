@@ -21,3 +21,13 @@ inline constexpr const char* k_build_userns_marker = "KILN_BUILD_USERNS";
 Result<std::optional<int>> enter_build_user_namespace(char** argv);
 
 }  // namespace kiln
+
+namespace kiln {
+
+// Moves kiln into a mount namespace of its own, where every mount propagates nowhere (MS_REC|MS_PRIVATE on
+// "/"), so that the overlays kiln mounts vanish with it and never show on the host. Call after
+// enter_build_user_namespace() and before any thread starts. The error says why (no CAP_SYS_ADMIN over the
+// current user namespace, a seccomp filter, …); kiln then mounts nothing itself.
+Status enter_private_mount_namespace();
+
+}  // namespace kiln

@@ -1,0 +1,101 @@
+#pragma once
+// The overlay snapshotter in the builder (../shared/research/sandbox.md §4, §6, §7): each base layer is
+// extracted once into a directory of its own, in overlay's on-disk format; a stage's rootfs is an overlay of
+// those directories with a fresh upper directory per layer-making step, and the upper is the step's diff.
+// The upper then joins the lowers. Mounts live in kiln's private mount namespace (main.cpp).
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/error.hpp"
+#include "images/layer.hpp"
+#include "layers/extract.hpp"
+#include "layers/overlay_mount.hpp"
+#include "layers/rootfs.hpp"
+#include "layers/snapshot_overlay.hpp"
+
+namespace kiln {
+
+enum class Snapshotter;
+struct BuildOptions;
+class Sandbox;
+
+// The snapshotter a build uses, and why: chosen once per build.
+struct SnapshotterChoice {
+    bool overlay = false;
+    std::string reason;
+};
+
+// Picks the snapshotter for --snapshotter: "auto" takes overlay when kiln has a private mount namespace,
+// probe_overlay() succeeds under `work_dir` and `sandbox` (when given) can run steps on an overlay; "overlay"
+// fails with the reason when one of these does not hold; "walk" always walks.
+Result<SnapshotterChoice> choose_snapshotter(const BuildOptions& options, const std::string& work_dir,
+                                             const Result<const Sandbox*>& sandbox);
+
+// Base layers extracted in overlay format under <work>/layers/<hex of the diffID>, each exactly once however
+// many stages ask for it at the same time.
+class LayerDirectories {
+public:
+    explicit LayerDirectories(std::string root) : m_root(std::move(root)) {}
+    // The directory of `layer`, extracting it first if no stage has.
+    Result<std::string> directory_for(const Layer& layer, OwnershipFailure ownership_failure);
+
+private:
+    struct Slot {
+        std::mutex mutex;
+        bool done = false;
+    };
+    std::string m_root;
+    std::mutex m_mutex;
+    std::map<std::string, std::shared_ptr<Slot>> m_slots;
+};
+
+// One stage's overlay: its lowers (topmost first), the upper of the step being built, and the mount of both
+// at the stage's rootfs path. Unmounts on destruction.
+class StageOverlay {
+public:
+    // Mounts `lowers` (at least one; an empty directory for FROM scratch) with a fresh upper at
+    // `rootfs_path`. Step directories go below `stage_dir`.
+    static Result<std::unique_ptr<StageOverlay>> mount(std::string stage_dir, std::vector<std::string> lowers,
+                                                       std::string rootfs_path);
+    ~StageOverlay();
+    StageOverlay(const StageOverlay&) = delete;
+    StageOverlay& operator=(const StageOverlay&) = delete;
+
+    // The spec of the mount at the rootfs path: the lowers and the current step's upper and work directories.
+    const OverlayMountSpec& spec() const { return m_spec; }
+    // The directory holding the current step's upper and work directories.
+    const std::string& step_dir() const { return m_step_dir; }
+    // Every directory the stage's filesystem is made of, topmost first, the current upper included: what a
+    // stage built FROM this one stacks.
+    std::vector<std::string> layer_directories() const;
+
+    // The current step's changes, from its upper against the lowers.
+    Result<UpperChanges> changes(const std::vector<std::string>& excluded);
+    // A RootFs of the current upper directory, which write_layer reads the step's entries from.
+    Result<RootFs> upper() const { return RootFs::open(m_spec.upper); }
+    // Ends the step: its upper joins the lowers and a fresh upper is mounted at the rootfs path.
+    Status next_step();
+    // Mounts the same layers again, so that the mount sees what another mount of the same upper wrote.
+    Status remount();
+
+private:
+    StageOverlay() = default;
+    Status mount_current();
+    Status unmount_all();
+    Result<RootFs> lower_view();
+
+    std::string m_stage_dir;
+    std::string m_rootfs_path;
+    std::string m_step_dir;
+    OverlayMountSpec m_spec;
+    size_t m_steps = 0;
+    bool m_mounted = false;
+    bool m_lower_view_mounted = false;
+};
+
+}  // namespace kiln

@@ -1,0 +1,159 @@
+// The two snapshotters, built by the kiln binary: --snapshotter=walk and --snapshotter=overlay make the same
+// image from the same Dockerfile, and the choice (auto, or a refusal) is logged with its reason.
+
+#include <unistd.h>
+
+#include "images/digest.hpp"
+#include "tests/integration/run_build_fixture.hpp"
+
+namespace kiln::test {
+namespace {
+
+class SnapshotterTest : public RunBuildTest {
+protected:
+    // nullopt when --snapshotter=overlay works on this machine, else why not.
+    std::optional<std::string> overlay_unavailable() {
+        KilnRun probe = build("FROM base\nRUN echo probe > /probe\n", {"--snapshotter=overlay"});
+        if (probe.exit_code == 0) return std::nullopt;
+        size_t at = probe.output.find("overlay is unavailable");
+        EXPECT_NE(at, std::string::npos) << "overlay failed for another reason:\n" << probe.output;
+        return at == std::string::npos ? probe.output : probe.output.substr(at);
+    }
+
+    // Per layer of the last build: its entries (tar -tv, numeric owners) and the bytes of its files, without
+    // the whiteouts. The walk cannot always tell a directory made again from the one it replaced (the file
+    // system may hand the new one the old inode number), and then whites out the old children one by one
+    // where overlay writes an opaque marker: the same change, written two ways. The whiteouts' effect is
+    // checked through the unpacked trees (tree_listing()).
+    std::string layer_listing() const {
+        std::string listing;
+        nlohmann::json image_manifest = manifest();  // alive for the loop: ["layers"] refers into it
+        for (const auto& layer : image_manifest["layers"]) {
+            std::string digest = layer["digest"];
+            std::string blob = m_layout + "/blobs/sha256/" + digest.substr(7);
+            auto tar = run_process({"tar", "--numeric-owner", "-tvzf", blob});
+            auto bytes = run_process({"tar", "-xzOf", blob});
+            EXPECT_TRUE(tar && tar->exit_code == 0 && bytes && bytes->exit_code == 0) << digest;
+            listing += "layer\n";
+            for (const std::string& line : split(tar ? tar->stdout_bytes : "", '\n'))
+                if (line.find(".wh.") == std::string::npos) listing += line + "\n";
+            listing +=
+                str_cat("content sha256 ", Digest::of_bytes(bytes ? bytes->stdout_bytes : "").str(), "\n");
+        }
+        return listing;
+    }
+
+    // Every path of the last build's unpacked image, with its type, mode, owner, size, link target and the
+    // digest of its content.
+    std::string tree_listing() const {
+        auto listing =
+            run_process({"sh", "-c",
+                         "cd \"$0\" && find . -printf '%p %y %m %U %G %s %l\\n' | LC_ALL=C sort && "
+                         "find . -type f -exec sha256sum {} + | LC_ALL=C sort",
+                         m_bundle + "/rootfs"});
+        EXPECT_TRUE(listing && listing->exit_code == 0);
+        return listing ? listing->stdout_bytes : "";
+    }
+
+    // The last build's config without its diffIDs (see layer_listing()).
+    nlohmann::json config_without_diff_ids() const {
+        nlohmann::json image_config = config();
+        image_config["rootfs"].erase("diff_ids");
+        return image_config;
+    }
+
+    // Runs kiln with its work directory on an overlayfs, where no overlay upper directory can live, inside a
+    // mount namespace of its own (nothing is mounted on the host). Needs root.
+    KilnRun build_on_overlayfs_store(const std::vector<std::string>& extra_args) {
+        std::string store = case_path("overlayfs-store");
+        std::string script =
+            str_cat("set -e; d=", store, "; mkdir -p $d/l $d/u $d/w $d/m; ",
+                    "mount -t overlay kiln-test -o lowerdir=$d/l,upperdir=$d/u,workdir=$d/w $d/m; ",
+                    "exec \"$0\" \"$@\" --work-dir=$d/m");
+        EXPECT_TRUE(write_file_atomic(context_path("Dockerfile"), "FROM base\nRUN echo x > /x\n"));
+        std::vector<std::string> args = {"build",     "--context",         context_path(""),
+                                         "--no-push", "--oci-layout-path", case_path("layout-overlayfs")};
+        for (const std::string& arg : fixture_args()) args.push_back(arg);
+        args.insert(args.end(), extra_args.begin(), extra_args.end());
+        return run_kiln(args, {"unshare", "--mount", "--propagation", "private", "sh", "-c", script});
+    }
+};
+
+// Every kind of change a RUN can make, plus COPY, a file opened for writing and left alone (overlay copies
+// it up; the copy-up is filtered) and a hardlink made within a step. With --reproducible both snapshotters
+// must give layers with the same entries and bytes, the same tree and the same config.
+TEST_F(SnapshotterTest, WalkAndOverlayMakeTheSameImage) {
+    if (auto why = overlay_unavailable()) GTEST_SKIP() << *why;
+    put("x", "copied\n");
+    const std::string dockerfile =
+        "FROM base\n"
+        "RUN mkdir -p /d/sub /keep && echo old > /d/old && echo old > /d/sub/f && echo a > /f && echo k > "
+        "/keep/k "
+        "&& echo m > /mod && echo gone > /gone\n"
+        "RUN echo more >> /mod && rm /gone && rm -rf /d && mkdir -p /d/sub && echo new > /d/new && chmod 600 "
+        "/keep/k "
+        "&& chown 12:34 /f && rm /bin/vi && : >> /etc/passwd\n"
+        "RUN echo h > /h1 && ln /h1 /h2 && mkdir /hd && ln /h1 /hd/h3 && chmod 750 /hd && ln -s /h1 "
+        "/hd/link\n"
+        "COPY x /keep/x\n"
+        "RUN rm -rf /keep && mkdir /keep && echo again > /keep/k && touch -d '2020-01-01' /keep/k\n"
+        "WORKDIR /made/by/workdir\n"
+        "RUN touch here\n";
+    build_ok(dockerfile, {"--reproducible", "--snapshotter=walk"});
+    std::string walk_layers = layer_listing();
+    std::string walk_tree = tree_listing();
+    nlohmann::json walk_config = config_without_diff_ids();
+    KilnRun overlay = build_ok(dockerfile, {"--reproducible", "--snapshotter=overlay"});
+    EXPECT_TRUE(contains(overlay.output, "snapshotter: overlay (--snapshotter=overlay)")) << overlay.output;
+    EXPECT_EQ(layer_listing(), walk_layers);
+    EXPECT_EQ(tree_listing(), walk_tree);
+    EXPECT_EQ(config_without_diff_ids(), walk_config);
+    EXPECT_FALSE(exists("d/old"));
+    EXPECT_FALSE(exists("keep/x"));
+    EXPECT_EQ(content_of("mod"), "m\nmore\n");
+}
+
+// A stage FROM another stage stacks the other's layer directories; COPY --from reads its mount.
+TEST_F(SnapshotterTest, WalkAndOverlayAgreeAcrossStages) {
+    if (auto why = overlay_unavailable()) GTEST_SKIP() << *why;
+    const std::string dockerfile =
+        "FROM base AS first\nRUN mkdir /shared && echo one > /shared/a && echo two > /shared/b\n"
+        "FROM first\nRUN rm /shared/a && echo three >> /shared/b\nCOPY --from=first /shared/a /copied-a\n";
+    build_ok(dockerfile, {"--reproducible", "--snapshotter=walk"});
+    std::string walk_layers = layer_listing();
+    std::string walk_tree = tree_listing();
+    build_ok(dockerfile, {"--reproducible", "--snapshotter=overlay"});
+    EXPECT_EQ(layer_listing(), walk_layers);
+    EXPECT_EQ(tree_listing(), walk_tree);
+    EXPECT_FALSE(exists("shared/a"));
+    EXPECT_EQ(content_of("shared/b"), "two\nthree\n");
+    EXPECT_EQ(content_of("copied-a"), "one\n");
+}
+
+TEST_F(SnapshotterTest, AutoPicksOverlayWhereItWorksAndSaysSo) {
+    if (auto why = overlay_unavailable()) GTEST_SKIP() << *why;
+    KilnRun run = build_ok("FROM base\nRUN echo x > /x\n");
+    EXPECT_TRUE(contains(run.output, "snapshotter: overlay (")) << run.output;
+}
+
+TEST_F(SnapshotterTest, OverlayOnAStoreWhereItIsImpossibleFailsClearly) {
+    if (::geteuid() != 0) GTEST_SKIP() << "mounting the overlayfs store needs root";
+    KilnRun run = build_on_overlayfs_store({"--snapshotter=overlay"});
+    EXPECT_NE(run.exit_code, 0);
+    EXPECT_TRUE(contains(run.output, "--snapshotter=overlay: overlay is unavailable: ")) << run.output;
+}
+
+TEST_F(SnapshotterTest, AutoFallsBackToWalkWithTheReasonWhereOverlayIsImpossible) {
+    if (::geteuid() != 0) GTEST_SKIP() << "mounting the overlayfs store needs root";
+    KilnRun run = build_on_overlayfs_store({});
+    EXPECT_EQ(run.exit_code, 0) << run.output;
+    EXPECT_TRUE(contains(run.output, "snapshotter: walk (overlay unavailable: ")) << run.output;
+}
+
+TEST_F(SnapshotterTest, WalkFlagSkipsTheOverlayProbe) {
+    KilnRun run = build_ok("FROM base\nRUN echo x > /x\n", {"--snapshotter=walk"});
+    EXPECT_TRUE(contains(run.output, "snapshotter: walk (--snapshotter=walk)")) << run.output;
+}
+
+}  // namespace
+}  // namespace kiln::test
