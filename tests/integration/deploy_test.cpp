@@ -1,0 +1,149 @@
+// The Tekton Task in deploy/ is what pipelines run: its build step's arguments, with Tekton's substitutions
+// made the way a TaskRun would make them, build and push an image and fill both results.
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <sstream>
+
+#include "common/files.hpp"
+#include "common/strings.hpp"
+#include "tests/integration/registry_fixture.hpp"
+
+namespace kiln::test {
+namespace {
+
+struct TaskStep {
+    std::vector<std::string> args;
+    std::map<std::string, std::string> volume_mounts;  // volume name → mountPath
+};
+
+std::string replace_all(std::string text, const std::string& from, const std::string& to) {
+    for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
+        text.replace(at, from.size(), to);
+    return text;
+}
+
+size_t indentation(const std::string& line) { return line.find_first_not_of(' '); }
+
+std::string unquoted(std::string value) {
+    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') && value.back() == value.front())
+        return value.substr(1, value.size() - 2);
+    return value;
+}
+
+// The params' defaults and the named step's args and volume mounts. A line scanner for the block style the Task
+// is written in, not a YAML parser: it fails the test rather than guess when the shape changes.
+struct TaskFile {
+    std::map<std::string, std::string> defaults;
+    TaskStep step;
+};
+
+TaskFile read_task(const std::string& text, const std::string& step_name) {
+    TaskFile task;
+    std::istringstream in(text);
+    std::string line;
+    std::string section;       // the spec-level key we are under ("params", "steps", …)
+    std::string current_name;  // the last "- name:" seen in that section
+    bool in_step = false;
+    std::string step_list;  // "args" or "volumeMounts" inside the wanted step
+    size_t list_indent = 0;
+    std::string mount_name;  // the volume mount being read
+    while (std::getline(in, line)) {
+        if (line.empty() || line.find_first_not_of(' ') == std::string::npos || trim(line).starts_with("#")) continue;
+        size_t indent = indentation(line);
+        std::string content = std::string(trim(line));
+        if (indent == 2 && content.ends_with(":")) {
+            section = content.substr(0, content.size() - 1);
+            in_step = false;
+            step_list.clear();
+            continue;
+        }
+        if (content.starts_with("- name: ") && indent == 4) {
+            current_name = unquoted(content.substr(8));
+            in_step = section == "steps" && current_name == step_name;
+            step_list.clear();
+            continue;
+        }
+        if (section == "params" && content.starts_with("default: "))
+            task.defaults[current_name] = unquoted(content.substr(9));
+        if (!in_step) continue;
+        if (indent == 6 && content.ends_with(":")) {
+            step_list = content.substr(0, content.size() - 1);
+            list_indent = indent + 2;
+            continue;
+        }
+        if (indent <= 6) {
+            step_list.clear();
+            continue;
+        }
+        if (step_list == "args" && indent == list_indent && content.starts_with("- "))
+            task.step.args.push_back(unquoted(content.substr(2)));
+        if (step_list == "volumeMounts") {
+            if (content.starts_with("- name: ")) mount_name = unquoted(content.substr(8));
+            if (content.starts_with("mountPath: ")) task.step.volume_mounts[mount_name] = unquoted(content.substr(11));
+        }
+    }
+    return task;
+}
+
+class DeployTaskTest : public RegistryBuildTest {};
+
+TEST_F(DeployTaskTest, TheBuildStepsArgumentsPushTheImageAndWriteBothResults) {
+    auto text = read_file(source_path("deploy/tekton/kiln.yaml"));
+    ASSERT_TRUE(text) << text.error().message();
+    TaskFile task = read_task(*text, "build-and-push");
+    ASSERT_FALSE(task.step.args.empty()) << "no args found for the build-and-push step";
+    ASSERT_TRUE(task.defaults.contains("DOCKERFILE") && task.defaults.contains("CONTEXT"));
+
+    // The source workspace, as a TaskRun would bind it, with the Dockerfile where the defaults say.
+    std::string workspace = m_dir.path() + "/source";
+    std::string results = m_dir.path() + "/results";
+    ASSERT_TRUE(make_directories(workspace));
+    ASSERT_TRUE(make_directories(results));
+    ASSERT_TRUE(write_file_atomic(workspace + "/" + task.defaults["DOCKERFILE"],
+                                  "ARG BASE\nFROM $BASE\nRUN echo built by the Task > /built\n"));
+    std::string image = reference("pipeline/app:1");
+    std::map<std::string, std::string> substitutions = {
+        {"$(workspaces.source.path)", workspace},
+        {"$(params.DOCKERFILE)", task.defaults["DOCKERFILE"]},
+        {"$(params.CONTEXT)", task.defaults["CONTEXT"]},
+        {"$(params.IMAGE)", image},
+        {"$(results.IMAGE_DIGEST.path)", results + "/IMAGE_DIGEST"},
+        {"$(results.IMAGE_URL.path)", results + "/IMAGE_URL"},
+    };
+    std::vector<std::string> args;
+    for (std::string arg : task.step.args) {
+        if (arg == "$(params.EXTRA_ARGS[*])") {
+            // What a pipeline against this plain-HTTP test registry passes.
+            for (const char* extra : {"--insecure", "--insecure-pull"}) args.emplace_back(extra);
+            args.push_back("--build-arg=BASE=" + base());
+            continue;
+        }
+        for (const auto& [from, to] : substitutions) arg = replace_all(arg, from, to);
+        // Volumes the step mounts are directories of the test's own.
+        for (const auto& [name, mount_path] : task.step.volume_mounts) {
+            std::string local = m_dir.path() + "/volume-" + name;
+            ASSERT_TRUE(make_directories(local));
+            if (arg.ends_with("=" + mount_path)) arg = arg.substr(0, arg.size() - mount_path.size()) + local;
+        }
+        ASSERT_EQ(arg.find("$("), std::string::npos) << "a substitution the test does not make: " << arg;
+        args.push_back(arg);
+    }
+
+    // The step's workingDir is the source workspace.
+    KilnRun run = run_kiln(args, {"env", "-C", workspace});
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+
+    auto digest = read_file(results + "/IMAGE_DIGEST");
+    ASSERT_TRUE(digest) << digest.error().message();
+    auto url = read_file(results + "/IMAGE_URL");
+    ASSERT_TRUE(url) << url.error().message();
+    EXPECT_EQ(*url, image);
+    auto pushed = inspect_remote(image);
+    ASSERT_TRUE(pushed) << pushed.error().message();
+    EXPECT_EQ(*digest, (*pushed)["Digest"].get<std::string>());
+}
+
+}  // namespace
+}  // namespace kiln::test
