@@ -2,16 +2,15 @@
 
 #include <fcntl.h>
 
-#include <atomic>
 #include <chrono>
 #include <optional>
 #include <set>
-#include <thread>
 #include <vector>
 
 #include "builder/sandbox/id_map.hpp"
 #include "common/files.hpp"
 #include "common/log.hpp"
+#include "common/parallel.hpp"
 #include "common/strings.hpp"
 #include "images/index.hpp"
 #include "images/oci_layout.hpp"
@@ -114,36 +113,19 @@ Result<std::uint64_t> pull_layers(BuildSession& session, const Reference& refere
     std::set<std::string> seen;
     for (const Descriptor& layer : layers)
         if (!session.store.contains(layer.digest) && seen.insert(layer.digest.str()).second) missing.push_back(&layer);
-    std::vector<std::optional<Error>> errors(missing.size());
-    std::atomic<size_t> next{0};
-    std::atomic<bool> failed{false};
     auto pull_one = [&](const Descriptor& layer) -> Status {
         KILN_ASSIGN(BlobIngest ingest, session.store.begin());
         KILN_TRY(session.pull_client.fetch_blob(reference, layer, ingest));
         KILN_TRY(ingest.commit(layer.digest));
         return {};
     };
-    auto worker = [&] {
-        while (!failed) {
-            size_t i = next++;
-            if (i >= missing.size()) return;
-            Status status = pull_one(*missing[i]);
-            if (!status) {
-                errors[i] = std::move(status.error()).context(
-                    str_cat("pulling layer ", missing[i]->digest.str(), " of ", reference.str()));
-                failed = true;
-            }
-        }
-    };
-    std::vector<std::thread> workers;
-    for (size_t i = 1; i < std::min(missing.size(), k_concurrent_pulls); ++i) workers.emplace_back(worker);
-    worker();
-    for (std::thread& thread : workers) thread.join();
+    Status pulled_all = run_bounded(missing.size(), k_concurrent_pulls, [&](size_t i) -> Status {
+        return with_context(pull_one(*missing[i]),
+                            str_cat("pulling layer ", missing[i]->digest.str(), " of ", reference.str()));
+    });
+    KILN_TRY(std::move(pulled_all));
     std::uint64_t pulled = 0;
-    for (size_t i = 0; i < missing.size(); ++i) {
-        if (errors[i]) return fail(std::move(*errors[i]));
-        pulled += static_cast<std::uint64_t>(missing[i]->size);
-    }
+    for (const Descriptor* layer : missing) pulled += static_cast<std::uint64_t>(layer->size);
     return pulled;
 }
 
@@ -178,20 +160,21 @@ Status materialize_rootfs(const Image& image, const RootFs& rootfs, OwnershipFai
     return {};
 }
 
-Status extract_layer(const Layer& layer, const RootFs& rootfs, OwnershipFailure ownership_failure,
-                     WhiteoutFormat whiteout_format) {
+Result<ExtractStats> extract_layer(const Layer& layer, const RootFs& rootfs, OwnershipFailure ownership_failure,
+                                   WhiteoutFormat whiteout_format) {
     const Descriptor& descriptor = layer.descriptor();
     std::string name = descriptor.digest.str();
     KILN_ASSIGN(auto blob, layer.open_blob());
     HashingReader blob_hash(*blob);
     KILN_ASSIGN(auto tar, with_context(make_auto_decompressor(blob_hash), str_cat("layer ", name)));
     HashingReader tar_hash(*tar);
+    ExtractStats stats;
     {
         // Reading, hashing and decompressing run on a second thread while this one creates the files.
         std::unique_ptr<Reader> read_ahead = make_read_ahead_reader(tar_hash);
         ExtractOptions options{.layer_name = name, .ownership_failure = ownership_failure};
         options.whiteout_format = whiteout_format;
-        KILN_TRY(apply_layer(rootfs, *read_ahead, options));
+        KILN_ASSIGN(stats, apply_layer(rootfs, *read_ahead, options));
         // The tar may end before its stream does (padding after the end-of-archive blocks): hash it all.
         std::vector<char> buffer(1 << 16);
         while (true) {
@@ -204,7 +187,7 @@ Status extract_layer(const Layer& layer, const RootFs& rootfs, OwnershipFailure 
     if (tar_hash.finish_digest() != layer.diff_id().str())
         return fail(str_cat("layer ", name, ": its uncompressed content does not match diffID ",
                             layer.diff_id().str()));
-    return {};
+    return stats;
 }
 
 }  // namespace kiln

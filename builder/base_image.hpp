@@ -20,7 +20,7 @@ Status materialize_rootfs(const Image& image, const RootFs& rootfs, OwnershipFai
 
 // Extracts one layer into `rootfs`, checking its bytes against its digest and its tar against its diffID.
 // WhiteoutFormat::overlay makes a layer directory for the overlay snapshotter.
-Status extract_layer(const Layer& layer, const RootFs& rootfs, OwnershipFailure ownership_failure,
+Result<ExtractStats> extract_layer(const Layer& layer, const RootFs& rootfs, OwnershipFailure ownership_failure,
                      WhiteoutFormat whiteout_format = WhiteoutFormat::apply);
 
 // How to treat layer ownership that cannot be applied: an error with a full id range, a warning in the

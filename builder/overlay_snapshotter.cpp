@@ -40,15 +40,27 @@ Result<SnapshotterChoice> choose_snapshotter(const BuildOptions& options, const 
     return SnapshotterChoice{false, str_cat("overlay unavailable: ", *unavailable)};
 }
 
+std::shared_ptr<LayerDirectories::Slot> LayerDirectories::slot_for(const std::string& hex) {
+    std::lock_guard lock(m_mutex);
+    std::shared_ptr<Slot>& entry = m_slots[hex];
+    if (!entry) entry = std::make_shared<Slot>();
+    return entry;
+}
+
+Status LayerDirectories::link_lower_layers(const Layer& layer, const std::vector<std::string>& lowers) {
+    std::string hex = layer.diff_id().encoded();
+    std::shared_ptr<Slot> slot = slot_for(hex);
+    std::lock_guard lock(slot->mutex);
+    if (slot->links.empty()) return {};
+    KILN_ASSIGN(RootFs root, RootFs::open(str_cat(m_root, "/", hex)));
+    KILN_TRY(copy_from_lower_layers(root, slot->links, lowers, layer.descriptor().digest.str()));
+    slot->links.clear();
+    return {};
+}
+
 Result<std::string> LayerDirectories::directory_for(const Layer& layer, OwnershipFailure ownership_failure) {
     std::string hex = layer.diff_id().encoded();
-    std::shared_ptr<Slot> slot;
-    {
-        std::lock_guard lock(m_mutex);
-        std::shared_ptr<Slot>& entry = m_slots[hex];
-        if (!entry) entry = std::make_shared<Slot>();
-        slot = entry;
-    }
+    std::shared_ptr<Slot> slot = slot_for(hex);
     // One stage extracts; another that wants the same layer waits for it here.
     std::lock_guard lock(slot->mutex);
     std::string directory = str_cat(m_root, "/", hex);
@@ -60,9 +72,11 @@ Result<std::string> LayerDirectories::directory_for(const Layer& layer, Ownershi
     if (::mkdir(partial.c_str(), 0755) != 0) return fail_errno(str_cat("mkdir ", partial));
     {
         KILN_ASSIGN(RootFs root, RootFs::open(partial));
-        KILN_TRY_CONTEXT(
-            extract_layer(layer, root, ownership_failure, WhiteoutFormat::overlay),
-            str_cat("extracting layer ", layer.descriptor().digest.str(), " for the overlay snapshotter"));
+        KILN_ASSIGN(ExtractStats stats,
+                    with_context(extract_layer(layer, root, ownership_failure, WhiteoutFormat::overlay),
+                                 str_cat("extracting layer ", layer.descriptor().digest.str(),
+                                         " for the overlay snapshotter")));
+        slot->links = std::move(stats.lower_layer_links);
     }
     if (::rename(partial.c_str(), directory.c_str()) != 0)
         return fail_errno(str_cat("rename ", partial, " to ", directory));

@@ -41,14 +41,20 @@ Result<SnapshotterChoice> choose_snapshotter(const BuildOptions& options, const 
 class LayerDirectories {
 public:
     explicit LayerDirectories(std::string root) : m_root(std::move(root)) {}
-    // The directory of `layer`, extracting it first if no stage has.
+    // The directory of `layer`, extracting it first if no stage has. Layers may be extracted side by side;
+    // link_lower_layers() then completes each, bottom to top.
     Result<std::string> directory_for(const Layer& layer, OwnershipFailure ownership_failure);
+    // Copies into `layer`'s directory what its hardlinks into earlier layers name, from `lowers` (the
+    // directories below it, topmost first); done once, by whichever stage asks first.
+    Status link_lower_layers(const Layer& layer, const std::vector<std::string>& lowers);
 
 private:
     struct Slot {
         std::mutex mutex;
         bool done = false;
+        std::vector<LowerLayerLink> links;  // until link_lower_layers() completes them
     };
+    std::shared_ptr<Slot> slot_for(const std::string& hex);
     std::string m_root;
     std::mutex m_mutex;
     std::map<std::string, std::shared_ptr<Slot>> m_slots;

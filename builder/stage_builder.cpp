@@ -10,6 +10,7 @@
 #include "layers/snapshot_overlay.hpp"
 #include "common/files.hpp"
 #include "common/log.hpp"
+#include "common/parallel.hpp"
 #include "common/strings.hpp"
 #include "layers/snapshot_walk.hpp"
 
@@ -81,6 +82,10 @@ std::string stage_label(const dockerfile::Stage& stage) {
     return stage.name.empty() ? str_cat("stage ", stage.index) : stage.name;
 }
 
+// Base layers extracted at once by the overlay snapshotter: extraction is CPU-bound (decompression) and
+// file-creation-bound, so a few threads keep both busy without swamping the disk.
+constexpr size_t k_concurrent_extractions = 4;
+
 // Overlay snapshotter: mounts the stage's rootfs from the base's layer directories (extracted on first use)
 // or from the parent stage's.
 Result<std::shared_ptr<StageOverlay>> mount_stage_overlay(BuildSession& session, const Image& base,
@@ -88,11 +93,18 @@ Result<std::shared_ptr<StageOverlay>> mount_stage_overlay(BuildSession& session,
                                                           const std::string& stage_dir,
                                                           const std::string& rootfs_path) {
     if (lowers.empty()) {
-        for (const LayerPtr& layer : base.layers()) {
-            KILN_ASSIGN(std::string directory,
-                        session.layer_directories->directory_for(*layer, ownership_failure_policy()));
-            lowers.insert(lowers.begin(), std::move(directory));
-        }
+        // Each layer has a directory of its own, so they are extracted side by side; the stack is topmost first.
+        const std::vector<LayerPtr>& layers = base.layers();
+        std::vector<std::string> directories(layers.size());
+        KILN_TRY(run_bounded(layers.size(), k_concurrent_extractions, [&](size_t i) -> Status {
+            KILN_ASSIGN(directories[i], session.layer_directories->directory_for(*layers[i], ownership_failure_policy()));
+            return {};
+        }));
+        // Hardlinks into earlier layers need those layers in place: completed bottom to top.
+        for (size_t i = 0; i < layers.size(); ++i)
+            KILN_TRY(session.layer_directories->link_lower_layers(
+                *layers[i], std::vector<std::string>(directories.rend() - static_cast<std::ptrdiff_t>(i), directories.rend())));
+        lowers.assign(directories.rbegin(), directories.rend());
     }
     if (lowers.empty()) {
         // FROM scratch: overlay needs a lower, so an empty one.
@@ -203,7 +215,7 @@ Result<StageResult> build_stage(BuildSession& session, const PlannedStage& plann
         KILN_ASSIGN(Snapshot end, with_context(scan_snapshot(state.rootfs, options), "snapshot of the stage"));
         std::vector<Change> changes = diff_snapshots(*state.stage_start, end);
         if (!changes.empty())
-            KILN_TRY(state.write_layer_now(layer_entries_for(changes), "single snapshot of stage " + label));
+            KILN_TRY(state.write_layer_now(layer_entries_from_changes(changes), "single snapshot of stage " + label));
     }
     if (overlay && session.options.single_snapshot) {
         // The stage's one upper directory holds everything it changed.

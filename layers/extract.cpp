@@ -11,11 +11,13 @@
 #include <algorithm>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <vector>
 
 #include "common/log.hpp"
 #include "common/strings.hpp"
 #include "layers/file_metadata.hpp"
+#include "layers/snapshot_overlay.hpp"
 #include "layers/tar_reader.hpp"
 
 namespace kiln {
@@ -389,11 +391,14 @@ private:
         auto [target_parent, target_leaf] = split_parent(target_path);
         // The target may come from a lower layer; its parents are resolved inside the rootfs like any path.
         UniqueFd target_parent_fd(openat_in_root(m_root.fd(), target_parent, O_PATH | O_DIRECTORY, 0));
+        if (!target_parent_fd && errno == ENOENT && overlay_format()) return defer_link(parent_fd, leaf, path, target_path, entry);
         if (!target_parent_fd) return fail_errno(str_cat("hardlink target ", m_root.display(target_path)));
         std::string target_name(target_leaf);
         struct stat target_st;
-        if (::fstatat(target_parent_fd.get(), target_name.c_str(), &target_st, AT_SYMLINK_NOFOLLOW) != 0)
+        if (::fstatat(target_parent_fd.get(), target_name.c_str(), &target_st, AT_SYMLINK_NOFOLLOW) != 0) {
+            if (errno == ENOENT && overlay_format()) return defer_link(parent_fd, leaf, path, target_path, entry);
             return fail_errno(str_cat("hardlink target ", m_root.display(target_path)));
+        }
         if (S_ISDIR(target_st.st_mode))
             return fail(str_cat("refused: hardlink to the directory \"", target, "\""));
         struct stat existing;
@@ -404,6 +409,14 @@ private:
         // linkat without AT_SYMLINK_FOLLOW links a symlink target itself, never what it points to.
         if (::linkat(target_parent_fd.get(), target_name.c_str(), parent_fd, leaf.c_str(), 0) != 0)
             return fail_errno(str_cat("link ", m_root.display(path), " to ", m_root.display(target_path)));
+        return {};
+    }
+
+    // WhiteoutFormat::overlay: the target is in an earlier layer's directory, which this one cannot link to.
+    Status defer_link(int parent_fd, const std::string& leaf, const std::string& path, const std::string& target,
+                      const TarEntry& entry) {
+        KILN_TRY(make_room(parent_fd, leaf, path, entry.type));
+        m_stats.lower_layer_links.push_back({clean_path(path), target});
         return {};
     }
 
@@ -582,7 +595,95 @@ private:
     bool m_warned_xattrs = false;
 };
 
+// Where an overlay-format layer directory stands on `path`: it has the entry, deletes it (a whiteout on it or
+// on an ancestor), hides what is below (an opaque ancestor), or says nothing about it.
+enum class LowerVerdict { has, deleted, hidden, silent };
+
+LowerVerdict lower_verdict(const RootFs& lower, const std::string& path) {
+    std::string prefix;
+    bool opaque = false;
+    for (const std::string& part : split(path, '/')) {
+        prefix = prefix.empty() ? part : prefix + "/" + part;
+        auto st = lower.lstat(prefix);
+        if (!st) return opaque ? LowerVerdict::hidden : LowerVerdict::silent;
+        if (is_overlay_whiteout(st->st_mode, st->st_rdev)) return LowerVerdict::deleted;
+        if (prefix == path) return LowerVerdict::has;
+        if (!S_ISDIR(st->st_mode)) return opaque ? LowerVerdict::hidden : LowerVerdict::silent;
+        char value = 0;
+        std::string proc = str_cat(lower.path(), "/", prefix);
+        if (::lgetxattr(proc.c_str(), k_overlay_opaque_xattr, &value, 1) == 1 && value == 'y') opaque = true;
+    }
+    return LowerVerdict::silent;
+}
+
+// Copies the regular file `from` (in `source`) to `to` in `layer`, with its owner (or its recorded owner),
+// mode, extended attributes and mtime.
+Status copy_lower_file(const RootFs& source, const std::string& from, const RootFs& layer, const std::string& to) {
+    KILN_ASSIGN(UniqueFd in, source.open(from, O_RDONLY | O_NOFOLLOW | O_NONBLOCK));
+    struct stat st;
+    if (::fstat(in.get(), &st) != 0) return fail_errno(str_cat("stat ", source.display(from)));
+    if (!S_ISREG(st.st_mode)) return fail(str_cat("refused: hardlink to ", source.display(from), ", which is not a regular file"));
+    KILN_ASSIGN(auto parent, layer.open_parent(to));
+    UniqueFd out(::openat(parent.first.get(), parent.second.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!out) return fail_errno(str_cat("create ", layer.display(to)));
+    while (true) {
+        ssize_t n = ::copy_file_range(in.get(), nullptr, out.get(), nullptr, 1 << 30, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return fail_errno(str_cat("copy ", source.display(from), " to ", layer.display(to)));
+        if (n == 0) break;
+    }
+    std::optional<OverrideStat> recorded = read_override_stat(in.get(), nullptr);
+    uid_t uid = recorded ? recorded->uid : st.st_uid;
+    gid_t gid = recorded ? recorded->gid : st.st_gid;
+    KILN_TRY(change_owner(out.get(), nullptr, uid, gid, st.st_mode, layer.display(to)));
+    if (::fchmod(out.get(), st.st_mode & 07777) != 0) return fail_errno(str_cat("chmod ", layer.display(to)));
+    std::string names(4096, '\0');
+    ssize_t size = ::flistxattr(in.get(), names.data(), names.size());
+    for (const std::string& name : split(names.substr(0, size > 0 ? static_cast<size_t>(size) : 0), '\0')) {
+        if (name.empty() || is_host_private_xattr(name)) continue;
+        std::string value(64 << 10, '\0');
+        ssize_t length = ::fgetxattr(in.get(), name.c_str(), value.data(), value.size());
+        if (length >= 0 && ::fsetxattr(out.get(), name.c_str(), value.data(), static_cast<size_t>(length), 0) != 0)
+            log_warn("cannot copy the extended attribute ", name, " to ", layer.display(to), ": ", std::strerror(errno));
+    }
+    struct timespec times[2] = {st.st_atim, st.st_mtim};
+    if (::futimens(out.get(), times) != 0) return fail_errno(str_cat("set times of ", layer.display(to)));
+    return {};
+}
+
 }  // namespace
+
+Status copy_from_lower_layers(const RootFs& layer, const std::vector<LowerLayerLink>& links,
+                              const std::vector<std::string>& lowers, const std::string& layer_name) {
+    std::vector<RootFs> roots;
+    for (const std::string& lower : lowers) {
+        KILN_ASSIGN(RootFs root, RootFs::open(lower));
+        roots.push_back(std::move(root));
+    }
+    std::map<std::string, std::string> copies;  // target → the path that holds this layer's copy of it
+    for (const LowerLayerLink& link : links) {
+        if (auto copy = copies.find(link.target); copy != copies.end()) {
+            KILN_ASSIGN(auto from, layer.open_parent(copy->second));
+            KILN_ASSIGN(auto to, layer.open_parent(link.path));
+            if (::linkat(from.first.get(), from.second.c_str(), to.first.get(), to.second.c_str(), 0) != 0)
+                return fail_errno(str_cat("layer ", layer_name, ": link ", layer.display(link.path), " to ", layer.display(copy->second)));
+            continue;
+        }
+        const RootFs* source = nullptr;
+        for (const RootFs& root : roots) {
+            LowerVerdict verdict = lower_verdict(root, link.target);
+            if (verdict == LowerVerdict::has) source = &root;
+            if (verdict != LowerVerdict::silent) break;
+        }
+        if (!source)
+            return fail(str_cat("layer ", layer_name, ": the hardlink \"", link.path, "\" names \"", link.target,
+                                "\", which neither this layer nor an earlier one holds"));
+        KILN_TRY_CONTEXT(copy_lower_file(*source, link.target, layer, link.path),
+                         str_cat("layer ", layer_name, ": completing the hardlink \"", link.path, "\" to an earlier layer"));
+        copies.emplace(link.target, link.path);
+    }
+    return {};
+}
 
 Result<ExtractStats> apply_layer(const RootFs& root, Reader& tar, const ExtractOptions& options) {
     LayerApplier applier(root, tar, options);

@@ -52,16 +52,32 @@ struct ExtractOptions {
     WhiteoutFormat whiteout_format = WhiteoutFormat::apply;
 };
 
+// WhiteoutFormat::overlay: a hardlink whose target an earlier layer holds. Overlay cannot link across layer
+// directories, so the link is completed by copy_from_lower_layers() once the layers below are in place. Both
+// paths are cleaned and relative to the root.
+struct LowerLayerLink {
+    std::string path;
+    std::string target;
+};
+
 struct ExtractStats {
     std::uint64_t entries = 0;          // tar entries read, whiteouts included
     std::uint64_t bytes = 0;            // file content bytes written
     std::uint64_t whiteouts = 0;        // ".wh." entries and opaque markers applied
     std::uint64_t skipped_devices = 0;  // device nodes left out because mknod is not permitted
+    std::vector<LowerLayerLink> lower_layer_links;  // WhiteoutFormat::overlay only
 };
 
 // Reads the tar stream `tar` to its end and applies every entry to `root`. An error names the layer and,
 // where one is to blame, the entry; the rootfs may then be partly updated (callers discard it). Directories
 // get their mode and times after all of the layer's entries are in place.
 Result<ExtractStats> apply_layer(const RootFs& root, Reader& tar, const ExtractOptions& options);
+
+// Completes the hardlinks of an overlay-format layer directory `layer` into earlier layers: each target is
+// copied (content, mode, owner, extended attributes, mtime) from the topmost of `lowers` (the layer directories
+// below, topmost first) that has it, unless a whiteout or an opaque directory above hides it; links of one
+// layer to the same target share the copy. A target that none of them has is an error naming it.
+Status copy_from_lower_layers(const RootFs& layer, const std::vector<LowerLayerLink>& links,
+                              const std::vector<std::string>& lowers, const std::string& layer_name);
 
 }  // namespace kiln

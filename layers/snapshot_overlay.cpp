@@ -237,27 +237,6 @@ Result<UpperChanges> scan_overlay_upper(const RootFs& upper, const RootFs& lower
                         str_cat("reading the changes in the overlay upper directory ", upper.path()));
 }
 
-std::vector<LayerEntry> layer_entries_for(const std::vector<Change>& changes) {
-    std::vector<LayerEntry> entries;
-    entries.reserve(changes.size());
-    for (const Change& change : changes) {
-        switch (change.kind) {
-            case ChangeKind::added:
-            case ChangeKind::modified:
-                entries.push_back({LayerEntryKind::path, change.path});
-                break;
-            case ChangeKind::replaced:
-                entries.push_back({LayerEntryKind::path, change.path});
-                entries.push_back({LayerEntryKind::opaque_marker, change.path});
-                break;
-            case ChangeKind::deleted:
-                entries.push_back({LayerEntryKind::whiteout, change.path});
-                break;
-        }
-    }
-    return entries;
-}
-
 std::vector<LayerEntry> without_excluded(std::vector<LayerEntry> entries,
                                          const std::vector<std::string>& excluded) {
     std::vector<std::string> tops = cleaned(excluded);

@@ -54,10 +54,6 @@ Result<UpperChanges> scan_overlay_upper(const RootFs& upper, const RootFs& lower
 // True for overlay's whiteout: a character device with device number 0/0.
 bool is_overlay_whiteout(mode_t mode, dev_t rdev);
 
-// The layer entries for a walk's changes: added, modified and replaced paths as they are now (a replaced
-// directory also gets an opaque marker), deletions as whiteouts.
-std::vector<LayerEntry> layer_entries_for(const std::vector<Change>& changes);
-
 // `entries` without those at or below one of `excluded` (paths taken from the root).
 std::vector<LayerEntry> without_excluded(std::vector<LayerEntry> entries,
                                          const std::vector<std::string>& excluded);

@@ -123,7 +123,7 @@ Status execute_run(StageState& state, const dockerfile::RunInstruction& instruct
                 with_context(scan_snapshot(state.rootfs, scan_options), "snapshot after " + state.where(instruction)));
     std::vector<Change> changes = diff_snapshots(*before, after);
     log_debug("RUN took ", seconds, " s and changed ", changes.size(), " path(s)");
-    KILN_TRY(state.commit_layer(layer_entries_for(changes),
+    KILN_TRY(state.commit_layer(layer_entries_from_changes(changes),
                                 run_created_by(state.args.declared(), config, command->argv)));
     scan_options.previous = nullptr;
     state.keep_walk_state(std::move(after), scan_options);

@@ -86,6 +86,35 @@ TEST_F(DeletionTest, DeletionsFromTheBaseAndFromEarlierStagesStayDeletedInTheIma
     EXPECT_TRUE(lstat_path(rootfs + "bin/busybox"));
 }
 
+using CrossLayerHardlinkTest = RegistryBuildTest;
+
+TEST_F(CrossLayerHardlinkTest, BaseWhoseLayerLinksToAnEarlierLayersFileBuildsWithBothSnapshotters) {
+    std::string lower = TestTar().dir("usr").file("usr/tool", "the tool\n", 0755).bytes();
+    std::string upper = TestTar().dir("bin").hardlink("bin/tool", "usr/tool").bytes();
+    std::string layout = m_dir.path() + "/base-layout";
+    ASSERT_TRUE(write_test_image(layout, "1", {lower, upper}));
+    std::string linking_base = reference("fidelity/linking-base:1");
+    auto pushed = push_layout(layout, "1", linking_base);
+    ASSERT_TRUE(pushed) << pushed.error().message();
+
+    std::string context = context_with(str_cat("FROM ", base(), " AS tools\n", "FROM ", linking_base, "\n",
+                                               "COPY --from=tools /bin/busybox /busybox\n",
+                                               "RUN [\"/busybox\", \"cp\", \"/bin/tool\", \"/copied\"]\n"));
+    for (const char* snapshotter : {"overlay", "walk"}) {
+        SCOPED_TRACE(snapshotter);
+        std::string out = m_dir.path() + "/out-" + snapshotter;
+        KilnRun run = run_kiln({"build", "--context", context, "--insecure-pull", "--no-push", "--snapshotter",
+                                snapshotter, "--oci-layout-path", out});
+        ASSERT_EQ(run.exit_code, 0) << run.output;
+        std::string bundle = m_dir.path() + "/bundle-" + snapshotter;
+        auto unpacked = unpack_layout(out, "latest", bundle);
+        ASSERT_TRUE(unpacked) << unpacked.error().message();
+        EXPECT_EQ(read_file(bundle + "/rootfs/bin/tool").value_or("<missing>"), "the tool\n");
+        EXPECT_EQ(read_file(bundle + "/rootfs/copied").value_or("<missing>"), "the tool\n")
+            << "the RUN step saw the linked file";
+    }
+}
+
 class LayerFidelityBuildTest : public RunBuildTest {
 protected:
     // The layer blob of the last image's newest layer.

@@ -225,7 +225,7 @@ protected:
         ASSERT_EQ(run_change_script(m_plain, chown), "");
         auto after = scan_snapshot(*root);
         ASSERT_TRUE(after) << after.error().message();
-        auto tar = write_layer_tar(m_plain, layer_entries_for(diff_snapshots(*before, *after)));
+        auto tar = write_layer_tar(m_plain, layer_entries_from_changes(diff_snapshots(*before, *after)));
         ASSERT_TRUE(tar) << tar.error().message();
         lines = describe_layer(*tar);
     }
@@ -542,21 +542,6 @@ TEST_F(UpperScanTest, OverlaysPrivateXattrsDoNotReachTheLayer) {
     EXPECT_EQ(lines[0].find("overlay"), std::string::npos) << lines[0];
     EXPECT_EQ(lines[1].find("overlay"), std::string::npos) << lines[1];
     EXPECT_NE(lines[1].find("user.note=kept"), std::string::npos) << lines[1];
-}
-
-TEST(LayerEntriesFor, ReplacedDirectoryGetsAnOpaqueMarkerAndDeletionsBecomeWhiteouts) {
-    std::vector<LayerEntry> entries = layer_entries_for({{"etc/motd", ChangeKind::modified},
-                                                         {"srv", ChangeKind::deleted},
-                                                         {"var/log", ChangeKind::replaced},
-                                                         {"var/log/new", ChangeKind::added}});
-    ASSERT_EQ(entries.size(), 5u);
-    EXPECT_EQ(entries[0].kind, LayerEntryKind::path);
-    EXPECT_EQ(entries[1].kind, LayerEntryKind::whiteout);
-    EXPECT_EQ(entries[1].path, "srv");
-    EXPECT_EQ(entries[2].kind, LayerEntryKind::path);
-    EXPECT_EQ(entries[3].kind, LayerEntryKind::opaque_marker);
-    EXPECT_EQ(entries[3].path, "var/log");
-    EXPECT_EQ(entries[4].path, "var/log/new");
 }
 
 TEST(WithoutExcluded, DropsExcludedPathsAndTheirDescendantsOnly) {
