@@ -71,6 +71,10 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv, const Pr
     // Feed stdin and drain both outputs together so that no pipe can fill up and deadlock the child.
     size_t stdin_offset = 0;
     if (options.stdin_bytes.empty()) stdin_pipe.second.reset();
+    // Non-blocking, so that a write larger than the pipe's free space returns what fitted instead of waiting
+    // for a child that is itself waiting for its output to be read.
+    if (stdin_pipe.second && ::fcntl(stdin_pipe.second.get(), F_SETFL, O_NONBLOCK) != 0)
+        return fail_errno(str_cat("make the stdin of ", argv[0], " non-blocking"));
     while (stdin_pipe.second || stdout_pipe.first || stderr_pipe.first) {
         pollfd fds[3];
         int count = 0;
@@ -95,7 +99,8 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv, const Pr
             ssize_t n = ::write(stdin_pipe.second.get(), options.stdin_bytes.data() + stdin_offset,
                                 options.stdin_bytes.size() - stdin_offset);
             if (n > 0) stdin_offset += static_cast<size_t>(n);
-            if (n < 0 || stdin_offset == options.stdin_bytes.size()) stdin_pipe.second.reset();
+            bool retry = n < 0 && (errno == EAGAIN || errno == EINTR);
+            if ((n < 0 && !retry) || stdin_offset == options.stdin_bytes.size()) stdin_pipe.second.reset();
         }
         auto drain = [](UniqueFd& fd, std::string& into) {
             char buffer[65536];

@@ -21,6 +21,15 @@ TEST(RunProcess, FeedsStdinLargerThanAPipeBuffer) {
     EXPECT_EQ(std::stoul(result->stdout_bytes), 1u << 20);
 }
 
+TEST(RunProcess, LargeStdinAndLargeStdoutTogetherDoNotDeadlock) {
+    // cat writes back while it reads: with a blocking stdin write, both sides would wait on a full pipe.
+    ProcessOptions options;
+    options.stdin_bytes = std::string(4 << 20, 'b');
+    auto result = run_process({"cat"}, options);
+    ASSERT_TRUE(result) << result.error().message();
+    EXPECT_TRUE(result->stdout_bytes == options.stdin_bytes);
+}
+
 TEST(RunProcess, ReportsAKillingSignalAs128PlusSignal) {
     auto result = run_process({"sh", "-c", "kill -9 $$"});
     ASSERT_TRUE(result);
