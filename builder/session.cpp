@@ -22,6 +22,8 @@ LayerWriteOptions BuildSession::layer_options() const {
     LayerWriteOptions layer_options;
     layer_options.compression.compression = options.compression;
     if (options.compression_level >= 0) layer_options.compression.level = options.compression_level;
+    // The same digest on any machine: gzip through zlib rather than ISA-L, whose output depends on the CPU.
+    layer_options.compression.portable = options.reproducible;
     layer_options.timestamp = layer_timestamp;
     return layer_options;
 }

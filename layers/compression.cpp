@@ -3,6 +3,7 @@
 // gzip is ISA-L's igzip (Debian's libisal): it compressed a 204 MB Debian rootfs tar about 10× faster than
 // zlib -1 at the same ratio, and decompressed it about 3× faster (tests/bench/deflate_libraries_bench.cpp).
 #include <isa-l/igzip_lib.h>
+#include <zlib.h>
 #include <zstd.h>
 
 #include <algorithm>
@@ -242,6 +243,56 @@ private:
     // About 300 KiB of state: on the heap.
     std::unique_ptr<isal_zstream> m_stream;
     std::vector<uint8_t> m_level_buffer;
+};
+
+// gzip through zlib, for CompressionOptions::portable. zlib is plain C, so its output is the same on every CPU
+// and architecture; ISA-L's is not (x86-64 with and without SSE4.2 and arm64 each give other bytes). zlib
+// writes raw deflate here; the header is GzipCodec's and the trailer is written by hand.
+class PortableGzipCodec final : public Codec {
+public:
+    explicit PortableGzipCodec(Writer& inner) : Codec(inner) {}
+    ~PortableGzipCodec() override {
+        if (m_initialized) ::deflateEnd(&m_stream);
+    }
+
+    Status init(int level) {
+        if (level < 1 || level > 9) return fail(str_cat("gzip: compression level ", level, " is not within 1–9"));
+        // Raw deflate (negative window bits), the default window and memory level.
+        if (::deflateInit2(&m_stream, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+            return fail("gzip: cannot initialise zlib");
+        m_initialized = true;
+        static constexpr char k_header[10] = {'\x1f', '\x8b', '\x08', 0, 0, 0, 0, 0, 0, '\xff'};
+        return m_inner.write(k_header, sizeof k_header);
+    }
+
+    Status compress(const char* data, size_t size, bool last) override {
+        m_crc = ::crc32_z(m_crc, reinterpret_cast<const Bytef*>(data), size);
+        m_size += size;
+        m_stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data));
+        m_stream.avail_in = static_cast<uInt>(size);
+        while (true) {
+            m_stream.next_out = reinterpret_cast<Bytef*>(m_output.data());
+            m_stream.avail_out = static_cast<uInt>(m_output.size());
+            int ret = ::deflate(&m_stream, last ? Z_FINISH : Z_NO_FLUSH);
+            if (ret == Z_STREAM_ERROR) return fail("gzip: deflate failed (zlib)");
+            KILN_TRY(flush_output(m_output.size() - m_stream.avail_out));
+            if (last ? ret == Z_STREAM_END : m_stream.avail_in == 0 && m_stream.avail_out > 0) break;
+        }
+        if (!last) return {};
+        // CRC-32 and the size modulo 2^32, little-endian.
+        char trailer[8];
+        for (int i = 0; i < 4; ++i) {
+            trailer[i] = static_cast<char>((m_crc >> (8 * i)) & 0xff);
+            trailer[4 + i] = static_cast<char>((m_size >> (8 * i)) & 0xff);
+        }
+        return m_inner.write(trailer, sizeof trailer);
+    }
+
+private:
+    z_stream m_stream{};
+    bool m_initialized = false;
+    uLong m_crc = ::crc32(0, nullptr, 0);
+    std::uint64_t m_size = 0;
 };
 
 struct ZstdCctxDeleter {
@@ -583,6 +634,11 @@ Result<std::unique_ptr<Reader>> make_auto_decompressor(Reader& inner) {
 Result<std::unique_ptr<Compressor>> make_compressor(Writer& inner, const CompressionOptions& options) {
     switch (options.compression) {
         case Compression::gzip: {
+            if (options.portable) {
+                auto codec = std::make_unique<PortableGzipCodec>(inner);
+                KILN_TRY(codec->init(options.level.value_or(k_default_gzip_level)));
+                return std::unique_ptr<Compressor>(std::make_unique<PipelinedCompressor>(std::move(codec)));
+            }
             auto codec = std::make_unique<GzipCodec>(inner);
             KILN_TRY(codec->init(options.level.value_or(k_default_gzip_level)));
             return std::unique_ptr<Compressor>(std::make_unique<PipelinedCompressor>(std::move(codec)));

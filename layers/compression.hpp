@@ -53,6 +53,10 @@ struct CompressionOptions {
     // zstd worker threads; 0 picks one per core, at most 4. zstd always runs in its multithreaded mode, whose
     // output is the same for any worker count, so digests do not depend on the machine's cores.
     int zstd_workers = 0;
+    // gzip: the same bytes on every CPU and architecture, through zlib instead of ISA-L (whose output depends
+    // on the CPU's instruction set), at about a seventh of the speed. --reproducible asks for it. zstd's output
+    // does not depend on the CPU.
+    bool portable = false;
 };
 
 // A Writer that compresses into another Writer. finish() must be called once all bytes are written: it ends

@@ -1,6 +1,7 @@
 #include "layers/compression.hpp"
 
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include <cstring>
 #include <random>
@@ -323,6 +324,55 @@ TEST(ReadAhead, DestroyedBeforeTheEndDoesNotHang) {
     char buffer[100];
     ASSERT_TRUE(reader->read(buffer, sizeof buffer));
     reader.reset();
+}
+
+// Raw deflate of `input` by the system zlib at `level`, as a reference independent of kiln's codec.
+std::string zlib_raw_deflate(const std::string& input, int level) {
+    z_stream stream{};
+    EXPECT_EQ(::deflateInit2(&stream, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    std::string output(::deflateBound(&stream, input.size()), '\0');
+    stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(input.data()));
+    stream.avail_in = static_cast<uInt>(input.size());
+    stream.next_out = reinterpret_cast<Bytef*>(output.data());
+    stream.avail_out = static_cast<uInt>(output.size());
+    EXPECT_EQ(::deflate(&stream, Z_FINISH), Z_STREAM_END);
+    output.resize(stream.total_out);
+    ::deflateEnd(&stream);
+    return output;
+}
+
+TEST(PortableGzip, IsZlibsDeflateOfTheInputInAGzipMember) {
+    // zlib is plain C: its bytes are the same on every CPU, which is what --reproducible needs.
+    std::string input = sample_text(2'500'000);
+    for (int level : {1, 6}) {
+        auto compressed = compress(input, {.compression = Compression::gzip, .level = level, .portable = true});
+        ASSERT_TRUE(compressed) << compressed.error().message();
+        ASSERT_GT(compressed->size(), 18u);
+        EXPECT_EQ(compressed->substr(0, 10), std::string("\x1f\x8b\x08\0\0\0\0\0\0\xff", 10));
+        EXPECT_TRUE(compressed->substr(10, compressed->size() - 18) == zlib_raw_deflate(input, level)) << level;
+        auto output = decompress(*compressed, Compression::gzip);
+        ASSERT_TRUE(output) << output.error().message();
+        EXPECT_TRUE(*output == input);
+        auto gunzip = run_process({"gzip", "-dc"}, {.stdin_bytes = *compressed});
+        ASSERT_TRUE(gunzip && gunzip->exit_code == 0) << "gzip rejects the trailer";
+        EXPECT_TRUE(gunzip->stdout_bytes == input);
+    }
+}
+
+TEST(PortableGzip, SameBytesWhateverTheWriteSizes) {
+    std::string input = sample_text(2'500'000);
+    CompressionOptions options{.compression = Compression::gzip, .portable = true};
+    auto reference = compress(input, options);
+    ASSERT_TRUE(reference) << reference.error().message();
+    for (size_t piece : {size_t{511}, size_t{65536}}) {
+        StringWriter sink;
+        auto compressor = make_compressor(sink, options);
+        ASSERT_TRUE(compressor);
+        for (size_t offset = 0; offset < input.size(); offset += piece)
+            ASSERT_TRUE((*compressor)->write(input.data() + offset, std::min(piece, input.size() - offset)));
+        ASSERT_TRUE((*compressor)->finish());
+        EXPECT_TRUE(sink.bytes() == *reference) << "writes of " << piece << " bytes";
+    }
 }
 
 // Interoperability with the reference command-line tools, in both directions.
