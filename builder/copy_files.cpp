@@ -228,10 +228,7 @@ Status CopyJob::copy_entry(int src_parent, const std::string& name, const struct
     }
     std::string link_target;
     if (S_ISLNK(st.st_mode)) {
-        std::vector<char> buffer(static_cast<size_t>(std::max<off_t>(st.st_size, 255)) + 1);
-        ssize_t length = ::readlinkat(src_parent, name.c_str(), buffer.data(), buffer.size());
-        if (length < 0) return fail_errno(str_cat("readlink ", m_from.display(src_rel)));
-        link_target.assign(buffer.data(), static_cast<size_t>(length));
+        KILN_ASSIGN(link_target, read_link_at(src_parent, name, m_from.display(src_rel)));
     }
     UniqueFd src(::openat(src_parent, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
     if (!src) return fail_errno(str_cat("open ", m_from.display(src_rel)));

@@ -3,9 +3,11 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <atomic>
 #include <utility>
 
@@ -70,6 +72,61 @@ Status make_directories(const std::string& path, mode_t mode) {
     if (::stat(path.c_str(), &st) != 0) return fail_errno(str_cat("stat ", path));
     if (!S_ISDIR(st.st_mode)) return fail(str_cat(path, " exists and is not a directory"));
     return {};
+}
+
+Result<std::string> read_link_at(int dir_fd, const std::string& name, const std::string& display) {
+    std::string target(256, '\0');
+    while (true) {
+        ssize_t n = ::readlinkat(dir_fd, name.c_str(), target.data(), target.size());
+        if (n < 0) return fail_errno(str_cat("readlink ", display));
+        if (static_cast<size_t>(n) < target.size()) {
+            target.resize(static_cast<size_t>(n));
+            return target;
+        }
+        target.resize(target.size() * 2);  // it may have been cut: ask again with room to spare
+    }
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> read_xattrs(int fd, const std::string& path) {
+    // Sizes are asked for first; ERANGE means the attributes grew in between, so ask again.
+    auto list = [&](char* buffer, size_t size) {
+        return fd >= 0 ? ::flistxattr(fd, buffer, size) : ::llistxattr(path.c_str(), buffer, size);
+    };
+    auto get = [&](const std::string& name, char* buffer, size_t size) {
+        return fd >= 0 ? ::fgetxattr(fd, name.c_str(), buffer, size)
+                       : ::lgetxattr(path.c_str(), name.c_str(), buffer, size);
+    };
+    std::vector<std::pair<std::string, std::string>> xattrs;
+    std::string names;
+    while (true) {
+        ssize_t size = list(nullptr, 0);
+        if (size < 0 && (errno == ENOTSUP || errno == EOPNOTSUPP)) return xattrs;
+        if (size < 0) return fail_errno(str_cat("list the extended attributes of ", path));
+        names.resize(static_cast<size_t>(size));
+        size = size == 0 ? 0 : list(names.data(), names.size());
+        if (size >= 0) {
+            names.resize(static_cast<size_t>(size));
+            break;
+        }
+        if (errno != ERANGE) return fail_errno(str_cat("list the extended attributes of ", path));
+    }
+    for (const std::string& name : split(names, '\0')) {
+        if (name.empty()) continue;
+        std::string value;
+        while (true) {
+            ssize_t size = get(name, nullptr, 0);
+            if (size < 0) break;
+            value.resize(static_cast<size_t>(size));
+            size = size == 0 ? 0 : get(name, value.data(), value.size());
+            if (size >= 0) {
+                value.resize(static_cast<size_t>(size));
+                xattrs.emplace_back(name, std::move(value));
+                break;
+            }
+            if (errno != ERANGE) break;
+        }
+    }
+    return xattrs;
 }
 
 Result<std::vector<std::string>> list_directory(int dir_fd, const std::string& display) {

@@ -52,6 +52,15 @@ bool path_exists(const std::string& path);
 // The names in the directory `dir_fd` (without "." and ".."), sorted; `display` names it in errors.
 Result<std::vector<std::string>> list_directory(int dir_fd, const std::string& display);
 
+// The target of the symlink `name` in `dir_fd`, whatever its length; `display` names it in errors.
+Result<std::string> read_link_at(int dir_fd, const std::string& name, const std::string& display);
+
+// Every extended attribute (name, value) of the file open as `fd`, or with `fd` < 0 of `path` (not followed;
+// "/proc/self/fd/N/leaf" reaches a file without an fd of its own), in the order the filesystem lists them.
+// A filesystem without extended attributes has none, and an attribute that cannot be read (removed since it
+// was listed, or not readable by this process) is left out; failing to list them is an error with its errno.
+Result<std::vector<std::pair<std::string, std::string>>> read_xattrs(int fd, const std::string& path);
+
 // The directory of `path` ("a/b" for "a/b/c", "." for "c").
 std::string parent_path(std::string_view path);
 

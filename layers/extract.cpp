@@ -14,6 +14,7 @@
 #include <map>
 #include <vector>
 
+#include "common/files.hpp"
 #include "common/log.hpp"
 #include "common/strings.hpp"
 #include "layers/file_metadata.hpp"
@@ -637,13 +638,10 @@ Status copy_lower_file(const RootFs& source, const std::string& from, const Root
     gid_t gid = recorded ? recorded->gid : st.st_gid;
     KILN_TRY(change_owner(out.get(), nullptr, uid, gid, st.st_mode, layer.display(to)));
     if (::fchmod(out.get(), st.st_mode & 07777) != 0) return fail_errno(str_cat("chmod ", layer.display(to)));
-    std::string names(4096, '\0');
-    ssize_t size = ::flistxattr(in.get(), names.data(), names.size());
-    for (const std::string& name : split(names.substr(0, size > 0 ? static_cast<size_t>(size) : 0), '\0')) {
-        if (name.empty() || is_host_private_xattr(name)) continue;
-        std::string value(64 << 10, '\0');
-        ssize_t length = ::fgetxattr(in.get(), name.c_str(), value.data(), value.size());
-        if (length >= 0 && ::fsetxattr(out.get(), name.c_str(), value.data(), static_cast<size_t>(length), 0) != 0)
+    KILN_ASSIGN(auto xattrs, read_xattrs(in.get(), source.display(from)));
+    for (const auto& [name, value] : xattrs) {
+        if (is_host_private_xattr(name)) continue;
+        if (::fsetxattr(out.get(), name.c_str(), value.data(), value.size(), 0) != 0)
             log_warn("cannot copy the extended attribute ", name, " to ", layer.display(to), ": ", std::strerror(errno));
     }
     struct timespec times[2] = {st.st_atim, st.st_mtim};

@@ -11,6 +11,7 @@
 #include <map>
 #include <unordered_set>
 
+#include "common/files.hpp"
 #include "common/log.hpp"
 #include "common/strings.hpp"
 #include "layers/file_metadata.hpp"
@@ -133,7 +134,7 @@ private:
                 break;
             case S_IFLNK: {
                 entry.type = TarEntryType::symlink;
-                KILN_ASSIGN(entry.link_target, read_symlink(dir_fd, leaf, path));
+                KILN_ASSIGN(entry.link_target, read_link_at(dir_fd, leaf, m_root.display(path)));
                 break;
             }
             case S_IFIFO:
@@ -240,69 +241,26 @@ private:
         return m_chain.empty() ? m_root.fd() : m_chain.back().second.get();
     }
 
-    Result<std::string> read_symlink(int dir_fd, const std::string& leaf, const std::string& path) {
-        std::string target(256, '\0');
-        while (true) {
-            ssize_t n = ::readlinkat(dir_fd, leaf.c_str(), target.data(), target.size());
-            if (n < 0) return fail_errno(str_cat("readlink ", m_root.display(path)));
-            if (static_cast<size_t>(n) < target.size()) {
-                target.resize(static_cast<size_t>(n));
-                return target;
-            }
-            target.resize(target.size() * 2);
-        }
-    }
-
     // Extended attributes of an fd, or of `proc_path` (not followed), sorted by name for stable output, as
     // the layer must carry them: a file capability in its v2 form, whatever namespace set it. An ownership
     // override, which the layer does not carry, becomes `entry`'s uid and gid instead. Best-effort: a
     // filesystem without xattrs has none to record.
     std::vector<std::pair<std::string, std::string>> read_xattrs(int fd, const std::string& proc_path,
                                                                  const std::string& path, TarEntry& entry) {
-        std::vector<std::pair<std::string, std::string>> xattrs;
-        std::string names;
-        while (true) {
-            ssize_t size =
-                fd >= 0 ? ::flistxattr(fd, nullptr, 0) : ::llistxattr(proc_path.c_str(), nullptr, 0);
-            if (size <= 0) {
-                if (size < 0 && errno != ENOTSUP) warn_xattrs(path, errno);
-                return xattrs;
-            }
-            names.resize(static_cast<size_t>(size));
-            size = fd >= 0 ? ::flistxattr(fd, names.data(), names.size())
-                           : ::llistxattr(proc_path.c_str(), names.data(), names.size());
-            if (size >= 0) {
-                names.resize(static_cast<size_t>(size));
-                break;
-            }
-            if (errno != ERANGE) {
-                warn_xattrs(path, errno);
-                return xattrs;
-            }
+        auto all = kiln::read_xattrs(fd, proc_path);
+        if (!all) {
+            warn_xattrs(path, all.error().errno_value());
+            return {};
         }
-        for (const std::string& name : split(names, '\0')) {
-            bool is_override = name == k_override_stat_xattr;
-            if (name.empty() || (is_host_private_xattr(name) && !is_override)) continue;
-            std::string value;
-            while (true) {
-                ssize_t size = fd >= 0 ? ::fgetxattr(fd, name.c_str(), nullptr, 0)
-                                       : ::lgetxattr(proc_path.c_str(), name.c_str(), nullptr, 0);
-                if (size < 0) break;
-                value.resize(static_cast<size_t>(size));
-                size = fd >= 0 ? ::fgetxattr(fd, name.c_str(), value.data(), value.size())
-                               : ::lgetxattr(proc_path.c_str(), name.c_str(), value.data(), value.size());
-                if (size >= 0) {
-                    value.resize(static_cast<size_t>(size));
-                    if (is_override) {
-                        apply_override(parse_override_stat(value), entry);
-                        break;
-                    }
-                    if (name == k_file_capability_xattr) value = normalize_file_capability(value);
-                    xattrs.emplace_back(name, std::move(value));
-                    break;
-                }
-                if (errno != ERANGE) break;
+        std::vector<std::pair<std::string, std::string>> xattrs;
+        for (auto& [name, value] : *all) {
+            if (name == k_override_stat_xattr) {
+                apply_override(parse_override_stat(value), entry);
+                continue;
             }
+            if (is_host_private_xattr(name)) continue;
+            if (name == k_file_capability_xattr) value = normalize_file_capability(value);
+            xattrs.emplace_back(std::move(name), std::move(value));
         }
         std::sort(xattrs.begin(), xattrs.end());
         return xattrs;

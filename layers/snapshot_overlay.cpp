@@ -49,19 +49,6 @@ bool has_opaque_xattr(int dir_fd, const std::string& name) {
     return n == 1 && value[0] == 'y';
 }
 
-Result<std::string> read_link(int dir_fd, const std::string& name, const std::string& display) {
-    std::string target(256, '\0');
-    while (true) {
-        ssize_t n = ::readlinkat(dir_fd, name.c_str(), target.data(), target.size());
-        if (n < 0) return fail_errno(str_cat("readlink ", display));
-        if (static_cast<size_t>(n) < target.size()) {
-            target.resize(static_cast<size_t>(n));
-            return target;
-        }
-        target.resize(target.size() * 2);
-    }
-}
-
 // Reads until `size` bytes or the end of the file.
 ssize_t read_full(int fd, char* buffer, size_t size) {
     size_t done = 0;
@@ -186,8 +173,8 @@ private:
                                    const std::string& path, const struct stat& st, const struct stat& below) {
         if (!same_metadata(upper_fd, lower_fd, name, st, below)) return false;
         if (S_ISLNK(st.st_mode)) {
-            KILN_ASSIGN(std::string now, read_link(upper_fd, name, m_upper.display(path)));
-            KILN_ASSIGN(std::string before, read_link(lower_fd, name, m_lower.display(path)));
+            KILN_ASSIGN(std::string now, read_link_at(upper_fd, name, m_upper.display(path)));
+            KILN_ASSIGN(std::string before, read_link_at(lower_fd, name, m_lower.display(path)));
             return now == before;
         }
         if (!S_ISREG(st.st_mode)) return true;

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +10,7 @@
 #include <unordered_set>
 
 #include "common/fd.hpp"
+#include "common/files.hpp"
 #include "common/sha256.hpp"
 #include "common/strings.hpp"
 #include "layers/tar_entry.hpp"
@@ -54,20 +54,6 @@ FileInfo file_info(const struct stat& st) {
     info.ino = st.st_ino;
     info.rdev = st.st_rdev;
     return info;
-}
-
-Result<std::string> read_symlink(int dir_fd, const std::string& name, size_t size_hint,
-                                 const std::string& path) {
-    std::string target(std::max<size_t>(size_hint, 64) + 1, '\0');
-    while (true) {
-        ssize_t n = ::readlinkat(dir_fd, name.c_str(), target.data(), target.size());
-        if (n < 0) return fail_errno(str_cat("readlink ", path));
-        if (static_cast<size_t>(n) < target.size()) {
-            target.resize(static_cast<size_t>(n));
-            return target;
-        }
-        target.resize(target.size() * 2);  // the link grew since lstat
-    }
 }
 
 // The hex SHA-256 of the regular file `name` in `dir_fd`.
@@ -149,36 +135,17 @@ const char* snapshot_mode_name(SnapshotMode mode) {
 std::string read_xattrs_encoded(int dir_fd, const std::string& name) {
     char proc[64];
     std::snprintf(proc, sizeof proc, "/proc/self/fd/%d/", dir_fd);
-    std::string path = proc + name;
-    // One call for the common case (no attributes, or a few short ones); sizes are asked for only when the
-    // buffer is too small.
-    std::string names(1024, '\0');
-    ssize_t size = ::llistxattr(path.c_str(), names.data(), names.size());
-    if (size < 0 && errno == ERANGE) {
-        size = ::llistxattr(path.c_str(), nullptr, 0);
-        names.resize(size > 0 ? static_cast<size_t>(size) : 0);
-        size = size > 0 ? ::llistxattr(path.c_str(), names.data(), names.size()) : size;
-    }
-    if (size <= 0) return {};  // none, or a filesystem without them
-    names.resize(static_cast<size_t>(size));
-    std::vector<std::string> sorted;
-    for (const std::string& one : split(names, '\0'))
-        if (!one.empty() && !is_host_private_xattr(one)) sorted.push_back(one);
-    std::sort(sorted.begin(), sorted.end());
+    auto all = read_xattrs(-1, proc + name);
+    if (!all) return {};  // best-effort, as the layer writer's warning covers what cannot be read
+    std::erase_if(*all, [](const auto& xattr) { return is_host_private_xattr(xattr.first); });
+    std::sort(all->begin(), all->end());
     std::string encoded;
-    std::string value(256, '\0');
-    for (const std::string& key : sorted) {
-        ssize_t length = ::lgetxattr(path.c_str(), key.c_str(), value.data(), value.size());
-        if (length < 0 && errno == ERANGE) {
-            length = ::lgetxattr(path.c_str(), key.c_str(), nullptr, 0);
-            value.resize(length > 0 ? static_cast<size_t>(length) : 0);
-            length = length > 0 ? ::lgetxattr(path.c_str(), key.c_str(), value.data(), value.size()) : length;
-        }
+    for (const auto& [key, value] : *all) {
         encoded += key;
         encoded += '\0';
-        encoded += std::to_string(length);
+        encoded += std::to_string(value.size());
         encoded += ':';
-        if (length > 0) encoded.append(value.data(), static_cast<size_t>(length));
+        encoded += value;
     }
     return encoded;
 }
@@ -265,8 +232,7 @@ Result<Snapshot> scan_snapshot(int dir_fd, const ScanOptions& options) {
         FileInfo info = file_info(st);
         std::string target;
         if (info.type == FileType::symlink) {
-            KILN_ASSIGN(target,
-                        read_symlink(frame.fd.get(), name, static_cast<size_t>(st.st_size), "/" + path));
+            KILN_ASSIGN(target, read_link_at(frame.fd.get(), name, "/" + path));
         }
         std::string xattrs;
         std::string digest;

@@ -1,9 +1,14 @@
 #include "common/files.hpp"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
+
+#include <algorithm>
 
 #include "common/temp_dir.hpp"
 
@@ -64,6 +69,31 @@ TEST_F(FilesTest, MakeDirectoriesCreatesEveryLevelAndAcceptsExisting) {
     ASSERT_TRUE(make_directories(path));
     ASSERT_TRUE(make_directories(path));
     EXPECT_TRUE(path_exists(path));
+}
+
+TEST_F(FilesTest, ReadLinkAtReturnsTargetsLongerThanItsFirstBuffer) {
+    std::string target(3000, 'x');
+    ASSERT_EQ(::symlink(target.c_str(), (m_dir.path() + "/link").c_str()), 0);
+    int dir = ::open(m_dir.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ASSERT_GE(dir, 0);
+    auto read = read_link_at(dir, "link", "link");
+    ::close(dir);
+    ASSERT_TRUE(read) << read.error().message();
+    EXPECT_EQ(*read, target);
+}
+
+TEST_F(FilesTest, ReadXattrsReturnsEveryAttributeWithItsValue) {
+    std::string path = m_dir.path() + "/file";
+    ASSERT_TRUE(write_file_atomic(path, "x"));
+    std::string big(1000, 'v');  // ext4 keeps a file's attributes in one block
+    if (::setxattr(path.c_str(), "user.small", "1", 1, 0) != 0) GTEST_SKIP() << "no user xattrs on " << path;
+    ASSERT_EQ(::setxattr(path.c_str(), "user.big", big.data(), big.size(), 0), 0);
+    auto xattrs = read_xattrs(-1, path);
+    ASSERT_TRUE(xattrs) << xattrs.error().message();
+    std::sort(xattrs->begin(), xattrs->end());
+    std::vector<std::pair<std::string, std::string>> expected = {{"user.big", big}, {"user.small", "1"}};
+    std::erase_if(*xattrs, [](const auto& xattr) { return !xattr.first.starts_with("user."); });
+    EXPECT_EQ(*xattrs, expected);
 }
 
 TEST(ParentPath, HandlesRootRelativeAndTrailingSlashes) {
