@@ -3,6 +3,7 @@
 // process exit code the CLI should use when the failure ends the build.
 
 #include <cerrno>
+#include <chrono>
 #include <expected>
 #include <string>
 #include <string_view>
@@ -35,6 +36,16 @@ public:
         return std::move(*this);
     }
 
+    // How long the other side asked us to wait before trying again (an HTTP Retry-After); zero when it did not say.
+    std::chrono::milliseconds retry_after() const { return m_retry_after; }
+    Error& set_retry_after(std::chrono::milliseconds delay) & {
+        m_retry_after = delay;
+        return *this;
+    }
+    Error&& set_retry_after(std::chrono::milliseconds delay) && {
+        m_retry_after = delay;
+        return std::move(*this);
+    }
     // The errno behind a failed syscall, 0 otherwise.
     int errno_value() const { return m_errno; }
 
@@ -52,6 +63,7 @@ public:
 private:
     std::string m_message;
     bool m_retryable = false;
+    std::chrono::milliseconds m_retry_after{0};
     int m_errno = 0;
     int m_exit_code = 1;
 };

@@ -7,7 +7,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <ctime>
+#include <optional>
 
 #include "common/fd.hpp"
 #include "common/strings.hpp"
@@ -28,6 +31,67 @@ std::vector<char*> to_c_strings(const std::vector<std::string>& strings) {
     for (const std::string& s : strings) pointers.push_back(const_cast<char*>(s.c_str()));
     pointers.push_back(nullptr);
     return pointers;
+}
+
+// Kills and reaps a started child on every early return, so that no failure leaves a zombie or a runaway helper.
+class ChildGuard {
+public:
+    explicit ChildGuard(pid_t pid) : m_pid(pid) {}
+    ChildGuard(const ChildGuard&) = delete;
+    ChildGuard& operator=(const ChildGuard&) = delete;
+    ~ChildGuard() {
+        if (m_pid <= 0) return;
+        ::kill(m_pid, SIGKILL);
+        while (::waitpid(m_pid, nullptr, 0) < 0 && errno == EINTR) {
+        }
+    }
+    // Waits for the child to exit on its own, until `deadline` if there is one; afterwards the guard has nothing
+    // left to do. False when the deadline passed first.
+    Result<std::optional<int>> wait(const std::string& name,
+                                    std::optional<std::chrono::steady_clock::time_point> deadline) {
+        int status = 0;
+        while (true) {
+            pid_t done = ::waitpid(m_pid, &status, deadline ? WNOHANG : 0);
+            if (done == m_pid) break;
+            if (done < 0 && errno != EINTR) return fail_errno(str_cat("waitpid ", name));
+            if (done == 0) {
+                // Out of pipes to poll (the child closed them) but still running: look again shortly.
+                if (std::chrono::steady_clock::now() >= *deadline) return std::nullopt;
+                ::usleep(10000);
+            }
+        }
+        m_pid = -1;
+        return exit_code_from_wait_status(status);
+    }
+
+private:
+    pid_t m_pid;
+};
+
+Error timeout_error(const std::string& name, std::chrono::milliseconds timeout) {
+    return Error(str_cat(name, " did not finish within ", timeout.count(), " ms")).set_retryable();
+}
+
+// write() to a pipe whose reader has exited, without letting SIGPIPE kill the process: the signal is blocked in
+// this thread for the call and, when the write raised it, consumed before it is unblocked.
+ssize_t write_without_sigpipe(int fd, const char* data, size_t size) {
+    sigset_t sigpipe, previous;
+    sigemptyset(&sigpipe);
+    sigaddset(&sigpipe, SIGPIPE);
+    sigset_t pending;
+    sigpending(&pending);
+    bool was_pending = sigismember(&pending, SIGPIPE) == 1;
+    pthread_sigmask(SIG_BLOCK, &sigpipe, &previous);
+    ssize_t n = ::write(fd, data, size);
+    int saved_errno = errno;
+    if (n < 0 && errno == EPIPE && !was_pending) {
+        timespec zero{};
+        while (::sigtimedwait(&sigpipe, nullptr, &zero) < 0 && errno == EINTR) {
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+    errno = saved_errno;
+    return n;
 }
 
 }  // namespace
@@ -62,6 +126,9 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv, const Pr
                             options.environment.empty() ? environ : env.data());
     posix_spawn_file_actions_destroy(&actions);
     if (rc != 0) return fail_errno(str_cat("start ", argv[0]), rc);
+    ChildGuard child(pid);
+    using Clock = std::chrono::steady_clock;
+    const Clock::time_point deadline = Clock::now() + options.timeout;
 
     stdin_pipe.first.reset();
     stdout_pipe.second.reset();
@@ -91,13 +158,20 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv, const Pr
             err_index = count;
             fds[count++] = {stderr_pipe.first.get(), POLLIN, 0};
         }
-        if (::poll(fds, count, -1) < 0) {
+        int wait_ms = -1;
+        if (options.timeout.count() > 0) {
+            auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+            if (left.count() <= 0)
+                return fail(timeout_error(argv[0], options.timeout));
+            wait_ms = static_cast<int>(std::min<long long>(left.count(), 1 << 30));
+        }
+        if (::poll(fds, count, wait_ms) < 0) {
             if (errno == EINTR) continue;
             return fail_errno("poll");
         }
         if (in_index >= 0 && fds[in_index].revents) {
-            ssize_t n = ::write(stdin_pipe.second.get(), options.stdin_bytes.data() + stdin_offset,
-                                options.stdin_bytes.size() - stdin_offset);
+            ssize_t n = write_without_sigpipe(stdin_pipe.second.get(), options.stdin_bytes.data() + stdin_offset,
+                                              options.stdin_bytes.size() - stdin_offset);
             if (n > 0) stdin_offset += static_cast<size_t>(n);
             bool retry = n < 0 && (errno == EAGAIN || errno == EINTR);
             if ((n < 0 && !retry) || stdin_offset == options.stdin_bytes.size()) stdin_pipe.second.reset();
@@ -112,13 +186,16 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv, const Pr
         };
         if (out_index >= 0 && fds[out_index].revents) drain(stdout_pipe.first, result.stdout_bytes);
         if (err_index >= 0 && fds[err_index].revents) drain(stderr_pipe.first, result.stderr_bytes);
+        if (options.output_limit > 0 &&
+            result.stdout_bytes.size() + result.stderr_bytes.size() > options.output_limit)
+            return fail(str_cat(argv[0], " wrote more than ", options.output_limit, " bytes of output"));
     }
 
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR) return fail_errno(str_cat("waitpid ", argv[0]));
-    }
-    result.exit_code = exit_code_from_wait_status(status);
+    std::optional<Clock::time_point> wait_deadline;
+    if (options.timeout.count() > 0) wait_deadline = deadline;
+    KILN_ASSIGN(std::optional<int> exit_code, child.wait(argv[0], wait_deadline));
+    if (!exit_code) return fail(timeout_error(argv[0], options.timeout));
+    result.exit_code = *exit_code;
     return result;
 }
 

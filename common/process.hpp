@@ -1,6 +1,8 @@
 #pragma once
 // Running helper programs (newuidmap, skopeo in tests) and collecting their output.
 
+#include <chrono>
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -18,6 +20,11 @@ struct ProcessOptions {
     std::vector<std::string> environment;
     // Working directory of the child; empty keeps the caller's.
     std::string working_directory;
+    // When the child runs longer, it is killed (SIGKILL) and run_process fails, retryably. Zero: no bound.
+    std::chrono::milliseconds timeout{0};
+    // When captured stdout plus stderr grow past this many bytes, the child is killed and run_process fails.
+    // Zero: no bound.
+    size_t output_limit = 0;
 };
 
 struct ProcessResult {
@@ -26,7 +33,8 @@ struct ProcessResult {
     std::string stderr_bytes;
 };
 
-// Runs argv[0] (searched in PATH) to completion. Failing to start it is an error; a non-zero exit is not.
+// Runs argv[0] (searched in PATH) to completion. Failing to start it, or overrunning a bound, is an error; a
+// non-zero exit is not. A child that exits without reading its stdin does not raise SIGPIPE in the caller.
 Result<ProcessResult> run_process(const std::vector<std::string>& argv, const ProcessOptions& options = {});
 
 // Decodes a waitpid() status into an exit code (128 + signal for a signal).

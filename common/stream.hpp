@@ -27,6 +27,14 @@ public:
     Status write(std::string_view bytes) { return write(bytes.data(), bytes.size()); }
 };
 
+// A writer that can start over: a download that failed half-way, or whose bytes failed verification, is
+// written again from the start.
+class RewindableWriter : public Writer {
+public:
+    // Discards everything written so far.
+    virtual Status rewind() = 0;
+};
+
 // Reads from a file descriptor it does not own.
 class FdReader final : public Reader {
 public:
@@ -62,11 +70,15 @@ private:
 };
 
 // Appends to an in-memory string (for small documents only).
-class StringWriter final : public Writer {
+class StringWriter final : public RewindableWriter {
 public:
     using Writer::write;
     Status write(const char* buffer, size_t size) override {
         m_bytes.append(buffer, size);
+        return {};
+    }
+    Status rewind() override {
+        m_bytes.clear();
         return {};
     }
     const std::string& bytes() const { return m_bytes; }

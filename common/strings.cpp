@@ -65,4 +65,10 @@ std::string format_bytes(std::uint64_t bytes) {
     return buffer;
 }
 
+std::string format_seconds(double seconds) {
+    char buffer[32];
+    std::snprintf(buffer, sizeof buffer, "%.1f", seconds);
+    return buffer;
+}
+
 }  // namespace kiln

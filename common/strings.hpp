@@ -27,5 +27,7 @@ bool parse_uint64(std::string_view text, std::uint64_t& value);
 
 // Renders bytes as human-readable size: "12.3 MB".
 std::string format_bytes(std::uint64_t bytes);
+// Renders a duration in seconds with one decimal: "1.3".
+std::string format_seconds(double seconds);
 
 }  // namespace kiln

@@ -19,6 +19,14 @@ Status BlobIngest::write(const char* buffer, size_t size) {
     return m_file.writer().write(buffer, size);
 }
 
+Status BlobIngest::rewind() {
+    if (ftruncate(m_file.fd(), 0) != 0) return fail_errno("truncating a blob being downloaded");
+    if (lseek(m_file.fd(), 0, SEEK_SET) != 0) return fail_errno("rewinding a blob being downloaded");
+    m_hash = Sha256();
+    m_size = 0;
+    return {};
+}
+
 Result<Digest> BlobIngest::commit(const std::optional<Digest>& expected) {
     Digest actual = Digest::from_sha256_hex(m_hash.finish_hex());
     if (expected && *expected != actual) {

@@ -19,12 +19,14 @@ namespace kiln {
 class BlobStore;
 
 // A blob being written. commit() verifies it and publishes it; destroyed uncommitted, it is discarded.
-class BlobIngest final : public Writer {
+class BlobIngest final : public RewindableWriter {
 public:
     BlobIngest(BlobIngest&&) noexcept = default;
     Writer& writer() { return *this; }
     using Writer::write;
     Status write(const char* buffer, size_t size) override;
+    // Empties the file, for a download that starts over.
+    Status rewind() override;
     std::uint64_t size() const { return m_size; }
     // Publishes the blob. With `expected`, a different digest is refused (the error names both digests) and the
     // partial file is removed at once. Call once.

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <string>
+
 namespace kiln {
 namespace {
 
@@ -40,6 +43,43 @@ TEST(RunProcess, MissingProgramIsAnErrorNamingIt) {
     auto result = run_process({"kiln-no-such-program"});
     ASSERT_FALSE(result);
     EXPECT_NE(result.error().message().find("kiln-no-such-program"), std::string::npos);
+}
+
+TEST(RunProcess, ChildOverrunningTheTimeoutIsKilledAndTheErrorIsRetryable) {
+    ProcessOptions options;
+    options.timeout = std::chrono::milliseconds(200);
+    auto started = std::chrono::steady_clock::now();
+    auto result = run_process({"sleep", "30"}, options);
+    ASSERT_FALSE(result);
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
+    EXPECT_NE(result.error().message().find("sleep did not finish within 200 ms"), std::string::npos)
+        << result.error().message();
+    EXPECT_TRUE(result.error().retryable());
+}
+
+TEST(RunProcess, ChildThatClosesItsOutputsStillHasTheTimeout) {
+    ProcessOptions options;
+    options.timeout = std::chrono::milliseconds(200);
+    auto result = run_process({"sh", "-c", "exec >/dev/null 2>&1; sleep 30"}, options);
+    ASSERT_FALSE(result);
+    EXPECT_NE(result.error().message().find("did not finish"), std::string::npos) << result.error().message();
+}
+
+TEST(RunProcess, OutputPastTheLimitIsAnError) {
+    ProcessOptions options;
+    options.output_limit = 1000;
+    auto result = run_process({"sh", "-c", "yes"}, options);
+    ASSERT_FALSE(result);
+    EXPECT_NE(result.error().message().find("wrote more than 1000 bytes"), std::string::npos)
+        << result.error().message();
+}
+
+TEST(RunProcess, ChildIgnoringItsStdinDoesNotRaiseSigpipe) {
+    ProcessOptions options;
+    options.stdin_bytes = std::string(1 << 20, 'c');
+    auto result = run_process({"true"}, options);
+    ASSERT_TRUE(result) << result.error().message();
+    EXPECT_EQ(result->exit_code, 0);
 }
 
 }  // namespace
