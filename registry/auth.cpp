@@ -1,6 +1,5 @@
 #include "registry/auth.hpp"
 
-
 #include <nlohmann/json.hpp>
 
 #include "common/base64.hpp"
@@ -19,6 +18,8 @@ constexpr std::int64_t k_min_token_seconds = 60;
 constexpr std::chrono::seconds k_expiry_margin{10};
 // Basic authorizations do not expire; re-read the credential now and then anyway.
 constexpr std::chrono::minutes k_basic_lifetime{30};
+// Docker's token servers require a client_id on the OAuth2 grant; any name will do.
+constexpr std::string_view k_oauth_client_id = "kiln";
 
 // tchar from RFC 7230.
 bool is_token_char(char c) {
@@ -31,6 +32,26 @@ bool is_header_safe(std::string_view token) {
     for (char c : token)
         if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) == 0x7f) return false;
     return !token.empty();
+}
+
+// application/x-www-form-urlencoded: unreserved characters as they are, space as '+', the rest %XX.
+std::string form_encode(std::string_view value) {
+    static constexpr char k_hex[] = "0123456789ABCDEF";
+    std::string encoded;
+    for (char c : value) {
+        auto byte = static_cast<unsigned char>(c);
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            std::string_view("-._~").find(c) != std::string_view::npos) {
+            encoded += c;
+        } else if (c == ' ') {
+            encoded += '+';
+        } else {
+            encoded += '%';
+            encoded += k_hex[byte >> 4];
+            encoded += k_hex[byte & 0xf];
+        }
+    }
+    return encoded;
 }
 
 std::string cache_key(std::string_view registry, std::string_view scope) { return str_cat(registry, " ", scope); }
@@ -180,35 +201,55 @@ Result<Authenticator::Entry> Authenticator::fetch_token(HttpClient& http, const 
                                                         const std::optional<Credential>& credential) const {
     std::string realm = challenge.param("realm");
     if (realm.empty()) return fail("Bearer challenge without a realm");
-    if (credential && !credential->identity_token.empty())
-        return fail("identity tokens (OAuth2 refresh tokens) are not supported yet");
     // Resolving the realm against itself accepts only absolute http(s) URLs.
     KILN_ASSIGN(std::string url, with_context(resolve_url(realm, realm), "token realm"));
     KILN_ASSIGN(std::string realm_origin, url_origin(url));
-    std::string what = str_cat("GET token from ", realm_origin, " for ", scope);
-    if (std::string service = challenge.param("service"); !service.empty()) {
-        KILN_ASSIGN(url, append_query(url, "service", service));
-    }
-    std::vector<std::string> scopes = split(scope, ' ');
+    std::string service = challenge.param("service");
+    std::vector<std::string> scopes;
+    for (std::string& one : split(scope, ' '))
+        if (!one.empty()) scopes.push_back(std::move(one));
     std::string challenge_scope = challenge.param("scope");
     // The registry may name a scope we did not think of (extra actions); ask for it too.
     if (!challenge_scope.empty() && challenge_scope != scope) scopes.push_back(challenge_scope);
-    for (const std::string& one : scopes) {
-        if (one.empty()) continue;
-        KILN_ASSIGN(url, append_query(url, "scope", one));
-    }
 
-    HttpRequest request{.method = "GET", .url = url, .redirects = Redirects::follow, .timeout = k_token_timeout};
+    bool oauth = credential && !credential->identity_token.empty();
+    std::string what = str_cat(oauth ? "POST" : "GET", " token from ", realm_origin, " for ", scope);
+    HttpRequest request{.url = url, .timeout = k_token_timeout};
     request.headers.add("Accept", "application/json");
-    if (credential && !credential->username.empty())
-        request.authorization = str_cat("Basic ", base64_encode(str_cat(credential->username, ":", credential->password)));
-    log_debug("requesting a token from ", realm_origin, " for ", scope);
+    // Outlives the request, which reads it.
+    std::optional<StringReader> form_reader;
+    if (oauth) {
+        // Docker's OAuth2 refresh-token grant: the identity token goes in the form body, never in the URL.
+        std::string form = str_cat("grant_type=refresh_token&refresh_token=", form_encode(credential->identity_token),
+                                   "&client_id=", k_oauth_client_id);
+        if (!service.empty()) form += str_cat("&service=", form_encode(service));
+        // One space-separated scope field, as RFC 6749 §3.3 and docker, containerd and go-containerregistry send it.
+        if (!scopes.empty()) form += str_cat("&scope=", form_encode(join(scopes, " ")));
+        request.method = "POST";
+        request.redirects = Redirects::report;  // a body is never re-sent to wherever a redirect points
+        request.headers.add("Content-Type", "application/x-www-form-urlencoded");
+        request.body_size = form.size();
+        request.body = &form_reader.emplace(std::move(form));
+    } else {
+        if (!service.empty()) {
+            KILN_ASSIGN(request.url, append_query(request.url, "service", service));
+        }
+        for (const std::string& one : scopes) {
+            KILN_ASSIGN(request.url, append_query(request.url, "scope", one));
+        }
+        request.redirects = Redirects::follow;
+        if (credential && !credential->username.empty())
+            request.authorization =
+                str_cat("Basic ", base64_encode(str_cat(credential->username, ":", credential->password)));
+    }
+    log_debug("requesting a token from ", realm_origin, " for ", scope, oauth ? " with an identity token" : "");
     KILN_ASSIGN(HttpResponse response, with_context(http.fetch(request, k_token_response_limit), what));
     if (!response.ok()) return fail(http_status_error(what, response));
 
     nlohmann::json json = nlohmann::json::parse(response.body, nullptr, /*allow_exceptions=*/false);
     if (!json.is_object()) return fail(str_cat(what, ": the answer is not a JSON object"));
     std::string token;
+    // The OAuth2 answer has `access_token` (and may carry a new refresh token, which a build does not need).
     for (const char* field : {"token", "access_token"}) {
         auto found = json.find(field);
         if (found != json.end() && found->is_string() && !found->get<std::string>().empty()) {

@@ -1,6 +1,7 @@
 #pragma once
 // Registry authentication: WWW-Authenticate challenges, the Bearer token flow (anonymous unless a
-// CredentialProvider supplies a secret) and Basic, with Authorization values cached per registry and scope.
+// CredentialProvider supplies a secret; an identity token uses Docker's OAuth2 refresh-token grant) and Basic,
+// with Authorization values cached per registry and scope.
 // Secrets and tokens never appear in logs or error messages.
 
 #include <chrono>
@@ -43,7 +44,7 @@ struct Credential {
     std::string identity_token;
 };
 
-// Where credentials come from. Issue #5 adds config.json and credential helpers behind this interface.
+// Where credentials come from: config.json and credential helpers (registry/credentials.hpp), or none.
 class CredentialProvider {
 public:
     virtual ~CredentialProvider() = default;
