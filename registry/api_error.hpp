@@ -2,6 +2,7 @@
 // Turning a registry's (or token server's) non-2xx answer into an Error that names what was being done, the HTTP
 // status and the registry's own error JSON, marked retryable when trying again may help.
 
+#include <chrono>
 #include <string>
 #include <string_view>
 
@@ -14,7 +15,10 @@ namespace kiln {
 // {"details"}), sanitized and shortened; empty when the body says nothing usable.
 std::string summarize_error_body(std::string_view body);
 
-// "<what>: HTTP 404 MANIFEST_UNKNOWN: manifest unknown". Retryable for 408, 429 and 5xx.
+// How long a 429 or 503 asks the client to wait (Retry-After: seconds or an HTTP date); zero when unsaid.
+std::chrono::milliseconds retry_after(const HttpResponse& response);
+
+// "<what>: HTTP 404 MANIFEST_UNKNOWN: manifest unknown". Retryable for 408, 429, 500, 502, 503 and 504, carrying Retry-After.
 Error http_status_error(std::string_view what, const HttpResponse& response);
 
 // True for statuses that may succeed when the same request is sent again.

@@ -2,7 +2,7 @@
 // blobs.cpp.
 #include "registry/client.hpp"
 
-#include <thread>
+#include <random>
 
 #include "common/log.hpp"
 #include "common/strings.hpp"
@@ -10,25 +10,11 @@
 #include "registry/client_internal.hpp"
 
 namespace kiln {
-namespace {
 
-// Counts what reaches the sink, so that a failed download is retried only when the sink is still untouched.
-class CountingWriter final : public Writer {
-public:
-    explicit CountingWriter(Writer* inner) : m_inner(inner) {}
-    using Writer::write;
-    Status write(const char* buffer, size_t size) override {
-        m_count += size;
-        return m_inner->write(buffer, size);
-    }
-    std::uint64_t count() const { return m_count; }
-
-private:
-    Writer* m_inner;
-    std::uint64_t m_count = 0;
-};
-
-}  // namespace
+std::string canonical_registry(std::string registry) {
+    if (registry == "index.docker.io" || registry == "registry-1.docker.io") return "docker.io";
+    return registry;
+}
 
 RegistrySet RegistrySet::all() {
     RegistrySet set;
@@ -36,28 +22,43 @@ RegistrySet RegistrySet::all() {
     return set;
 }
 
-void RegistrySet::add(std::string registry) {
-    // Users write Docker Hub several ways; references normalize it to docker.io.
-    if (registry == "index.docker.io" || registry == "registry-1.docker.io") registry = "docker.io";
-    m_names.insert(std::move(registry));
-}
+void RegistrySet::add(std::string registry) { m_names.insert(canonical_registry(std::move(registry))); }
 
 bool RegistrySet::contains(std::string_view registry) const { return m_all || m_names.contains(registry); }
 
+std::chrono::milliseconds retry_delay(const RetryPolicy& policy, int next_attempt, std::chrono::milliseconds asked) {
+    thread_local std::mt19937_64 random{std::random_device{}()};
+    double base = static_cast<double>(policy.initial_delay.count());
+    for (int i = 2; i < next_attempt && base < static_cast<double>(policy.max_delay.count()); ++i) base *= 2;
+    base = std::min(base, static_cast<double>(policy.max_delay.count()));
+    double jittered = std::uniform_real_distribution<double>(base / 2, base)(random);
+    auto delay = std::chrono::milliseconds(static_cast<std::int64_t>(jittered));
+    return std::max(delay, std::min(asked, policy.max_retry_after));
+}
+
 RegistryClient::RegistryClient(RegistryClientOptions options)
-    : m_options(std::move(options)),
-      m_verifying_http(HttpClientOptions{.tls_verification = TlsVerification::verify,
-                                         .user_agent = m_options.user_agent,
-                                         .timeouts = m_options.timeouts}),
-      m_unverified_http(HttpClientOptions{.tls_verification = TlsVerification::skip,
-                                          .user_agent = m_options.user_agent,
-                                          .timeouts = m_options.timeouts}),
-      m_auth(m_options.credentials) {}
+    : m_options(std::move(options)), m_auth(m_options.credentials) {}
 
 RegistryClient::~RegistryClient() = default;
 
 HttpClient& RegistryClient::http_for(const Reference& reference) {
-    return m_options.skip_tls_verify.contains(reference.registry()) ? m_unverified_http : m_verifying_http;
+    bool verify = !m_options.skip_tls_verify.contains(reference.registry());
+    auto tls = m_options.tls.find(reference.registry());
+    std::string key = tls != m_options.tls.end() ? str_cat(verify ? "verify " : "skip ", reference.registry())
+                                                 : std::string(verify ? "verify" : "skip");
+    std::lock_guard lock(m_http_mutex);
+    std::unique_ptr<HttpClient>& client = m_http[key];
+    if (!client) {
+        HttpClientOptions http{.tls_verification = verify ? TlsVerification::verify : TlsVerification::skip,
+                               .user_agent = m_options.user_agent,
+                               .timeouts = m_options.timeouts};
+        if (tls != m_options.tls.end()) {
+            http.extra_ca_pem = tls->second.extra_ca_pem;
+            http.client_certificate = tls->second.client_certificate;
+        }
+        client = std::make_unique<HttpClient>(std::move(http));
+    }
+    return *client;
 }
 
 std::string RegistryClient::repository_url(const Reference& reference) const {
@@ -70,13 +71,12 @@ Result<HttpResponse> RegistryClient::exchange(const Call& call, HttpRequest requ
     const Reference& repository = call.repository;
     HttpClient& http = http_for(repository);
     std::string scope = repository_scope(repository.repository(), call.access);
+    if (!call.extra_scope.empty()) scope += " " + call.extra_scope;
     KILN_ASSIGN(std::string registry_origin, with_context(url_origin(repository_url(repository)), call.what));
     KILN_ASSIGN(std::string request_origin, with_context(url_origin(request.url), call.what));
     // Upload locations may point at another host (storage behind the registry): it never gets the token.
     bool to_registry = request_origin == registry_origin;
-    CountingWriter counted(sink);
-    bool challenge_answered = false;
-    for (int attempt = 1;; ++attempt) {
+    for (bool challenge_answered = false;; challenge_answered = true) {
         request.authorization = to_registry ? m_auth.cached(repository.registry(), scope) : std::string();
         std::optional<StringReader> replay;
         if (body.bytes) {
@@ -87,37 +87,18 @@ Result<HttpResponse> RegistryClient::exchange(const Call& call, HttpRequest requ
             request.body = body.stream;
             request.body_size = body.stream_size;
         }
-        auto response = sink ? http.send(request, counted) : http.fetch(request, body_limit);
-        // A streamed body is gone once sent, and bytes given to the sink cannot be taken back.
-        bool repeatable = !body.stream && counted.count() == 0;
-        bool may_retry = repeatable && attempt < m_options.attempts;
-        if (!response) {
-            Error error = std::move(response.error()).context(call.what);
-            if (!error.retryable() || !may_retry) return fail(std::move(error));
-            log_warn(error.message(), "; retrying");
-            std::this_thread::sleep_for(m_options.retry_delay);
-            continue;
+        auto response = sink ? http.send(request, *sink) : http.fetch(request, body_limit);
+        if (!response) return fail(std::move(response.error()).context(call.what));
+        // A streamed body is gone once sent: its 401 goes back to the operation, whose next try starts over.
+        if (response->status != 401 || !to_registry || body.stream || challenge_answered) return response;
+        std::vector<AuthChallenge> challenges;
+        for (const std::string& header : response->headers.get_all("WWW-Authenticate")) {
+            KILN_ASSIGN(auto parsed, with_context(parse_www_authenticate(header), call.what));
+            challenges.insert(challenges.end(), parsed.begin(), parsed.end());
         }
-        if (response->status == 401 && to_registry && repeatable && !challenge_answered) {
-            std::vector<AuthChallenge> challenges;
-            for (const std::string& header : response->headers.get_all("WWW-Authenticate")) {
-                KILN_ASSIGN(auto parsed, with_context(parse_www_authenticate(header), call.what));
-                challenges.insert(challenges.end(), parsed.begin(), parsed.end());
-            }
-            if (!challenges.empty()) {
-                m_auth.forget(repository.registry(), scope);
-                KILN_TRY_CONTEXT(m_auth.authorize(http, repository.registry(), scope, challenges), call.what);
-                challenge_answered = true;
-                --attempt;  // answering a challenge is not a failed try
-                continue;
-            }
-        }
-        if (is_retryable_status(response->status) && may_retry) {
-            log_warn(http_status_error(call.what, *response).message(), "; retrying");
-            std::this_thread::sleep_for(m_options.retry_delay);
-            continue;
-        }
-        return response;
+        if (challenges.empty()) return response;
+        m_auth.forget(repository.registry(), scope);
+        KILN_TRY_CONTEXT(m_auth.authorize(http, repository.registry(), scope, challenges), call.what);
     }
 }
 

@@ -5,7 +5,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -23,6 +26,9 @@
 
 namespace kiln {
 
+// "docker.io" for Docker Hub's other names (index.docker.io, registry-1.docker.io); other names unchanged.
+std::string canonical_registry(std::string registry);
+
 // The registries a setting applies to: none, all, or those named (host[:port], as references write them).
 class RegistrySet {
 public:
@@ -30,7 +36,7 @@ public:
     RegistrySet() = default;
     // Every registry (Kaniko's --insecure, --skip-tls-verify).
     static RegistrySet all();
-    // Adds a registry; Docker Hub's aliases (index.docker.io, registry-1.docker.io) mean docker.io.
+    // Adds a registry; Docker Hub's aliases mean docker.io.
     void add(std::string registry);
     // Whether the set covers `registry` as a Reference names it.
     bool contains(std::string_view registry) const;
@@ -38,6 +44,27 @@ public:
 private:
     bool m_all = false;
     std::set<std::string, std::less<>> m_names;
+};
+
+// How often and how patiently a failed operation is tried again: exponential backoff with jitter, or the wait
+// the registry asked for (Retry-After), whichever is longer.
+struct RetryPolicy {
+    // Tries per operation, the first included (1 + --push-retry or --image-download-retry).
+    int attempts = 4;
+    // The wait before the second try; it doubles for each later one, up to max_delay, and is jittered down by
+    // up to half so that parallel transfers do not retry in lockstep.
+    std::chrono::milliseconds initial_delay{500};
+    std::chrono::milliseconds max_delay{20000};
+    // The longest Retry-After honoured.
+    std::chrono::milliseconds max_retry_after{120000};
+};
+
+// TLS settings of one registry, beyond the system's CA bundle.
+struct RegistryTls {
+    // PEM certificates to trust for this registry, in addition to the system's (--registry-certificate).
+    std::string extra_ca_pem;
+    // A client certificate to present (--registry-client-cert).
+    std::optional<ClientCertificate> client_certificate;
 };
 
 // How to reach registries: scheme and TLS per registry, identity, limits and retries.
@@ -48,13 +75,15 @@ struct RegistryClientOptions {
     RegistrySet plain_http;
     // Registries whose TLS certificate is not verified (--skip-tls-verify, --skip-tls-verify-registry).
     RegistrySet skip_tls_verify;
+    // Per registry (host[:port]; Docker Hub as docker.io).
+    std::map<std::string, RegistryTls, std::less<>> tls;
     std::string user_agent = "kiln/0.1";
     // Where secrets come from; null means anonymous.
     std::shared_ptr<CredentialProvider> credentials;
     HttpTimeouts timeouts;
-    // Tries for a request that failed in a retryable way (a 503, a reset connection) and can be sent again.
-    int attempts = 2;
-    std::chrono::milliseconds retry_delay{1000};
+    RetryPolicy retry;
+    // Blobs up to this size are uploaded in one PUT; larger ones in PATCH requests of this size, then a PUT.
+    std::uint64_t upload_chunk_size = 64 << 20;
 };
 
 // A manifest or index as the registry served it, verified.
@@ -78,8 +107,12 @@ struct ResolvedImage {
     ImageConfig config;
 };
 
-// What push_blob did: uploaded the bytes, or found the blob already in the repository.
-enum class BlobPush { uploaded, already_present };
+// What push_blob did: uploaded the bytes, mounted the blob from another repository of the same registry, or
+// found it already in the repository.
+enum class BlobPush { uploaded, mounted, already_present };
+
+// Opens an upload's bytes; called once per try, so that a failed upload can start over from the first byte.
+using BlobOpener = std::function<Result<std::unique_ptr<Reader>>()>;
 
 // Thread-safe: concurrent pulls and pushes share connections and cached tokens.
 class RegistryClient {
@@ -102,33 +135,61 @@ public:
     Result<ResolvedImage> resolve_image(const Reference& reference, const Platform& platform = host_platform());
 
     // Streams blob `blob` of `repository` (its tag and digest are ignored) into `sink`, checking size and digest
-    // on the way. On failure the sink has received unverified, possibly partial bytes: the caller must discard
-    // them (a BlobIngest destroyed uncommitted does).
+    // on the way. A transfer that breaks, or whose bytes fail verification, starts over after rewinding the sink,
+    // with a warning, up to the retry policy's attempts; bytes that fail verification are never accepted. On
+    // failure the sink holds unverified bytes: the caller must discard them (a BlobIngest destroyed uncommitted
+    // does).
+    Status fetch_blob(const Reference& repository, const Descriptor& blob, RewindableWriter& sink);
+    // As above into a sink that cannot start over: a transfer is tried again only while nothing reached it.
     Status fetch_blob(const Reference& repository, const Descriptor& blob, Writer& sink);
 
     // Whether `repository` has blob `digest` (HEAD).
     Result<bool> blob_exists(const Reference& repository, const Digest& digest);
 
-    // Uploads `blob` from `source` (exactly blob.size bytes), unless the repository has it already.
+    // Uploads `blob` (exactly blob.size bytes from `open`), unless the repository has it already (HEAD). With
+    // `mount_from`, a repository of the same registry that may hold the blob, it is mounted from there when it
+    // does (POST ?mount=&from=), and uploaded when it does not. A failed try starts over from `open`.
+    Result<BlobPush> push_blob(const Reference& repository, const Descriptor& blob, const BlobOpener& open,
+                               const std::optional<Reference>& mount_from = std::nullopt);
+    // As above from a stream that can be read once: a try that already sent bytes is not repeated.
     Result<BlobPush> push_blob(const Reference& repository, const Descriptor& blob, Reader& source);
+
+    // Whether the registry lets us push to `repository`, checked as Kaniko does by starting a blob upload and
+    // cancelling it. The error says why not (HTTP status and the registry's error).
+    Status check_push_permission(const Reference& repository);
 
     // Stores a manifest or index under the reference's tag, else its digest; returns the content's digest. A
     // reference digest that differs from the content's is an error.
     Result<Digest> push_manifest(const Reference& reference, std::string_view media_type, std::string_view bytes);
 
+    // The options the client was made with.
+    const RegistryClientOptions& options() const { return m_options; }
+
 private:
     struct Call;
     struct RequestBody;
+    struct UploadSession;
+    // One try of one request, answering a 401's challenge once.
     Result<HttpResponse> exchange(const Call& call, HttpRequest request, const RequestBody& body, Writer* sink,
                                   size_t body_limit);
     Result<bool> blob_exists(const Reference& repository, const Digest& digest, RepositoryAccess access);
+    Status fetch_blob_once(const Reference& repository, const Descriptor& blob, Writer& sink);
+    Result<BlobPush> push_blob_once(const Reference& repository, const Descriptor& blob, const BlobOpener& open,
+                                    const std::optional<Reference>& mount_from);
+    Result<UploadSession> start_upload(const Reference& repository, const Descriptor& blob,
+                                       const std::optional<Reference>& mount_from);
+    Status upload_monolithic(const Reference& repository, const Descriptor& blob, const std::string& location,
+                             Reader& source);
+    Status upload_chunked(const Reference& repository, const Descriptor& blob, std::string location, Reader& source);
     HttpClient& http_for(const Reference& reference);
     // "https://registry-1.docker.io/v2/library/busybox".
     std::string repository_url(const Reference& reference) const;
 
     RegistryClientOptions m_options;
-    HttpClient m_verifying_http;
-    HttpClient m_unverified_http;
+    std::mutex m_http_mutex;
+    // One HTTP client per TLS setting in use: verifying, not verifying, and one per registry with its own CA or
+    // client certificate. Created on first use.
+    std::map<std::string, std::unique_ptr<HttpClient>, std::less<>> m_http;
     Authenticator m_auth;
 };
 

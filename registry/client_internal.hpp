@@ -5,7 +5,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 
+#include "common/log.hpp"
+#include "common/strings.hpp"
 #include "registry/client.hpp"
 
 namespace kiln {
@@ -15,9 +18,11 @@ struct RegistryClient::Call {
     std::string what;  // "GET manifest library/busybox:latest from docker.io"
     const Reference& repository;
     RepositoryAccess access;
+    // Another scope the token must cover ("repository:base/image:pull" to mount a blob from it).
+    std::string extra_scope;
 };
 
-// A request body: bytes in memory can be sent again (after a 401, on a retry), a stream only once.
+// A request body: bytes in memory can be sent again (after a 401), a stream only once.
 struct RegistryClient::RequestBody {
     std::optional<std::string_view> bytes;
     Reader* stream = nullptr;
@@ -29,5 +34,31 @@ struct RegistryClient::RequestBody {
 inline constexpr std::chrono::milliseconds k_document_timeout{300000};
 // Bodies of answers that should carry none or little (201 Created, 202 Accepted).
 inline constexpr size_t k_small_response_limit = 64 << 10;
+
+// The wait before try `next_attempt` (2 for the first retry): exponential, jittered, at least what the
+// registry asked for.
+std::chrono::milliseconds retry_delay(const RetryPolicy& policy, int next_attempt, std::chrono::milliseconds asked);
+
+// Runs `attempt(n)` for n = 1, 2, … until it succeeds, fails in a way a retry cannot help, or the policy's
+// attempts are spent; each retry is logged as a warning with the error that caused it. The final error says how
+// many tries were made.
+template <class Attempt>
+auto with_retries(const RetryPolicy& policy, Attempt&& attempt) -> decltype(attempt(1)) {
+    for (int n = 1;; ++n) {
+        auto result = attempt(n);
+        if (result || !result.error().retryable()) return result;
+        if (n >= policy.attempts) {
+            if (n == 1) return result;
+            Error& error = result.error();
+            return std::unexpected(Error(str_cat(error.message(), " (gave up after ", n, " tries)"))
+                                       .set_retryable(true)
+                                       .set_exit_code(error.exit_code()));
+        }
+        std::chrono::milliseconds delay = retry_delay(policy, n + 1, result.error().retry_after());
+        log_warn(result.error().message(), "; try ", n + 1, " of ", policy.attempts, " in ",
+                 format_seconds(std::chrono::duration<double>(delay).count()), " s");
+        std::this_thread::sleep_for(delay);
+    }
+}
 
 }  // namespace kiln

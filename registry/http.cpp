@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <mutex>
 
+#include "common/files.hpp"
 #include "common/log.hpp"
 #include "common/strings.hpp"
 
@@ -244,6 +245,17 @@ private:
 HttpClient::HttpClient(HttpClientOptions options)
     : m_options(std::move(options)), m_no_proxy(no_proxy_list()), m_handles(std::make_unique<HandlePool>()) {
     global_init();
+    if (!m_options.extra_ca_pem.empty()) {
+        // An extra CA adds to the system's trust, as Kaniko's --registry-certificate does; curl takes one bundle.
+        for (const char* path : {"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"}) {
+            if (auto system = read_file(path, 16 << 20)) {
+                m_ca_bundle = std::move(*system);
+                break;
+            }
+        }
+        if (!m_ca_bundle.empty() && m_ca_bundle.back() != '\n') m_ca_bundle += '\n';
+        m_ca_bundle += m_options.extra_ca_pem;
+    }
 }
 
 HttpClient::~HttpClient() = default;
@@ -319,6 +331,14 @@ Result<HttpResponse> HttpClient::transfer(const HttpRequest& request, const std:
     bool verify = m_options.tls_verification == TlsVerification::verify;
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, verify ? 1L : 0L);
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L);
+    if (!m_ca_bundle.empty()) {
+        curl_blob bundle{.data = m_ca_bundle.data(), .len = m_ca_bundle.size(), .flags = CURL_BLOB_NOCOPY};
+        curl_easy_setopt(curl, CURLOPT_CAINFO_BLOB, &bundle);
+    }
+    if (const auto& client = m_options.client_certificate) {
+        curl_easy_setopt(curl, CURLOPT_SSLCERT, client->certificate_path.c_str());
+        curl_easy_setopt(curl, CURLOPT_SSLKEY, client->key_path.c_str());
+    }
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, &state);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);

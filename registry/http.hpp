@@ -32,9 +32,18 @@ struct HttpTimeouts {
     std::chrono::milliseconds low_speed_time{60000};
 };
 
-// Per client: a client either verifies TLS or, for registries the user exempted, does not.
+// A TLS client certificate (mTLS): PEM files.
+struct ClientCertificate {
+    std::string certificate_path;
+    std::string key_path;
+};
+
+// Per client: one per registry that needs TLS settings of its own, one shared by the others.
 struct HttpClientOptions {
     TlsVerification tls_verification = TlsVerification::verify;
+    // PEM certificates trusted in addition to the system's CA bundle (--registry-certificate).
+    std::string extra_ca_pem;
+    std::optional<ClientCertificate> client_certificate;
     std::string user_agent = "kiln";
     HttpTimeouts timeouts;
 };
@@ -109,6 +118,8 @@ private:
                                   Writer* sink, size_t body_limit);
 
     HttpClientOptions m_options;
+    // The system bundle plus extra_ca_pem, when there is an extra CA.
+    std::string m_ca_bundle;
     std::string m_no_proxy;
     std::unique_ptr<HandlePool> m_handles;
 };

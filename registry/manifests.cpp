@@ -49,10 +49,12 @@ Result<FetchedManifest> RegistryClient::get_manifest(const Reference& reference)
                         .redirects = Redirects::follow,
                         .timeout = k_document_timeout};
     request.headers.add("Accept", k_accept);
-    KILN_ASSIGN(HttpResponse response,
-                exchange({what, reference, RepositoryAccess::pull}, std::move(request), {}, nullptr,
-                         k_max_manifest_size));
-    if (!response.ok()) return fail(http_status_error(what, response));
+    KILN_ASSIGN(HttpResponse response, with_retries(m_options.retry, [&](int) -> Result<HttpResponse> {
+                    KILN_ASSIGN(HttpResponse response, exchange({what, reference, RepositoryAccess::pull}, request, {},
+                                                                nullptr, k_max_manifest_size));
+                    if (!response.ok()) return fail(http_status_error(what, response));
+                    return response;
+                }));
 
     FetchedManifest fetched{.bytes = std::move(response.body)};
     fetched.digest = Digest::of_bytes(fetched.bytes);
@@ -116,9 +118,12 @@ Result<Digest> RegistryClient::push_manifest(const Reference& reference, std::st
                         .url = str_cat(repository_url(reference), "/manifests/", identifier),
                         .timeout = k_document_timeout};
     request.headers.add("Content-Type", std::string(media_type));
-    KILN_ASSIGN(HttpResponse response, exchange({what, reference, RepositoryAccess::push}, std::move(request),
-                                                {.bytes = bytes}, nullptr, k_small_response_limit));
-    if (!response.ok()) return fail(http_status_error(what, response));
+    KILN_ASSIGN(HttpResponse response, with_retries(m_options.retry, [&](int) -> Result<HttpResponse> {
+                    KILN_ASSIGN(HttpResponse response, exchange({what, reference, RepositoryAccess::push}, request,
+                                                                {.bytes = bytes}, nullptr, k_small_response_limit));
+                    if (!response.ok()) return fail(http_status_error(what, response));
+                    return response;
+                }));
     if (auto announced = response.headers.get("Docker-Content-Digest"); announced && trim(*announced) != digest.str())
         log_warn(what, ": the registry announced digest ", trim(*announced), " for content with digest ", digest.str());
     return digest;

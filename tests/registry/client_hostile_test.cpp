@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <vector>
 
 #include "common/strings.hpp"
 #include "registry/client.hpp"
@@ -24,7 +26,7 @@ protected:
         m_server = std::move(*server);
         RegistryClientOptions options;
         options.plain_http.add(m_server->host_port());
-        options.retry_delay = std::chrono::milliseconds(10);
+        options.retry.initial_delay = std::chrono::milliseconds(10);
         m_client = std::make_unique<RegistryClient>(std::move(options));
     }
     Reference reference(std::string_view path) const {
@@ -97,16 +99,142 @@ TEST_F(RegistryClientHostileTest, ServiceUnavailableIsRetriedOnce) {
     EXPECT_EQ(calls.load(), 2);
 }
 
-TEST_F(RegistryClientHostileTest, PersistentServerErrorIsRetryableWithTheRegistryCode) {
+TEST_F(RegistryClientHostileTest, PersistentServerErrorIsTriedUpToThePolicyAndNamesTheRegistryCode) {
     serve([](const LocalRequest&) {
         return LocalResponse{.status = 503, .body = R"({"errors":[{"code":"UNAVAILABLE","message":"busy"}]})"};
     });
     auto fetched = m_client->get_manifest(reference("team/app:v1"));
     ASSERT_FALSE(fetched);
     EXPECT_TRUE(fetched.error().retryable());
-    EXPECT_NE(fetched.error().message().find("HTTP 503 UNAVAILABLE: busy"), std::string::npos)
+    const std::string& message = fetched.error().message();
+    EXPECT_NE(message.find("GET manifest team/app:v1 from " + m_server->host_port() + ": HTTP 503 UNAVAILABLE: busy"),
+              std::string::npos)
+        << message;
+    EXPECT_NE(message.find("gave up after 4 tries"), std::string::npos) << message;
+    EXPECT_EQ(m_server->requests().size(), 4u);
+}
+
+TEST_F(RegistryClientHostileTest, StatusesARetryCannotFixAreNotRetried) {
+    for (int status : {400, 401, 403, 404, 501}) {
+        serve([status](const LocalRequest&) { return LocalResponse{.status = status, .body = "{}"}; });
+        auto fetched = m_client->get_manifest(reference("team/app:v1"));
+        ASSERT_FALSE(fetched) << status;
+        EXPECT_FALSE(fetched.error().retryable()) << status;
+        EXPECT_EQ(m_server->requests().size(), 1u) << status;
+    }
+}
+
+TEST_F(RegistryClientHostileTest, TooManyRequestsWaitsAtLeastTheRetryAfterTheRegistryAsks) {
+    test::TestImage image = test::make_test_image(Platform::parse("linux/amd64").value(), "layer");
+    std::vector<std::chrono::steady_clock::time_point> arrivals;
+    serve([&](const LocalRequest&) {
+        arrivals.push_back(std::chrono::steady_clock::now());
+        if (arrivals.size() == 1)
+            return LocalResponse{.status = 429,
+                                 .headers = {{"Retry-After", "1"}},
+                                 .body = R"({"errors":[{"code":"TOOMANYREQUESTS"}]})"};
+        return LocalResponse{.headers = {{"Content-Type", std::string(media_type::oci_manifest)}},
+                             .body = image.manifest_bytes};
+    });
+    auto fetched = m_client->get_manifest(reference("team/app:v1"));
+    ASSERT_TRUE(fetched) << fetched.error().message();
+    ASSERT_EQ(arrivals.size(), 2u);
+    EXPECT_GE(arrivals[1] - arrivals[0], std::chrono::milliseconds(950));
+}
+
+TEST_F(RegistryClientHostileTest, BlobThatFailsVerificationOnceIsDownloadedAgain) {
+    std::string bytes = "the right bytes";
+    Descriptor blob = test::describe(media_type::oci_layer, bytes);
+    std::atomic<int> calls = 0;
+    serve([&](const LocalRequest&) {
+        std::string body = bytes;
+        if (calls++ == 0) body[3] ^= 1;
+        return LocalResponse{.body = body};
+    });
+    StringWriter sink;
+    auto fetched = m_client->fetch_blob(reference("team/app"), blob, sink);
+    ASSERT_TRUE(fetched) << fetched.error().message();
+    EXPECT_EQ(calls.load(), 2);
+    EXPECT_EQ(sink.bytes(), bytes);
+}
+
+TEST_F(RegistryClientHostileTest, BlobThatAlwaysFailsVerificationIsNeverAccepted) {
+    std::string bytes = "the right bytes";
+    Descriptor blob = test::describe(media_type::oci_layer, bytes);
+    serve([&](const LocalRequest&) { return LocalResponse{.body = "the wrong bytes"}; });
+    StringWriter sink;
+    auto fetched = m_client->fetch_blob(reference("team/app"), blob, sink);
+    ASSERT_FALSE(fetched);
+    EXPECT_NE(fetched.error().message().find("failed verification: the content has digest"), std::string::npos)
         << fetched.error().message();
-    EXPECT_EQ(m_server->requests().size(), 2u);
+    EXPECT_EQ(m_server->requests().size(), 4u);
+}
+
+TEST_F(RegistryClientHostileTest, LargeBlobIsUploadedInChunksFollowingEachLocation) {
+    serve([](const LocalRequest& request) {
+        if (request.method == "HEAD") return LocalResponse{.status = 404};
+        if (request.method == "POST") return LocalResponse{.status = 202, .headers = {{"Location", "/upload/0"}}};
+        if (request.method == "PATCH") {
+            // Each answer moves the upload elsewhere, and says what has arrived so far.
+            std::string range = request.header("Content-Range").value_or("");
+            std::string last = range.substr(range.find('-') + 1);
+            return LocalResponse{.status = 202,
+                                 .headers = {{"Location", "/upload/" + last}, {"Range", "0-" + last}}};
+        }
+        return LocalResponse{.status = 201};
+    });
+    RegistryClientOptions options = m_client->options();
+    options.upload_chunk_size = 4;
+    m_client = std::make_unique<RegistryClient>(options);
+    std::string bytes = "0123456789";
+    Descriptor blob = test::describe(media_type::oci_layer, bytes);
+    StringReader source(bytes);
+    auto pushed = m_client->push_blob(reference("team/app"), blob, source);
+    ASSERT_TRUE(pushed) << pushed.error().message();
+    std::vector<LocalRequest> requests = m_server->requests();
+    ASSERT_EQ(requests.size(), 6u);
+    std::vector<std::string> expected_paths = {"/upload/0", "/upload/3", "/upload/7"};
+    std::vector<std::string> expected_ranges = {"0-3", "4-7", "8-9"};
+    std::vector<std::string> expected_bodies = {"0123", "4567", "89"};
+    for (size_t i = 0; i < 3; ++i) {
+        const LocalRequest& patch = requests[2 + i];
+        EXPECT_EQ(patch.method, "PATCH");
+        EXPECT_EQ(patch.path(), expected_paths[i]);
+        EXPECT_EQ(patch.header("Content-Range"), expected_ranges[i]);
+        EXPECT_EQ(patch.body, expected_bodies[i]);
+    }
+    EXPECT_EQ(requests[5].method, "PUT");
+    EXPECT_EQ(requests[5].path(), "/upload/9");
+    EXPECT_EQ(requests[5].query("digest"), std::vector<std::string>{blob.digest.str()});
+    EXPECT_EQ(requests[5].body, "");
+}
+
+TEST_F(RegistryClientHostileTest, ChunkTheRegistryDidNotKeepRestartsTheUpload) {
+    std::atomic<int> posts = 0;
+    serve([&](const LocalRequest& request) {
+        if (request.method == "HEAD") return LocalResponse{.status = 404};
+        if (request.method == "POST") {
+            ++posts;
+            return LocalResponse{.status = 202, .headers = {{"Location", "/upload"}}};
+        }
+        // The first upload loses its first chunk; the second keeps everything.
+        if (request.method == "PATCH") {
+            std::string range = request.header("Content-Range").value_or("");
+            std::string held = posts == 1 ? "0-0" : "0-" + range.substr(range.find('-') + 1);
+            return LocalResponse{.status = 202, .headers = {{"Location", "/upload"}, {"Range", held}}};
+        }
+        return LocalResponse{.status = 201};
+    });
+    RegistryClientOptions options = m_client->options();
+    options.upload_chunk_size = 4;
+    m_client = std::make_unique<RegistryClient>(options);
+    std::string bytes = "0123456789";
+    Descriptor blob = test::describe(media_type::oci_layer, bytes);
+    auto pushed = m_client->push_blob(reference("team/app"), blob, [&]() -> Result<std::unique_ptr<Reader>> {
+        return std::make_unique<StringReader>(bytes);
+    });
+    ASSERT_TRUE(pushed) << pushed.error().message();
+    EXPECT_EQ(posts.load(), 2);
 }
 
 TEST_F(RegistryClientHostileTest, UploadLocationWithQueryGetsTheDigestAppended) {

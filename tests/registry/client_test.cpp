@@ -47,7 +47,7 @@ protected:
         m_registry = std::move(*registry);
         RegistryClientOptions options;
         options.plain_http.add(m_registry->host_port());
-        options.retry_delay = std::chrono::milliseconds(100);
+        options.retry.initial_delay = std::chrono::milliseconds(100);
         m_client = std::make_unique<RegistryClient>(std::move(options));
     }
 
@@ -277,6 +277,65 @@ TEST_F(RegistryClientIntegrationTest, ManifestJustUnderTheSizeLimitIsAccepted) {
     auto fetched = m_client->get_manifest(tagged);
     ASSERT_TRUE(fetched) << fetched.error().message();
     EXPECT_EQ(fetched->digest, *pushed);
+}
+
+TEST_F(RegistryClientIntegrationTest, BlobLargerThanAChunkIsUploadedInChunksAndVerifies) {
+    RegistryClientOptions options = m_client->options();
+    options.upload_chunk_size = 1 << 20;
+    RegistryClient chunking(options);
+    Reference repository = reference("team/chunked");
+    std::string bytes = pseudo_random_bytes((3 << 20) + 12345);
+    Descriptor blob = describe(media_type::oci_layer, bytes);
+    StringReader source(bytes);
+    auto pushed = chunking.push_blob(repository, blob, source);
+    ASSERT_TRUE(pushed) << pushed.error().message();
+    EXPECT_EQ(*pushed, BlobPush::uploaded);
+    EXPECT_NE(m_registry->log().find("PATCH"), std::string::npos);
+    StringWriter sink;
+    auto fetched = m_client->fetch_blob(repository, blob, sink);
+    ASSERT_TRUE(fetched) << fetched.error().message();
+    EXPECT_TRUE(sink.bytes() == bytes);
+}
+
+TEST_F(RegistryClientIntegrationTest, BlobInAnotherRepositoryIsMountedNotUploaded) {
+    Reference base = reference("library/base");
+    std::string bytes = pseudo_random_bytes(1 << 20);
+    Descriptor blob = describe(media_type::oci_layer, bytes);
+    StringReader source(bytes);
+    ASSERT_TRUE(m_client->push_blob(base, blob, source));
+
+    Reference app = reference("team/app");
+    auto pushed = m_client->push_blob(app, blob, []() -> Result<std::unique_ptr<Reader>> {
+        return std::make_unique<UnreadableReader>();
+    }, base);
+    ASSERT_TRUE(pushed) << pushed.error().message();
+    EXPECT_EQ(*pushed, BlobPush::mounted);
+    auto exists = m_client->blob_exists(app, blob.digest);
+    ASSERT_TRUE(exists) << exists.error().message();
+    EXPECT_TRUE(*exists);
+}
+
+TEST_F(RegistryClientIntegrationTest, MountFromARepositoryWithoutTheBlobFallsBackToAnUpload) {
+    std::string bytes = pseudo_random_bytes(4096);
+    Descriptor blob = describe(media_type::oci_layer, bytes);
+    Reference app = reference("team/app");
+    auto pushed = m_client->push_blob(app, blob, [&]() -> Result<std::unique_ptr<Reader>> {
+        return std::make_unique<StringReader>(bytes);
+    }, reference("library/empty"));
+    ASSERT_TRUE(pushed) << pushed.error().message();
+    EXPECT_EQ(*pushed, BlobPush::uploaded);
+    StringWriter sink;
+    ASSERT_TRUE(m_client->fetch_blob(app, blob, sink));
+    EXPECT_TRUE(sink.bytes() == bytes);
+}
+
+TEST_F(RegistryClientIntegrationTest, PushPermissionCheckPassesAndLeavesNoBlob) {
+    Reference app = reference("team/app:v1");
+    auto checked = m_client->check_push_permission(app);
+    ASSERT_TRUE(checked) << checked.error().message();
+    // The probe's upload was cancelled: the registry logs the DELETE and the repository has no tags.
+    EXPECT_NE(m_registry->log().find("DELETE"), std::string::npos);
+    EXPECT_FALSE(m_client->get_manifest(app));
 }
 
 }  // namespace

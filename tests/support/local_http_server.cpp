@@ -29,6 +29,7 @@ std::string_view reason_phrase(int status) {
         case 307: return "Temporary Redirect";
         case 400: return "Bad Request";
         case 401: return "Unauthorized";
+        case 403: return "Forbidden";
         case 404: return "Not Found";
         case 500: return "Internal Server Error";
         default: return "Status";
@@ -66,6 +67,13 @@ std::string percent_decode(std::string_view text) {
     return decoded;
 }
 
+std::string form_decode(std::string_view text) {
+    std::string spaced(text);
+    for (char& c : spaced)
+        if (c == '+') c = ' ';
+    return percent_decode(spaced);
+}
+
 std::optional<std::string> LocalRequest::header(std::string_view name) const {
     for (const auto& [key, value] : headers)
         if (to_lower(key) == to_lower(name)) return value;
@@ -82,6 +90,17 @@ std::vector<std::string> LocalRequest::query(std::string_view name) const {
         size_t equals = pair.find('=');
         std::string key = percent_decode(pair.substr(0, equals));
         if (key == name) values.push_back(equals == std::string::npos ? "" : percent_decode(pair.substr(equals + 1)));
+    }
+    return values;
+}
+
+std::vector<std::string> LocalRequest::form(std::string_view name) const {
+    std::vector<std::string> values;
+    if (body.empty()) return values;
+    for (const std::string& pair : split(body, '&')) {
+        size_t equals = pair.find('=');
+        if (form_decode(pair.substr(0, equals)) == name)
+            values.push_back(equals == std::string::npos ? "" : form_decode(pair.substr(equals + 1)));
     }
     return values;
 }

@@ -31,6 +31,8 @@ struct LocalRequest {
     std::string path() const;
     // Every value of query parameter `name`, percent-decoded.
     std::vector<std::string> query(std::string_view name) const;
+    // Every value of field `name` of an application/x-www-form-urlencoded body, decoded ('+' is a space).
+    std::vector<std::string> form(std::string_view name) const;
 };
 
 struct LocalResponse {
@@ -81,5 +83,8 @@ private:
 
 // Percent-decodes a URL component ('+' stays '+').
 std::string percent_decode(std::string_view text);
+
+// Decodes one name or value of an application/x-www-form-urlencoded body: '+' is a space, then percent-decoding.
+std::string form_decode(std::string_view text);
 
 }  // namespace kiln::test

@@ -39,11 +39,18 @@ Result<std::uint16_t> free_port() {
     return ntohs(address.sin_port);
 }
 
-// The status of GET /v2/, or 0 when nothing answers yet. Raw sockets, so the fixture does not depend on the
-// HTTP code it helps to test.
-int probe_status(std::uint16_t port) {
+// What GET /v2/ over plain HTTP answered: its status line and whatever followed, up to a few hundred bytes.
+struct Probe {
+    int status = 0;  // 0 when nothing answers yet
+    std::string text;
+};
+
+// Sends GET /v2/ over plain HTTP with raw sockets, so the fixture does not depend on the HTTP code it helps to
+// test. A TLS registry answers it too: Go's TLS listener replies "400 ... Client sent an HTTP request to an
+// HTTPS server" before any handshake, so the probe works whatever client certificate mTLS would demand.
+Probe probe(std::uint16_t port) {
     UniqueFd socket_fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!socket_fd) return 0;
+    if (!socket_fd) return {};
     timeval timeout{.tv_sec = 1, .tv_usec = 0};
     ::setsockopt(socket_fd.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
     ::setsockopt(socket_fd.get(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
@@ -51,17 +58,23 @@ int probe_status(std::uint16_t port) {
     address.sin_family = AF_INET;
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     address.sin_port = htons(port);
-    if (::connect(socket_fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) return 0;
+    if (::connect(socket_fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) return {};
     std::string request = str_cat("GET /v2/ HTTP/1.0\r\nHost: 127.0.0.1:", port, "\r\n\r\n");
     if (::send(socket_fd.get(), request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size()))
-        return 0;
-    char buffer[64] = {};
-    ssize_t n = ::recv(socket_fd.get(), buffer, sizeof buffer - 1, 0);
-    std::string_view line(buffer, n > 0 ? static_cast<size_t>(n) : 0);
+        return {};
+    Probe result;
+    char buffer[512];
+    while (result.text.size() < 512) {
+        ssize_t n = ::recv(socket_fd.get(), buffer, sizeof buffer, 0);
+        if (n <= 0) break;
+        result.text.append(buffer, static_cast<size_t>(n));
+    }
+    std::string_view line = result.text;
     // "HTTP/1.1 200 OK"
-    if (!line.starts_with("HTTP/") || line.size() < 12) return 0;
     std::uint64_t status = 0;
-    return parse_uint64(line.substr(9, 3), status) ? static_cast<int>(status) : 0;
+    if (line.starts_with("HTTP/") && line.size() >= 12 && parse_uint64(line.substr(9, 3), status))
+        result.status = static_cast<int>(status);
+    return result;
 }
 
 std::string indent(std::string_view text, std::string_view prefix) {
@@ -71,7 +84,7 @@ std::string indent(std::string_view text, std::string_view prefix) {
     return indented;
 }
 
-std::string registry_config(const std::string& storage_dir, std::uint16_t port, const std::string& auth_config) {
+std::string registry_config(const std::string& storage_dir, std::uint16_t port, const RegistryProcessOptions& options) {
     std::string config = str_cat(
         "version: 0.1\n"
         "log:\n"
@@ -87,13 +100,32 @@ std::string registry_config(const std::string& storage_dir, std::uint16_t port, 
         "      enabled: false\n"
         "http:\n"
         "  addr: 127.0.0.1:", port, "\n"
-        "  secret: kiln-test-upload-secret\n"
-        "health:\n"
-        "  storagedriver:\n"
-        "    enabled: false\n");
-    if (!auth_config.empty()) config += "auth:\n" + indent(auth_config, "  ");
+        "  secret: kiln-test-upload-secret\n");
+    if (!options.tls_certificate.empty()) {
+        config += str_cat("  tls:\n"
+                          "    certificate: ", options.tls_certificate, "\n"
+                          "    key: ", options.tls_key, "\n");
+        if (!options.tls_client_ca.empty())
+            config += str_cat("    clientcas:\n"
+                              "      - ", options.tls_client_ca, "\n");
+    }
+    config += "health:\n"
+              "  storagedriver:\n"
+              "    enabled: false\n";
+    if (!options.auth_config.empty()) config += "auth:\n" + indent(options.auth_config, "  ");
+    if (!options.proxy_remote_url.empty()) config += str_cat("proxy:\n  remoteurl: ", options.proxy_remote_url, "\n");
     return config;
 }
+
+// Whether `probe` shows the registry serving as configured. With auth, GET /v2/ is refused with 401; a TLS
+// registry refuses the plain-HTTP probe with its 400 (the handshake, and any client certificate, comes later).
+bool answers_as_configured(const Probe& probe, const RegistryProcessOptions& options) {
+    if (!options.tls_certificate.empty())
+        return probe.status == 400 && probe.text.find("HTTPS server") != std::string::npos;
+    return probe.status == 200 || (probe.status == 401 && !options.auth_config.empty());
+}
+
+constexpr const char* k_htpasswd = "/usr/bin/htpasswd";
 
 }  // namespace
 
@@ -104,7 +136,38 @@ std::optional<std::string> RegistryProcess::unavailable_reason() {
     return std::nullopt;
 }
 
+std::optional<std::string> RegistryProcess::htpasswd_unavailable_reason() {
+    if (::access(k_htpasswd, X_OK) != 0)
+        return str_cat("unavailable: ", k_htpasswd, " is not installed (Debian package apache2-utils)");
+    return std::nullopt;
+}
+
+Result<std::string> RegistryProcess::htpasswd_auth_config(
+    const std::string& dir, const std::vector<std::pair<std::string, std::string>>& users) {
+    if (auto reason = htpasswd_unavailable_reason()) return fail(*reason);
+    if (users.empty()) return fail("htpasswd_auth_config: no users");
+    std::string path = dir + "/htpasswd";
+    bool first = true;
+    for (const auto& [user, password] : users) {
+        // -B: distribution accepts bcrypt only. -i: the password comes on stdin, never in a command line.
+        std::vector<std::string> argv = {k_htpasswd, first ? "-iBc" : "-iB", path, user};
+        KILN_ASSIGN(ProcessResult result, run_process(argv, {.stdin_bytes = password}));
+        // htpasswd's messages never echo the password, so its stderr may go into the error.
+        if (result.exit_code != 0)
+            return fail(str_cat("htpasswd for user ", user, " exited with status ", result.exit_code, ": ",
+                                trim(result.stderr_bytes)));
+        first = false;
+    }
+    return str_cat("htpasswd:\n"
+                   "  realm: kiln-test-registry\n"
+                   "  path: ", path, "\n");
+}
+
 Result<std::unique_ptr<RegistryProcess>> RegistryProcess::start(const RegistryProcessOptions& options) {
+    if (options.tls_certificate.empty() != options.tls_key.empty())
+        return fail("RegistryProcessOptions: tls_certificate and tls_key go together");
+    if (!options.tls_client_ca.empty() && options.tls_certificate.empty())
+        return fail("RegistryProcessOptions: tls_client_ca needs tls_certificate and tls_key");
     if (auto reason = unavailable_reason()) return fail(*reason);
     for (int attempt = 1;; ++attempt) {
         auto registry = start_on_free_port(options);
@@ -118,6 +181,7 @@ Result<std::unique_ptr<RegistryProcess>> RegistryProcess::start(const RegistryPr
 Result<std::unique_ptr<RegistryProcess>> RegistryProcess::start_on_free_port(const RegistryProcessOptions& options) {
     std::unique_ptr<RegistryProcess> registry(new RegistryProcess());
     registry->m_stop_grace = options.stop_grace;
+    registry->m_tls = !options.tls_certificate.empty();
     KILN_ASSIGN(registry->m_dir, TempDir::create(default_temp_parent(), "kiln-registry-"));
     const std::string& dir = registry->m_dir.path();
     registry->m_storage_dir = dir + "/storage";
@@ -127,7 +191,7 @@ Result<std::unique_ptr<RegistryProcess>> RegistryProcess::start_on_free_port(con
     registry->m_host_port = str_cat("127.0.0.1:", registry->m_port);
     std::string config_path = dir + "/config.yml";
     KILN_TRY(write_file_atomic(config_path,
-                               registry_config(registry->m_storage_dir, registry->m_port, options.auth_config)));
+                               registry_config(registry->m_storage_dir, registry->m_port, options)));
 
     UniqueFd log_fd(::open(registry->m_log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (!log_fd) return fail_errno(str_cat("create ", registry->m_log_path));
@@ -168,19 +232,19 @@ Result<std::unique_ptr<RegistryProcess>> RegistryProcess::start_on_free_port(con
 
 Status RegistryProcess::wait_until_ready(const RegistryProcessOptions& options) {
     auto deadline = std::chrono::steady_clock::now() + options.startup_timeout;
-    int last_status = 0;
+    Probe last;
     while (std::chrono::steady_clock::now() < deadline) {
         int wait_status = 0;
         if (::waitpid(m_pid, &wait_status, WNOHANG) == m_pid) {
             m_pid = -1;
             return fail(str_cat("it exited with status ", exit_code_from_wait_status(wait_status)));
         }
-        last_status = probe_status(m_port);
-        if (last_status == 200 || (last_status == 401 && !options.auth_config.empty())) return {};
+        last = probe(m_port);
+        if (answers_as_configured(last, options)) return {};
         std::this_thread::sleep_for(k_poll_interval);
     }
-    return fail(str_cat("GET /v2/ did not answer 200 within ", options.startup_timeout.count(), " ms (last status ",
-                        last_status, ")"));
+    return fail(str_cat("GET /v2/ did not answer as configured within ", options.startup_timeout.count(),
+                        " ms (last status ", last.status, ")"));
 }
 
 void RegistryProcess::stop() {
@@ -201,6 +265,8 @@ void RegistryProcess::stop() {
 }
 
 RegistryProcess::~RegistryProcess() { stop(); }
+
+std::string RegistryProcess::url(std::string_view path) const { return str_cat(scheme(), "://", m_host_port, path); }
 
 std::string RegistryProcess::blob_data_path(std::string_view digest) const {
     std::string_view hex = digest.substr(digest.find(':') + 1);

@@ -6,7 +6,9 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
+#include <algorithm>
 #include <ctime>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -67,14 +69,51 @@ Result<std::string> sign_rs256(EVP_PKEY* key, std::string_view input) {
     return signature;
 }
 
-// "repository:team/app:pull,push" → {"type":"repository","name":"team/app","actions":["pull","push"]}.
-nlohmann::json access_entry(std::string_view scope) {
+// One scope of a token request: "repository:team/app:pull,push".
+struct Scope {
+    std::string type;
+    std::string name;
+    std::vector<std::string> actions;
+};
+
+std::optional<Scope> parse_scope(std::string_view scope) {
     size_t first = scope.find(':');
     size_t last = scope.rfind(':');
-    if (first == std::string_view::npos || first == last) return nullptr;
-    return {{"type", std::string(scope.substr(0, first))},
-            {"name", std::string(scope.substr(first + 1, last - first - 1))},
-            {"actions", split(scope.substr(last + 1), ',')}};
+    if (first == std::string_view::npos || first == last) return std::nullopt;
+    return Scope{.type = std::string(scope.substr(0, first)),
+                 .name = std::string(scope.substr(first + 1, last - first - 1)),
+                 .actions = split(scope.substr(last + 1), ',')};
+}
+
+// Every scope in `values`: a parameter may repeat, and one value may hold several scopes separated by spaces
+// (or '+', a space in form encoding that some clients also use in queries; no scope contains one).
+std::vector<std::string> scopes_in(const std::vector<std::string>& values) {
+    std::vector<std::string> scopes;
+    for (std::string value : values) {
+        for (char& c : value)
+            if (c == '+') c = ' ';
+        for (const std::string& scope : split(value, ' '))
+            if (!scope.empty()) scopes.push_back(scope);
+    }
+    return scopes;
+}
+
+bool contains(const std::vector<std::string>& values, std::string_view value) {
+    return std::find(values.begin(), values.end(), value) != values.end();
+}
+
+// The Registry v2 error body of a refused GET /token.
+LocalResponse registry_error(int status, std::string_view code, std::string_view message) {
+    nlohmann::json body = {{"errors", {{{"code", code}, {"message", message}}}}};
+    std::vector<std::pair<std::string, std::string>> headers = {{"Content-Type", "application/json"}};
+    if (status == 401) headers.emplace_back("WWW-Authenticate", "Basic realm=\"kiln-test-tokens\"");
+    return {.status = status, .headers = std::move(headers), .body = body.dump()};
+}
+
+// The OAuth2 error body (RFC 6749 §5.2) of a refused POST /token.
+LocalResponse oauth_error(int status, std::string_view error, std::string_view description) {
+    nlohmann::json body = {{"error", error}, {"error_description", description}};
+    return {.status = status, .headers = {{"Content-Type", "application/json"}}, .body = body.dump()};
 }
 
 }  // namespace
@@ -123,18 +162,120 @@ std::string TokenServer::registry_auth_config() const {
                    "  rootcertbundle: ", m_certificate_path, "\n");
 }
 
-LocalResponse TokenServer::issue(const LocalRequest& request) const {
-    if (request.method != "GET" || request.path() != "/token") return {.status = 404, .body = "{}"};
-    std::int64_t now = std::time(nullptr);
+std::vector<TokenRequestRecord> TokenServer::records() const {
+    std::lock_guard lock(m_mutex);
+    return m_records;
+}
+
+int TokenServer::authorized_requests() const {
+    std::lock_guard lock(m_mutex);
+    auto authorized = [](const TokenRequestRecord& record) { return !record.authorization.empty(); };
+    return static_cast<int>(std::count_if(m_records.begin(), m_records.end(), authorized));
+}
+
+LocalResponse TokenServer::issue(const LocalRequest& request) {
+    if (request.path() != "/token" || (request.method != "GET" && request.method != "POST"))
+        return {.status = 404, .body = "{}"};
+    TokenRequestRecord record;
+    record.method = request.method;
+    // Only the scheme: a value without one may be a bare secret.
+    if (auto authorization = request.header("Authorization"))
+        record.authorization = authorization->find(' ') == std::string::npos
+                                   ? "(no scheme)"
+                                   : authorization->substr(0, authorization->find(' '));
+    LocalResponse response =
+        request.method == "GET" ? issue_for_get(request, record) : issue_for_post(request, record);
+    record.status = response.status;
+    if (response.status != 200) record.username.clear();
+    std::lock_guard lock(m_mutex);
+    m_records.push_back(std::move(record));
+    return response;
+}
+
+LocalResponse TokenServer::issue_for_get(const LocalRequest& request, TokenRequestRecord& record) const {
+    record.scopes = scopes_in(request.query("scope"));
+    record.service = join(request.query("service"), " ");
+    const TokenAccount* account = nullptr;
+    if (auto authorization = request.header("Authorization")) {
+        if (to_lower(record.authorization) != "basic")
+            return registry_error(401, "UNAUTHORIZED", "only Basic credentials are accepted");
+        std::optional<std::string> decoded =
+            base64_decode(trim(authorization->substr(record.authorization.size())));
+        size_t colon = decoded ? decoded->find(':') : std::string::npos;
+        if (colon == std::string::npos) return registry_error(401, "UNAUTHORIZED", "malformed Basic credentials");
+        std::string username = decoded->substr(0, colon);
+        record.username = username;
+        for (const TokenAccount& candidate : m_options.accounts)
+            if (candidate.username == username && candidate.password == decoded->substr(colon + 1))
+                account = &candidate;
+        if (!account) return registry_error(401, "UNAUTHORIZED", "invalid username or password");
+    }
+    auto token = make_token(account ? account->username : "",
+                            account ? account->actions : m_options.anonymous_actions, record);
+    if (!token) return {.status = 500, .body = token.error().message()};
+    std::string field = m_options.field == TokenField::token ? "token" : "access_token";
+    nlohmann::json body = {{field, *token}, {"expires_in", 300}};
+    if (account && !account->refresh_token.empty() && contains(request.query("offline_token"), "true"))
+        body["refresh_token"] = account->refresh_token;
+    return {.status = 200, .headers = {{"Content-Type", "application/json"}}, .body = body.dump()};
+}
+
+LocalResponse TokenServer::issue_for_post(const LocalRequest& request, TokenRequestRecord& record) const {
+    std::string content_type = to_lower(request.header("Content-Type").value_or(""));
+    if (!content_type.starts_with("application/x-www-form-urlencoded"))
+        return oauth_error(400, "invalid_request", "the body must be application/x-www-form-urlencoded");
+    auto field = [&](std::string_view name) {
+        std::vector<std::string> values = request.form(name);
+        return values.empty() ? std::string() : values.front();
+    };
+    record.grant_type = field("grant_type");
+    record.scopes = scopes_in(request.form("scope"));
+    record.service = field("service");
+    const TokenAccount* account = nullptr;
+    if (record.grant_type == "password") {
+        record.username = field("username");
+        std::string password = field("password");
+        if (record.username.empty()) return oauth_error(400, "invalid_request", "username is missing");
+        for (const TokenAccount& candidate : m_options.accounts)
+            if (candidate.username == record.username && candidate.password == password) account = &candidate;
+        if (!account) return oauth_error(401, "invalid_grant", "invalid username or password");
+    } else if (record.grant_type == "refresh_token") {
+        std::string refresh_token = field("refresh_token");
+        if (refresh_token.empty()) return oauth_error(400, "invalid_request", "refresh_token is missing");
+        for (const TokenAccount& candidate : m_options.accounts)
+            if (!candidate.refresh_token.empty() && candidate.refresh_token == refresh_token) account = &candidate;
+        if (!account) return oauth_error(401, "invalid_grant", "unknown refresh token");
+        record.username = account->username;
+    } else {
+        return oauth_error(400, "unsupported_grant_type", str_cat("grant_type \"", record.grant_type, "\""));
+    }
+    auto token = make_token(account->username, account->actions, record);
+    if (!token) return {.status = 500, .body = token.error().message()};
+    nlohmann::json body = {{"access_token", *token}, {"expires_in", 300}, {"scope", join(record.granted, " ")}};
+    if (!account->refresh_token.empty()) body["refresh_token"] = account->refresh_token;
+    return {.status = 200, .headers = {{"Content-Type", "application/json"}}, .body = body.dump()};
+}
+
+Result<std::string> TokenServer::make_token(const std::string& subject, const std::vector<std::string>& allowed,
+                                            TokenRequestRecord& record) const {
     nlohmann::json access = nlohmann::json::array();
-    for (const std::string& scope : request.query("scope"))
-        for (const std::string& one : split(scope, ' '))
-            if (nlohmann::json entry = access_entry(one); !entry.is_null()) access.push_back(entry);
+    for (const std::string& text : record.scopes) {
+        std::optional<Scope> scope = parse_scope(text);
+        if (!scope) continue;
+        std::vector<std::string> granted;
+        for (const std::string& action : scope->actions)
+            if (contains(allowed, action) && !contains(granted, action)) granted.push_back(action);
+        // Like real token servers, a scope granted nothing is left out rather than refused.
+        if (granted.empty()) continue;
+        access.push_back({{"type", scope->type}, {"name", scope->name}, {"actions", granted}});
+        record.granted.push_back(str_cat(scope->type, ":", scope->name, ":", join(granted, ",")));
+    }
+    std::int64_t now = std::time(nullptr);
     unsigned char random[16];
     RAND_bytes(random, sizeof random);
     nlohmann::json header = {{"typ", "JWT"}, {"alg", "RS256"}, {"x5c", {m_certificate_der_base64}}};
     nlohmann::json claims = {{"iss", m_options.issuer},
-                             {"sub", ""},
+                             {"sub", subject},
                              {"aud", m_options.service},
                              {"exp", now + 300},
                              {"nbf", now - 60},
@@ -142,12 +283,8 @@ LocalResponse TokenServer::issue(const LocalRequest& request) const {
                              {"jti", base64url(std::string_view(reinterpret_cast<char*>(random), sizeof random))},
                              {"access", access}};
     std::string signing_input = base64url(header.dump()) + "." + base64url(claims.dump());
-    auto signature = sign_rs256(m_key, signing_input);
-    if (!signature) return {.status = 500, .body = signature.error().message()};
-    std::string token = signing_input + "." + base64url(*signature);
-    std::string field = m_options.field == TokenField::token ? "token" : "access_token";
-    nlohmann::json body = {{field, token}, {"expires_in", 300}};
-    return {.status = 200, .headers = {{"Content-Type", "application/json"}}, .body = body.dump()};
+    KILN_ASSIGN(std::string signature, sign_rs256(m_key, signing_input));
+    return signing_input + "." + base64url(signature);
 }
 
 }  // namespace kiln::test

@@ -1,0 +1,143 @@
+#include "registry/transfer.hpp"
+
+#include <chrono>
+#include <set>
+
+#include "common/log.hpp"
+#include "common/parallel.hpp"
+#include "common/strings.hpp"
+
+namespace kiln {
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// "12.3 MB in 0.4 s (30.8 MB/s)".
+std::string rate(std::uint64_t bytes, double seconds) {
+    std::string text = str_cat(format_bytes(bytes), " in ", format_seconds(seconds), " s");
+    if (seconds >= 0.05) text += str_cat(" (", format_bytes(static_cast<std::uint64_t>(bytes / seconds)), "/s)");
+    return text;
+}
+
+// One blob to push: a layer of the image or its config.
+struct PushedBlob {
+    Descriptor descriptor;
+    BlobOpener open;
+    std::string kind;  // "layer", "config"
+};
+
+std::vector<PushedBlob> blobs_of(const Image& image, const ImageDocuments& documents) {
+    std::vector<PushedBlob> blobs;
+    std::set<std::string> seen;
+    for (const LayerPtr& layer : image.layers()) {
+        if (!seen.insert(layer->descriptor().digest.str()).second) continue;
+        blobs.push_back({layer->descriptor(), [layer] { return layer->open_blob(); }, "layer"});
+    }
+    const std::string& config = documents.config_bytes;
+    blobs.push_back({documents.config,
+                     [&config]() -> Result<std::unique_ptr<Reader>> { return std::make_unique<StringReader>(config); },
+                     "config"});
+    return blobs;
+}
+
+// Destinations grouped by registry, in the order given: a blob is uploaded once per registry.
+std::vector<std::vector<const Reference*>> by_registry(const std::vector<Reference>& destinations) {
+    std::vector<std::vector<const Reference*>> groups;
+    for (const Reference& destination : destinations) {
+        auto group = std::find_if(groups.begin(), groups.end(), [&](const auto& g) {
+            return g.front()->registry() == destination.registry();
+        });
+        if (group == groups.end()) {
+            groups.push_back({&destination});
+        } else if (std::none_of(group->begin(), group->end(), [&](const Reference* r) {
+                       return r->repository() == destination.repository();
+                   })) {
+            group->push_back(&destination);
+        }
+    }
+    return groups;
+}
+
+Status push_blobs(RegistryClient& client, const Reference& destination, const std::vector<PushedBlob>& blobs,
+                  const std::function<std::optional<Reference>(const Descriptor&)>& mount_source, size_t jobs) {
+    return run_bounded(blobs.size(), jobs, [&](size_t i) -> Status {
+        const PushedBlob& blob = blobs[i];
+        auto start = std::chrono::steady_clock::now();
+        std::optional<Reference> from = mount_source(blob.descriptor);
+        KILN_ASSIGN(BlobPush pushed,
+                    with_context(client.push_blob(destination, blob.descriptor, blob.open, from),
+                                 str_cat("pushing ", blob.kind, " ", blob.descriptor.digest.str(), " to ",
+                                         destination.name())));
+        auto size = static_cast<std::uint64_t>(blob.descriptor.size);
+        std::string what = str_cat(blob.kind, " ", blob.descriptor.digest.short_str(), " to ", destination.name());
+        switch (pushed) {
+            case BlobPush::uploaded: log_info("pushed ", what, ": ", rate(size, seconds_since(start))); break;
+            case BlobPush::mounted:
+                log_info("mounted ", what, " from ", from ? from->repository() : "", " (", format_bytes(size), ")");
+                break;
+            case BlobPush::already_present: log_debug(what, ": already there"); break;
+        }
+        return {};
+    });
+}
+
+}  // namespace
+
+Result<std::uint64_t> pull_blobs(RegistryClient& client, const Reference& repository,
+                                 const std::vector<Descriptor>& blobs, const BlobStore& store,
+                                 const TransferOptions& options) {
+    std::vector<const Descriptor*> missing;
+    std::set<std::string> seen;
+    for (const Descriptor& blob : blobs)
+        if (!store.contains(blob.digest) && seen.insert(blob.digest.str()).second) missing.push_back(&blob);
+    Status pulled_all = run_bounded(missing.size(), std::max<size_t>(options.jobs, 1), [&](size_t i) -> Status {
+        const Descriptor& blob = *missing[i];
+        auto start = std::chrono::steady_clock::now();
+        std::string what = str_cat("pulling ", blob.digest.str(), " from ", repository.name());
+        KILN_ASSIGN(BlobIngest ingest, with_context(store.begin(), what));
+        KILN_TRY_CONTEXT(client.fetch_blob(repository, blob, ingest), what);
+        KILN_TRY_CONTEXT(ingest.commit(blob.digest), what);
+        log_info("pulled ", blob.digest.short_str(), " from ", repository.name(), ": ",
+                 rate(static_cast<std::uint64_t>(blob.size), seconds_since(start)));
+        return {};
+    });
+    KILN_TRY(std::move(pulled_all));
+    std::uint64_t pulled = 0;
+    for (const Descriptor* blob : missing) pulled += static_cast<std::uint64_t>(blob->size);
+    return pulled;
+}
+
+Status push_image(RegistryClient& client, const std::vector<Reference>& destinations, const Image& image,
+                  const ImageDocuments& documents, const PushOptions& options) {
+    KILN_TRY(check_image_documents(image, documents));
+    std::vector<PushedBlob> blobs = blobs_of(image, documents);
+    size_t jobs = std::max<size_t>(options.jobs, 1);
+    for (const std::vector<const Reference*>& group : by_registry(destinations)) {
+        const Reference& first = *group.front();
+        // The first repository gets the bytes, from the base image's repository where the blob came from.
+        KILN_TRY(push_blobs(client, first, blobs, [&](const Descriptor& blob) -> std::optional<Reference> {
+            auto origin = options.blob_origins.find(blob.digest.str());
+            if (origin == options.blob_origins.end()) return std::nullopt;
+            return origin->second;
+        }, jobs));
+        // The others mount them from the first.
+        for (size_t i = 1; i < group.size(); ++i)
+            KILN_TRY(push_blobs(client, *group[i], blobs, [&](const Descriptor&) { return std::optional(first); }, jobs));
+    }
+    // Manifests last, once every blob is everywhere: no destination is tagged with an incomplete image.
+    for (const Reference& destination : destinations) {
+        std::string where = str_cat("pushing the manifest of ", destination.str());
+        KILN_ASSIGN(Digest pushed, with_context(client.push_manifest(destination, documents.manifest.media_type,
+                                                                     documents.manifest_bytes),
+                                                where));
+        if (pushed != documents.manifest.digest)
+            return fail(str_cat(where, ": the registry stored digest ", pushed.str(), ", expected ",
+                                documents.manifest.digest.str()));
+        log_info("pushed ", destination.str(), "@", pushed.str());
+    }
+    return {};
+}
+
+}  // namespace kiln

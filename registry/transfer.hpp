@@ -1,0 +1,44 @@
+#pragma once
+// Moving whole images between a registry and this machine: blobs pulled into a BlobStore and images pushed to
+// one or more destinations, several blobs at once, each blob's progress logged.
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/error.hpp"
+#include "images/blob_store.hpp"
+#include "images/descriptor.hpp"
+#include "images/image.hpp"
+#include "registry/client.hpp"
+#include "registry/reference.hpp"
+
+namespace kiln {
+
+struct TransferOptions {
+    // Blobs moved at once (--transfer-jobs).
+    size_t jobs = 4;
+};
+
+// Downloads into `store` each of `blobs` that it lacks, `options.jobs` at a time, each verified against its
+// digest before the store publishes it. On failure, returns the error of the first failing blob in order.
+// Returns the bytes downloaded.
+Result<std::uint64_t> pull_blobs(RegistryClient& client, const Reference& repository,
+                                 const std::vector<Descriptor>& blobs, const BlobStore& store,
+                                 const TransferOptions& options = {});
+
+struct PushOptions : TransferOptions {
+    // Where a blob may already be on a destination's registry, by digest ("sha256:…"): the repository of the base
+    // image it came from. A blob found there is mounted instead of uploaded.
+    std::map<std::string, Reference> blob_origins;
+};
+
+// Pushes `image` to every destination: its layers and config, then its manifest, last, once every blob is in
+// place. A blob is uploaded at most once per registry; other destinations on that registry mount it. Nothing is
+// tagged when any blob fails.
+Status push_image(RegistryClient& client, const std::vector<Reference>& destinations, const Image& image,
+                  const ImageDocuments& documents, const PushOptions& options = {});
+
+}  // namespace kiln
