@@ -12,6 +12,7 @@
 #include "common/log.hpp"
 #include "common/parallel.hpp"
 #include "common/strings.hpp"
+#include "registry/transfer.hpp"
 #include "images/index.hpp"
 #include "images/oci_layout.hpp"
 #include "layers/compression.hpp"
@@ -101,40 +102,42 @@ Result<Image> load_from_layout(BuildSession& session, const std::string& context
     return image_from_parts(session.store, manifest, std::move(config), name);
 }
 
-// Layers downloaded at once: enough to hide a registry's per-request latency, few enough to be polite to it.
-constexpr size_t k_concurrent_pulls = 4;
-
-// Downloads into the store every layer of `layers` that it lacks, up to k_concurrent_pulls at a time; each is
-// verified against its digest before the store publishes it. On failure, returns the error of the first
-// failing layer in manifest order (the others stop at their next layer). Returns the bytes downloaded.
-Result<std::uint64_t> pull_layers(BuildSession& session, const Reference& reference,
-                                  const std::vector<Descriptor>& layers) {
-    std::vector<const Descriptor*> missing;
-    std::set<std::string> seen;
-    for (const Descriptor& layer : layers)
-        if (!session.store.contains(layer.digest) && seen.insert(layer.digest.str()).second) missing.push_back(&layer);
-    auto pull_one = [&](const Descriptor& layer) -> Status {
-        KILN_ASSIGN(BlobIngest ingest, session.store.begin());
-        KILN_TRY(session.pull_client.fetch_blob(reference, layer, ingest));
-        KILN_TRY(ingest.commit(layer.digest));
-        return {};
-    };
-    Status pulled_all = run_bounded(missing.size(), k_concurrent_pulls, [&](size_t i) -> Status {
-        return with_context(pull_one(*missing[i]),
-                            str_cat("pulling layer ", missing[i]->digest.str(), " of ", reference.str()));
-    });
-    KILN_TRY(std::move(pulled_all));
-    std::uint64_t pulled = 0;
-    for (const Descriptor* layer : missing) pulled += static_cast<std::uint64_t>(layer->size);
-    return pulled;
+// Resolves `reference` at the first place its routes lead to that has it: each mirror in turn, then the registry
+// itself. A mirror's failure is a warning; when every place fails, the error lists each one's reason.
+Result<std::pair<Reference, ResolvedImage>> resolve_routed(BuildSession& session, const Reference& reference,
+                                                           const Platform& platform) {
+    std::vector<Reference> candidates = session.routes.candidates(reference);
+    std::vector<std::string> failures;
+    for (size_t i = 0; i < candidates.size(); ++i) {
+        const Reference& candidate = candidates[i];
+        auto resolved = session.pull_client.resolve_image(candidate, platform);
+        if (resolved) {
+            if (i > 0 || !(candidate == reference)) log_info("FROM ", reference.str(), ": pulling from ", candidate.name());
+            return std::pair{candidate, std::move(*resolved)};
+        }
+        if (candidates.size() == 1) return fail(std::move(resolved.error()));
+        bool last = i + 1 == candidates.size();
+        if (!last) log_warn(resolved.error().message(), "; trying ", candidates[i + 1].registry(), " next");
+        failures.push_back(resolved.error().message());
+    }
+    if (candidates.empty()) return fail(str_cat("no registry to pull ", reference.str(), " from"));
+    return fail(str_cat("every registry failed: ", join(failures, "; "),
+                        session.options.registries.default_fallback ? ""
+                                                                     : " (--skip-default-registry-fallback is set)"));
 }
 
 Result<Image> load_from_registry(BuildSession& session, const std::string& name, const Platform& platform) {
     KILN_ASSIGN(Reference reference, Reference::parse(name));
     auto start = std::chrono::steady_clock::now();
-    KILN_ASSIGN(ResolvedImage resolved, with_context(session.pull_client.resolve_image(reference, platform),
-                                                     str_cat("resolving base image ", name)));
-    KILN_ASSIGN(std::uint64_t pulled, pull_layers(session, reference, resolved.manifest.layers));
+    KILN_ASSIGN(auto routed, with_context(resolve_routed(session, reference, platform),
+                                          str_cat("resolving base image ", name)));
+    auto& [source, resolved] = routed;
+    TransferOptions transfer{.jobs = session.options.registries.transfer_jobs};
+    KILN_ASSIGN(std::uint64_t pulled,
+                with_context(pull_blobs(session.pull_client, source, resolved.manifest.layers,
+                                        session.store, transfer),
+                             str_cat("pulling ", reference.str())));
+    session.note_pulled(source, resolved.manifest.layers);
     log_info("FROM ", name, ": ", resolved.reference.str(), ", ", resolved.manifest.layers.size(), " layer(s), ",
              format_bytes(pulled), " pulled in ", str_cat(static_cast<int>(seconds_since(start) * 10) / 10.0), " s");
     return image_from_parts(session.store, resolved.manifest, std::move(resolved.config), resolved.reference.str());

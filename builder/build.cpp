@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <set>
 #include <thread>
 
 #include "builder/context.hpp"
@@ -17,6 +18,9 @@
 #include "common/log.hpp"
 #include "common/strings.hpp"
 #include "common/temp_dir.hpp"
+#include "registry/credentials.hpp"
+#include "registry/mirrors.hpp"
+#include "registry/transfer.hpp"
 
 namespace kiln {
 namespace {
@@ -43,14 +47,60 @@ std::string resolve_dockerfile_path(const BuildOptions& options) {
     return options.context_dir + "/" + options.dockerfile;
 }
 
-RegistryClientOptions client_options(const RegistryAccess& access) {
+// The TLS material, credentials and limits shared by the pull and the push client.
+Result<RegistryClientOptions> shared_client_options(const BuildOptions& build) {
+    const RegistrySettings& settings = build.registries;
     RegistryClientOptions options;
+    for (const auto& [registry, path] : settings.certificates) {
+        KILN_ASSIGN(std::string pem, with_context(read_file(path, 4 << 20),
+                                                  str_cat("--registry-certificate ", registry, "=", path)));
+        if (pem.find("-----BEGIN CERTIFICATE-----") == std::string::npos)
+            return fail(str_cat("--registry-certificate ", registry, "=", path, ": no PEM certificate in the file"));
+        std::string& bundle = options.tls[canonical_registry(registry)].extra_ca_pem;
+        bundle += pem;
+        if (bundle.back() != '\n') bundle += '\n';
+    }
+    for (const auto& [registry, files] : settings.client_certificates) {
+        for (const std::string& path : {files.first, files.second})
+            if (!path_exists(path))
+                return fail(str_cat("--registry-client-cert ", registry, ": ", path, " does not exist"));
+        options.tls[canonical_registry(registry)].client_certificate =
+            ClientCertificate{.certificate_path = files.first, .key_path = files.second};
+    }
+    KILN_ASSIGN(auto credentials, DockerConfigCredentials::from_environment(CredentialEnvironment::of_this_process()));
+    if (!credentials->source().empty()) log_debug("registry credentials from ", credentials->source());
+    options.credentials = std::move(credentials);
+    options.timeouts.low_speed_time = std::chrono::seconds(settings.stall_timeout_seconds);
+    return options;
+}
+
+RegistryClientOptions client_options(RegistryClientOptions options, const RegistryAccess& access) {
     if (access.plain_http) options.plain_http = RegistrySet::all();
     for (const std::string& registry : access.plain_http_registries) options.plain_http.add(registry);
     if (access.skip_tls_verify) options.skip_tls_verify = RegistrySet::all();
     for (const std::string& registry : access.skip_tls_verify_registries) options.skip_tls_verify.add(registry);
-    options.attempts = 1 + std::max(access.retries, 1);
+    options.retry.attempts = 1 + std::max(access.retries, 0);
     return options;
+}
+
+Result<RegistryRoutes> registry_routes(const RegistrySettings& settings) {
+    RegistryRoutes routes;
+    for (const std::string& mirror : settings.mirrors) KILN_TRY(routes.add_mirror(mirror));
+    for (const std::string& map : settings.maps) KILN_TRY(routes.add_map(map));
+    routes.set_fallback(settings.default_fallback);
+    return routes;
+}
+
+// Kaniko's probe: a build that cannot be pushed fails before it starts, not after an hour of RUN steps.
+Status check_push_permissions(RegistryClient& client, const std::vector<Reference>& destinations) {
+    std::set<std::string> checked;
+    for (const Reference& destination : destinations) {
+        if (!checked.insert(destination.name()).second) continue;
+        KILN_TRY_CONTEXT(client.check_push_permission(destination),
+                         str_cat("--destination ", destination.str(), " (skip this check with "
+                                                                      "--skip-push-permission-check)"));
+    }
+    return {};
 }
 
 std::int64_t source_date_epoch() {
@@ -91,7 +141,17 @@ Result<BuildResult> run_build(const BuildOptions& options) {
     KILN_ASSIGN(TempDir work, TempDir::create(work_parent, "kiln-build-"));
     KILN_ASSIGN(BlobStore store, BlobStore::open(work.path() + "/store"));
     KILN_ASSIGN(BuildContext context, BuildContext::open(options.context_dir, dockerfile_path));
-    RegistryClient pull_client(client_options(options.pull));
+    KILN_ASSIGN(RegistryClientOptions registry_options, shared_client_options(options));
+    KILN_ASSIGN(RegistryRoutes routes, registry_routes(options.registries));
+    RegistryClient pull_client(client_options(registry_options, options.pull));
+    std::optional<RegistryClient> push_client;
+    if (!options.no_push) {
+        push_client.emplace(client_options(registry_options, options.push));
+        if (options.registries.check_push_permission) {
+            PhaseTimer timer("push permission");
+            KILN_TRY(check_push_permissions(*push_client, destinations));
+        }
+    }
 
     std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
     BuildSession session{.options = options,
@@ -102,6 +162,7 @@ Result<BuildResult> run_build(const BuildOptions& options) {
                          .store = store,
                          .work_dir = work.path(),
                          .pull_client = pull_client,
+                         .routes = routes,
                          .context = context,
                          .platform = platforms.target,
                          .created_seconds = options.reproducible ? source_date_epoch() : now,
@@ -134,9 +195,8 @@ Result<BuildResult> run_build(const BuildOptions& options) {
 
     {
         PhaseTimer timer("output");
-        std::optional<RegistryClient> push_client;
-        if (!options.no_push) push_client.emplace(client_options(options.push));
-        KILN_TRY(write_outputs(options, destinations, image, documents, push_client ? &*push_client : nullptr));
+        PushOptions push{{.jobs = options.registries.transfer_jobs}, session.blob_origins()};
+        KILN_TRY(write_outputs(options, destinations, image, documents, push_client ? &*push_client : nullptr, push));
     }
     if (options.keep_work_dir) log_info("kept the work directory ", work.release());
 

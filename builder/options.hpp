@@ -19,7 +19,23 @@ struct RegistryAccess {
     bool skip_tls_verify = false;          // --skip-tls-verify / --skip-tls-verify-pull
     std::vector<std::string> plain_http_registries;       // --insecure-registry (both directions)
     std::vector<std::string> skip_tls_verify_registries;  // --skip-tls-verify-registry (both directions)
-    int retries = 0;                       // --push-retry / --image-download-retry
+    // --push-retry / --image-download-retry: tries after the first for an operation that failed in a way a
+    // retry may fix (a reset connection, a 429 or 503, a blob that failed verification). Kaniko's default is 0;
+    // kiln's is 3, because pipelines should ride out a registry's hiccups.
+    int retries = 3;
+};
+
+// What registries need beyond the scheme: TLS material, mirrors, concurrency (issue #5's flags).
+struct RegistrySettings {
+    std::vector<std::pair<std::string, std::string>> certificates;  // --registry-certificate REG=PATH
+    // --registry-client-cert REG=CRT,KEY
+    std::vector<std::pair<std::string, std::pair<std::string, std::string>>> client_certificates;
+    std::vector<std::string> mirrors;  // --registry-mirror, in order
+    std::vector<std::string> maps;     // --registry-map values
+    bool default_fallback = true;      // false with --skip-default-registry-fallback
+    bool check_push_permission = true;  // false with --skip-push-permission-check
+    size_t transfer_jobs = 4;           // --transfer-jobs
+    int stall_timeout_seconds = 60;     // --registry-stall-timeout
 };
 
 // A --secret: what RUN --mount=type=secret,id=ID reads, from a file or from kiln's environment.
@@ -56,6 +72,7 @@ struct BuildOptions {
 
     RegistryAccess pull;
     RegistryAccess push;
+    RegistrySettings registries;
 
     ManifestFormat manifest_format = ManifestFormat::oci;
     Compression compression = Compression::gzip;

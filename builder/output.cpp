@@ -11,28 +11,6 @@
 namespace kiln {
 namespace {
 
-Status push_image(RegistryClient& client, const Reference& destination, const Image& image,
-                  const ImageDocuments& documents) {
-    std::string where = str_cat("pushing ", destination.str());
-    size_t uploaded = 0;
-    for (const LayerPtr& layer : image.layers()) {
-        KILN_ASSIGN(auto blob, with_context(layer->open_blob(), where));
-        KILN_ASSIGN(BlobPush pushed, with_context(client.push_blob(destination, layer->descriptor(), *blob), where));
-        if (pushed == BlobPush::uploaded) ++uploaded;
-    }
-    StringReader config(documents.config_bytes);
-    KILN_TRY_CONTEXT(client.push_blob(destination, documents.config, config), where);
-    KILN_ASSIGN(Digest pushed, with_context(client.push_manifest(destination, documents.manifest.media_type,
-                                                                 documents.manifest_bytes),
-                                            where));
-    if (pushed != documents.manifest.digest)
-        return fail(str_cat(where, ": the registry stored digest ", pushed.str(), ", expected ",
-                            documents.manifest.digest.str()));
-    log_info("pushed ", destination.str(), "@", pushed.str(), " (", uploaded, " of ", image.layers().size(),
-             " layer(s) uploaded)");
-    return {};
-}
-
 std::string tag_of(const Reference& reference) { return reference.tag().empty() ? "latest" : reference.tag(); }
 
 }  // namespace
@@ -47,7 +25,7 @@ Result<std::vector<Reference>> parse_destinations(const BuildOptions& options) {
 }
 
 Status write_outputs(const BuildOptions& options, const std::vector<Reference>& destinations, const Image& image,
-                     const ImageDocuments& documents, RegistryClient* push_client) {
+                     const ImageDocuments& documents, RegistryClient* push_client, const PushOptions& push) {
     const std::string digest = documents.manifest.digest.str();
     if (!options.tar_path.empty()) {
         std::vector<std::string> tags;
@@ -62,7 +40,7 @@ Status write_outputs(const BuildOptions& options, const std::vector<Reference>& 
     }
     if (!options.no_push) {
         if (!push_client) return fail("internal error: no registry client for pushing");
-        for (const Reference& destination : destinations) KILN_TRY(push_image(*push_client, destination, image, documents));
+        KILN_TRY(push_image(*push_client, destinations, image, documents, push));
     }
     if (!options.digest_file.empty()) KILN_TRY_CONTEXT(write_file_atomic(options.digest_file, digest), "--digest-file");
     if (!options.image_name_with_digest_file.empty()) {

@@ -8,6 +8,7 @@
 #include "images/image.hpp"
 #include "registry/client.hpp"
 #include "registry/reference.hpp"
+#include "registry/transfer.hpp"
 
 namespace kiln {
 
@@ -17,6 +18,7 @@ Result<std::vector<Reference>> parse_destinations(const BuildOptions& options);
 // Writes the local outputs, pushes (unless --no-push: every blob first, each manifest last, so a tag only ever
 // names a complete image), then writes the result files.
 Status write_outputs(const BuildOptions& options, const std::vector<Reference>& destinations, const Image& image,
-                     const ImageDocuments& documents, RegistryClient* push_client);
+                     const ImageDocuments& documents, RegistryClient* push_client,
+                     const PushOptions& push = {});
 
 }  // namespace kiln

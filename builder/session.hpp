@@ -22,6 +22,7 @@
 #include "layers/rootfs.hpp"
 #include "layers/snapshot_walk.hpp"
 #include "registry/client.hpp"
+#include "registry/mirrors.hpp"
 
 namespace kiln {
 
@@ -44,6 +45,8 @@ struct BuildSession {
     const BlobStore& store;
     const std::string& work_dir;  // kiln's private directory for this build
     RegistryClient& pull_client;
+    // Where base images are pulled from: --registry-mirror and --registry-map, then the registry itself.
+    const RegistryRoutes& routes;
     const BuildContext& context;
     Platform platform;                // of the base images and the result
     std::int64_t created_seconds = 0;  // the time written into the config and history
@@ -60,8 +63,16 @@ struct BuildSession {
     std::unique_ptr<LayerDirectories> layer_directories;
 
     std::optional<Sandbox> probed_sandbox;  // see sandbox()
-    // Guards what concurrently built stages share: probed_sandbox and copy_source_images.
+    // Guards what concurrently built stages share: probed_sandbox, copy_source_images and pulled_from.
     std::mutex shared_state_mutex;
+    // The repository each pulled base layer came from, by digest: a push to the same registry mounts it
+    // from there instead of uploading it.
+    std::map<std::string, Reference> pulled_from;
+
+    // Records that `blobs` were pulled from `repository`.
+    void note_pulled(const Reference& repository, const std::vector<Descriptor>& blobs);
+    // A copy of pulled_from.
+    std::map<std::string, Reference> blob_origins();
 
     // The RUN sandbox, probed on first use (a build without RUN never probes).
     Result<const Sandbox*> sandbox();

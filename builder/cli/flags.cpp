@@ -238,18 +238,82 @@ const std::vector<FlagSpec>& flag_specs() {
              return {};
          },
          "do not verify TLS certificates of this registry (repeatable)"},
+        {"registry-certificate", 0, FlagKind::value,
+         [](BuildOptions& o, const std::string& v) -> Status {
+             KILN_ASSIGN(auto pair, parse_key_value("registry-certificate", v));
+             if (pair.second.empty())
+                 return fail(str_cat("--registry-certificate \"", v, "\": expected REGISTRY=PATH to a PEM file"));
+             o.registries.certificates.push_back(std::move(pair));
+             return {};
+         },
+         "REGISTRY=PATH: trust the CA certificate(s) in PATH for this registry, besides the system's (repeatable)"},
+        {"registry-client-cert", 0, FlagKind::value,
+         [](BuildOptions& o, const std::string& v) -> Status {
+             KILN_ASSIGN(auto pair, parse_key_value("registry-client-cert", v));
+             size_t comma = pair.second.find(',');
+             if (comma == std::string::npos || comma == 0 || comma + 1 == pair.second.size())
+                 return fail(str_cat("--registry-client-cert \"", v, "\": expected REGISTRY=CERT,KEY (PEM files)"));
+             o.registries.client_certificates.push_back(
+                 {pair.first, {pair.second.substr(0, comma), pair.second.substr(comma + 1)}});
+             return {};
+         },
+         "REGISTRY=CERT,KEY: present this client certificate to the registry (mTLS; repeatable)"},
+        {"registry-mirror", 0, FlagKind::value,
+         [](BuildOptions& o, const std::string& v) -> Status {
+             o.registries.mirrors.push_back(v);
+             return {};
+         },
+         "pull docker.io images through this mirror, host[:port][/path] (repeatable, tried in order)"},
+        {"registry-map", 0, FlagKind::value,
+         [](BuildOptions& o, const std::string& v) -> Status {
+             o.registries.maps.push_back(v);
+             return {};
+         },
+         "FROM=TO[;FROM=TO…]: pull images of registry FROM from TO instead (repeatable)"},
+        {"skip-default-registry-fallback", 0, FlagKind::boolean,
+         [](BuildOptions& o, const std::string& v) -> Status {
+             KILN_ASSIGN(bool skip, parse_bool("skip-default-registry-fallback", v));
+             o.registries.default_fallback = !skip;
+             return {};
+         },
+         "fail when the mirrors of a registry miss, instead of pulling from the registry itself"},
+        {"skip-push-permission-check", 0, FlagKind::boolean,
+         [](BuildOptions& o, const std::string& v) -> Status {
+             KILN_ASSIGN(bool skip, parse_bool("skip-push-permission-check", v));
+             o.registries.check_push_permission = !skip;
+             return {};
+         },
+         "do not check before building that every destination accepts a push"},
+        {"transfer-jobs", 0, FlagKind::value,
+         [](BuildOptions& o, const std::string& v) -> Status {
+             KILN_ASSIGN(int jobs, parse_int("transfer-jobs", v));
+             if (jobs < 1 || jobs > 64) return fail(str_cat("--transfer-jobs: expected 1 to 64, got ", v));
+             o.registries.transfer_jobs = static_cast<size_t>(jobs);
+             return {};
+         },
+         "blobs pulled or pushed at once (default 4)"},
+        {"registry-stall-timeout", 0, FlagKind::value,
+         [](BuildOptions& o, const std::string& v) -> Status {
+             KILN_ASSIGN(int seconds, parse_int("registry-stall-timeout", v));
+             if (seconds < 1) return fail(str_cat("--registry-stall-timeout: expected seconds >= 1, got ", v));
+             o.registries.stall_timeout_seconds = seconds;
+             return {};
+         },
+         "abandon (and retry) a registry transfer that moves no byte for this many seconds (default 60)"},
         {"push-retry", 0, FlagKind::value,
          [](BuildOptions& o, const std::string& v) -> Status {
              KILN_ASSIGN(o.push.retries, parse_int("push-retry", v));
+             if (o.push.retries < 0) return fail(str_cat("--push-retry: expected a count >= 0, got ", v));
              return {};
          },
-         "retries for a failed push"},
+         "retries of a push operation that failed in a way a retry may fix (default 3)"},
         {"image-download-retry", 0, FlagKind::value,
          [](BuildOptions& o, const std::string& v) -> Status {
              KILN_ASSIGN(o.pull.retries, parse_int("image-download-retry", v));
+             if (o.pull.retries < 0) return fail(str_cat("--image-download-retry: expected a count >= 0, got ", v));
              return {};
          },
-         "retries for a failed pull"},
+         "retries of a pull operation that failed in a way a retry may fix (default 3)"},
         {"compression", 0, FlagKind::value, apply_compression, "layer compression: gzip (default), zstd or none"},
         {"compression-level", 0, FlagKind::value,
          [](BuildOptions& o, const std::string& v) -> Status {
@@ -317,7 +381,6 @@ const std::vector<IgnoredFlag>& ignored_flags() {
         {"force", FlagKind::boolean, "kiln never builds in its own root filesystem, so there is nothing to force"},
         {"skip-unused-stages", FlagKind::boolean, "kiln always skips the stages the target does not need"},
         {"use-new-run", FlagKind::boolean, "kiln always runs steps in a sandbox"},
-        {"skip-push-permission-check", FlagKind::boolean, "kiln does not probe push permission before the build yet"},
         {"image-fs-extract-retry", FlagKind::value, "extraction is local and not retried"},
         {"log-format", FlagKind::value, "kiln writes plain text logs"},
     };
@@ -326,11 +389,6 @@ const std::vector<IgnoredFlag>& ignored_flags() {
 
 const std::vector<RefusedFlag>& refused_flags() {
     static const std::vector<RefusedFlag> flags = {
-        {"registry-mirror", "registry mirrors are not supported yet"},
-        {"registry-map", "registry maps are not supported yet"},
-        {"registry-certificate", "per-registry CA certificates are not supported yet"},
-        {"registry-client-cert", "client certificates are not supported yet"},
-        {"skip-default-registry-fallback", "registry mirrors are not supported yet"},
         {"push-ignore-immutable-tag-errors", "not supported yet"},
         {"git", "git contexts are not supported yet: check the repository out and pass --context=DIR"},
         {"context-sub-path", "remote contexts are not supported yet"},

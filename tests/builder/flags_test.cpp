@@ -69,9 +69,43 @@ TEST(BuildFlags, UnknownFlagIsAnErrorNamingIt) {
 }
 
 TEST(BuildFlags, KanikoFlagsThatWouldChangeTheResultAreRefused) {
-    auto options = parse_build_flags({"--no-push", "--registry-mirror=mirror.local"});
+    auto options = parse_build_flags({"--no-push", "--git=branch=main"});
     ASSERT_FALSE(options);
-    EXPECT_NE(options.error().message().find("--registry-mirror"), std::string::npos);
+    EXPECT_NE(options.error().message().find("--git"), std::string::npos);
+}
+
+TEST(BuildFlags, RegistryFlagsAreParsed) {
+    auto options = parse_build_flags(
+        {"--no-push", "--registry-mirror=mirror.local", "--registry-mirror", "127.0.0.1:5000/hub",
+         "--registry-map=ghcr.io=127.0.0.1:5001", "--skip-default-registry-fallback",
+         "--registry-certificate=reg.io=/ca.pem", "--registry-client-cert=reg.io=/c.pem,/k.pem",
+         "--skip-push-permission-check", "--transfer-jobs=8", "--push-retry=0", "--image-download-retry=5",
+         "--registry-stall-timeout=5"});
+    ASSERT_TRUE(options) << options.error().message();
+    const RegistrySettings& settings = options->registries;
+    EXPECT_EQ(settings.mirrors, (std::vector<std::string>{"mirror.local", "127.0.0.1:5000/hub"}));
+    EXPECT_EQ(settings.maps, std::vector<std::string>{"ghcr.io=127.0.0.1:5001"});
+    EXPECT_FALSE(settings.default_fallback);
+    ASSERT_EQ(settings.certificates.size(), 1u);
+    EXPECT_EQ(settings.certificates[0], (std::pair<std::string, std::string>{"reg.io", "/ca.pem"}));
+    ASSERT_EQ(settings.client_certificates.size(), 1u);
+    EXPECT_EQ(settings.client_certificates[0].second.first, "/c.pem");
+    EXPECT_EQ(settings.client_certificates[0].second.second, "/k.pem");
+    EXPECT_FALSE(settings.check_push_permission);
+    EXPECT_EQ(settings.transfer_jobs, 8u);
+    EXPECT_EQ(options->push.retries, 0);
+    EXPECT_EQ(options->pull.retries, 5);
+    EXPECT_EQ(settings.stall_timeout_seconds, 5);
+}
+
+TEST(BuildFlags, RegistryFlagsWithMalformedValuesAreRefused) {
+    for (std::string flag : {"--registry-client-cert=reg.io=/only-one.pem", "--registry-certificate=reg.io",
+                             "--transfer-jobs=0", "--push-retry=-1"}) {
+        auto options = parse_build_flags({"--no-push", flag});
+        ASSERT_FALSE(options) << flag;
+        EXPECT_NE(options.error().message().find(flag.substr(0, flag.find('='))), std::string::npos)
+            << options.error().message();
+    }
 }
 
 TEST(BuildFlags, KanikoPerformanceFlagsAreAcceptedWithTheirValues) {
