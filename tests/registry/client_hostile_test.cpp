@@ -258,6 +258,22 @@ TEST_F(RegistryClientHostileTest, UploadLocationWithQueryGetsTheDigestAppended) 
     EXPECT_EQ(requests[2].body, bytes);
 }
 
+TEST_F(RegistryClientHostileTest, RejectedManifestPutSaysWhyInTheRegistrysWords) {
+    serve([](const LocalRequest&) {
+        return LocalResponse{.status = 400,
+                             .body = R"({"errors":[{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry",)"
+                                     R"("detail":"sha256:abc"}]})"};
+    });
+    auto pushed = m_client->push_manifest(reference("team/app:v1"), media_type::oci_manifest, "{}");
+    ASSERT_FALSE(pushed);
+    EXPECT_NE(pushed.error().message().find("PUT manifest team/app:v1 to " + m_server->host_port() +
+                                            ": HTTP 400 MANIFEST_BLOB_UNKNOWN: blob unknown to registry"),
+              std::string::npos)
+        << pushed.error().message();
+    EXPECT_EQ(m_server->requests().size(), 1u);
+    EXPECT_EQ(m_server->requests()[0].header("Content-Type"), std::string(media_type::oci_manifest));
+}
+
 TEST_F(RegistryClientHostileTest, PushManifestRefusesAReferenceDigestThatDoesNotMatch) {
     serve([](const LocalRequest&) { return LocalResponse{.status = 201}; });
     Digest wrong = Digest::of_bytes("something else");
