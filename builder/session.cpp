@@ -8,12 +8,12 @@
 namespace kiln {
 
 void BuildSession::note_pulled(const Reference& repository, const std::vector<Descriptor>& blobs) {
-    std::lock_guard lock(shared_state_mutex);
+    std::lock_guard lock(pulled_from_mutex);
     for (const Descriptor& blob : blobs) pulled_from.emplace(blob.digest.str(), repository);
 }
 
 std::map<std::string, Reference> BuildSession::blob_origins() {
-    std::lock_guard lock(shared_state_mutex);
+    std::lock_guard lock(pulled_from_mutex);
     return pulled_from;
 }
 

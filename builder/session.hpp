@@ -63,11 +63,13 @@ struct BuildSession {
     std::unique_ptr<LayerDirectories> layer_directories;
 
     std::optional<Sandbox> probed_sandbox;  // see sandbox()
-    // Guards what concurrently built stages share: probed_sandbox, copy_source_images and pulled_from.
+    // Guards what concurrently built stages share: probed_sandbox and copy_source_images. It is held while a
+    // COPY --from image is pulled, so pulls record their origins under a mutex of their own.
     std::mutex shared_state_mutex;
     // The repository each pulled base layer came from, by digest: a push to the same registry mounts it
     // from there instead of uploading it.
     std::map<std::string, Reference> pulled_from;
+    std::mutex pulled_from_mutex;
 
     // Records that `blobs` were pulled from `repository`.
     void note_pulled(const Reference& repository, const std::vector<Descriptor>& blobs);

@@ -65,6 +65,19 @@ std::string format_bytes(std::uint64_t bytes) {
     return buffer;
 }
 
+std::string printable_excerpt(std::string_view text, size_t limit) {
+    std::string clean;
+    for (char c : trim(text)) {
+        if (clean.size() >= limit) {
+            clean += "...";
+            break;
+        }
+        auto byte = static_cast<unsigned char>(c);
+        clean += byte < 0x20 || byte == 0x7f ? ' ' : c;
+    }
+    return std::string(trim(clean));
+}
+
 std::string format_seconds(double seconds) {
     char buffer[32];
     std::snprintf(buffer, sizeof buffer, "%.1f", seconds);

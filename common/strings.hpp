@@ -27,6 +27,9 @@ bool parse_uint64(std::string_view text, std::uint64_t& value);
 
 // Renders bytes as human-readable size: "12.3 MB".
 std::string format_bytes(std::uint64_t bytes);
+// Text someone else chose (a registry's error, a helper's stderr), made safe to print: control characters become
+// spaces, the ends are trimmed, and more than `limit` characters are cut to `limit` plus "...".
+std::string printable_excerpt(std::string_view text, size_t limit = 200);
 // Renders a duration in seconds with one decimal: "1.3".
 std::string format_seconds(double seconds);
 

@@ -14,23 +14,10 @@ namespace {
 constexpr size_t k_max_field = 200;
 constexpr size_t k_max_errors = 3;
 
-// A hostile registry chooses these bytes: keep them printable, single-line and short.
-std::string sanitize(std::string_view text) {
-    std::string clean;
-    for (char c : text) {
-        if (clean.size() >= k_max_field) {
-            clean += "...";
-            break;
-        }
-        auto byte = static_cast<unsigned char>(c);
-        clean += byte < 0x20 || byte == 0x7f ? ' ' : c;
-    }
-    return std::string(trim(clean));
-}
-
 std::string string_field(const nlohmann::json& object, const char* name) {
     auto found = object.find(name);
-    return found != object.end() && found->is_string() ? sanitize(found->get<std::string>()) : std::string();
+    if (found == object.end() || !found->is_string()) return "";
+    return printable_excerpt(found->get<std::string>(), k_max_field);
 }
 
 }  // namespace

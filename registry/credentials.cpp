@@ -24,21 +24,6 @@ constexpr std::string_view k_helper_prefix = "docker-credential-";
 constexpr std::string_view k_helper_not_found = "credentials not found";
 // Docker's marker for an identity token in a helper's answer.
 constexpr std::string_view k_identity_token_username = "<token>";
-constexpr size_t k_max_helper_message = 200;
-
-// A helper's error output, whatever bytes it holds: printable, single-line and short.
-std::string sanitize(std::string_view text) {
-    std::string clean;
-    for (char c : trim(text)) {
-        if (clean.size() >= k_max_helper_message) {
-            clean += "...";
-            break;
-        }
-        auto byte = static_cast<unsigned char>(c);
-        clean += byte < 0x20 || byte == 0x7f ? ' ' : c;
-    }
-    return clean;
-}
 
 // The helper name must name a program in PATH, never a path.
 bool is_plain_helper_name(std::string_view name) {
@@ -169,14 +154,14 @@ Result<std::shared_ptr<DockerConfigCredentials>> DockerConfigCredentials::from_j
         if (!auths->is_object()) return fail(str_cat(what, ": \"auths\" is not an object"));
         for (const auto& [key, entry] : auths->items()) {
             KILN_ASSIGN(Credential credential,
-                        with_context(parse_auth_entry(entry, str_cat("auths[\"", sanitize(key), "\"]")), what));
+                        with_context(parse_auth_entry(entry, str_cat("auths[\"", printable_excerpt(key), "\"]")), what));
             credentials->m_auths[normalize_registry_key(key)].push_back({key, std::move(credential)});
         }
     }
     if (auto helpers = json.find("credHelpers"); helpers != json.end() && !helpers->is_null()) {
         if (!helpers->is_object()) return fail(str_cat(what, ": \"credHelpers\" is not an object"));
         for (const auto& [key, name] : helpers->items()) {
-            std::string where = str_cat("credHelpers[\"", sanitize(key), "\"]");
+            std::string where = str_cat("credHelpers[\"", printable_excerpt(key), "\"]");
             if (!name.is_string() || !is_plain_helper_name(name.get<std::string>()))
                 return fail(str_cat(what, ": ", where, " is not a plain helper name"));
             credentials->m_cred_helpers[normalize_registry_key(key)] = name.get<std::string>();
@@ -239,10 +224,10 @@ Result<std::optional<Credential>> DockerConfigCredentials::run_helper(const std:
     if (result.exit_code != 0) {
         // The protocol puts a failure's message on stdout; "credentials not found" means anonymous access.
         if (result.stdout_bytes.find(k_helper_not_found) != std::string::npos) return std::nullopt;
-        std::string message = sanitize(result.stderr_bytes);
+        std::string message = printable_excerpt(result.stderr_bytes);
         // A JSON stdout may carry a secret even on failure: quote only a plain-text one.
         if (message.empty() && result.stdout_bytes.find('{') == std::string::npos)
-            message = sanitize(result.stdout_bytes);
+            message = printable_excerpt(result.stdout_bytes);
         return fail(str_cat(what, ": exited with status ", result.exit_code,
                             message.empty() ? std::string() : str_cat(": ", message)));
     }
