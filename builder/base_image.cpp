@@ -115,15 +115,17 @@ Result<std::pair<Reference, ResolvedImage>> resolve_routed(BuildSession& session
             if (i > 0 || !(candidate == reference)) log_info("FROM ", reference.str(), ": pulling from ", candidate.name());
             return std::pair{candidate, std::move(*resolved)};
         }
-        if (candidates.size() == 1) return fail(std::move(resolved.error()));
+        if (candidates.size() == 1 && candidate == reference) return fail(std::move(resolved.error()));
         bool last = i + 1 == candidates.size();
         if (!last) log_warn(resolved.error().message(), "; trying ", candidates[i + 1].registry(), " next");
         failures.push_back(resolved.error().message());
     }
     if (candidates.empty()) return fail(str_cat("no registry to pull ", reference.str(), " from"));
-    return fail(str_cat("every registry failed: ", join(failures, "; "),
-                        session.options.registries.default_fallback ? ""
-                                                                     : " (--skip-default-registry-fallback is set)"));
+    std::string message = failures.size() == 1 ? failures.front()
+                                               : str_cat("every registry failed: ", join(failures, "; "));
+    if (!session.options.registries.default_fallback)
+        message += str_cat(" (", reference.registry(), " itself was not tried: --skip-default-registry-fallback)");
+    return fail(std::move(message));
 }
 
 Result<Image> load_from_registry(BuildSession& session, const std::string& name, const Platform& platform) {
