@@ -70,7 +70,7 @@ Result<RegistryClientOptions> shared_client_options(const BuildOptions& build) {
     KILN_ASSIGN(auto credentials, DockerConfigCredentials::from_environment(CredentialEnvironment::of_this_process()));
     if (!credentials->source().empty()) log_debug("registry credentials from ", credentials->source());
     options.credentials = std::move(credentials);
-    options.timeouts.low_speed_time = std::chrono::seconds(settings.stall_timeout_seconds);
+    options.timeouts.stall = std::chrono::seconds(settings.stall_timeout_seconds);
     return options;
 }
 

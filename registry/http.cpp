@@ -57,9 +57,32 @@ struct Transfer {
     std::uint64_t upload_size = 0;
     std::uint64_t uploaded = 0;
     std::optional<Error> upload_error;
+    // Stall detection: when bytes last moved, and how many had then.
+    std::chrono::milliseconds stall_limit{0};
+    std::chrono::steady_clock::time_point last_progress = std::chrono::steady_clock::now();
+    curl_off_t last_downloaded = 0;
+    curl_off_t last_uploaded = 0;
+    bool stalled = false;
 
     bool success_status() const { return status >= 200 && status < 300; }
 };
+
+// curl calls this about once a second even when nothing moves: a transfer idle for stall_limit is aborted.
+// (curl's own low-speed limit averages over several seconds, so a burst followed by silence took far longer
+// than the limit to notice.)
+int on_progress(void* user, curl_off_t, curl_off_t downloaded, curl_off_t, curl_off_t uploaded) {
+    auto& transfer = *static_cast<Transfer*>(user);
+    auto now = std::chrono::steady_clock::now();
+    if (downloaded != transfer.last_downloaded || uploaded != transfer.last_uploaded) {
+        transfer.last_downloaded = downloaded;
+        transfer.last_uploaded = uploaded;
+        transfer.last_progress = now;
+        return 0;
+    }
+    if (now - transfer.last_progress < transfer.stall_limit) return 0;
+    transfer.stalled = true;
+    return 1;
+}
 
 size_t on_header(char* buffer, size_t size, size_t count, void* user) {
     auto& transfer = *static_cast<Transfer*>(user);
@@ -149,13 +172,18 @@ bool retryable_transport_failure(CURLcode code) {
         case CURLE_GOT_NOTHING:
         case CURLE_PARTIAL_FILE:
         case CURLE_HTTP2:
-        case CURLE_HTTP2_STREAM: return true;
+        case CURLE_HTTP2_STREAM:
+        // A reused connection died under a streamed body, which curl cannot rewind to resend: the operation
+        // starts over with a fresh stream.
+        case CURLE_SEND_FAIL_REWIND: return true;
         default: return false;
     }
 }
 
 Error transport_error(CURLcode code, const char* detail) {
-    std::string message = *detail ? std::string(trim(detail)) : std::string(curl_easy_strerror(code));
+    // curl's buffer may still hold an earlier failure of the same transfer: say what ended it too.
+    std::string message(curl_easy_strerror(code));
+    if (*detail && trim(detail) != message) message = str_cat(message, " (", trim(detail), ")");
     if (code == CURLE_OPERATION_TIMEDOUT) message = str_cat("timed out: ", message);
     if (code == CURLE_SSL_CONNECT_ERROR) message = str_cat("TLS handshake failed (does the server speak HTTPS?): ", message);
     if (code == CURLE_PEER_FAILED_VERIFICATION) message = str_cat("TLS certificate not trusted: ", message);
@@ -323,9 +351,10 @@ Result<HttpResponse> HttpClient::transfer(const HttpRequest& request, const std:
     curl_easy_setopt(curl, CURLOPT_USERAGENT, m_options.user_agent.c_str());
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, header_list.get());
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(timeouts.connect.count()));
-    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, timeouts.low_speed_bytes);
-    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME,
-                     std::max(1L, static_cast<long>(timeouts.low_speed_time.count() / 1000)));
+    state.stall_limit = timeouts.stall;
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &state);
     if (request.timeout.count() > 0) curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
     curl_easy_setopt(curl, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
     bool verify = m_options.tls_verification == TlsVerification::verify;
@@ -370,6 +399,10 @@ Result<HttpResponse> HttpClient::transfer(const HttpRequest& request, const std:
     if (state.sink_error) return fail(std::move(*state.sink_error));
     if (state.over_limit) return fail(str_cat("response body larger than the limit of ", body_limit, " bytes"));
     if (state.headers_too_large) return fail(str_cat("response headers larger than ", k_header_limit, " bytes"));
+    if (state.stalled)
+        return fail(Error(str_cat("timed out: no byte moved for ", format_seconds(timeouts.stall.count() / 1000.0),
+                                  " s"))
+                        .set_retryable());
     if (code != CURLE_OK && !(code == CURLE_WRITE_ERROR && state.error_body_truncated))
         return fail(transport_error(code, error_detail));
 

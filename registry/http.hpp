@@ -26,10 +26,9 @@ enum class Redirects { report, follow };
 struct HttpTimeouts {
     // TCP connect plus TLS handshake.
     std::chrono::milliseconds connect{30000};
-    // A transfer below `low_speed_bytes` per second for `low_speed_time` is abandoned: a stalled server cannot
+    // A transfer that moves no byte, either way, for this long is abandoned (retryably): a stalled server cannot
     // hang a build, while a slow but live one can still deliver a large layer.
-    long low_speed_bytes = 1;
-    std::chrono::milliseconds low_speed_time{60000};
+    std::chrono::milliseconds stall{60000};
 };
 
 // A TLS client certificate (mTLS): PEM files.

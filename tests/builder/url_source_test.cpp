@@ -121,7 +121,7 @@ TEST_F(DownloadTest, StalledServerTimesOutInsteadOfHanging) {
         return LocalResponse{
             .body = "", .declared_length = 1 << 20, .stall_after_body = std::chrono::milliseconds(20000)};
     });
-    HttpClient client(HttpClientOptions{.timeouts = {.low_speed_time = std::chrono::milliseconds(1000)}});
+    HttpClient client(HttpClientOptions{.timeouts = {.stall = std::chrono::milliseconds(1000)}});
     auto start = std::chrono::steady_clock::now();
     auto download = download_url(client, server->url("/stall"), file());
     auto elapsed = std::chrono::steady_clock::now() - start;
