@@ -1,5 +1,7 @@
 #include "registry/auth.hpp"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "common/base64.hpp"
@@ -52,6 +54,19 @@ std::string form_encode(std::string_view value) {
         }
     }
     return encoded;
+}
+
+// "repository:a/b:pull,push" and "repository:a/b:push,pull" are one scope.
+bool same_scope(std::string_view a, std::string_view b) {
+    size_t a_actions = a.rfind(':');
+    size_t b_actions = b.rfind(':');
+    if (a_actions == std::string_view::npos || b_actions == std::string_view::npos) return a == b;
+    if (a.substr(0, a_actions) != b.substr(0, b_actions)) return false;
+    std::vector<std::string> left = split(a.substr(a_actions + 1), ',');
+    std::vector<std::string> right = split(b.substr(b_actions + 1), ',');
+    std::sort(left.begin(), left.end());
+    std::sort(right.begin(), right.end());
+    return left == right;
 }
 
 std::string cache_key(std::string_view registry, std::string_view scope) { return str_cat(registry, " ", scope); }
@@ -210,7 +225,13 @@ Result<Authenticator::Entry> Authenticator::fetch_token(HttpClient& http, const 
         if (!one.empty()) scopes.push_back(std::move(one));
     std::string challenge_scope = challenge.param("scope");
     // The registry may name a scope we did not think of (extra actions); ask for it too.
-    if (!challenge_scope.empty() && challenge_scope != scope) scopes.push_back(challenge_scope);
+    // A challenge may list our own actions in another order ("push,pull"): that is not a new scope.
+    for (const std::string& challenged : split(challenge_scope, ' ')) {
+        if (challenged.empty()) continue;
+        if (std::none_of(scopes.begin(), scopes.end(),
+                         [&](const std::string& one) { return same_scope(one, challenged); }))
+            scopes.push_back(challenged);
+    }
 
     bool oauth = credential && !credential->identity_token.empty();
     std::string what = str_cat(oauth ? "POST" : "GET", " token from ", realm_origin, " for ", scope);

@@ -300,9 +300,15 @@ Status RegistryClient::check_push_permission(const Reference& repository) {
         KILN_ASSIGN(HttpResponse started, exchange({what, repository, RepositoryAccess::push}, std::move(start), {},
                                                    nullptr, k_small_response_limit));
         if (started.status == 401 || started.status == 403) {
-            Error error = http_status_error(what, started);
-            return fail(Error(str_cat(error.message(), " (the credentials for ", repository.registry(),
-                                      " do not allow pushing to ", repository.repository(), ")")));
+            // A 403, or a 401 for want of scope after a token was issued, means the identity is known but may
+            // not push; any other 401 means the registry did not accept who we said we were.
+            std::string challenge = to_lower(join(started.headers.get_all("WWW-Authenticate"), " "));
+            bool scope = started.status == 403 || challenge.find("insufficient_scope") != std::string::npos;
+            std::string why = scope ? str_cat("the credentials for ", repository.registry(),
+                                              " do not allow pushing to ", repository.repository())
+                                    : str_cat(repository.registry(), " did not accept the credentials kiln has for it, "
+                                                                     "or needs some and kiln has none");
+            return fail(Error(str_cat(http_status_error(what, started).message(), " (", why, ")")));
         }
         if (started.status != 202) return fail(http_status_error(what, started));
         // Cancel the probe's upload; a registry that cannot is no reason to fail the build.

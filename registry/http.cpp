@@ -187,6 +187,15 @@ Error transport_error(CURLcode code, const char* detail) {
     if (code == CURLE_OPERATION_TIMEDOUT) message = str_cat("timed out: ", message);
     if (code == CURLE_SSL_CONNECT_ERROR) message = str_cat("TLS handshake failed (does the server speak HTTPS?): ", message);
     if (code == CURLE_PEER_FAILED_VERIFICATION) message = str_cat("TLS certificate not trusted: ", message);
+    // With TLS 1.3 a server that refuses our client certificate says so in an alert after the handshake, which
+    // curl reports as a failed read or write: a refusal that no retry will change.
+    std::string lower = to_lower(detail);
+    bool certificate_alert = lower.find("alert") != std::string::npos && lower.find("certificate") != std::string::npos;
+    if (certificate_alert) {
+        return Error(str_cat("the server refused the TLS client certificate (none given, or not one it trusts: see "
+                             "--registry-client-cert): ",
+                             message));
+    }
     return Error(std::move(message)).set_retryable(retryable_transport_failure(code));
 }
 
