@@ -35,6 +35,16 @@ public:
     virtual Status rewind() = 0;
 };
 
+// Reads from another reader it does not own: lends a stream where an owned Reader is expected.
+class BorrowedReader final : public Reader {
+public:
+    explicit BorrowedReader(Reader& inner) : m_inner(inner) {}
+    Result<size_t> read(char* buffer, size_t size) override { return m_inner.read(buffer, size); }
+
+private:
+    Reader& m_inner;
+};
+
 // Reads from a file descriptor it does not own.
 class FdReader final : public Reader {
 public:

@@ -155,16 +155,6 @@ private:
     bool m_frame_done = false;
 };
 
-// Passes bytes through unchanged (an uncompressed layer).
-class PassthroughReader final : public Reader {
-public:
-    explicit PassthroughReader(Reader& inner) : m_inner(inner) {}
-    Result<size_t> read(char* buffer, size_t size) override { return m_inner.read(buffer, size); }
-
-private:
-    Reader& m_inner;
-};
-
 // Owns a PeekingReader and the decompressor reading from it.
 class AutoDecompressReader final : public Reader {
 public:
@@ -620,7 +610,7 @@ Result<std::unique_ptr<Reader>> make_decompressor(Reader& inner, Compression com
             return std::unique_ptr<Reader>(std::move(reader));
         }
         case Compression::none:
-            return std::unique_ptr<Reader>(std::make_unique<PassthroughReader>(inner));
+            return std::unique_ptr<Reader>(std::make_unique<BorrowedReader>(inner));
     }
     return fail("unknown compression");
 }

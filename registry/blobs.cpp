@@ -163,15 +163,7 @@ Result<BlobPush> RegistryClient::push_blob(const Reference& repository, const De
     BlobOpener once = [&]() -> Result<std::unique_ptr<Reader>> {
         if (opened) return fail("the blob's source can be read only once");
         opened = true;
-        class Borrowed final : public Reader {
-        public:
-            explicit Borrowed(Reader& inner) : m_inner(inner) {}
-            Result<size_t> read(char* buffer, size_t size) override { return m_inner.read(buffer, size); }
-
-        private:
-            Reader& m_inner;
-        };
-        return std::make_unique<Borrowed>(source);
+        return std::make_unique<BorrowedReader>(source);
     };
     std::optional<Error> previous;
     return with_retries(m_options.retry, [&](int) -> Result<BlobPush> {

@@ -37,31 +37,15 @@
 #include "layers/snapshot_walk.hpp"
 #ifdef KILN_BENCH_OVERLAY
 #include "layers/snapshot_overlay.hpp"
+#include "tests/bench/bench_support.hpp"
 #endif
 
 namespace kiln {
 namespace {
 
-[[noreturn]] void die(const std::string& message) {
-    std::fprintf(stderr, "kiln_layer_bench: %s\n", message.c_str());
-    std::exit(1);
-}
-
-template <class T>
-T check(Result<T> result, const std::string& what) {
-    if (!result) die(what + ": " + result.error().message());
-    return std::move(*result);
-}
-
-void check(Status status, const std::string& what) {
-    if (!status) die(what + ": " + status.error().message());
-}
-
-double seconds_of(const std::function<void()>& body) {
-    auto start = std::chrono::steady_clock::now();
-    body();
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
+using bench::check;
+using bench::die;
+using bench::seconds_of;
 
 // Discards bytes (the layer's destination when only the work of making it is measured).
 class NullWriter final : public Writer {
@@ -213,4 +197,7 @@ int run(int argc, char** argv) {
 }  // namespace
 }  // namespace kiln
 
-int main(int argc, char** argv) { return kiln::run(argc, argv); }
+int main(int argc, char** argv) {
+    kiln::bench::g_program = "kiln_layer_bench";
+    return kiln::run(argc, argv);
+}

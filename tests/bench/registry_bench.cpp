@@ -49,6 +49,7 @@
 #include "registry/client.hpp"
 #include "registry/reference.hpp"
 #include "registry/transfer.hpp"
+#include "tests/bench/bench_support.hpp"
 
 namespace kiln {
 namespace {
@@ -56,26 +57,9 @@ namespace {
 // The ref name make-image gives the image in its layout.
 constexpr std::string_view k_layout_tag = "bench";
 
-[[noreturn]] void die(const std::string& message) {
-    std::fprintf(stderr, "kiln_registry_bench: %s\n", message.c_str());
-    std::exit(1);
-}
-
-template <class T>
-T check(Result<T> result, const std::string& what) {
-    if (!result) die(what + ": " + result.error().message());
-    return std::move(*result);
-}
-
-void check(Status status, const std::string& what) {
-    if (!status) die(what + ": " + status.error().message());
-}
-
-double seconds_of(const std::function<void()>& body) {
-    auto start = std::chrono::steady_clock::now();
-    body();
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
+using bench::check;
+using bench::die;
+using bench::seconds_of;
 
 // "--name value" options after the subcommand; anything else is a usage error.
 std::map<std::string, std::string> parse_options(const std::vector<std::string>& args, size_t first) {
@@ -286,5 +270,6 @@ int run(int argc, char** argv) {
 }  // namespace kiln
 
 int main(int argc, char** argv) {
+    kiln::bench::g_program = "kiln_registry_bench";
     return kiln::run(argc, argv);
 }

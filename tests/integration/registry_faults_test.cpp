@@ -14,6 +14,7 @@
 #include "common/strings.hpp"
 #include "tests/integration/registry_fixture.hpp"
 #include "tests/support/fault_proxy.hpp"
+#include "tests/support/random_bytes.hpp"
 
 namespace kiln::test {
 namespace {
@@ -26,17 +27,7 @@ constexpr std::chrono::milliseconds k_stall{30000};
 constexpr std::chrono::milliseconds k_kiln_timeout{90000};
 
 // Incompressible, and the same bytes in every run, so the pushed layer is the same blob every time.
-std::string payload() {
-    std::string bytes(k_payload_size, '\0');
-    std::uint64_t state = 0x9e3779b97f4a7c15ull;
-    for (char& byte : bytes) {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        byte = static_cast<char>(state >> 32);
-    }
-    return bytes;
-}
+std::string payload() { return pseudo_random_bytes(k_payload_size, 0x9e3779b9u); }
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 

@@ -9,6 +9,7 @@
 #include "common/strings.hpp"
 #include "images/index.hpp"
 #include "tests/registry/test_image.hpp"
+#include "tests/support/random_bytes.hpp"
 #include "tests/support/registry_process.hpp"
 
 namespace kiln {
@@ -16,6 +17,7 @@ namespace {
 
 using test::describe;
 using test::make_test_image;
+using test::pseudo_random_bytes;
 using test::TestImage;
 
 // A source that must not be read: pushing from it proves the upload was skipped.
@@ -25,18 +27,6 @@ public:
 };
 
 Platform platform(std::string_view text) { return Platform::parse(text).value(); }
-
-std::string pseudo_random_bytes(size_t size) {
-    std::string bytes(size, '\0');
-    std::uint32_t state = 2463534242u;
-    for (char& byte : bytes) {
-        state ^= state << 13;
-        state ^= state >> 17;
-        state ^= state << 5;
-        byte = static_cast<char>(state);
-    }
-    return bytes;
-}
 
 class RegistryClientIntegrationTest : public ::testing::Test {
 protected:

@@ -20,6 +20,7 @@
 #include "registry/client.hpp"
 #include "tests/registry/test_image.hpp"
 #include "tests/support/fault_proxy.hpp"
+#include "tests/support/random_bytes.hpp"
 #include "tests/support/registry_process.hpp"
 #include "tests/support/test_pki.hpp"
 #include "tests/support/token_server.hpp"
@@ -28,6 +29,7 @@ namespace kiln {
 namespace {
 
 using namespace std::chrono_literals;
+using test::pseudo_random_bytes;
 
 constexpr const char* k_curl = "/usr/bin/curl";
 
@@ -74,18 +76,6 @@ std::string header_value(const CurlExchange& exchange, std::string_view name) {
             value = std::string(trim(line.substr(colon + 1)));
     }
     return value;
-}
-
-std::string pseudo_random_bytes(size_t size, std::uint32_t seed) {
-    std::string bytes(size, '\0');
-    std::uint32_t state = seed;
-    for (char& byte : bytes) {
-        state ^= state << 13;
-        state ^= state >> 17;
-        state ^= state << 5;
-        byte = static_cast<char>(state);
-    }
-    return bytes;
 }
 
 // The claims of a JWT, unverified.
