@@ -58,23 +58,6 @@ bool all_zero(const char* data, size_t size) {
 
 constexpr size_t k_min_hole = 4096;  // smaller runs of zeros are written: a hole cannot save a block
 
-mode_t file_type_bits(TarEntryType type) {
-    switch (type) {
-        case TarEntryType::directory:
-            return S_IFDIR;
-        case TarEntryType::symlink:
-            return S_IFLNK;
-        case TarEntryType::fifo:
-            return S_IFIFO;
-        case TarEntryType::char_device:
-            return S_IFCHR;
-        case TarEntryType::block_device:
-            return S_IFBLK;
-        default:
-            return S_IFREG;
-    }
-}
-
 // Applies one layer. Lives for one apply_layer() call.
 class LayerApplier {
 public:

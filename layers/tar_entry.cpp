@@ -1,5 +1,7 @@
 #include "layers/tar_entry.hpp"
 
+#include <sys/stat.h>
+
 namespace kiln {
 
 const char* tar_entry_type_name(TarEntryType type) {
@@ -22,6 +24,23 @@ const char* tar_entry_type_name(TarEntryType type) {
             return "unsupported entry type";
     }
     return "unknown";
+}
+
+mode_t file_type_bits(TarEntryType type) {
+    switch (type) {
+        case TarEntryType::directory:
+            return S_IFDIR;
+        case TarEntryType::symlink:
+            return S_IFLNK;
+        case TarEntryType::fifo:
+            return S_IFIFO;
+        case TarEntryType::char_device:
+            return S_IFCHR;
+        case TarEntryType::block_device:
+            return S_IFBLK;
+        default:
+            return S_IFREG;
+    }
 }
 
 bool is_host_private_xattr(std::string_view name) {

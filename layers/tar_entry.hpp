@@ -38,6 +38,9 @@ struct TarEntry {
 
 // "regular file", "symlink", … for messages.
 const char* tar_entry_type_name(TarEntryType type);
+// The S_IF* bits of a type (S_IFREG for regular files, hardlinks and anything unsupported). libarchive's AE_IF*
+// values are the same bits.
+mode_t file_type_bits(TarEntryType type);
 
 // True for extended attributes that belong to the host rather than the image: overlayfs's own bookkeeping
 // ("trusted.overlay.*", "user.overlay.*"), the host's SELinux label and the ownership override

@@ -1,6 +1,7 @@
 #include "layers/tar_writer.hpp"
 
 #include <archive_entry.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 
@@ -14,22 +15,9 @@ struct EntryDeleter {
     void operator()(archive_entry* entry) const { archive_entry_free(entry); }
 };
 
-unsigned file_type(TarEntryType type) {
-    switch (type) {
-        case TarEntryType::directory:
-            return AE_IFDIR;
-        case TarEntryType::symlink:
-            return AE_IFLNK;
-        case TarEntryType::fifo:
-            return AE_IFIFO;
-        case TarEntryType::char_device:
-            return AE_IFCHR;
-        case TarEntryType::block_device:
-            return AE_IFBLK;
-        default:
-            return AE_IFREG;
-    }
-}
+// archive_entry_set_filetype takes S_IF* bits under libarchive's names.
+static_assert(AE_IFREG == S_IFREG && AE_IFDIR == S_IFDIR && AE_IFLNK == S_IFLNK && AE_IFIFO == S_IFIFO &&
+              AE_IFCHR == S_IFCHR && AE_IFBLK == S_IFBLK);
 
 }  // namespace
 
@@ -80,7 +68,7 @@ Status TarWriter::write_header(const TarEntry& entry) {
     if (!raw) return fail("cannot allocate a tar entry");
     archive_entry* e = raw.get();
     archive_entry_copy_pathname(e, entry.name.c_str());
-    archive_entry_set_filetype(e, file_type(entry.type));
+    archive_entry_set_filetype(e, file_type_bits(entry.type));
     archive_entry_set_perm(e, entry.mode & 07777);
     archive_entry_set_uid(e, entry.uid);
     archive_entry_set_gid(e, entry.gid);
