@@ -22,10 +22,6 @@ namespace {
 
 constexpr std::string_view k_layout_scheme = "oci-layout://";
 
-double seconds_since(std::chrono::steady_clock::time_point start) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
 // Reads a small blob of a layout and checks it against its digest.
 Result<std::string> read_layout_blob(const std::string& dir, const Descriptor& descriptor, size_t limit) {
     std::string path = str_cat(dir, "/blobs/", descriptor.digest.algorithm(), "/", descriptor.digest.encoded());
@@ -141,7 +137,7 @@ Result<Image> load_from_registry(BuildSession& session, const std::string& name,
                              str_cat("pulling ", reference.str())));
     session.note_pulled(source, resolved.manifest.layers);
     log_info("FROM ", name, ": ", resolved.reference.str(), ", ", resolved.manifest.layers.size(), " layer(s), ",
-             format_bytes(pulled), " pulled in ", str_cat(static_cast<int>(seconds_since(start) * 10) / 10.0), " s");
+             format_bytes(pulled), " pulled in ", format_seconds(seconds_since(start)), " s");
     return image_from_parts(session.store, resolved.manifest, std::move(resolved.config), resolved.reference.str());
 }
 

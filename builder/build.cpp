@@ -30,7 +30,7 @@ class PhaseTimer {
 public:
     explicit PhaseTimer(std::string name) : m_name(std::move(name)), m_start(std::chrono::steady_clock::now()) {}
     ~PhaseTimer() {
-        double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - m_start).count();
+        double seconds = seconds_since(m_start);
         char text[32];
         std::snprintf(text, sizeof text, "%.2f", seconds);
         log_debug("phase ", m_name, ": ", text, " s");
@@ -202,7 +202,7 @@ Result<BuildResult> run_build(const BuildOptions& options) {
 
     char seconds[32];
     std::snprintf(seconds, sizeof seconds, "%.2f",
-                  std::chrono::duration<double>(std::chrono::steady_clock::now() - build_start).count());
+                  seconds_since(build_start));
     log_info("built ", documents.manifest.digest.str(), " in ", seconds, " s");
     return BuildResult{.manifest_digest = documents.manifest.digest};
 }

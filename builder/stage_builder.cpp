@@ -202,7 +202,7 @@ Result<StageResult> build_stage(BuildSession& session, const PlannedStage& plann
         log_info("[", label, " ", state.step, "/", step_count, "] ", dockerfile::instruction_base(instruction).original);
         auto start = std::chrono::steady_clock::now();
         KILN_TRY(dispatch(state, instruction));
-        double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        double seconds = seconds_since(start);
         if (seconds >= 0.05) {
             char text[32];
             std::snprintf(text, sizeof text, "%.2f", seconds);

@@ -1,6 +1,7 @@
 #pragma once
 // Small string helpers that the standard library of g++ 12 lacks (no std::format).
 
+#include <chrono>
 #include <cstdint>
 #include <sstream>
 #include <string>
@@ -32,5 +33,9 @@ std::string format_bytes(std::uint64_t bytes);
 std::string printable_excerpt(std::string_view text, size_t limit = 200);
 // Renders a duration in seconds with one decimal: "1.3".
 std::string format_seconds(double seconds);
+// Seconds elapsed on the steady clock since `start`, for log lines.
+inline double seconds_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
 
 }  // namespace kiln

@@ -10,10 +10,6 @@
 namespace kiln {
 namespace {
 
-double seconds_since(std::chrono::steady_clock::time_point start) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
 // "12.3 MB in 0.4 s (30.8 MB/s)".
 std::string rate(std::uint64_t bytes, double seconds) {
     std::string text = str_cat(format_bytes(bytes), " in ", format_seconds(seconds), " s");

@@ -96,7 +96,7 @@ Status execute_run(StageState& state, const dockerfile::RunInstruction& instruct
                      state.where(instruction));
     auto start = std::chrono::steady_clock::now();
     KILN_ASSIGN(int exit_code, with_context(sandbox->run(spec), state.where(instruction)));
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    double seconds = seconds_since(start);
     if (exit_code != 0) {
         Error error = instruction_error(state, instruction,
                                         str_cat("step ", state.step, "/", state.step_count, " of ",
