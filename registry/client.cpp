@@ -12,7 +12,8 @@
 namespace kiln {
 
 std::string canonical_registry(std::string registry) {
-    if (registry == "index.docker.io" || registry == "registry-1.docker.io") return "docker.io";
+    for (std::string_view alias : {"index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"})
+        if (registry == alias) return "docker.io";
     return registry;
 }
 

@@ -26,7 +26,8 @@
 
 namespace kiln {
 
-// "docker.io" for Docker Hub's other names (index.docker.io, registry-1.docker.io); other names unchanged.
+// "docker.io" for Docker Hub's other names (index.docker.io, registry-1.docker.io, registry.hub.docker.com); other
+// names unchanged.
 std::string canonical_registry(std::string registry);
 
 // The registries a setting applies to: none, all, or those named (host[:port], as references write them).

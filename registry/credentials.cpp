@@ -12,6 +12,7 @@
 #include "common/log.hpp"
 #include "common/process.hpp"
 #include "common/strings.hpp"
+#include "registry/client.hpp"
 
 namespace kiln {
 namespace {
@@ -92,10 +93,7 @@ std::string normalize_registry_key(std::string_view key) {
     std::string_view host = trim(key);
     if (size_t scheme = host.find("://"); scheme != std::string_view::npos) host.remove_prefix(scheme + 3);
     if (size_t slash = host.find('/'); slash != std::string_view::npos) host = host.substr(0, slash);
-    std::string normalized = to_lower(host);
-    for (std::string_view alias : {"index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"})
-        if (normalized == alias) return std::string(k_docker_hub);
-    return normalized;
+    return canonical_registry(to_lower(host));
 }
 
 std::string credential_helper_server_url(std::string_view registry) {
