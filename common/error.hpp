@@ -4,12 +4,24 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstddef>
 #include <expected>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 
 namespace kiln {
+
+// Where in a Dockerfile (or another located text) a failure arose.
+struct SourceLocation {
+    std::string file;
+    size_t line = 0;   // 1-based
+    std::string text;  // the instruction as written; empty when there is none to quote
+};
+
+// "Dockerfile:12: COPY a b", or "Dockerfile:12" without text: the one way kiln writes a location.
+std::string format_location(const SourceLocation& location);
 
 class Error {
 public:
@@ -22,7 +34,13 @@ public:
     Error& context(std::string_view outer) &;
     Error&& context(std::string_view outer) &&;
 
-    const std::string& message() const { return m_message; }
+    // Records where the failure arose. The innermost location wins: one set already is kept.
+    Error& at(const SourceLocation& location) &;
+    Error&& at(const SourceLocation& location) &&;
+    const std::optional<SourceLocation>& location() const { return m_location; }
+
+    // The whole message: the location first when there is one, then the outer steps, then the cause.
+    std::string message() const;
 
     // True when the same operation may succeed if tried again (a timeout, a 503); decided where the failure is
     // understood, never by parsing messages.
@@ -62,6 +80,7 @@ public:
 
 private:
     std::string m_message;
+    std::optional<SourceLocation> m_location;
     bool m_retryable = false;
     std::chrono::milliseconds m_retry_after{0};
     int m_errno = 0;
@@ -79,10 +98,22 @@ inline std::unexpected<Error> fail_errno(std::string_view what, int err = errno)
     return std::unexpected(Error::from_errno(what, err));
 }
 
+// An error located at `location`: "Dockerfile:12: COPY a b: <message>".
+inline std::unexpected<Error> fail_at(const SourceLocation& location, std::string message) {
+    return std::unexpected(Error(std::move(message)).at(location));
+}
+
 // Adds `outer` to a failed result; a success passes through untouched.
 template <class T>
 std::expected<T, Error> with_context(std::expected<T, Error>&& result, std::string_view outer) {
     if (!result) result.error().context(outer);
+    return std::move(result);
+}
+
+// Locates a failed result at `location` (see Error::at); a success passes through untouched.
+template <class T>
+std::expected<T, Error> with_location(std::expected<T, Error>&& result, const SourceLocation& location) {
+    if (!result) result.error().at(location);
     return std::move(result);
 }
 

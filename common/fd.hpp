@@ -5,6 +5,8 @@
 
 #include <utility>
 
+#include "common/error.hpp"
+
 namespace kiln {
 
 class UniqueFd {
@@ -34,5 +36,8 @@ public:
 private:
     int m_fd = -1;
 };
+
+// A pipe whose both ends close on exec: {read end, write end}.
+Result<std::pair<UniqueFd, UniqueFd>> make_pipe();
 
 }  // namespace kiln

@@ -2,6 +2,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -9,6 +11,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <atomic>
+#include <cstring>
+#include <ctime>
 #include <utility>
 
 #include "common/strings.hpp"
@@ -28,20 +32,50 @@ AtomicFile::AtomicFile(std::string path, std::string temp_path, UniqueFd fd)
 
 AtomicFile::AtomicFile(AtomicFile&& other) noexcept
     : m_path(std::move(other.m_path)), m_temp_path(std::move(other.m_temp_path)), m_fd(std::move(other.m_fd)),
-      m_writer(m_fd.get(), m_path), m_committed(std::exchange(other.m_committed, true)) {}
+      m_lock(std::move(other.m_lock)), m_writer(m_fd.get(), m_path),
+      m_committed(std::exchange(other.m_committed, true)) {}
 
 AtomicFile::~AtomicFile() {
     if (!m_committed && !m_temp_path.empty()) ::unlink(m_temp_path.c_str());
 }
 
+std::string unique_name_suffix() {
+    unsigned char bytes[8];
+    size_t got = 0;
+    while (got < sizeof bytes) {
+        ssize_t n = ::getrandom(bytes + got, sizeof bytes - got, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += static_cast<size_t>(n);
+    }
+    if (got < sizeof bytes) {
+        // No getrandom (a seccomp filter): the clock and a counter, still unique within this process.
+        static std::atomic<std::uint64_t> counter{0};
+        std::uint64_t mix = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+                            (counter++ * 0x9e3779b97f4a7c15ull) ^ static_cast<std::uint64_t>(::getpid());
+        std::memcpy(bytes, &mix, sizeof bytes);
+    }
+    static const char* digits = "0123456789abcdef";
+    std::string text;
+    for (unsigned char byte : bytes) {
+        text += digits[byte >> 4];
+        text += digits[byte & 15];
+    }
+    return text;
+}
+
 Result<AtomicFile> AtomicFile::create(const std::string& path, mode_t mode) {
-    static std::atomic<unsigned> counter{0};
-    std::string temp_path = str_cat(path, ".tmp-", ::getpid(), "-", counter++);
+    std::string temp_path = str_cat(path, ".tmp-", unique_name_suffix());
     UniqueFd fd(::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
     if (!fd) return fail_errno(str_cat("create ", temp_path));
+    AtomicFile file(path, std::move(temp_path), std::move(fd));
+    // Before anything that can fail: the destructor now removes the file.
+    if (::flock(file.m_fd.get(), LOCK_EX | LOCK_NB) != 0) return fail_errno(str_cat("flock ", file.m_temp_path));
+    file.m_lock = UniqueFd(::fcntl(file.m_fd.get(), F_DUPFD_CLOEXEC, 0));
+    if (!file.m_lock) return fail_errno(str_cat("dup ", file.m_temp_path));
     // The umask must not weaken what the caller asked for.
-    if (::fchmod(fd.get(), mode) != 0) return fail_errno(str_cat("chmod ", temp_path));
-    return AtomicFile(path, std::move(temp_path), std::move(fd));
+    if (::fchmod(file.m_fd.get(), mode) != 0) return fail_errno(str_cat("chmod ", file.m_temp_path));
+    return file;
 }
 
 Status AtomicFile::commit() { return commit_as(m_path); }
@@ -50,7 +84,54 @@ Status AtomicFile::commit_as(const std::string& target) {
     if (::close(m_fd.release()) != 0) return fail_errno(str_cat("close ", m_temp_path));
     if (::rename(m_temp_path.c_str(), target.c_str()) != 0) return fail_errno(str_cat("rename to ", target));
     m_committed = true;
+    m_lock.reset();
     return {};
+}
+
+Status copy_file_data(int in_fd, int out_fd, const std::string& display) {
+    while (true) {
+        ssize_t n = ::copy_file_range(in_fd, nullptr, out_fd, nullptr, 1 << 30, 0);
+        if (n > 0) continue;
+        if (n == 0) return {};
+        if (errno == EINTR) continue;
+        if (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP) break;
+        return fail_errno(str_cat("copy to ", display));
+    }
+    // Pipes, and filesystems that copy_file_range cannot span. FdWriter retries interrupted writes.
+    std::vector<char> buffer(1 << 20);
+    FdWriter writer(out_fd, display);
+    while (true) {
+        ssize_t n = ::read(in_fd, buffer.data(), buffer.size());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return fail_errno(str_cat("read the source of ", display));
+        }
+        if (n == 0) return {};
+        KILN_TRY(writer.write(buffer.data(), static_cast<size_t>(n)));
+    }
+}
+
+Result<size_t> remove_stale_temp_files(const std::string& dir, std::string_view prefix,
+                                       std::chrono::seconds min_age) {
+    UniqueFd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dir_fd) {
+        if (errno == ENOENT) return size_t{0};
+        return fail_errno(str_cat("open ", dir));
+    }
+    KILN_ASSIGN(std::vector<std::string> names, list_directory(dir_fd.get(), dir));
+    size_t removed = 0;
+    std::time_t now = std::time(nullptr);
+    for (const std::string& name : names) {
+        if (!name.starts_with(prefix)) continue;
+        UniqueFd fd(::openat(dir_fd.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+        if (!fd) continue;  // gone already, or not ours to open
+        struct stat st;
+        if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        if (now - st.st_mtime < min_age.count()) continue;
+        if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) continue;  // a live writer holds it
+        if (::unlinkat(dir_fd.get(), name.c_str(), 0) == 0) ++removed;
+    }
+    return removed;
 }
 
 Status write_file_atomic(const std::string& path, std::string_view bytes, mode_t mode) {
@@ -154,6 +235,10 @@ Result<std::vector<std::string>> list_directory(int dir_fd, const std::string& d
 bool path_exists(const std::string& path) {
     struct stat st;
     return ::lstat(path.c_str(), &st) == 0;
+}
+
+std::string join_path(std::string_view dir, std::string_view name) {
+    return dir.empty() ? std::string(name) : str_cat(dir, "/", name);
 }
 
 std::string parent_path(std::string_view path) {

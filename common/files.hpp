@@ -3,6 +3,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -17,7 +18,13 @@ namespace kiln {
 // Reads a file, refusing anything larger than `limit` bytes.
 Result<std::string> read_file(const std::string& path, size_t limit = 64 << 20);
 
+// A name that no other process or thread picks: 16 random hex digits. Process ids are no help, since every pod
+// that shares a volume runs as pid 1.
+std::string unique_name_suffix();
+
 // A file written beside its target and renamed into place by commit(); destroyed uncommitted, it is discarded.
+// Until then it holds an flock on its temporary file, so that remove_stale_temp_files() can tell a live writer's
+// file from one a killed process left behind.
 class AtomicFile {
 public:
     static Result<AtomicFile> create(const std::string& path, mode_t mode = 0644);
@@ -37,9 +44,21 @@ private:
     std::string m_path;
     std::string m_temp_path;
     UniqueFd m_fd;
+    UniqueFd m_lock;  // a duplicate of m_fd: the flock lasts until the rename, whenever m_fd is closed
     FdWriter m_writer;
     bool m_committed = false;
 };
+
+// Removes the files in `dir` whose names start with `prefix`, that no live AtomicFile holds and that are older
+// than `min_age`: what writers killed with SIGKILL left behind. A writer locks its file right after creating
+// it, and the age guards that moment. Returns how many were removed; a missing directory has none.
+Result<size_t> remove_stale_temp_files(const std::string& dir, std::string_view prefix,
+                                       std::chrono::seconds min_age = std::chrono::seconds(10));
+
+// Copies everything from `in_fd`'s offset to its end into `out_fd`: copy_file_range where the kernel can
+// (reflinks, server-side copies), read and write otherwise, retrying calls a signal interrupted. `display`
+// names the destination in errors.
+Status copy_file_data(int in_fd, int out_fd, const std::string& display);
 
 // Writes `bytes` to `path` atomically.
 Status write_file_atomic(const std::string& path, std::string_view bytes, mode_t mode = 0644);
@@ -63,5 +82,8 @@ Result<std::vector<std::pair<std::string, std::string>>> read_xattrs(int fd, con
 
 // The directory of `path` ("a/b" for "a/b/c", "." for "c").
 std::string parent_path(std::string_view path);
+
+// `name` below the relative directory `dir`: "dir/name", or `name` itself when `dir` is "" (the root).
+std::string join_path(std::string_view dir, std::string_view name);
 
 }  // namespace kiln

@@ -20,12 +20,6 @@ extern char** environ;
 namespace kiln {
 namespace {
 
-Result<std::pair<UniqueFd, UniqueFd>> make_pipe() {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) return fail_errno("pipe2");
-    return std::pair{UniqueFd(fds[0]), UniqueFd(fds[1])};
-}
-
 std::vector<char*> to_c_strings(const std::vector<std::string>& strings) {
     std::vector<char*> pointers;
     for (const std::string& s : strings) pointers.push_back(const_cast<char*>(s.c_str()));

@@ -351,11 +351,11 @@ const CommandEntry* find_command(std::string_view command) {
 
 bool is_known_command(std::string_view command) { return find_command(command) != nullptr; }
 
-std::string located_message(const Node& node, std::string_view file_name, std::string_view message) {
+Error located_message(const Node& node, std::string_view file_name, std::string_view message) {
     constexpr size_t k_shown = 200;
     std::string_view shown = std::string_view(node.original).substr(0, k_shown);
-    return str_cat(file_name, ":", node.start_line, ": ", message, " (in: ", go_quote(shown),
-                   node.original.size() > k_shown ? "…" : "", ")");
+    return Error(str_cat(message, " (in: ", go_quote(shown), node.original.size() > k_shown ? "…" : "", ")"))
+        .at(SourceLocation{.file = std::string(file_name), .line = static_cast<size_t>(node.start_line)});
 }
 
 }  // namespace

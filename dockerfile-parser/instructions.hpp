@@ -24,6 +24,11 @@ struct Location {
 struct InstructionBase {
     Location location;
     std::string original;
+
+    // Where errors about this instruction point: its file, first line and text.
+    SourceLocation source_location() const {
+        return SourceLocation{.file = location.file, .line = static_cast<size_t>(location.start_line), .text = original};
+    }
 };
 
 // FROM [--platform=…] image [AS name]: starts a stage.

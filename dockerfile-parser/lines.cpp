@@ -14,14 +14,15 @@ namespace {
 constexpr size_t k_max_line_size = 65535;
 constexpr std::string_view k_utf8_bom = "\xEF\xBB\xBF";
 
-std::string located(std::string_view file, int line, std::string_view message, std::string_view instruction) {
-    std::string text = str_cat(file, ":", line, ": ", message);
+// buildkit's form: "Dockerfile:3: <message> (in: \"<the line>\")".
+Error located(std::string_view file, int line, std::string_view message, std::string_view instruction) {
+    std::string text(message);
     if (!instruction.empty()) {
         constexpr size_t k_shown = 200;
         std::string_view shown = instruction.substr(0, k_shown);
         text += str_cat(" (in: ", go_quote(shown), instruction.size() > k_shown ? "…" : "", ")");
     }
-    return text;
+    return Error(std::move(text)).at(SourceLocation{.file = std::string(file), .line = static_cast<size_t>(line)});
 }
 
 // Physical lines as Go's bufio.ScanLines yields them: split on '\n', one trailing '\r' dropped.

@@ -1,5 +1,7 @@
 #include "dockerfile-parser/stages.hpp"
 
+#include <map>
+
 #include "common/strings.hpp"
 #include "dockerfile-parser/unicode.hpp"
 
@@ -12,6 +14,14 @@ const Stage* Dockerfile::find_stage(std::string_view name) const {
     return nullptr;
 }
 
+namespace {
+
+SourceLocation node_location(const Ast& ast, const Node& node) {
+    return SourceLocation{.file = ast.file_name, .line = static_cast<size_t>(node.start_line)};
+}
+
+}  // namespace
+
 Result<Dockerfile> build_stages(const Ast& ast) {
     Dockerfile dockerfile;
     dockerfile.file_name = ast.file_name;
@@ -23,6 +33,7 @@ Result<Dockerfile> build_stages(const Ast& ast) {
         if (directive.name == "check") dockerfile.check = directive.value;
     }
 
+    std::map<std::string, size_t, std::less<>> stage_by_name;  // thousands of stages stay linear
     for (const Node& node : ast.children) {
         KILN_ASSIGN(Instruction instruction, parse_instruction(node, ast.file_name));
         if (auto* from = std::get_if<FromInstruction>(&instruction)) {
@@ -31,10 +42,11 @@ Result<Dockerfile> build_stages(const Ast& ast) {
             stage.name = to_lower(from->stage_name);
             stage.location = from->location;
             if (!stage.name.empty()) {
-                if (const Stage* earlier = dockerfile.find_stage(stage.name))
-                    return fail(str_cat(ast.file_name, ":", node.start_line, ": duplicate stage name ",
-                                        go_quote(stage.name), ", first defined on line ",
-                                        earlier->location.start_line));
+                auto [earlier, inserted] = stage_by_name.emplace(stage.name, stage.index);
+                if (!inserted)
+                    return fail_at(node_location(ast, node),
+                                   str_cat("duplicate stage name ", go_quote(stage.name), ", first defined on line ",
+                                           dockerfile.stages[earlier->second].location.start_line));
             }
             stage.from = std::move(*from);
             dockerfile.stages.push_back(std::move(stage));
@@ -45,9 +57,10 @@ Result<Dockerfile> build_stages(const Ast& ast) {
                 dockerfile.meta_args.push_back(std::move(*arg));
                 continue;
             }
-            return fail(str_cat(ast.file_name, ":", node.start_line, ": ", instruction_name(instruction),
-                                " before the first FROM: only ARG may come before FROM (in: ",
-                                go_quote(node.original), ")"));
+            return fail_at(node_location(ast, node),
+                           str_cat(instruction_name(instruction),
+                                   " before the first FROM: only ARG may come before FROM (in: ", go_quote(node.original),
+                                   ")"));
         }
         dockerfile.stages.back().instructions.push_back(std::move(instruction));
     }

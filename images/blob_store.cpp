@@ -6,6 +6,7 @@
 
 #include <atomic>
 
+#include "common/log.hpp"
 #include "common/strings.hpp"
 
 namespace kiln {
@@ -44,6 +45,10 @@ Result<Digest> BlobIngest::commit(const std::optional<Digest>& expected) {
 Result<BlobStore> BlobStore::open(const std::string& root) {
     KILN_TRY(make_directories(root + "/blobs/sha256"));
     KILN_TRY(make_directories(root + "/ingest"));
+    // Another process may be writing into the same store (pods sharing a volume): only what no live writer
+    // holds is removed.
+    KILN_ASSIGN(size_t removed, remove_stale_temp_files(root + "/ingest", "blob"));
+    if (removed > 0) log_debug("blob store ", root, ": removed ", removed, " partial blob(s) of killed builds");
     return BlobStore(root);
 }
 
@@ -60,9 +65,8 @@ Result<std::uint64_t> BlobStore::size(const Digest& digest) const {
 }
 
 Result<BlobIngest> BlobStore::begin() const {
-    static std::atomic<unsigned> counter{0};
     // The temp file lives in ingest/ and is renamed to blobs/sha256/<hex> once verified.
-    KILN_ASSIGN(AtomicFile file, AtomicFile::create(str_cat(m_root, "/ingest/blob-", ::getpid(), "-", counter++)));
+    KILN_ASSIGN(AtomicFile file, AtomicFile::create(str_cat(m_root, "/ingest/blob")));
     return BlobIngest(m_root, std::move(file));
 }
 

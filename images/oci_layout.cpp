@@ -110,9 +110,8 @@ Result<bool> try_hardlink(const std::string& source, const std::string& target, 
     if (::stat(source.c_str(), &st) != 0) return fail_errno(str_cat("stat layer file ", source));
     if (!S_ISREG(st.st_mode) || st.st_size != size)
         return fail(str_cat("layer file ", source, " has ", st.st_size, " bytes, its descriptor says ", size));
-    static std::atomic<unsigned> counter{0};
     // Linked beside the target and renamed over it, so that a damaged blob already there is replaced atomically.
-    std::string temp = str_cat(target, ".link-", ::getpid(), "-", counter++);
+    std::string temp = str_cat(target, ".link-", unique_name_suffix());
     if (::link(source.c_str(), temp.c_str()) != 0) {
         int err = errno;
         if (err == EXDEV || err == EPERM || err == EACCES || err == EMLINK || err == EOPNOTSUPP) return false;

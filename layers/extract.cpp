@@ -20,14 +20,11 @@
 #include "layers/file_metadata.hpp"
 #include "layers/snapshot_overlay.hpp"
 #include "layers/tar_reader.hpp"
+#include "layers/whiteout.hpp"
 
 namespace kiln {
 namespace {
 
-constexpr std::string_view k_whiteout_prefix = ".wh.";
-// ".wh..wh.*" names are aufs bookkeeping; only the opaque marker among them means anything to an image.
-constexpr std::string_view k_whiteout_meta_prefix = ".wh..wh.";
-constexpr std::string_view k_opaque_marker = ".wh..wh..opq";
 constexpr std::int64_t k_max_id = 0xfffffffe;  // (uid_t)-1 means "leave unchanged" to chown(2)
 
 std::uint64_t path_hash(std::string_view path) {
@@ -495,10 +492,6 @@ private:
         if (::utimensat(parent_fd, leaf.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0)
             return fail_errno(str_cat("set times of ", m_root.display(path)));
         return {};
-    }
-
-    static std::string join_path(std::string_view parent, std::string_view name) {
-        return parent.empty() ? std::string(name) : str_cat(parent, "/", name);
     }
 
     bool written(std::string_view path) const {

@@ -16,13 +16,12 @@
 #include "common/strings.hpp"
 #include "layers/file_metadata.hpp"
 #include "layers/tar_writer.hpp"
+#include "layers/whiteout.hpp"
 
 namespace kiln {
 namespace {
 
 constexpr size_t k_copy_buffer_size = 256 << 10;
-constexpr std::string_view k_whiteout_prefix = ".wh.";
-constexpr std::string_view k_opaque_marker = ".wh..wh..opq";
 
 // One tar entry to write. `name` is the tar name without a trailing slash; an opaque marker carries its
 // directory instead, so that it sorts right after that directory and before its entries.
@@ -37,10 +36,6 @@ struct PlannedEntry {
 bool planned_less(const PlannedEntry& a, const PlannedEntry& b) {
     if (a.name != b.name) return path_less(a.name, b.name);
     return a.rank() < b.rank();
-}
-
-std::string join_path(std::string_view parent, std::string_view name) {
-    return parent.empty() ? std::string(name) : str_cat(parent, "/", name);
 }
 
 // Sorted, deduplicated entries with every ancestor directory added.

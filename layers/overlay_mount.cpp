@@ -160,22 +160,21 @@ Result<std::string> legacy_options(const OverlayMountSpec& spec, const OpenedSpe
     return data;
 }
 
-Status legacy_mount(const OverlayMountSpec& spec, const OpenedSpec& opened, const std::string& target) {
+Result<MountGuard> legacy_mount(const OverlayMountSpec& spec, const OpenedSpec& opened, const std::string& target) {
     KILN_ASSIGN(std::string data, legacy_options(spec, opened));
     if (::mount("overlay", target.c_str(), "overlay", 0, data.c_str()) != 0)
         return fail_errno("mount(2) overlay");
-    return {};
+    return MountGuard(target);
 }
 
 // The legacy route to a detached mount: mount(2) on a scratch directory, clone the mount detached, and take
 // the scratch mount away again.
 Result<UniqueFd> legacy_detached_mount(const OverlayMountSpec& spec, const OpenedSpec& opened) {
     KILN_ASSIGN(TempDir scratch, TempDir::create(default_temp_parent(), "kiln-overlay-"));
-    KILN_TRY(legacy_mount(spec, opened, scratch.path()));
+    KILN_ASSIGN(MountGuard mounted, legacy_mount(spec, opened, scratch.path()));
     UniqueFd tree(::open_tree(AT_FDCWD, scratch.path().c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
-    int err = errno;
-    ::umount2(scratch.path().c_str(), MNT_DETACH);
-    if (!tree) return fail_errno(str_cat("open_tree(OPEN_TREE_CLONE) ", scratch.path()), err);
+    if (!tree) return fail_errno(str_cat("open_tree(OPEN_TREE_CLONE) ", scratch.path()));
+    KILN_TRY(mounted.unmount());
     return tree;
 }
 
@@ -205,13 +204,13 @@ std::string describe(const OverlayMountSpec& spec) {
 
 }  // namespace
 
-Status attach_mount(int mount_fd, const std::string& target) {
+Result<MountGuard> attach_mount(int mount_fd, const std::string& target) {
     if (::move_mount(mount_fd, "", AT_FDCWD, target.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0)
         return fail_errno(str_cat("move_mount to ", target));
-    return {};
+    return MountGuard(target);
 }
 
-Status mount_overlay(const OverlayMountSpec& spec, const std::string& target, OverlayMountApi api) {
+Result<MountGuard> mount_overlay(const OverlayMountSpec& spec, const std::string& target, OverlayMountApi api) {
     std::string context = str_cat("mounting an overlay at ", target, " (", describe(spec), ")");
     auto opened = open_spec(spec);
     if (!opened) return fail(std::move(opened.error()).context(context));
@@ -241,11 +240,6 @@ Result<UniqueFd> make_overlay_mount(const OverlayMountSpec& spec, OverlayMountAp
     return with_context(legacy_detached_mount(spec, *opened), context);
 }
 
-Status unmount_overlay(const std::string& target) {
-    if (::umount2(target.c_str(), MNT_DETACH) != 0) return fail_errno(str_cat("umount ", target));
-    return {};
-}
-
 Status probe_overlay(const std::string& store_dir) {
     std::string context = str_cat("overlay mounts with the store ", store_dir);
     struct statfs fs;
@@ -268,7 +262,7 @@ Status probe_overlay(const std::string& store_dir) {
     }
     OverlayMountSpec spec{{root + "/lower"}, root + "/upper", root + "/work"};
     std::string merged = root + "/merged";
-    KILN_TRY_CONTEXT(mount_overlay(spec, merged), context);
+    KILN_ASSIGN(MountGuard mounted, with_context(mount_overlay(spec, merged), context));
     // What a RUN step does most: see the lower, delete from it (whiteouts; without "userxattr" a user
     // namespace gets EIO here), write the upper.
     Status used;
@@ -279,7 +273,7 @@ Status probe_overlay(const std::string& store_dir) {
         used = fail_errno("deleting a lower directory through the overlay");
     else if (::unlink((merged + "/file").c_str()) != 0)
         used = fail_errno("deleting a lower file through the overlay");
-    Status unmounted = unmount_overlay(merged);
+    Status unmounted = mounted.unmount();
     KILN_TRY_CONTEXT(used, context);
     KILN_TRY_CONTEXT(unmounted, context);
     return {};

@@ -10,6 +10,7 @@
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
+#include "common/mount_guard.hpp"
 
 namespace kiln {
 
@@ -24,11 +25,12 @@ struct OverlayMountSpec {
 // option string is limited to a page (long lower paths are then passed as /proc/self/fd names).
 enum class OverlayMountApi { automatic, legacy };
 
-// Mounts an overlay at `target` with "userxattr". Errors name the target and the kernel's reason. The kernel
-// refuses an overlay of one lower without an upper: that spec gives a read-only bind mount of the lower, the
-// same view except that its own whiteouts show as 0/0 devices (scan_overlay_upper reads them as absent).
-Status mount_overlay(const OverlayMountSpec& spec, const std::string& target,
-                     OverlayMountApi api = OverlayMountApi::automatic);
+// Mounts an overlay at `target` with "userxattr"; the guard unmounts it. Errors name the target and the
+// kernel's reason. The kernel refuses an overlay of one lower without an upper: that spec gives a read-only
+// bind mount of the lower, the same view except that its own whiteouts show as 0/0 devices
+// (scan_overlay_upper reads them as absent).
+Result<MountGuard> mount_overlay(const OverlayMountSpec& spec, const std::string& target,
+                                 OverlayMountApi api = OverlayMountApi::automatic);
 
 // A detached overlay mount (an fsmount/open_tree fd) for the same spec, for callers that move_mount it
 // elsewhere (e.g. inside a sandbox). With `legacy` (or a kernel without "lowerdir+"), the overlay is mounted
@@ -36,15 +38,12 @@ Status mount_overlay(const OverlayMountSpec& spec, const std::string& target,
 Result<UniqueFd> make_overlay_mount(const OverlayMountSpec& spec,
                                     OverlayMountApi api = OverlayMountApi::automatic);
 
-// Attaches a detached mount from make_overlay_mount() at `target`.
-Status attach_mount(int mount_fd, const std::string& target);
+// Attaches a detached mount (from make_overlay_mount() or open_tree) at `target`; the guard unmounts it.
+Result<MountGuard> attach_mount(int mount_fd, const std::string& target);
 
 // Whether overlay mounts work with a store under `store_dir`: mounts a tiny lower/upper/work overlay in a
 // scratch directory there, checks that the lower shows through and unmounts it. The error says why not (the
 // store is on overlayfs, the kernel refused with EPERM, …).
 Status probe_overlay(const std::string& store_dir);
-
-// Lazily unmounts `target` (umount2 MNT_DETACH); a path that is not a mount point is an error.
-Status unmount_overlay(const std::string& target);
 
 }  // namespace kiln

@@ -19,10 +19,6 @@ namespace {
 
 constexpr size_t k_compare_chunk = 64 << 10;
 
-std::string join_path(std::string_view parent, std::string_view name) {
-    return parent.empty() ? std::string(name) : str_cat(parent, "/", name);
-}
-
 std::vector<std::string> cleaned(const std::vector<std::string>& paths) {
     std::vector<std::string> result;
     for (const std::string& path : paths) {

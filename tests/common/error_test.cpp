@@ -51,3 +51,27 @@ TEST(Error, ExitCodeDefaultsToOneAndCanCarryAStepsCode) {
 
 }  // namespace
 }  // namespace kiln
+
+namespace kiln {
+namespace {
+
+TEST(ErrorLocation, ALocatedErrorLeadsWithFileLineAndInstruction) {
+    Error error = Error("no such file").context("copying a.txt").at({"Dockerfile", 12, "COPY a.txt /"});
+    EXPECT_EQ(error.message(), "Dockerfile:12: COPY a.txt /: copying a.txt: no such file");
+    ASSERT_TRUE(error.location());
+    EXPECT_EQ(error.location()->line, 12u);
+}
+
+TEST(ErrorLocation, TheInnermostLocationWins) {
+    Error error = Error("bad").at({"ONBUILD trigger of base", 2, "RUN x"}).at({"Dockerfile", 1, "FROM base"});
+    EXPECT_EQ(error.message(), "ONBUILD trigger of base:2: RUN x: bad");
+}
+
+TEST(ErrorLocation, ContextAddedAfterTheLocationStaysBehindIt) {
+    Result<int> failed = fail_at({"Dockerfile", 3, ""}, "unknown flag");
+    Result<int> outer = with_context(std::move(failed), "planning stage 0");
+    EXPECT_EQ(outer.error().message(), "Dockerfile:3: planning stage 0: unknown flag");
+}
+
+}  // namespace
+}  // namespace kiln

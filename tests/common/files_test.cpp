@@ -9,6 +9,13 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <csignal>
+#include <ctime>
+#include <filesystem>
+#include <future>
+#include <set>
+#include <thread>
 
 #include "common/temp_dir.hpp"
 
@@ -101,6 +108,137 @@ TEST(ParentPath, HandlesRootRelativeAndTrailingSlashes) {
     EXPECT_EQ(parent_path("/a"), "/");
     EXPECT_EQ(parent_path("c"), ".");
     EXPECT_EQ(parent_path("a/b/"), "a");
+}
+
+}  // namespace
+}  // namespace kiln
+
+namespace kiln {
+namespace {
+
+void on_signal(int) {}
+
+// Interrupts `target` with SIGUSR1 (installed without SA_RESTART, so blocked calls fail with EINTR) until
+// `done`, and counts the signals sent.
+class Interrupter {
+public:
+    explicit Interrupter(pthread_t target) : m_target(target) {
+        struct sigaction action {};
+        action.sa_handler = on_signal;
+        sigemptyset(&action.sa_mask);
+        action.sa_flags = 0;
+        ::sigaction(SIGUSR1, &action, &m_previous);
+        m_thread = std::thread([this] {
+            while (!m_done) {
+                ::pthread_kill(m_target, SIGUSR1);
+                ++m_sent;
+                std::this_thread::sleep_for(std::chrono::microseconds(200));
+            }
+        });
+    }
+    ~Interrupter() {
+        m_done = true;
+        m_thread.join();
+        ::sigaction(SIGUSR1, &m_previous, nullptr);
+    }
+    int sent() const { return m_sent; }
+
+private:
+    pthread_t m_target;
+    struct sigaction m_previous {};
+    std::atomic<bool> m_done{false};
+    std::atomic<int> m_sent{0};
+    std::thread m_thread;
+};
+
+// A pipe whose reader drains slowly, so that writes into it block and signals interrupt them.
+std::string slow_drain(int fd) {
+    std::string received;
+    char buffer[4096];
+    while (true) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        ssize_t n = ::read(fd, buffer, sizeof buffer);
+        if (n <= 0) return received;
+        received.append(buffer, static_cast<size_t>(n));
+    }
+}
+
+TEST(FilesInterrupted, CopyFileDataRetriesWhatSignalsInterrupt) {
+    auto dir = TempDir::create(default_temp_parent(), "kiln-eintr-test-");
+    ASSERT_TRUE(dir);
+    std::string content;
+    for (int i = 0; content.size() < (2 << 20); ++i) content += std::to_string(i * 7919) + '\n';
+    ASSERT_TRUE(write_file_atomic(dir->path() + "/source", content));
+    UniqueFd in(::open((dir->path() + "/source").c_str(), O_RDONLY | O_CLOEXEC));
+    auto pipe = make_pipe();
+    ASSERT_TRUE(in && pipe);
+    std::future<std::string> drained = std::async(std::launch::async, slow_drain, pipe->first.get());
+    Status copied;
+    int sent = 0;
+    {
+        Interrupter interrupter(::pthread_self());
+        copied = copy_file_data(in.get(), pipe->second.get(), "a pipe");
+        sent = interrupter.sent();
+    }
+    pipe->second.reset();
+    ASSERT_TRUE(copied) << copied.error().message();
+    EXPECT_GT(sent, 10) << "the copy was never interrupted: the test proves nothing";
+    EXPECT_EQ(drained.get(), content);
+}
+
+TEST(FilesInterrupted, FdWriterRetriesWhatSignalsInterrupt) {
+    std::string content(1 << 20, 'k');
+    auto pipe = make_pipe();
+    ASSERT_TRUE(pipe);
+    std::future<std::string> drained = std::async(std::launch::async, slow_drain, pipe->first.get());
+    Status written;
+    int sent = 0;
+    {
+        Interrupter interrupter(::pthread_self());
+        FdWriter writer(pipe->second.get(), "a pipe");
+        written = writer.write(content);
+        sent = interrupter.sent();
+    }
+    pipe->second.reset();
+    ASSERT_TRUE(written) << written.error().message();
+    EXPECT_GT(sent, 10);
+    EXPECT_EQ(drained.get(), content);
+}
+
+TEST(StaleTempFiles, OnlyUnlockedOldFilesWithThePrefixAreRemoved) {
+    auto dir = TempDir::create(default_temp_parent(), "kiln-stale-test-");
+    ASSERT_TRUE(dir);
+    const std::string& d = dir->path();
+    auto live = AtomicFile::create(d + "/blob");
+    ASSERT_TRUE(live) << live.error().message();
+    ASSERT_TRUE(write_file_atomic(d + "/blob.tmp-orphan", "x"));
+    ASSERT_TRUE(write_file_atomic(d + "/blob.tmp-fresh", "x"));
+    ASSERT_TRUE(write_file_atomic(d + "/other.tmp-orphan", "x"));
+    timespec long_ago[2] = {{std::time(nullptr) - 3600, 0}, {std::time(nullptr) - 3600, 0}};
+    for (const char* name : {"/blob.tmp-orphan", "/other.tmp-orphan"})
+        ASSERT_EQ(::utimensat(AT_FDCWD, (d + name).c_str(), long_ago, 0), 0);
+    std::string live_name;
+    for (const auto& entry : std::filesystem::directory_iterator(d)) {
+        std::string name = entry.path().filename();
+        if (name.starts_with("blob.tmp-") && name != "blob.tmp-orphan" && name != "blob.tmp-fresh") live_name = name;
+    }
+    ASSERT_FALSE(live_name.empty());
+    ASSERT_EQ(::utimensat(AT_FDCWD, (d + "/" + live_name).c_str(), long_ago, 0), 0);
+
+    auto removed = remove_stale_temp_files(d, "blob");
+    ASSERT_TRUE(removed) << removed.error().message();
+    EXPECT_EQ(*removed, 1u);
+    EXPECT_FALSE(path_exists(d + "/blob.tmp-orphan"));
+    EXPECT_TRUE(path_exists(d + "/blob.tmp-fresh")) << "too young: its writer may not have locked it yet";
+    EXPECT_TRUE(path_exists(d + "/other.tmp-orphan")) << "another prefix";
+    EXPECT_TRUE(path_exists(d + "/" + live_name)) << "a live writer holds it";
+    ASSERT_TRUE(live->commit());
+}
+
+TEST(UniqueNames, SuffixesDoNotRepeat) {
+    std::set<std::string> seen;
+    for (int i = 0; i < 1000; ++i) EXPECT_TRUE(seen.insert(unique_name_suffix()).second);
+    EXPECT_EQ(seen.begin()->size(), 16u);
 }
 
 }  // namespace

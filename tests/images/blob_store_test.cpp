@@ -1,9 +1,15 @@
 #include "images/blob_store.hpp"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <ctime>
+#include <filesystem>
 
 #include <gtest/gtest.h>
 
+#include "common/files.hpp"
 #include "common/temp_dir.hpp"
 
 namespace kiln {
@@ -96,6 +102,32 @@ TEST_F(BlobStoreTest, IngestOutlivesTheStoreObjectItCameFrom) {
     auto digest = ingest->commit();
     ASSERT_TRUE(digest) << digest.error().message();
     EXPECT_TRUE(m_store->contains(*digest));
+}
+
+// What a build killed with SIGKILL leaves in ingest/ is removed when the store is next opened; a blob that
+// another process is still writing is not.
+TEST_F(BlobStoreTest, OpeningRemovesPartialBlobsOfKilledWritersOnly) {
+    auto live = m_store->begin();
+    ASSERT_TRUE(live) << live.error().message();
+    ASSERT_TRUE(live->write("still being written", 19));
+    std::string orphan = m_dir.path() + "/store/ingest/blob.tmp-0123456789abcdef";
+    ASSERT_TRUE(write_file_atomic(orphan, "left by a killed build"));
+    timespec long_ago[2] = {{std::time(nullptr) - 3600, 0}, {std::time(nullptr) - 3600, 0}};
+    ASSERT_EQ(::utimensat(AT_FDCWD, orphan.c_str(), long_ago, 0), 0);
+    for (const auto& entry : std::filesystem::directory_iterator(m_dir.path() + "/store/ingest"))
+        ASSERT_EQ(::utimensat(AT_FDCWD, entry.path().c_str(), long_ago, 0), 0);
+
+    auto reopened = BlobStore::open(m_dir.path() + "/store");
+    ASSERT_TRUE(reopened) << reopened.error().message();
+    size_t left = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(m_dir.path() + "/store/ingest")) {
+        EXPECT_NE(entry.path().string(), orphan);
+        ++left;
+    }
+    EXPECT_EQ(left, 1u) << "the live writer's file must stay";
+    auto digest = live->commit();
+    ASSERT_TRUE(digest) << digest.error().message();
+    EXPECT_TRUE(reopened->contains(*digest));
 }
 
 TEST_F(BlobStoreTest, ReadOfAMissingBlobNamesIt) {

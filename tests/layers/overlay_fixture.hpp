@@ -22,26 +22,6 @@
 
 namespace kiln::test {
 
-// A mount point that is unmounted (lazily) when the object goes.
-class ScopedMount {
-public:
-    ScopedMount() = default;
-    explicit ScopedMount(std::string target) : m_target(std::move(target)) {}
-    ScopedMount(ScopedMount&& other) noexcept : m_target(std::exchange(other.m_target, {})) {}
-    ScopedMount& operator=(ScopedMount&& other) noexcept {
-        std::swap(m_target, other.m_target);
-        return *this;
-    }
-    ~ScopedMount() { unmount(); }
-    void unmount() {
-        if (!m_target.empty()) ::umount2(m_target.c_str(), MNT_DETACH);
-        m_target.clear();
-    }
-
-private:
-    std::string m_target;
-};
-
 // Runs `body` in a child that has dropped to uid/gid 65534 (nobody); its exit code, or -2 if it died.
 inline int as_nobody(const std::function<int()>& body) {
     pid_t pid = ::fork();

@@ -189,7 +189,6 @@ TEST_F(OverlayMountTest, LayerWhiteoutsAndOpaqueDirectoriesHideLowerEntries) {
     std::string merged = make_dir("merged");
     auto mounted = mount_overlay({{lowers[1], lowers[2]}}, merged);  // l2 over l1
     ASSERT_TRUE(mounted) << mounted.error().message();
-    test::ScopedMount mount(merged);
     EXPECT_FALSE(test::exists_nofollow(merged + "/etc/issue"));
     EXPECT_FALSE(test::exists_nofollow(merged + "/usr/share/doc/b.txt"));
     EXPECT_FALSE(test::exists_nofollow(merged + "/var/log/old.log"));
@@ -208,7 +207,6 @@ TEST_F(OverlayMountTest, StackOfThreeLayerDirectoriesEqualsApplyingTheLayers) {
     std::string merged = make_dir("merged");
     auto mounted = mount_overlay({lowers}, merged);
     ASSERT_TRUE(mounted) << mounted.error().message();
-    test::ScopedMount mount(merged);
     EXPECT_EQ(test::describe_tree(merged), test::describe_tree(applied));
 }
 
@@ -234,7 +232,6 @@ TEST_F(OverlayMountTest, DirectoryDeletedAndMadeAgainInOneLayerHidesTheOldConten
     std::string merged = make_dir("merged");
     auto mounted = mount_overlay({{top, base}}, merged);
     ASSERT_TRUE(mounted) << mounted.error().message();
-    test::ScopedMount mount(merged);
     EXPECT_FALSE(test::exists_nofollow(applied + "/opt/sub/data"));
     EXPECT_FALSE(test::exists_nofollow(merged + "/opt/sub/data"));
     EXPECT_EQ(test::describe_tree(merged), test::describe_tree(applied));
@@ -245,7 +242,6 @@ TEST_F(OverlayMountTest, ReadOnlyMountRefusesWrites) {
     std::string merged = make_dir("merged");
     auto mounted = mount_overlay({lowers}, merged);
     ASSERT_TRUE(mounted) << mounted.error().message();
-    test::ScopedMount mount(merged);
     int fd = ::open((merged + "/new").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     int err = errno;
     if (fd >= 0) ::close(fd);
@@ -270,7 +266,6 @@ TEST_P(ManyLowersTest, TwoHundredLowersWithLongPathsMount) {
     std::string merged = make_dir("merged");
     auto mounted = mount_overlay({lowers}, merged, GetParam());
     ASSERT_TRUE(mounted) << mounted.error().message();
-    test::ScopedMount mount(merged);
     EXPECT_TRUE(test::exists_nofollow(merged + "/only-0"));
     EXPECT_TRUE(test::exists_nofollow(merged + "/only-199"));
     EXPECT_EQ(test::read_text(merged + "/shared"), "0");  // the topmost lower wins
@@ -298,7 +293,6 @@ TEST_F(OverlayMountTest, LowerPathLongerThanFsconfigsStringLimitMounts) {
     std::string merged = make_dir("merged");
     auto mounted = mount_overlay({{lower}, make_dir("upper"), make_dir("work")}, merged);
     ASSERT_TRUE(mounted) << mounted.error().message();
-    test::ScopedMount mount(merged);
     EXPECT_EQ(test::read_text(merged + "/file"), "deep\n");
 }
 
@@ -307,7 +301,6 @@ TEST_F(OverlayMountTest, SingleLowerWithoutUpperIsAReadOnlyView) {
     std::string merged = make_dir("merged");
     auto mounted = mount_overlay({{lowers.back()}}, merged);
     ASSERT_TRUE(mounted) << mounted.error().message();
-    test::ScopedMount mount(merged);
     EXPECT_EQ(test::read_text(merged + "/etc/hostname"), "vm\n");
     int fd = ::open((merged + "/new").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     int err = errno;
@@ -324,7 +317,6 @@ TEST_F(OverlayMountTest, DetachedMountCanBeAttachedElsewhere) {
         std::string target = make_dir(api == OverlayMountApi::automatic ? "attached-new" : "attached-legacy");
         auto attached = attach_mount(detached->get(), target);
         ASSERT_TRUE(attached) << attached.error().message();
-        test::ScopedMount mount(target);
         EXPECT_EQ(test::read_text(target + "/etc/hostname"), "vm3\n");
     }
 }
@@ -335,11 +327,9 @@ TEST_F(OverlayMountTest, UpperReceivesWritesAndWhiteouts) {
     std::string merged = make_dir("merged");
     auto mounted = mount_overlay({lowers, upper, make_dir("work")}, merged);
     ASSERT_TRUE(mounted) << mounted.error().message();
-    {
-        test::ScopedMount mount(merged);
-        test::write_text(merged + "/newfile", "n\n");
-        ASSERT_EQ(::unlink((merged + "/etc/motd").c_str()), 0);
-    }
+    test::write_text(merged + "/newfile", "n\n");
+    ASSERT_EQ(::unlink((merged + "/etc/motd").c_str()), 0);
+    ASSERT_TRUE(mounted->unmount());
     EXPECT_EQ(test::read_text(upper + "/newfile"), "n\n");
     EXPECT_TRUE(is_whiteout_node(upper + "/etc/motd"));
 }
@@ -359,12 +349,10 @@ TEST_F(OverlayMountTest, UpperOnOverlayfsIsRefusedWithTheKernelsReason) {
     std::string outer = make_dir("outer");
     auto mounted = mount_overlay({{lowers.back()}, make_dir("outer-upper"), make_dir("outer-work")}, outer);
     ASSERT_TRUE(mounted) << mounted.error().message();
-    test::ScopedMount outer_mount(outer);
     fs::create_directories(outer + "/up");
     fs::create_directories(outer + "/work");
     std::string merged = make_dir("merged");
     auto inner = mount_overlay({{lowers.front()}, outer + "/up", outer + "/work"}, merged);
-    if (inner) test::ScopedMount cleanup(merged);
     ASSERT_FALSE(inner) << "an upper directory on overlayfs was accepted";
     EXPECT_NE(inner.error().message().find(merged), std::string::npos) << inner.error().message();
     EXPECT_NE(inner.error().message().find("upperdir"), std::string::npos) << inner.error().message();
@@ -382,7 +370,6 @@ TEST_F(OverlayMountTest, ProbeRejectsAStoreOnOverlayfs) {
     std::string outer = make_dir("outer");
     auto mounted = mount_overlay({{lowers.back()}, make_dir("outer-upper"), make_dir("outer-work")}, outer);
     ASSERT_TRUE(mounted) << mounted.error().message();
-    test::ScopedMount outer_mount(outer);
     fs::create_directories(outer + "/store");
     auto probed = probe_overlay(outer + "/store");
     ASSERT_FALSE(probed);

@@ -196,7 +196,6 @@ protected:
     void run_on_overlay(Chown chown) {
         auto mounted = mount_overlay({m_lowers, m_upper, m_work}, m_merged);
         ASSERT_TRUE(mounted) << mounted.error().message();
-        test::ScopedMount mount(m_merged);
         ASSERT_EQ(run_change_script(m_merged, chown), "");
     }
 
@@ -205,7 +204,6 @@ protected:
         std::string lower_view = make_dir("lower-view");
         auto mounted = mount_overlay({m_lowers}, lower_view);
         ASSERT_TRUE(mounted) << mounted.error().message();
-        test::ScopedMount mount(lower_view);
         auto upper = RootFs::open(m_upper);
         auto lower = RootFs::open(lower_view);
         ASSERT_TRUE(upper && lower);
@@ -312,11 +310,11 @@ Status rootless_overlay_layer(const std::string& dir, const std::string& tar_pat
         lowers.insert(lowers.begin(), layer);
     }
     for (const char* name : {"/upper", "/work", "/merged", "/view"}) fs::create_directory(dir + name);
-    KILN_TRY(mount_overlay({lowers, dir + "/upper", dir + "/work"}, dir + "/merged"));
+    KILN_ASSIGN(MountGuard merged, mount_overlay({lowers, dir + "/upper", dir + "/work"}, dir + "/merged"));
     std::string failed = run_change_script(dir + "/merged", Chown::not_in_this_namespace);
-    KILN_TRY(unmount_overlay(dir + "/merged"));
+    KILN_TRY(merged.unmount());
     if (!failed.empty()) return fail(failed);
-    KILN_TRY(mount_overlay({lowers}, dir + "/view"));
+    KILN_ASSIGN(MountGuard view, mount_overlay({lowers}, dir + "/view"));
     KILN_ASSIGN(RootFs upper, RootFs::open(dir + "/upper"));
     KILN_ASSIGN(RootFs lower, RootFs::open(dir + "/view"));
     KILN_ASSIGN(UpperChanges changes, scan_overlay_upper(upper, lower));

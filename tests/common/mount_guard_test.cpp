@@ -1,0 +1,90 @@
+#include "common/mount_guard.hpp"
+
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <functional>
+
+#include "common/files.hpp"
+#include "common/temp_dir.hpp"
+
+namespace kiln {
+namespace {
+
+bool is_mount_point(const std::string& path) {
+    std::string mountinfo = read_file("/proc/self/mountinfo").value_or("");
+    return mountinfo.find(" " + path + " ") != std::string::npos;
+}
+
+// Runs `body` in a child with a private mount namespace; its exit code, 77 when the namespace is refused.
+int in_mount_namespace(const std::function<int()>& body) {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+            ::_exit(77);
+        ::_exit(body());
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+class MountGuardTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (::geteuid() != 0) GTEST_SKIP() << "mounting a tmpfs needs root";
+        m_dir = std::move(*TempDir::create(default_temp_parent(), "kiln-mount-guard-test-"));
+        m_target = m_dir.path() + "/mnt";
+        ASSERT_TRUE(make_directories(m_target));
+    }
+    int run(const std::function<int()>& body) {
+        int code = in_mount_namespace(body);
+        if (code == 77) ADD_FAILURE() << "no private mount namespace for the test";
+        return code;
+    }
+    Result<MountGuard> mount_tmpfs() {
+        if (::mount("tmpfs", m_target.c_str(), "tmpfs", 0, "size=1m") != 0) return fail_errno("mount tmpfs");
+        return MountGuard(m_target);
+    }
+    TempDir m_dir;
+    std::string m_target;
+};
+
+TEST_F(MountGuardTest, AnErrorReturnedAfterMountingLeavesNothingMounted) {
+    EXPECT_EQ(run([&] {
+                  auto step = [&]() -> Status {
+                      KILN_ASSIGN(MountGuard mounted, mount_tmpfs());
+                      if (!is_mount_point(m_target)) return {};
+                      return fail("a later step failed");
+                  };
+                  Status result = step();
+                  if (result) return 1;  // the mount never showed, or the failure was lost
+                  return is_mount_point(m_target) ? 2 : 0;
+              }),
+              0);
+}
+
+TEST_F(MountGuardTest, MovingTheGuardMovesTheDutyAndReleaseKeepsTheMount) {
+    EXPECT_EQ(run([&] {
+                  MountGuard outer;
+                  {
+                      auto mounted = mount_tmpfs();
+                      if (!mounted) return 1;
+                      outer = std::move(*mounted);
+                  }
+                  if (!is_mount_point(m_target)) return 2;  // the moved-from guard unmounted it
+                  std::string target = outer.release();
+                  if (!is_mount_point(target)) return 3;
+                  MountGuard again(target);
+                  if (!again.unmount()) return 4;
+                  return is_mount_point(target) ? 5 : 0;
+              }),
+              0);
+}
+
+}  // namespace
+}  // namespace kiln
