@@ -53,10 +53,6 @@ private:
     dockerfile::IgnoreMatcher m_matcher;
 };
 
-std::string join_path(const std::string& dir, const std::string& name) {
-    return dir.empty() ? name : dir + "/" + name;
-}
-
 std::vector<std::string> components_of(const std::string& cleaned) {
     return cleaned.empty() ? std::vector<std::string>() : split(cleaned, '/');
 }

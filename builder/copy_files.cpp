@@ -19,8 +19,6 @@
 namespace kiln {
 namespace {
 
-std::string join_path(const std::string& dir, const std::string& name) { return dir.empty() ? name : dir + "/" + name; }
-
 // The owner a source is meant to have: a stage built in a single-id user namespace holds the owners it could
 // not apply in the override xattr, so COPY --from keeps them as it would keep real ones.
 void use_intended_owner(int fd, const char* name, struct stat& st) {
@@ -73,36 +71,6 @@ private:
     bool m_warned_devices = false;
     bool m_warned_ownership = false;
 };
-
-Status copy_contents(int in_fd, int out_fd, const std::string& display) {
-    bool use_copy_file_range = true;
-    std::vector<char> buffer;
-    while (true) {
-        if (use_copy_file_range) {
-            ssize_t n = ::copy_file_range(in_fd, nullptr, out_fd, nullptr, 1 << 30, 0);
-            if (n > 0) continue;
-            if (n == 0) return {};
-            if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
-                return fail_errno(str_cat("copy to ", display));
-            use_copy_file_range = false;
-            buffer.resize(1 << 20);
-        }
-        ssize_t n = ::read(in_fd, buffer.data(), buffer.size());
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return fail_errno(str_cat("read source of ", display));
-        }
-        if (n == 0) return {};
-        for (ssize_t done = 0; done < n;) {
-            ssize_t w = ::write(out_fd, buffer.data() + done, static_cast<size_t>(n - done));
-            if (w < 0) {
-                if (errno == EINTR) continue;
-                return fail_errno(str_cat("write ", display));
-            }
-            done += w;
-        }
-    }
-}
 
 bool CopyJob::excluded(const std::string& src_rel, bool is_dir, bool& descend_anyway) const {
     descend_anyway = false;
@@ -181,7 +149,7 @@ Status CopyJob::create_leaf(int src_fd, const struct stat& st, int dst_parent, c
         if (!in) return fail_errno(str_cat("open source of ", m_to.display(dst_rel)));
         UniqueFd out(::openat(dst_parent, dst_name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
         if (!out) return fail_errno(str_cat("create ", m_to.display(dst_rel)));
-        KILN_TRY(copy_contents(in.get(), out.get(), m_to.display(dst_rel)));
+        KILN_TRY(copy_file_data(in.get(), out.get(), m_to.display(dst_rel)));
     } else if (S_ISLNK(st.st_mode)) {
         if (::symlinkat(link_target.c_str(), dst_parent, dst_name.c_str()) != 0)
             return fail_errno(str_cat("symlink ", m_to.display(dst_rel)));
@@ -336,16 +304,13 @@ Status write_inline_file(const RootFs& to, std::string_view target, std::string_
     KILN_TRY(to.make_directories(parent_path_of(dst), 0755, owner.uid, owner.gid));
     KILN_ASSIGN(auto parent, to.open_parent(dst));
     KILN_ASSIGN(std::string parent_rel, path_in_root(to, parent.first.get()));
-    std::string rel = parent_rel.empty() ? parent.second : parent_rel + "/" + parent.second;
+    std::string rel = join_path(parent_rel, parent.second);
     ::unlinkat(parent.first.get(), parent.second.c_str(), 0);
     UniqueFd out(::openat(parent.first.get(), parent.second.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                           0600));
     if (!out) return fail_errno(str_cat("create ", to.display(rel)));
-    for (size_t done = 0; done < content.size();) {
-        ssize_t n = ::write(out.get(), content.data() + done, content.size() - done);
-        if (n < 0) return fail_errno(str_cat("write ", to.display(rel)));
-        done += static_cast<size_t>(n);
-    }
+    FdWriter writer(out.get(), to.display(rel));
+    KILN_TRY(writer.write(content));
     mode_t mode = options.mode ? options.mode->apply(S_IFREG | 0644) : 0644;
     KILN_TRY(change_owner(out.get(), nullptr, owner.uid, owner.gid, S_IFREG | mode, to.display(rel)));
     if (::fchmod(out.get(), mode) != 0) return fail_errno(str_cat("chmod ", to.display(rel)));

@@ -124,33 +124,24 @@ Status StageOverlay::mount_current() {
     KILN_TRY(make_directories(m_spec.upper, 0755));
     KILN_TRY(make_directories(m_spec.work, 0700));
     KILN_TRY(make_directories(m_rootfs_path, 0755));
-    KILN_TRY(mount_overlay(m_spec, m_rootfs_path));
-    m_mounted = true;
+    KILN_ASSIGN(m_mount, mount_overlay(m_spec, m_rootfs_path));
     return {};
 }
 
 Status StageOverlay::unmount_all() {
-    Status result;
-    if (m_mounted) {
-        m_mounted = false;
-        if (auto done = unmount_overlay(m_rootfs_path); !done) result = done;
-    }
-    if (m_lower_view_mounted) {
-        m_lower_view_mounted = false;
-        if (auto done = unmount_overlay(m_stage_dir + "/lower-view"); !done && result) result = done;
-    }
+    Status result = m_mount.unmount();
+    if (auto done = m_lower_view.unmount(); !done && result) result = done;
     return result;
 }
 
 Result<RootFs> StageOverlay::lower_view() {
     if (m_spec.lowers.size() == 1) return RootFs::open(m_spec.lowers[0]);
     std::string view = m_stage_dir + "/lower-view";
-    if (!m_lower_view_mounted) {
+    if (!m_lower_view.active()) {
         KILN_TRY(make_directories(view, 0755));
-        KILN_TRY_CONTEXT(
-            mount_overlay(OverlayMountSpec{.lowers = m_spec.lowers, .upper = {}, .work = {}}, view),
-            "mounting the lower layers read-only");
-        m_lower_view_mounted = true;
+        KILN_ASSIGN(m_lower_view,
+                    with_context(mount_overlay(OverlayMountSpec{.lowers = m_spec.lowers, .upper = {}, .work = {}}, view),
+                                 "mounting the lower layers read-only"));
     }
     return RootFs::open(view);
 }
@@ -168,12 +159,8 @@ Status StageOverlay::next_step() {
 }
 
 Status StageOverlay::remount() {
-    if (m_mounted) {
-        m_mounted = false;
-        KILN_TRY(unmount_overlay(m_rootfs_path));
-    }
-    KILN_TRY(mount_overlay(m_spec, m_rootfs_path));
-    m_mounted = true;
+    KILN_TRY(m_mount.unmount());
+    KILN_ASSIGN(m_mount, mount_overlay(m_spec, m_rootfs_path));
     return {};
 }
 

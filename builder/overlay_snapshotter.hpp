@@ -100,8 +100,8 @@ private:
     std::string m_step_dir;
     OverlayMountSpec m_spec;
     size_t m_steps = 0;
-    bool m_mounted = false;
-    bool m_lower_view_mounted = false;
+    MountGuard m_mount;       // the stage's rootfs
+    MountGuard m_lower_view;  // the lowers alone, read-only, for scanning the upper
 };
 
 }  // namespace kiln

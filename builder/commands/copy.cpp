@@ -8,6 +8,7 @@
 #include "builder/archive_source.hpp"
 #include "builder/base_image.hpp"
 #include "builder/copy_files.hpp"
+#include "common/files.hpp"
 #include "builder/source_filesystem.hpp"
 #include "builder/url_source.hpp"
 #include "builder/user_db.hpp"
@@ -17,10 +18,6 @@
 
 namespace kiln {
 namespace {
-
-std::string join_path(const std::string& dir, const std::string& name) {
-    return dir.empty() ? name : dir + "/" + name;
-}
 
 std::string basename_of(const std::string& cleaned) {
     size_t slash = cleaned.rfind('/');

@@ -44,6 +44,24 @@ IdMapping single_extent_mapping(std::uint32_t uid_start, std::uint32_t gid_start
     return {{{0, uid_start, k_container_id_count}}, {{0, gid_start, k_container_id_count}}, SetGroups::leave};
 }
 
+}  // namespace
+
+Result<UniqueFd> clone_inside(int detached_mount, const std::string& staging_parent, const std::string& source) {
+    // A path inside a detached mount cannot be cloned: attach it in kiln's private namespace for a moment.
+    // The directory outlives the guard, which detaches the mount on every path out of here.
+    KILN_ASSIGN(TempDir staging, TempDir::create(staging_parent, "layered-source-"));
+    KILN_ASSIGN(MountGuard attached, with_context(attach_mount(detached_mount, staging.path()),
+                                                  "attaching a read-only overlay of a stage's layers"));
+    KILN_ASSIGN(RootFs root, RootFs::open(staging.path()));
+    KILN_ASSIGN(UniqueFd opened, root.open(source, O_PATH));
+    UniqueFd clone(
+        ::open_tree(opened.get(), "", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
+    if (!clone) return fail_errno(str_cat("open_tree(OPEN_TREE_CLONE) ", root.display(source)));
+    return clone;
+}
+
+namespace {
+
 // A detached recursive copy of the rootfs mount, idmapped through `userns_fd` unless it is -1.
 Result<UniqueFd> clone_rootfs_tree(const std::string& path, int userns_fd) {
     UniqueFd tree(::open_tree(AT_FDCWD, path.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
@@ -84,12 +102,6 @@ std::vector<std::string> exec_candidates(const RunSpec& spec) {
     for (const std::string& dir : split(path, ':'))
         candidates.push_back(str_cat(dir.empty() ? "." : dir, "/", program));
     return candidates;
-}
-
-Result<std::pair<UniqueFd, UniqueFd>> make_pipe() {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) return fail_errno("pipe2");
-    return std::pair{UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
 // Everything the child reported: the pipe reaches EOF once PID 1 has forked the command and the command has
@@ -207,80 +219,48 @@ Result<UniqueFd> Sandbox::idmapped_overlay(const OverlayMountSpec& spec) const {
     // overlay (in a mount namespace copied from this one) can name them: overlay refuses layers that are not
     // in its creator's mount namespace. They are detached again once the overlay holds its own clones.
     std::string staging_parent = parent_path(spec.upper.empty() ? spec.lowers[0] : parent_path(spec.upper));
+    // Declared before the guards: the mounts are detached before the directory holding them is removed.
     KILN_ASSIGN(TempDir staging, TempDir::create(staging_parent, "idmapped-layers-"));
-    std::vector<std::string> attached;
-    std::map<std::string, std::string> name_of;  // the child resolves names relative to the staging directory
-    auto detach_all = [&] {
-        for (auto it = attached.rbegin(); it != attached.rend(); ++it) ::umount2(it->c_str(), MNT_DETACH);
-        attached.clear();
-    };
-    auto attach = [&](const std::string& source, const std::string& name) -> Result<std::string> {
+    std::vector<MountGuard> attached;
+    // The child resolves the names relative to the staging directory.
+    auto attach = [&](const std::string& source, const std::string& name) -> Status {
         std::string target = str_cat(staging.path(), "/", name);
         KILN_TRY(make_directories(target, 0700));
-        name_of[target] = name;
         KILN_ASSIGN(UniqueFd tree, clone_rootfs_tree(source, m_idmap_userns.get()));
-        if (::move_mount(tree.get(), "", AT_FDCWD, target.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0)
-            return fail_errno(str_cat("move_mount the idmapped clone of ", source, " to ", target));
-        attached.push_back(target);
-        return target;
+        KILN_ASSIGN(MountGuard guard, with_context(attach_mount(tree.get(), target),
+                                                   str_cat("attaching the idmapped clone of ", source)));
+        attached.push_back(std::move(guard));
+        return {};
     };
-    OverlayMountSpec mapped;
-    Result<UniqueFd> mount = fail("no overlay");
-    {
-        Status staged;
-        for (size_t i = 0; i < spec.lowers.size() && staged; ++i) {
-            auto target = attach(spec.lowers[i], str_cat("l", i));
-            if (target) mapped.lowers.push_back(name_of[*target]);
-            else staged = fail(std::move(target).error());
+    auto mount = [&]() -> Result<UniqueFd> {
+        OverlayMountSpec mapped;
+        for (size_t i = 0; i < spec.lowers.size(); ++i) {
+            KILN_TRY(attach(spec.lowers[i], str_cat("l", i)));
+            mapped.lowers.push_back(str_cat("l", i));
         }
-        if (staged && !spec.upper.empty()) {
+        if (!spec.upper.empty()) {
             std::string step_dir = parent_path(spec.upper);
             // A work directory of its own: kiln's mount of the same upper keeps the other.
-            std::string work = step_dir + "/run-work";
-            staged = make_directories(work, 0700);
-            auto target = staged ? attach(step_dir, "step") : Result<std::string>(fail("not staged"));
-            if (staged && target) {
-                mapped.upper = str_cat("step/", spec.upper.substr(step_dir.size() + 1));
-                mapped.work = "step/run-work";
-            } else if (staged) {
-                staged = fail(std::move(target).error());
-            }
+            KILN_TRY(make_directories(step_dir + "/run-work", 0700));
+            KILN_TRY(attach(step_dir, "step"));
+            mapped.upper = str_cat("step/", spec.upper.substr(step_dir.size() + 1));
+            mapped.work = "step/run-work";
         }
         // The RUN's ids search the staging directory (kiln's own are 0700), and only that.
         UniqueFd staging_fd(::open(staging.path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-        if (staged && (!staging_fd || ::chmod(staging.path().c_str(), 0711) != 0))
-            staged = fail_errno(str_cat("open ", staging.path()));
-        mount = staged ? make_overlay_mount_in_userns(mapped, m_idmap_userns.get(), staging_fd.get())
-                       : Result<UniqueFd>(fail(std::move(staged).error()));
-    }
-    detach_all();
+        if (!staging_fd || ::chmod(staging.path().c_str(), 0711) != 0)
+            return fail_errno(str_cat("open ", staging.path()));
+        return make_overlay_mount_in_userns(mapped, m_idmap_userns.get(), staging_fd.get());
+    }();
+    // The overlay holds clones of its own: the staged ones are detached on every path, last first.
+    while (!attached.empty()) attached.pop_back();
     return with_context(std::move(mount), "mounting the RUN's overlay from idmapped layer directories");
 }
 
 Result<UniqueFd> Sandbox::clone_from_layers(const std::vector<std::string>& layers,
                                             const std::string& source) const {
     KILN_ASSIGN(UniqueFd overlay, idmapped_overlay(OverlayMountSpec{.lowers = layers, .upper = {}, .work = {}}));
-    // A path inside a detached mount cannot be cloned: attach it in kiln's private namespace for a moment.
-    KILN_ASSIGN(TempDir staging, TempDir::create(parent_path(layers[0]), "layered-source-"));
-    if (::move_mount(overlay.get(), "", AT_FDCWD, staging.path().c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0)
-        return fail_errno(str_cat("move_mount a read-only overlay to ", staging.path()));
-    Result<UniqueFd> tree = fail("no tree");
-    {
-        KILN_ASSIGN(RootFs root, RootFs::open(staging.path()));
-        auto opened = root.open(source, O_PATH);
-        if (!opened) {
-            tree = fail(std::move(opened).error());
-        } else {
-            UniqueFd clone(::open_tree(opened->get(), "",
-                                       AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
-            if (clone)
-                tree = std::move(clone);
-            else
-                tree = fail_errno(str_cat("open_tree(OPEN_TREE_CLONE) ", root.display(source)));
-        }
-    }
-    ::umount2(staging.path().c_str(), MNT_DETACH);
-    return tree;
+    return clone_inside(overlay.get(), parent_path(layers[0]), source);
 }
 
 Status Sandbox::probe_overlay_rootfs(const std::string& store_dir) const {

@@ -106,6 +106,11 @@ inline constexpr std::uint32_t k_container_id_count = 65536;
 // The PATH a command runs with when its environment has none: Docker's default.
 inline constexpr const char* k_default_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+// A clone (detached, recursive) of `source` inside the detached mount `detached_mount`, which is attached for
+// that moment in a fresh directory below `staging_parent` and detached again on every path, failures
+// included.
+Result<UniqueFd> clone_inside(int detached_mount, const std::string& staging_parent, const std::string& source);
+
 class Sandbox {
 public:
     // Probes once what this process may do and picks the mode (logging the reason for every fallback):
