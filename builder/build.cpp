@@ -9,9 +9,9 @@
 #include <set>
 #include <thread>
 
-#include "builder/context.hpp"
+#include "builder/sources/context.hpp"
 #include "builder/output.hpp"
-#include "builder/plan.hpp"
+#include "builder/plan/plan.hpp"
 #include "builder/session.hpp"
 #include "builder/stage_scheduler.hpp"
 #include "common/files.hpp"

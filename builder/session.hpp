@@ -9,12 +9,12 @@
 #include <string>
 #include <vector>
 
-#include "builder/context.hpp"
+#include "builder/sources/context.hpp"
 #include "builder/options.hpp"
-#include "builder/overlay_snapshotter.hpp"
-#include "builder/plan.hpp"
+#include "builder/snapshot/overlay_snapshotter.hpp"
+#include "builder/plan/plan.hpp"
 #include "builder/sandbox/sandbox.hpp"
-#include "builder/variables.hpp"
+#include "builder/plan/variables.hpp"
 #include "dockerfile-parser/stages.hpp"
 #include "images/blob_store.hpp"
 #include "images/image.hpp"

@@ -5,7 +5,7 @@
 #include <chrono>
 #include <cstdio>
 
-#include "builder/base_image.hpp"
+#include "builder/sources/image_source.hpp"
 #include "builder/commands/commands.hpp"
 #include "layers/snapshot_overlay.hpp"
 #include "common/files.hpp"

@@ -4,7 +4,7 @@
 #include <functional>
 #include <string_view>
 
-#include "builder/secrets.hpp"
+#include "builder/run/secrets.hpp"
 #include "common/strings.hpp"
 
 namespace kiln {

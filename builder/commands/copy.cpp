@@ -5,13 +5,13 @@
 
 #include <optional>
 
-#include "builder/archive_source.hpp"
-#include "builder/base_image.hpp"
-#include "builder/copy_files.hpp"
+#include "builder/sources/archive_source.hpp"
+#include "builder/sources/image_source.hpp"
+#include "builder/sources/copy_files.hpp"
 #include "common/files.hpp"
-#include "builder/source_filesystem.hpp"
-#include "builder/url_source.hpp"
-#include "builder/user_db.hpp"
+#include "builder/sources/source_filesystem.hpp"
+#include "builder/sources/url_source.hpp"
+#include "builder/run/user_db.hpp"
 #include "common/log.hpp"
 #include "common/strings.hpp"
 #include "common/temp_dir.hpp"

@@ -6,10 +6,10 @@
 #include <chrono>
 #include <optional>
 
-#include "builder/run_command.hpp"
-#include "builder/run_mounts.hpp"
+#include "builder/run/run_command.hpp"
+#include "builder/run/run_mounts.hpp"
 #include "layers/snapshot_overlay.hpp"
-#include "builder/user_db.hpp"
+#include "builder/run/user_db.hpp"
 #include "common/log.hpp"
 #include "common/strings.hpp"
 #include "layers/snapshot_walk.hpp"

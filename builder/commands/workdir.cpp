@@ -2,7 +2,7 @@
 
 #include <fcntl.h>
 
-#include "builder/user_db.hpp"
+#include "builder/run/user_db.hpp"
 
 namespace kiln {
 

@@ -25,7 +25,7 @@
 #include <string>
 #include <vector>
 
-#include "builder/base_image.hpp"
+#include "builder/sources/image_source.hpp"
 #include "common/files.hpp"
 #include "common/sha256.hpp"
 #include "common/stream.hpp"
