@@ -3,11 +3,13 @@
 #include <cstdio>
 #include <mutex>
 #include <string>
+#include <utility>
 
 namespace kiln {
 namespace {
 
 std::mutex g_sink_mutex;
+thread_local std::string t_label;
 
 void default_sink(LogLevel level, std::string_view message) {
     if (level < LogLevel::warn) return;
@@ -28,9 +30,21 @@ void set_log_sink(LogSink sink) {
 }
 
 void log(LogLevel level, std::string_view message) {
+    std::string labelled;
+    if (!t_label.empty() && !message.starts_with("[" + t_label)) {
+        labelled = "[" + t_label + "] ";
+        labelled += message;
+        message = labelled;
+    }
     std::lock_guard lock(g_sink_mutex);
     current_sink()(level, message);
 }
+
+LogLabel::LogLabel(std::string label) : m_previous(std::exchange(t_label, std::move(label))) {}
+
+LogLabel::~LogLabel() { t_label = std::move(m_previous); }
+
+const std::string& LogLabel::current() { return t_label; }
 
 std::string_view log_level_name(LogLevel level) {
     switch (level) {

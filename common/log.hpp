@@ -33,4 +33,21 @@ void log_warn(const Args&... args) {
 
 std::string_view log_level_name(LogLevel level);
 
+// Names the stage (or other unit of work) that this thread's log lines belong to, while it lives: each line
+// gets "[label] " in front, unless it already starts with "[label". Threads started for the work carry the
+// label on (run_bounded does). An empty label names nothing.
+class LogLabel {
+public:
+    explicit LogLabel(std::string label);
+    ~LogLabel();
+    LogLabel(const LogLabel&) = delete;
+    LogLabel& operator=(const LogLabel&) = delete;
+
+    // This thread's label, "" when none.
+    static const std::string& current();
+
+private:
+    std::string m_previous;
+};
+
 }  // namespace kiln

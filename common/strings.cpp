@@ -78,9 +78,9 @@ std::string printable_excerpt(std::string_view text, size_t limit) {
     return std::string(trim(clean));
 }
 
-std::string format_seconds(double seconds) {
+std::string format_seconds(double seconds, int decimals) {
     char buffer[32];
-    std::snprintf(buffer, sizeof buffer, "%.1f", seconds);
+    std::snprintf(buffer, sizeof buffer, "%.*f", decimals, seconds);
     return buffer;
 }
 

@@ -32,7 +32,7 @@ std::string format_bytes(std::uint64_t bytes);
 // spaces, the ends are trimmed, and more than `limit` characters are cut to `limit` plus "...".
 std::string printable_excerpt(std::string_view text, size_t limit = 200);
 // Renders a duration in seconds with one decimal: "1.3".
-std::string format_seconds(double seconds);
+std::string format_seconds(double seconds, int decimals = 1);
 // Seconds elapsed on the steady clock since `start`, for log lines.
 inline double seconds_since(std::chrono::steady_clock::time_point start) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -1,8 +1,6 @@
 #include "common/mount_guard.hpp"
 
-#include <sched.h>
 #include <sys/mount.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -11,27 +9,12 @@
 
 #include "common/files.hpp"
 #include "common/temp_dir.hpp"
+#include "tests/support/mount_namespace.hpp"
 
 namespace kiln {
 namespace {
 
-bool is_mount_point(const std::string& path) {
-    std::string mountinfo = read_file("/proc/self/mountinfo").value_or("");
-    return mountinfo.find(" " + path + " ") != std::string::npos;
-}
-
-// Runs `body` in a child with a private mount namespace; its exit code, 77 when the namespace is refused.
-int in_mount_namespace(const std::function<int()>& body) {
-    pid_t pid = ::fork();
-    if (pid == 0) {
-        if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
-            ::_exit(77);
-        ::_exit(body());
-    }
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+bool is_mount_point(const std::string& path) { return test::mounts_at_or_below(path) > 0; }
 
 class MountGuardTest : public ::testing::Test {
 protected:
@@ -42,7 +25,7 @@ protected:
         ASSERT_TRUE(make_directories(m_target));
     }
     int run(const std::function<int()>& body) {
-        int code = in_mount_namespace(body);
+        int code = test::in_private_mount_namespace(body);
         if (code == 77) ADD_FAILURE() << "no private mount namespace for the test";
         return code;
     }
