@@ -1,25 +1,23 @@
 #include "builder/build.hpp"
 
-#include <unistd.h>
-
 #include <chrono>
-#include <cstdio>
-#include <cstdlib>
 #include <ctime>
+#include <optional>
 #include <set>
 #include <thread>
 
-#include "builder/sources/context.hpp"
+#include "builder/build_inputs.hpp"
 #include "builder/output.hpp"
 #include "builder/plan/plan.hpp"
-#include "builder/session.hpp"
-#include "builder/stage_scheduler.hpp"
+#include "builder/scheduler.hpp"
+#include "builder/snapshot/layer_sink.hpp"
+#include "builder/sources/context.hpp"
+#include "builder/sources/registry_access.hpp"
+#include "builder/sandbox/id_map.hpp"
 #include "common/files.hpp"
 #include "common/log.hpp"
 #include "common/strings.hpp"
 #include "common/temp_dir.hpp"
-#include "registry/credentials.hpp"
-#include "registry/mirrors.hpp"
 #include "registry/transfer.hpp"
 
 namespace kiln {
@@ -29,12 +27,7 @@ namespace {
 class PhaseTimer {
 public:
     explicit PhaseTimer(std::string name) : m_name(std::move(name)), m_start(std::chrono::steady_clock::now()) {}
-    ~PhaseTimer() {
-        double seconds = seconds_since(m_start);
-        char text[32];
-        std::snprintf(text, sizeof text, "%.2f", seconds);
-        log_debug("phase ", m_name, ": ", text, " s");
-    }
+    ~PhaseTimer() { log_debug("phase ", m_name, ": ", format_seconds(seconds_since(m_start), 2), " s"); }
 
 private:
     std::string m_name;
@@ -47,48 +40,16 @@ std::string resolve_dockerfile_path(const BuildOptions& options) {
     return options.context_dir + "/" + options.dockerfile;
 }
 
-// The TLS material, credentials and limits shared by the pull and the push client.
-Result<RegistryClientOptions> shared_client_options(const BuildOptions& build) {
-    const RegistrySettings& settings = build.registries;
-    RegistryClientOptions options;
-    for (const auto& [registry, path] : settings.certificates) {
-        KILN_ASSIGN(std::string pem, with_context(read_file(path, 4 << 20),
-                                                  str_cat("--registry-certificate ", registry, "=", path)));
-        if (pem.find("-----BEGIN CERTIFICATE-----") == std::string::npos)
-            return fail(str_cat("--registry-certificate ", registry, "=", path, ": no PEM certificate in the file"));
-        std::string& bundle = options.tls[canonical_registry(registry)].extra_ca_pem;
-        bundle += pem;
-        if (bundle.back() != '\n') bundle += '\n';
-    }
-    for (const auto& [registry, files] : settings.client_certificates) {
-        for (const std::string& path : {files.first, files.second})
-            if (!path_exists(path))
-                return fail(str_cat("--registry-client-cert ", registry, ": ", path, " does not exist"));
-        options.tls[canonical_registry(registry)].client_certificate =
-            ClientCertificate{.certificate_path = files.first, .key_path = files.second};
-    }
-    KILN_ASSIGN(auto credentials, DockerConfigCredentials::from_environment(CredentialEnvironment::of_this_process()));
-    if (!credentials->source().empty()) log_debug("registry credentials from ", credentials->source());
-    options.credentials = std::move(credentials);
-    options.timeouts.stall = std::chrono::seconds(settings.stall_timeout_seconds);
-    return options;
-}
-
-RegistryClientOptions client_options(RegistryClientOptions options, const RegistryAccess& access) {
-    if (access.plain_http) options.plain_http = RegistrySet::all();
-    for (const std::string& registry : access.plain_http_registries) options.plain_http.add(registry);
-    if (access.skip_tls_verify) options.skip_tls_verify = RegistrySet::all();
-    for (const std::string& registry : access.skip_tls_verify_registries) options.skip_tls_verify.add(registry);
-    options.retry.attempts = 1 + std::max(access.retries, 0);
-    return options;
-}
-
-Result<RegistryRoutes> registry_routes(const RegistrySettings& settings) {
-    RegistryRoutes routes;
-    for (const std::string& mirror : settings.mirrors) KILN_TRY(routes.add_mirror(mirror));
-    for (const std::string& map : settings.maps) KILN_TRY(routes.add_map(map));
-    routes.set_fallback(settings.default_fallback);
-    return routes;
+Result<dockerfile::Dockerfile> parse(const std::string& path) {
+    KILN_ASSIGN(std::string text, with_context(read_file(path, 16 << 20), "reading the Dockerfile"));
+    KILN_ASSIGN(dockerfile::Dockerfile dockerfile, dockerfile::parse_dockerfile(text, path));
+    for (const auto& warning : dockerfile.warnings)
+        log_warn(format_location({.file = path, .line = static_cast<size_t>(warning.line), .text = {}}), ": ",
+                 warning.message);
+    // kiln has one built-in frontend: the directives are accepted and noted, not acted on.
+    if (dockerfile.syntax) log_info("# syntax=", *dockerfile.syntax, " noted: kiln builds with its own Dockerfile frontend");
+    if (dockerfile.check) log_info("# check=", *dockerfile.check, " noted: kiln runs no build checks");
+    return dockerfile;
 }
 
 // Kaniko's probe: a build that cannot be pushed fails before it starts, not after an hour of RUN steps.
@@ -103,15 +64,64 @@ Status check_push_permissions(RegistryClient& client, const std::vector<Referenc
     return {};
 }
 
-std::int64_t source_date_epoch() {
-    const char* text = std::getenv("SOURCE_DATE_EPOCH");
-    std::uint64_t value = 0;
-    return text && parse_uint64(text, value) ? static_cast<std::int64_t>(value) : 0;
+// What the machine allows, probed once before the first stage: the RUN sandbox (when some step runs a
+// command, or the overlay snapshotter may need it) and how layer ownership that cannot be applied is treated.
+struct Host {
+    std::unique_ptr<Sandbox> sandbox;  // where facts.sandbox points, however Host moves
+    HostFacts facts;
+};
+
+Result<Host> probe_host(const BuildOptions& options, const BuildPlan& plan, const std::string& work_dir) {
+    Host host;
+    auto map = read_own_id_map("uid_map");
+    if (map && id_count(*map) < k_container_id_count) host.facts.ownership = OwnershipFailure::warn_once;
+    if (!plan.runs_commands() && options.snapshotter == SnapshotterKind::walk) return host;
+    auto sandbox = Sandbox::detect(SandboxOptions{.probe_directory = work_dir});
+    if (sandbox) {
+        log_info("sandbox: ", sandbox->description());
+        host.sandbox = std::make_unique<Sandbox>(std::move(*sandbox));
+        host.facts.sandbox = host.sandbox.get();
+    } else {
+        host.facts.sandbox_error = sandbox.error().message();
+        // Before any layer is pulled: a build whose RUN steps cannot run fails now.
+        if (plan.runs_commands()) return fail(std::move(sandbox.error()).context("setting up the RUN sandbox"));
+    }
+    return host;
+}
+
+Result<SnapshotterChoice> choose(const BuildOptions& options, const HostEnvironment& environment, const Host& host,
+                                 const std::string& work_dir) {
+    SnapshotterEnvironment snapshotter_environment{.work_dir = work_dir};
+    if (!environment.private_mount_namespace)
+        snapshotter_environment.mount_namespace_error = environment.private_mount_namespace_error;
+    if (!host.sandbox)
+        snapshotter_environment.overlay_run_error = str_cat("no RUN sandbox: ", host.facts.sandbox_error);
+    else if (auto runs = host.sandbox->probe_overlay_rootfs(work_dir); !runs)
+        snapshotter_environment.overlay_run_error = str_cat("RUN steps cannot run on an overlay: ", runs.error().message());
+    return choose_snapshotter(options.snapshotter, snapshotter_environment);
+}
+
+LayerWriteOptions layer_write_options(const BuildOptions& options, std::optional<std::int64_t> timestamp) {
+    LayerWriteOptions layer_options;
+    layer_options.compression.compression = options.compression;
+    if (options.compression_level >= 0) layer_options.compression.level = options.compression_level;
+    // The same digest on any machine: gzip through zlib rather than ISA-L, whose output depends on the CPU.
+    layer_options.compression.portable = options.reproducible;
+    layer_options.timestamp = timestamp;
+    return layer_options;
+}
+
+SnapshotPolicy snapshot_policy(const BuildOptions& options, const HostFacts& facts) {
+    SnapshotPolicy policy{.ignored = {}, .mode = options.snapshot_mode, .single_snapshot = options.single_snapshot,
+                          .ownership = facts.ownership};
+    for (const std::string& path : options.ignore_paths) policy.ignored.push_back("/" + clean_path(path));
+    if (options.ignore_var_run) policy.ignored.emplace_back("/var/run");
+    return policy;
 }
 
 }  // namespace
 
-Result<BuildResult> run_build(const BuildOptions& options) {
+Result<BuildResult> run_build(const BuildOptions& options, const HostEnvironment& environment) {
     auto build_start = std::chrono::steady_clock::now();
     KILN_ASSIGN(std::vector<Reference> destinations, parse_destinations(options));
 
@@ -119,29 +129,19 @@ Result<BuildResult> run_build(const BuildOptions& options) {
     dockerfile::Dockerfile dockerfile;
     {
         PhaseTimer timer("parse");
-        KILN_ASSIGN(std::string text, with_context(read_file(dockerfile_path, 16 << 20), "reading the Dockerfile"));
-        KILN_ASSIGN(dockerfile, dockerfile::parse_dockerfile(text, dockerfile_path));
-        for (const auto& warning : dockerfile.warnings) log_warn(dockerfile_path, ":", warning.line, ": ", warning.message);
-        // kiln has one built-in frontend: the directives are accepted and noted, not acted on.
-        if (dockerfile.syntax) log_info("# syntax=", *dockerfile.syntax, " noted: kiln builds with its own Dockerfile frontend");
-        if (dockerfile.check) log_info("# check=", *dockerfile.check, " noted: kiln runs no build checks");
+        KILN_ASSIGN(dockerfile, parse(dockerfile_path));
     }
-
     BuildArgs build_args(options.build_args);
     BuildPlatforms platforms{.target = options.custom_platform.value_or(host_platform()), .build = host_platform()};
     KILN_ASSIGN(MetaArgs meta_args, MetaArgs::evaluate(dockerfile, build_args, platforms));
-    BuildPlan plan;
-    {
-        PhaseTimer timer("plan");
-        KILN_ASSIGN(plan, plan_build(dockerfile, meta_args, options.target));
-    }
 
-    std::string work_parent = options.work_dir_parent.empty() ? default_temp_parent() : options.work_dir_parent;
+    std::string work_parent = options.work_dir_parent.empty() ? environment.temp_parent() : options.work_dir_parent;
     KILN_TRY_CONTEXT(make_directories(work_parent, 0755), "--work-dir");
     KILN_ASSIGN(TempDir work, TempDir::create(work_parent, "kiln-build-"));
     KILN_ASSIGN(BlobStore store, BlobStore::open(work.path() + "/store"));
     KILN_ASSIGN(BuildContext context, BuildContext::open(options.context_dir, dockerfile_path));
-    KILN_ASSIGN(RegistryClientOptions registry_options, shared_client_options(options));
+    KILN_ASSIGN(RegistryClientOptions registry_options,
+                shared_client_options(options.registries, environment.credentials()));
     KILN_ASSIGN(RegistryRoutes routes, registry_routes(options.registries));
     RegistryClient pull_client(client_options(registry_options, options.pull));
     std::optional<RegistryClient> push_client;
@@ -152,42 +152,60 @@ Result<BuildResult> run_build(const BuildOptions& options) {
             KILN_TRY(check_push_permissions(*push_client, destinations));
         }
     }
+    RegistryImageSource images(pull_client, std::move(routes), store,
+                               ImageSourceSettings{.build_contexts = options.build_contexts,
+                                                   .transfer_jobs = options.registries.transfer_jobs,
+                                                   .default_fallback = options.registries.default_fallback});
 
-    std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
-    BuildSession session{.options = options,
-                         .dockerfile = dockerfile,
-                         .plan = plan,
-                         .build_args = build_args,
-                         .meta_args = meta_args,
-                         .store = store,
-                         .work_dir = work.path(),
-                         .pull_client = pull_client,
-                         .routes = routes,
-                         .context = context,
-                         .platform = platforms.target,
-                         .created_seconds = options.reproducible ? source_date_epoch() : now,
-                         .layer_timestamp = options.reproducible ? std::optional(source_date_epoch()) : std::nullopt};
-
+    BuildPlan plan;
     {
-        Result<const Sandbox*> sandbox = options.snapshotter == Snapshotter::walk
-                                             ? Result<const Sandbox*>(nullptr)
-                                             : session.sandbox();
-        KILN_ASSIGN(session.snapshotter, choose_snapshotter(options, work.path(), sandbox));
-        log_info("snapshotter: ", session.snapshotter.overlay ? "overlay" : "walk", " (",
-                 session.snapshotter.reason, ")");
-        if (session.snapshotter.overlay)
-            session.layer_directories = std::make_unique<LayerDirectories>(work.path() + "/layers");
-    }
-    {
-        PhaseTimer timer("stages");
-        KILN_TRY(build_stages(session, std::max(2u, std::thread::hardware_concurrency())));
+        PhaseTimer timer("plan");
+        KILN_ASSIGN(plan, plan_build(PlanInputs{.dockerfile = dockerfile,
+                                                .meta_args = meta_args,
+                                                .build_args = build_args,
+                                                .target = options.target,
+                                                .platform = platforms.target,
+                                                .images = images}));
     }
     for (const std::string& unused : build_args.unused())
         log_warn("build argument ", unused, " was given but not declared by any ARG in ", dockerfile_path);
 
-    Image image = session.completed.at(plan.target).image;
+    KILN_ASSIGN(Host host, probe_host(options, plan, work.path()));
+    KILN_ASSIGN(SnapshotterChoice choice, choose(options, environment, host, work.path()));
+    log_info("snapshotter: ", choice.overlay ? "overlay" : "walk", " (", choice.reason, ")");
+    std::optional<std::int64_t> epoch = environment.source_date_epoch();
+    std::int64_t created = options.reproducible ? epoch.value_or(0) : static_cast<std::int64_t>(std::time(nullptr));
+    StoreLayerSink layers(store, layer_write_options(options, options.reproducible ? std::optional(created) : std::nullopt),
+                          options.manifest_format);
+    std::unique_ptr<Snapshotter> snapshotter =
+        make_snapshotter(choice, snapshot_policy(options, host.facts), layers, work.path());
+    ImageFilesystems image_filesystems(images, work.path() + "/copy-sources", host.facts.ownership);
+    BuildInputs build{.options = options,
+                      .environment = environment,
+                      .host = host.facts,
+                      .dockerfile = dockerfile,
+                      .plan = plan,
+                      .context = context,
+                      .images = images,
+                      .image_filesystems = image_filesystems,
+                      .snapshotter = *snapshotter,
+                      .work_dir = work.path(),
+                      .cache_dir = options.cache_dir.empty() ? environment.default_cache_dir() : options.cache_dir,
+                      .platform = platforms.target,
+                      .created_seconds = created};
+
+    // Declared after the work directory: stages' mounts go before their directories do.
+    std::vector<StageOutput> outputs;
+    {
+        PhaseTimer timer("stages");
+        KILN_TRY(build_stages(build, outputs, std::max(2u, std::thread::hardware_concurrency())));
+    }
+
+    Image image = outputs.at(plan.stages.size() - 1).image;
+    for (size_t i = 0; i < plan.stages.size(); ++i)
+        if (plan.stages[i].index == plan.target) image = outputs[i].image;
     ImageConfig config = image.config();
-    config.created = format_rfc3339(session.created_seconds);
+    config.created = format_rfc3339(created);
     for (const auto& [key, value] : options.labels) config.config.labels[key] = value;
     image = image.with_config(std::move(config));
     KILN_ASSIGN(ImageDocuments documents, write_image_documents(image, options.manifest_format, store));
@@ -195,15 +213,11 @@ Result<BuildResult> run_build(const BuildOptions& options) {
 
     {
         PhaseTimer timer("output");
-        PushOptions push{{.jobs = options.registries.transfer_jobs}, session.blob_origins()};
+        PushOptions push{{.jobs = options.registries.transfer_jobs}, images.blob_origins()};
         KILN_TRY(write_outputs(options, destinations, image, documents, push_client ? &*push_client : nullptr, push));
     }
     if (options.keep_work_dir) log_info("kept the work directory ", work.release());
-
-    char seconds[32];
-    std::snprintf(seconds, sizeof seconds, "%.2f",
-                  seconds_since(build_start));
-    log_info("built ", documents.manifest.digest.str(), " in ", seconds, " s");
+    log_info("built ", documents.manifest.digest.str(), " in ", format_seconds(seconds_since(build_start), 2), " s");
     return BuildResult{.manifest_digest = documents.manifest.digest};
 }
 

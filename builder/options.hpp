@@ -46,7 +46,7 @@ struct SecretSource {
 };
 
 // How a RUN step's change becomes a layer.
-enum class Snapshotter {
+enum class SnapshotterKind {
     automatic,  // overlay where kiln can mount it, the walk otherwise
     overlay,    // each step writes to a fresh overlay upper directory, which is the diff; fails if impossible
     walk,       // lstat the whole rootfs before and after each step and compare
@@ -82,19 +82,14 @@ struct BuildOptions {
     // How the walk snapshotter decides that a file changed (--snapshot-mode); the overlay snapshotter needs
     // no comparison, except for Kaniko's full mode (see snapshotter.cpp).
     SnapshotMode snapshot_mode = SnapshotMode::metadata;
-    Snapshotter snapshotter = Snapshotter::automatic;  // --snapshotter
+    SnapshotterKind snapshotter = SnapshotterKind::automatic;  // --snapshotter
     // Paths left out of every layer, with everything below them (--ignore-path, in the image's namespace).
     std::vector<std::string> ignore_paths;
     bool ignore_var_run = true;  // --ignore-var-run: /var/run and below stay out of layers, as in Kaniko
-    // Set by main(): whether kiln runs in a mount namespace of its own, where it may mount overlays without
-    // them leaking to the host, and if not, why.
-    bool private_mount_namespace = false;
-    std::string private_mount_namespace_error = "kiln did not enter a mount namespace of its own";
-
-    std::string cache_dir;  // RUN --mount=type=cache directories; empty: ${XDG_CACHE_HOME:-$HOME/.cache}/kiln
+    std::string cache_dir;  // RUN --mount=type=cache directories; empty: HostEnvironment::default_cache_dir()
     std::vector<SecretSource> secrets;  // --secret, in flag order; a later one with the same id wins
 
-    std::string work_dir_parent;  // where kiln makes its private work directory; empty: $TMPDIR or /var/tmp
+    std::string work_dir_parent;  // where kiln makes its private work directory; empty: HostEnvironment::temp_parent()
     bool keep_work_dir = false;
 
     LogLevel verbosity = LogLevel::info;

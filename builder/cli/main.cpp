@@ -9,13 +9,28 @@
 #include <vector>
 
 #include "builder/build.hpp"
+#include "builder/host.hpp"
 #include "builder/cli/flags.hpp"
 #include "builder/sandbox/userns.hpp"
 #include "common/log.hpp"
 
+extern char** environ;
+
 namespace {
 
 constexpr const char* k_version = "0.1.0";
+
+// The CLI reads kiln's environment once; the build is handed the copy.
+kiln::HostEnvironment host_environment() {
+    kiln::HostEnvironment host;
+    for (char** entry = environ; entry && *entry; ++entry) {
+        std::string_view text = *entry;
+        size_t equals = text.find('=');
+        if (equals == std::string_view::npos) continue;
+        host.variables.emplace(std::string(text.substr(0, equals)), std::string(text.substr(equals + 1)));
+    }
+    return host;
+}
 
 void install_log_sink(kiln::LogLevel verbosity, bool timestamps) {
     kiln::set_log_sink([verbosity, timestamps](kiln::LogLevel level, std::string_view message) {
@@ -70,14 +85,15 @@ int run_build_command(const std::vector<std::string>& args, char** argv) {
         return **entered;  // the parent: the child's exit code
     }
 
+    kiln::HostEnvironment host = host_environment();
     // Before any thread: kiln's overlay mounts live in a mount namespace of its own and die with it.
     if (auto entered = kiln::enter_private_mount_namespace(); entered) {
-        options->private_mount_namespace = true;
+        host.private_mount_namespace = true;
     } else {
-        options->private_mount_namespace_error = entered.error().message();
+        host.private_mount_namespace_error = entered.error().message();
     }
 
-    auto result = kiln::run_build(*options);
+    auto result = kiln::run_build(*options, host);
     if (!result) {
         std::fprintf(stderr, "error: %s\n", result.error().message().c_str());
         return result.error().exit_code();

@@ -3,99 +3,199 @@
 #include <algorithm>
 #include <set>
 
-#include "builder/run/run_mount_spec.hpp"
+#include "builder/plan/stage_names.hpp"
+#include "builder/plan/stage_scope.hpp"
 #include "common/strings.hpp"
 
 namespace kiln {
+namespace {
+
+// The base image's ONBUILD triggers, parsed as instructions of this Dockerfile.
+Result<std::vector<dockerfile::Instruction>> onbuild_triggers(const RunConfig& base, const std::string& base_name,
+                                                              char escape) {
+    std::vector<dockerfile::Instruction> triggers;
+    for (const std::string& trigger : base.on_build) {
+        std::string text = str_cat("# escape=", escape, "\nFROM scratch\n", trigger, "\n");
+        KILN_ASSIGN(dockerfile::Dockerfile parsed,
+                    dockerfile::parse_dockerfile(text, str_cat("ONBUILD trigger of ", base_name)));
+        for (auto& instruction : parsed.stages.at(0).instructions) {
+            std::string_view keyword = dockerfile::instruction_name(instruction);
+            if (keyword == "ONBUILD" || keyword == "FROM" || keyword == "MAINTAINER")
+                return fail(str_cat(base_name, ": ONBUILD ", keyword, " is not allowed as a trigger"));
+            triggers.push_back(std::move(instruction));
+        }
+    }
+    return triggers;
+}
+
+void add_read(std::vector<size_t>& reads, const SourceRef& from) {
+    if (from.kind == SourceRef::Kind::stage) reads.push_back(from.stage);
+}
+
+// Plans stages on demand: a stage is planned after the stage it is built FROM, whose final config it starts
+// with, and only when the target needs it.
+class Planner {
+public:
+    explicit Planner(const PlanInputs& inputs)
+        : m_in(inputs), m_names(inputs.dockerfile), m_stages(inputs.dockerfile.stages.size()),
+          m_planned(m_stages.size(), false) {}
+
+    Result<BuildPlan> run() {
+        const dockerfile::Dockerfile& dockerfile = m_in.dockerfile;
+        if (dockerfile.stages.empty()) return fail(str_cat(dockerfile.file_name, ": no build stages"));
+        BuildPlan plan;
+        KILN_ASSIGN(plan.target, target_stage());
+        std::vector<bool> needed(m_stages.size(), false);
+        std::vector<size_t> pending = {plan.target};
+        while (!pending.empty()) {
+            size_t index = pending.back();
+            pending.pop_back();
+            if (needed[index]) continue;
+            needed[index] = true;
+            KILN_TRY(plan_with_bases(index));
+            const PlannedStage& stage = m_stages[index];
+            if (stage.base_stage) pending.push_back(*stage.base_stage);
+            pending.insert(pending.end(), stage.reads.begin(), stage.reads.end());
+        }
+        // A stage that both starts FROM a stage and reads it counts twice: it cannot take that stage's
+        // filesystem over while still reading it.
+        for (size_t index = 0; index < m_stages.size(); ++index) {
+            if (!needed[index]) continue;
+            if (m_stages[index].base_stage) ++m_stages[*m_stages[index].base_stage].readers;
+            for (size_t read : m_stages[index].reads) ++m_stages[read].readers;
+        }
+        for (size_t index = 0; index < m_stages.size(); ++index)
+            if (needed[index]) plan.stages.push_back(std::move(m_stages[index]));
+        return plan;
+    }
+
+private:
+    Result<size_t> target_stage() const {
+        const dockerfile::Dockerfile& dockerfile = m_in.dockerfile;
+        if (m_in.target.empty()) return dockerfile.stages.size() - 1;
+        if (auto found = m_names.find(m_in.target, dockerfile.stages.size(), /*allow_number=*/false)) return *found;
+        const std::vector<std::string>& names = m_names.names();
+        return fail(str_cat("target stage \"", m_in.target, "\" could not be found in ", dockerfile.file_name,
+                            " (stages: ", names.empty() ? "none named" : join(names, ", "), ")"));
+    }
+
+    // Plans `index` after every stage down its FROM chain, bottom first, without recursion: chains of
+    // thousands of stages are fine.
+    Status plan_with_bases(size_t index) {
+        std::vector<size_t> chain;
+        for (std::optional<size_t> next = index; next && !m_planned[*next];) {
+            chain.push_back(*next);
+            KILN_TRY(read_from(*next));
+            next = m_stages[*next].base_stage;
+        }
+        for (auto stage = chain.rbegin(); stage != chain.rend(); ++stage) KILN_TRY(plan_stage(*stage));
+        return {};
+    }
+
+    // The FROM line alone: the base's name (meta ARGs expanded), whether it is a stage, the platform.
+    Status read_from(size_t index) {
+        const dockerfile::Stage& stage = m_in.dockerfile.stages[index];
+        const dockerfile::FromInstruction& from = stage.from;
+        PlannedStage& planned = m_stages[index];
+        planned.index = index;
+        planned.name = stage.name;
+        planned.label = stage.name.empty() ? str_cat("stage ", index) : stage.name;
+        planned.from = from.source_location();
+        dockerfile::ShellExpander expander(m_in.dockerfile.escape);
+        KILN_ASSIGN(planned.base, with_location(expander.process_word(from.image, m_in.meta_args.lookup()), planned.from));
+        if (planned.base.empty())
+            return fail_at(planned.from, "the base image name is empty after expanding build arguments");
+        planned.base_stage = m_names.find(planned.base, index, /*allow_number=*/false);
+        planned.platform = m_in.platform;
+        if (!planned.base_stage && !from.platform.empty()) {
+            KILN_ASSIGN(std::string text,
+                        with_location(expander.process_word(from.platform, m_in.meta_args.lookup()), planned.from));
+            KILN_ASSIGN(planned.platform, with_location(Platform::parse(text), planned.from));
+        }
+        return {};
+    }
+
+    // The stage's base config (resolving its image), then its Steps.
+    Status plan_stage(size_t index) {
+        PlannedStage& planned = m_stages[index];
+        RunConfig base_config;
+        if (planned.base_stage) {
+            const PlannedStage& parent = m_stages[*planned.base_stage];
+            base_config = parent.steps.empty() ? parent.start_config : parent.steps.back().config;
+            planned.platform = parent.platform;
+        } else if (planned.base != "scratch") {
+            KILN_ASSIGN(SourceImage image, with_location(m_in.images.resolve(planned.base, planned.platform), planned.from));
+            base_config = image.image.config().config;
+            planned.base_image = std::move(image);
+        }
+        KILN_ASSIGN(auto triggers,
+                    with_location(onbuild_triggers(base_config, planned.base, m_in.dockerfile.escape), planned.from));
+        planned.start_config = std::move(base_config);
+        planned.start_config.on_build.clear();  // triggers run once, in the first build that uses the image
+        // Like BuildKit, every stage's image carries a PATH, so that what RUN saw is what containers get.
+        if (!planned.start_config.env_value("PATH")) planned.start_config.set_env("PATH", k_default_path);
+
+        StageScope scope(m_in.dockerfile, index, planned.start_config, m_in.build_args, m_in.meta_args, m_names);
+        for (const dockerfile::Instruction& trigger : triggers) {
+            KILN_ASSIGN(Step step, plan_step(scope, trigger));
+            planned.steps.push_back(std::move(step));
+        }
+        size_t number = 1;
+        for (const dockerfile::Instruction& instruction : m_in.dockerfile.stages[index].instructions) {
+            KILN_ASSIGN(Step step, plan_step(scope, instruction));
+            step.number = ++number;
+            planned.steps.push_back(std::move(step));
+        }
+        for (const Step& step : planned.steps) {
+            if (const auto* copy = std::get_if<CopyStep>(&step.action)) add_read(planned.reads, copy->from);
+            if (const auto* run = std::get_if<RunStep>(&step.action))
+                for (const PlannedMount& mount : run->mounts) add_read(planned.reads, mount.from);
+        }
+        std::sort(planned.reads.begin(), planned.reads.end());
+        planned.reads.erase(std::unique(planned.reads.begin(), planned.reads.end()), planned.reads.end());
+        m_planned[index] = true;
+        return {};
+    }
+
+    const PlanInputs& m_in;
+    StageNames m_names;
+    std::vector<PlannedStage> m_stages;  // by Dockerfile index; filled for the stages planned
+    std::vector<bool> m_planned;
+};
+
+}  // namespace
+
+std::vector<size_t> PlannedStage::dependencies() const {
+    std::vector<size_t> dependencies = reads;
+    if (base_stage && !std::binary_search(reads.begin(), reads.end(), *base_stage))
+        dependencies.push_back(*base_stage);
+    return dependencies;
+}
 
 const PlannedStage* BuildPlan::find(size_t index) const {
+    auto found = std::lower_bound(stages.begin(), stages.end(), index,
+                                  [](const PlannedStage& stage, size_t wanted) { return stage.index < wanted; });
+    return found != stages.end() && found->index == index ? &*found : nullptr;
+}
+
+bool BuildPlan::has_parallel_stages() const {
+    // In Dockerfile order, a stage can only wait for earlier ones: the stages form one chain, and never run at
+    // once, exactly when each depends directly on the one before it.
+    for (size_t i = 1; i < stages.size(); ++i) {
+        std::vector<size_t> dependencies = stages[i].dependencies();
+        if (std::find(dependencies.begin(), dependencies.end(), stages[i - 1].index) == dependencies.end())
+            return true;
+    }
+    return false;
+}
+
+bool BuildPlan::runs_commands() const {
     for (const PlannedStage& stage : stages)
-        if (stage.index == index) return &stage;
-    return nullptr;
+        for (const Step& step : stage.steps)
+            if (std::holds_alternative<RunStep>(step.action)) return true;
+    return false;
 }
 
-std::optional<size_t> find_stage_reference(const dockerfile::Dockerfile& dockerfile, std::string_view name,
-                                           size_t before, bool allow_index) {
-    std::string lower = to_lower(name);
-    for (size_t i = 0; i < before && i < dockerfile.stages.size(); ++i)
-        if (!dockerfile.stages[i].name.empty() && dockerfile.stages[i].name == lower) return i;
-    std::uint64_t number = 0;
-    if (allow_index && parse_uint64(name, number) && number < before) return static_cast<size_t>(number);
-    return std::nullopt;
-}
-
-Result<BuildPlan> plan_build(const dockerfile::Dockerfile& dockerfile, const MetaArgs& meta,
-                             const std::string& target) {
-    BuildPlan plan;
-    if (dockerfile.stages.empty()) return fail(str_cat(dockerfile.file_name, ": no build stages"));
-    plan.target = dockerfile.stages.size() - 1;
-    if (!target.empty()) {
-        auto found = find_stage_reference(dockerfile, target, dockerfile.stages.size(), /*allow_index=*/false);
-        if (!found) {
-            std::vector<std::string> names;
-            for (const auto& stage : dockerfile.stages)
-                if (!stage.name.empty()) names.push_back(stage.name);
-            return fail(str_cat("target stage \"", target, "\" could not be found in ", dockerfile.file_name,
-                                " (stages: ", names.empty() ? "none named" : join(names, ", "), ")"));
-        }
-        plan.target = *found;
-    }
-
-    dockerfile::ShellExpander expander(dockerfile.escape);
-    std::vector<PlannedStage> all(dockerfile.stages.size());
-    for (size_t i = 0; i < dockerfile.stages.size(); ++i) {
-        const dockerfile::Stage& stage = dockerfile.stages[i];
-        PlannedStage& planned = all[i];
-        planned.index = i;
-        const auto& from = stage.from;
-        KILN_ASSIGN(planned.base,
-                    with_context(expander.process_word(from.image, meta.lookup()),
-                                 str_cat(from.location.file, ":", from.location.start_line, ": ", from.original)));
-        if (planned.base.empty())
-            return fail(str_cat(from.location.file, ":", from.location.start_line, ": ", from.original,
-                                ": the base image name is empty after expanding build arguments"));
-        planned.base_stage = find_stage_reference(dockerfile, planned.base, i, /*allow_index=*/false);
-        for (const dockerfile::Instruction& instruction : stage.instructions) {
-            // RUN --mount=from=<stage> reads that stage as COPY --from does.
-            if (const auto* run = std::get_if<dockerfile::RunInstruction>(&instruction)) {
-                for (const std::string& mount_from : run_mount_sources(*run))
-                    if (auto referenced = find_stage_reference(dockerfile, mount_from, i, /*allow_index=*/true))
-                        planned.copy_sources.push_back(*referenced);
-                continue;
-            }
-            const auto* copy = std::get_if<dockerfile::CopyInstruction>(&instruction);
-            if (!copy || copy->from.empty()) continue;
-            // --from may use build arguments; stage-level ARGs are resolved at dispatch, meta ARGs here.
-            auto expanded = expander.process_word(copy->from, meta.lookup());
-            std::string source = expanded ? *expanded : copy->from;
-            if (auto referenced = find_stage_reference(dockerfile, source, i, /*allow_index=*/true)) {
-                planned.copy_sources.push_back(*referenced);
-                continue;
-            }
-            // A number is a stage index, never an image name (as in buildkit).
-            std::uint64_t index = 0;
-            if (parse_uint64(source, index))
-                return fail(str_cat(copy->location.file, ":", copy->location.start_line, ": ", copy->original,
-                                    ": --from=", source, " names no stage before this one (stages are numbered from 0)"));
-        }
-    }
-
-    std::set<size_t> needed;
-    std::vector<size_t> pending = {plan.target};
-    while (!pending.empty()) {
-        size_t index = pending.back();
-        pending.pop_back();
-        if (!needed.insert(index).second) continue;
-        if (all[index].base_stage) pending.push_back(*all[index].base_stage);
-        for (size_t source : all[index].copy_sources) pending.push_back(source);
-    }
-    for (size_t index : needed) {
-        if (all[index].base_stage) ++all[*all[index].base_stage].readers;
-        std::set<size_t> distinct(all[index].copy_sources.begin(), all[index].copy_sources.end());
-        for (size_t source : distinct) ++all[source].readers;
-    }
-    for (size_t index : needed) plan.stages.push_back(all[index]);
-    return plan;
-}
+Result<BuildPlan> plan_build(const PlanInputs& inputs) { return Planner(inputs).run(); }
 
 }  // namespace kiln

@@ -57,16 +57,15 @@ Result<MetaArgs> MetaArgs::evaluate(const dockerfile::Dockerfile& dockerfile, Bu
     }
     dockerfile::ShellExpander expander(dockerfile.escape);
     for (const dockerfile::ArgInstruction& instruction : dockerfile.meta_args) {
-        std::string where = str_cat(instruction.location.file, ":", instruction.location.start_line, ": ",
-                                    instruction.original);
+        SourceLocation where = instruction.source_location();
         for (const auto& arg : instruction.args) {
             // As in a stage, the name itself may use earlier ARGs.
-            KILN_ASSIGN(std::string name, with_context(expander.process_word(arg.name, meta.lookup()), where));
-            if (name.empty()) return fail(str_cat(where, ": ARG name is empty after expansion"));
+            KILN_ASSIGN(std::string name, with_location(expander.process_word(arg.name, meta.lookup()), where));
+            if (name.empty()) return fail_at(where, "ARG name is empty after expansion");
             std::optional<std::string> value = build_args.take(name);
             if (!value && arg.default_value) {
                 KILN_ASSIGN(std::string expanded,
-                            with_context(expander.process_word(*arg.default_value, meta.lookup()), where));
+                            with_location(expander.process_word(*arg.default_value, meta.lookup()), where));
                 value = std::move(expanded);
             }
             if (!value && !arg.default_value) value = meta.value(name);  // a predefined platform ARG

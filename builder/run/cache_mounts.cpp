@@ -66,14 +66,6 @@ int lock_operation(CacheSharing sharing) {
 
 }  // namespace
 
-std::string default_cache_directory() {
-    const char* xdg = std::getenv("XDG_CACHE_HOME");
-    if (xdg && xdg[0] == '/') return str_cat(xdg, "/kiln");
-    const char* home = std::getenv("HOME");
-    if (home && home[0] == '/') return str_cat(home, "/.cache/kiln");
-    return str_cat(default_temp_parent(), "/kiln-cache-", ::getuid());
-}
-
 Result<CacheMountLease> acquire_cache_mount(const std::string& cache_root,
                                             const CacheMountSettings& settings) {
     std::string parent = cache_root + "/run-mounts";

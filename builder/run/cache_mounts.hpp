@@ -45,9 +45,6 @@ private:
     std::optional<TempDir> m_stand_in;
 };
 
-// ${XDG_CACHE_HOME:-$HOME/.cache}/kiln, or a directory under $TMPDIR (or /var/tmp) when there is no home.
-std::string default_cache_directory();
-
 // The cache `settings.id` under `cache_root`, created (and seeded) on first use. "locked" waits for every
 // other user to finish; "shared" waits only for a "locked" one; "private" gets a fresh directory, removed
 // afterwards, while the cache is in use.

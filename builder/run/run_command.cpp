@@ -1,11 +1,16 @@
 #include "builder/run/run_command.hpp"
 
-#include "builder/commands/commands.hpp"
 #include "common/strings.hpp"
 #include "dockerfile-parser/ast.hpp"
 #include "layers/rootfs.hpp"
 
 namespace kiln {
+
+std::vector<std::string> shell_command(const RunConfig& config, const std::string& command) {
+    std::vector<std::string> argv = config.shell.value_or(std::vector<std::string>{"/bin/sh", "-c"});
+    argv.push_back(command);
+    return argv;
+}
 
 Result<RunCommandLine> run_command_line(const dockerfile::RunInstruction& run, const RunConfig& config) {
     if (run.args.empty()) return fail("RUN needs a command");

@@ -18,6 +18,9 @@ namespace kiln {
 // Where a shebang heredoc is put for the step to run, as in BuildKit.
 inline constexpr const char* k_heredoc_script_directory = "/dev/pipes";
 
+// The argv a shell-form command runs as: the stage's SHELL (default /bin/sh -c) followed by the command.
+std::vector<std::string> shell_command(const RunConfig& config, const std::string& command);
+
 struct RunCommandLine {
     std::vector<std::string> argv;
     // A heredoc starting with "#!", as the file (mode 0755, read-only) that argv runs.

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "builder/sources/source_directory.hpp"
 #include "dockerfile-parser/instructions.hpp"
 
 namespace kiln {
@@ -43,6 +44,14 @@ struct RunMountRequest {
 
 // Expands one value with the stage's ARG/ENV scope.
 using MountValueExpander = std::function<Result<std::string>(std::string_view)>;
+
+// One RUN --mount, its values expanded and its target made absolute against WORKDIR.
+struct PlannedMount {
+    std::string text;  // the --mount value as written, for errors
+    RunMountRequest request;
+    std::string target;  // absolute; empty for a secret exposed only as an environment variable
+    SourceRef from;      // bind and cache mounts: what `from=` names (the context when absent)
+};
 
 // Parses one --mount value. Errors read like BuildKit's ("unexpected key 'foo' in 'foo=bar'") and never quote
 // a secret, since a --mount value holds none.

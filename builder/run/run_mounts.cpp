@@ -7,11 +7,9 @@
 #include <cstdlib>
 #include <map>
 
-#include "builder/commands/commands.hpp"
 #include "builder/sources/copy_files.hpp"
 #include "builder/run/run_mount_spec.hpp"
 #include "builder/run/secrets.hpp"
-#include "builder/sources/source_filesystem.hpp"
 #include "common/files.hpp"
 #include "common/log.hpp"
 #include "common/strings.hpp"
@@ -32,113 +30,78 @@ std::string basename_of(const std::string& path) {
     return slash == std::string::npos ? cleaned : cleaned.substr(slash + 1);
 }
 
-// One --mount being resolved, with what its errors need to say where they come from.
+}  // namespace
+
+// One step's mounts being resolved, with what their errors need to say where they come from.
 class MountResolver {
 public:
-    MountResolver(StageState& state, const dockerfile::RunInstruction& run, RunMountSet& set,
-                  std::vector<CacheMountLease>& caches, std::vector<TempDir>& copies)
-        : m_state(state), m_run(run), m_set(set), m_caches(caches), m_copies(copies) {}
+    MountResolver(const RunMountInputs& inputs, RunMountSet& set) : m_in(inputs), m_set(set) {}
 
-    Status add(const std::string& raw);
+    Status add(const PlannedMount& mount);
 
 private:
     Error error(const std::string& message) const {
-        return instruction_error(m_state, m_run, str_cat("--mount=", m_raw, ": ", message));
+        return Error(str_cat("--mount=", m_mount->text, ": ", message)).at(m_in.at);
     }
-    Status add_bind(const RunMountRequest& request, const std::string& target);
-    Status add_cache(const RunMountRequest& request, const std::string& target);
-    Status add_secret(const RunMountRequest& request);
-    Result<std::string> absolute_target(const std::string& target) const;
+    Status add_bind(const PlannedMount& mount);
+    Status add_cache(const PlannedMount& mount);
+    Status add_secret(const PlannedMount& mount);
     Result<TempDir> throwaway_directory(const std::string& prefix) const;
 
-    StageState& m_state;
-    const dockerfile::RunInstruction& m_run;
+    const RunMountInputs& m_in;
     RunMountSet& m_set;
-    std::vector<CacheMountLease>& m_caches;
-    std::vector<TempDir>& m_copies;
-    std::string m_raw;
+    const PlannedMount* m_mount = nullptr;
     std::map<std::string, std::string> m_cache_directories;  // cache id → its directory, for this step
 };
 
-Result<std::string> MountResolver::absolute_target(const std::string& target) const {
-    std::string path = target;
-    if (path.empty() || path[0] != '/') {
-        const std::string& working_dir = m_state.image.config().config.working_dir;
-        path = (working_dir.empty() ? "/" : working_dir) + "/" + path;
-    }
-    std::string cleaned = clean_path(path);
-    if (cleaned.empty()) return fail(error("invalid mount target \"/\""));
-    return "/" + cleaned;
-}
-
 Result<TempDir> MountResolver::throwaway_directory(const std::string& prefix) const {
-    std::string parent = m_state.session.work_dir + "/run-mounts";
+    std::string parent = m_in.work_dir + "/run-mounts";
     KILN_TRY(make_directories(parent, 0700));
     return TempDir::create(parent, prefix);
 }
 
-Status MountResolver::add(const std::string& raw) {
-    m_raw = raw;
-    auto expand = [this](std::string_view word) { return m_state.expand(word, m_run); };
-    auto parsed = parse_run_mount(raw, expand);
-    if (!parsed) return fail(error(parsed.error().message()));
-    const RunMountRequest& request = *parsed;
-    switch (request.type) {
+Status MountResolver::add(const PlannedMount& mount) {
+    m_mount = &mount;
+    switch (mount.request.type) {
         case RunMountType::ssh:
             return fail(error("RUN --mount=type=ssh is not supported yet"));
         case RunMountType::secret:
-            return add_secret(request);
-        case RunMountType::tmpfs: {
-            KILN_ASSIGN(std::string target, absolute_target(request.target));
+            return add_secret(mount);
+        case RunMountType::tmpfs:
             m_set.mounts.push_back(RunMount{
-                .kind = RunMountKind::tmpfs, .target = target, .tmpfs_size = request.size.value_or(0)});
+                .kind = RunMountKind::tmpfs, .target = mount.target, .tmpfs_size = mount.request.size.value_or(0)});
             return {};
-        }
-        case RunMountType::cache: {
-            KILN_ASSIGN(std::string target, absolute_target(request.target));
-            return add_cache(request, target);
-        }
-        case RunMountType::bind: {
-            KILN_ASSIGN(std::string target, absolute_target(request.target));
-            return add_bind(request, target);
-        }
+        case RunMountType::cache:
+            return add_cache(mount);
+        case RunMountType::bind:
+            return add_bind(mount);
     }
     return {};
 }
 
-// The layer directories of the stage whose overlay is mounted at `rootfs_path`, or none.
-std::vector<std::string> stage_layer_directories(const BuildSession& session, const std::string& rootfs_path) {
-    for (const auto& [index, result] : session.completed)
-        if (result.overlay && result.rootfs_path == rootfs_path) return result.overlay->layer_directories();
-    return {};
-}
-
-Status MountResolver::add_bind(const RunMountRequest& request, const std::string& target) {
-    bool from_context = request.from.empty();
-    std::string root_path = m_state.session.context.root().path();
-    if (!from_context) {
-        KILN_ASSIGN(root_path, source_filesystem(m_state, m_run, request.from));
-    }
-    KILN_ASSIGN(root_path, absolute_directory(root_path));
+Status MountResolver::add_bind(const PlannedMount& planned) {
+    const RunMountRequest& request = planned.request;
+    KILN_ASSIGN(SourceDirectory from, with_location(m_in.source_directory(planned.from), m_in.at));
+    KILN_ASSIGN(std::string root_path, absolute_directory(from.path));
     KILN_ASSIGN(RootFs root, RootFs::open(root_path));
     std::string source = clean_path(request.source);
-    const char* where = from_context ? "the build context" : "the --mount's from";
+    const char* where = from.is_context ? "the build context" : "the --mount's from";
     auto probe = root.open(source, O_PATH);
     if (!probe) return fail(error(str_cat("source \"", request.source, "\" not found in ", where)));
     struct stat st;
     if (::fstat(probe->get(), &st) != 0) return fail_errno(str_cat("stat ", root.display(source)));
-    const dockerfile::IgnoreMatcher* ignore = from_context ? m_state.session.context.ignore() : nullptr;
+    const dockerfile::IgnoreMatcher* ignore = from.ignore;
     if (ignore && !source.empty() && ignore->matches(source))
         return fail(
             error(str_cat("source \"", request.source, "\" is excluded by the build context's ignore file")));
 
-    RunMount mount{.kind = RunMountKind::bind, .target = target};
+    RunMount mount{.kind = RunMountKind::bind, .target = planned.target};
     mount.access = request.read_only ? MountAccess::read_only : MountAccess::read_write;
     if (request.read_only && !ignore) {
         mount.source_root = root_path;
         mount.source = source;
         // A stage's overlay mount cannot be idmapped; the sandbox may need its layers instead.
-        if (!from_context) mount.source_layers = stage_layer_directories(m_state.session, root_path);
+        mount.source_layers = from.layers;
         m_set.mounts.push_back(std::move(mount));
         return {};
     }
@@ -148,11 +111,11 @@ Status MountResolver::add_bind(const RunMountRequest& request, const std::string
     KILN_ASSIGN(RootFs to, RootFs::open(copy.path()));
     CopyOptions options;
     options.ignore = ignore;
-    if (from_context) options.owner = CopyOwner{0, 0};
+    if (from.is_context) options.owner = CopyOwner{0, 0};
     std::string copied = S_ISDIR(st.st_mode) ? "" : basename_of(source);
     std::vector<std::string> written;
-    KILN_TRY_CONTEXT(copy_path(root, source, to, copied, options, written),
-                     m_state.where(m_run) + ": copying the --mount source");
+    KILN_TRY(with_location(with_context(copy_path(root, source, to, copied, options, written), "copying the --mount source"),
+                           m_in.at));
     if (S_ISDIR(st.st_mode)) {
         CopyOwner owner = options.owner.value_or(CopyOwner{st.st_uid, st.st_gid});
         if (::chown(copy.path().c_str(), owner.uid, owner.gid) != 0 ||
@@ -161,26 +124,26 @@ Status MountResolver::add_bind(const RunMountRequest& request, const std::string
     }
     KILN_ASSIGN(mount.source_root, absolute_directory(copy.path()));
     mount.source = copied;
-    m_copies.push_back(std::move(copy));
+    m_set.m_copies.push_back(std::move(copy));
     m_set.mounts.push_back(std::move(mount));
     return {};
 }
 
-Status MountResolver::add_cache(const RunMountRequest& request, const std::string& target) {
+Status MountResolver::add_cache(const PlannedMount& planned) {
+    const RunMountRequest& request = planned.request;
     CacheMountSettings settings;
-    settings.id = request.id.empty() ? (request.target.empty() ? target : request.target) : request.id;
+    settings.id = request.id.empty() ? (request.target.empty() ? planned.target : request.target) : request.id;
     settings.sharing = request.sharing.value_or(CacheSharing::shared);
     settings.mode = static_cast<mode_t>(request.mode.value_or(0755) & 07777);
     settings.uid = request.uid.value_or(0);
     settings.gid = request.gid.value_or(0);
     if (!request.from.empty()) {
-        KILN_ASSIGN(settings.seed_root, source_filesystem(m_state, m_run, request.from));
+        KILN_ASSIGN(SourceDirectory from, with_location(m_in.source_directory(planned.from), m_in.at));
+        settings.seed_root = from.path;
         settings.seed_path = clean_path(request.source);
-    } else if (!clean_path(request.source).empty()) {
-        return fail(error("source without from on a cache mount is not supported yet"));
     }
     RunMount mount{.kind = RunMountKind::bind,
-                   .target = target,
+                   .target = planned.target,
                    .access = request.read_only ? MountAccess::read_only : MountAccess::read_write};
     // A second mount of the same cache in this step shares the first one's lease: locking it again would wait
     // for this very step.
@@ -189,22 +152,19 @@ Status MountResolver::add_cache(const RunMountRequest& request, const std::strin
         m_set.mounts.push_back(std::move(mount));
         return {};
     }
-    const std::string& configured = m_state.session.options.cache_dir;
-    std::string cache_root = configured.empty() ? default_cache_directory() : configured;
-    auto lease = acquire_cache_mount(cache_root, settings);
+    auto lease = acquire_cache_mount(m_in.cache_root, settings);
     if (!lease) return fail(error(lease.error().message()));
     KILN_ASSIGN(mount.source_root, absolute_directory(lease->directory()));
     m_cache_directories.emplace(settings.id, mount.source_root);
     m_set.mounts.push_back(std::move(mount));
-    m_caches.push_back(std::move(*lease));
+    m_set.m_caches.push_back(std::move(*lease));
     return {};
 }
 
-Status MountResolver::add_secret(const RunMountRequest& request) {
-    std::string id = !request.source.empty() ? request.source
-                     : !request.id.empty()   ? request.id
-                                             : basename_of(request.target);
-    std::optional<SecretSource> source = find_secret(m_state.session.options.secrets, id);
+Status MountResolver::add_secret(const PlannedMount& planned) {
+    const RunMountRequest& request = planned.request;
+    const std::string& id = request.id;  // the planner chose it: source=, else id=, else the target's name
+    std::optional<SecretSource> source = find_secret(*m_in.secrets, id);
     if (!source) {
         if (request.required)
             return fail(error(str_cat(
@@ -212,13 +172,11 @@ Status MountResolver::add_secret(const RunMountRequest& request) {
         log_info("  secret ", id, " is not provided: not mounted");
         return {};
     }
-    auto value = read_secret(*source);
+    auto value = read_secret(*source, m_in.environment);
     if (!value) return fail(error(value.error().message()));
-    std::string target = request.target;
-    if (target.empty() && !request.env) target = "/run/secrets/" + basename_of(id);
-    if (!target.empty()) {
+    if (!planned.target.empty()) {
         RunMount file{.kind = RunMountKind::file};
-        KILN_ASSIGN(file.target, absolute_target(target));
+        file.target = planned.target;
         file.content = *value;
         file.mode = static_cast<mode_t>(request.mode.value_or(0400) & 07777);
         file.uid = request.uid.value_or(0);
@@ -230,12 +188,10 @@ Status MountResolver::add_secret(const RunMountRequest& request) {
     return {};
 }
 
-}  // namespace
-
-Result<RunMountSet> prepare_run_mounts(StageState& state, const dockerfile::RunInstruction& run) {
+Result<RunMountSet> prepare_run_mounts(const RunMountInputs& inputs, const std::vector<PlannedMount>& mounts) {
     RunMountSet set;
-    MountResolver resolver(state, run, set, set.m_caches, set.m_copies);
-    for (const std::string& raw : run.mounts) KILN_TRY(resolver.add(raw));
+    MountResolver resolver(inputs, set);
+    for (const PlannedMount& mount : mounts) KILN_TRY(resolver.add(mount));
     return set;
 }
 

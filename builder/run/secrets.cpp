@@ -52,16 +52,16 @@ std::optional<SecretSource> find_secret(const std::vector<SecretSource>& secrets
     return found;
 }
 
-Result<std::string> read_secret(const SecretSource& source) {
+Result<std::string> read_secret(const SecretSource& source, const EnvironmentLookup& environment) {
     if (!source.file.empty()) {
         auto value = read_file(source.file, k_max_secret_size);
         if (!value) return fail(std::move(value).error().context(str_cat("secret ", source.id)));
         return value;
     }
-    const char* value = std::getenv(source.env.c_str());
+    std::optional<std::string> value = environment(source.env);
     if (!value)
         return fail(str_cat("secret ", source.id, ": the environment variable ", source.env, " is not set"));
-    std::string text = value;
+    std::string text = std::move(*value);
     if (text.size() > k_max_secret_size)
         return fail(str_cat("secret ", source.id, ": $", source.env, " holds more than ", k_max_secret_size,
                             " bytes"));

@@ -239,12 +239,14 @@ Result<UniqueFd> Sandbox::idmapped_overlay(const OverlayMountSpec& spec) const {
             mapped.lowers.push_back(str_cat("l", i));
         }
         if (!spec.upper.empty()) {
+            // The upper and the work directory share one directory, attached as a whole.
             std::string step_dir = parent_path(spec.upper);
-            // A work directory of its own: kiln's mount of the same upper keeps the other.
-            KILN_TRY(make_directories(step_dir + "/run-work", 0700));
+            if (parent_path(spec.work) != step_dir)
+                return fail(str_cat("the overlay's upper ", spec.upper, " and work directory ", spec.work,
+                                    " do not share a directory"));
             KILN_TRY(attach(step_dir, "step"));
             mapped.upper = str_cat("step/", spec.upper.substr(step_dir.size() + 1));
-            mapped.work = "step/run-work";
+            mapped.work = str_cat("step/", spec.work.substr(step_dir.size() + 1));
         }
         // The RUN's ids search the staging directory (kiln's own are 0700), and only that.
         UniqueFd staging_fd(::open(staging.path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
@@ -272,6 +274,7 @@ Status Sandbox::probe_overlay_rootfs(const std::string& store_dir) const {
                           .work = scratch.path() + "/step/work"};
     KILN_TRY(make_directories(spec.lowers[0], 0755));
     KILN_TRY(make_directories(spec.upper, 0755));
+    KILN_TRY(make_directories(spec.work, 0700));
     KILN_TRY(write_file_atomic(spec.lowers[0] + "/seen", "x"));
     Status probed;
     {
@@ -282,7 +285,8 @@ Status Sandbox::probe_overlay_rootfs(const std::string& store_dir) const {
             probed = fail_errno("the idmapped overlay does not show its lower layer");
         }
     }
-    std::string run_work = scratch.path() + "/step/run-work/work";
+    // Overlay leaves its work directory's "work" at mode 000: the scratch's removal must get through.
+    std::string run_work = spec.work + "/work";
     if (path_exists(run_work)) ::chmod(run_work.c_str(), 0700);
     return probed;
 }

@@ -77,7 +77,8 @@ struct RunSpec {
     std::vector<RunMount> mounts;  // attached parents first, whatever their order here
     // Set by the overlay snapshotter: `rootfs` is a mount of this overlay. Where the rootfs must be idmapped
     // (an overlay mount cannot be), the sandbox mounts the same layers from idmapped clones of each lower
-    // directory and of the upper's parent (which must hold only the upper and the work directory).
+    // directory and of the upper's parent, which holds the upper and `work`, a work directory for the step's
+    // own mount (not the one of kiln's mount of the same upper).
     std::optional<OverlayMountSpec> overlay;
 };
 
@@ -111,7 +112,16 @@ inline constexpr const char* k_default_path = "/usr/local/sbin:/usr/local/bin:/u
 // included.
 Result<UniqueFd> clone_inside(int detached_mount, const std::string& staging_parent, const std::string& source);
 
-class Sandbox {
+// What runs a RUN step: the sandbox, or a stand-in in tests of the builder's orchestration.
+class StepRunner {
+public:
+    virtual ~StepRunner() = default;
+    // Runs spec.argv to completion and returns its exit code (128+signal when killed); an Error means the step
+    // could not be started.
+    virtual Result<int> run(const RunSpec& spec) const = 0;
+};
+
+class Sandbox final : public StepRunner {
 public:
     // Probes once what this process may do and picks the mode (logging the reason for every fallback):
     //  - root in the initial user namespace: RUN ids 0..65535 map to a host range, and the rootfs is an
@@ -131,7 +141,7 @@ public:
     // Every process it started is dead, and every mount point stub removed, when this returns. An Error means
     // the sandbox could not be set up, and names the failing operation and path. The command runs without
     // CAP_SYS_ADMIN, as Docker's do, so it can neither unmount nor remount writable what kiln mounted.
-    Result<int> run(const RunSpec& spec) const;
+    Result<int> run(const RunSpec& spec) const override;
 
     // Whether run() can give a step an overlay rootfs (RunSpec::overlay) with layers stored under
     // `store_dir`, with no loss of isolation; the error says why not.

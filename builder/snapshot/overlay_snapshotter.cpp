@@ -6,39 +6,20 @@
 
 #include <filesystem>
 
-#include "builder/sources/image_source.hpp"
-#include "builder/options.hpp"
-#include "builder/sandbox/sandbox.hpp"
+#include "layers/apply_image.hpp"
 #include "common/files.hpp"
+#include "common/parallel.hpp"
 #include "common/log.hpp"
 #include "common/strings.hpp"
 #include "common/temp_dir.hpp"
 
 namespace kiln {
+namespace {
 
-Result<SnapshotterChoice> choose_snapshotter(const BuildOptions& options, const std::string& work_dir,
-                                             const Result<const Sandbox*>& sandbox) {
-    if (options.snapshotter == Snapshotter::walk) return SnapshotterChoice{false, "--snapshotter=walk"};
-    std::optional<std::string> unavailable;
-    if (!options.private_mount_namespace) {
-        unavailable =
-            str_cat("kiln has no mount namespace of its own: ", options.private_mount_namespace_error);
-    } else if (auto probed = probe_overlay(work_dir); !probed) {
-        unavailable = probed.error().message();
-    } else if (!sandbox) {
-        unavailable = str_cat("no RUN sandbox: ", sandbox.error().message());
-    } else if (auto runs = (*sandbox)->probe_overlay_rootfs(work_dir); !runs) {
-        unavailable = str_cat("RUN steps cannot run on an overlay: ", runs.error().message());
-    }
-    if (!unavailable) {
-        return SnapshotterChoice{true, options.snapshotter == Snapshotter::overlay
-                                           ? "--snapshotter=overlay"
-                                           : str_cat("overlay mounts work under ", work_dir)};
-    }
-    if (options.snapshotter == Snapshotter::overlay)
-        return fail(str_cat("--snapshotter=overlay: overlay is unavailable: ", *unavailable));
-    return SnapshotterChoice{false, str_cat("overlay unavailable: ", *unavailable)};
-}
+// In each step's directory, beside "upper" and "work": the work directory of the RUN sandbox's own mount.
+constexpr const char* k_run_work = "run-work";
+
+}  // namespace
 
 std::shared_ptr<LayerDirectories::Slot> LayerDirectories::slot_for(const std::string& hex) {
     std::lock_guard lock(m_mutex);
@@ -100,7 +81,7 @@ StageOverlay::~StageOverlay() {
     if (auto done = unmount_all(); !done) log_warn("overlay snapshotter: ", done.error().message());
     // Overlay leaves each work directory's "work" at mode 000; the work dir's removal must get through.
     for (size_t step = 1; step <= m_steps; ++step) {
-        for (const char* dir : {"/work/work", "/run-work/work"}) {
+        for (const std::string& dir : {std::string("/work/work"), str_cat("/", k_run_work, "/work")}) {
             std::string work = str_cat(m_stage_dir, "/steps/", step, dir);
             if (path_exists(work)) ::chmod(work.c_str(), 0700);
         }
@@ -158,10 +139,143 @@ Status StageOverlay::next_step() {
     return mount_current();
 }
 
+bool StageOverlay::upper_is_empty() const {
+    std::error_code error;
+    return std::filesystem::is_empty(m_spec.upper, error) && !error;
+}
+
+Status StageOverlay::push_lower(const std::string& directory) {
+    if (!upper_is_empty()) return fail("internal error: a layer was applied under a step's changes");
+    KILN_TRY(unmount_all());
+    m_spec.lowers.insert(m_spec.lowers.begin(), directory);
+    KILN_ASSIGN(m_mount, mount_overlay(m_spec, m_rootfs_path));
+    return {};
+}
+
 Status StageOverlay::remount() {
     KILN_TRY(m_mount.unmount());
     KILN_ASSIGN(m_mount, mount_overlay(m_spec, m_rootfs_path));
     return {};
+}
+
+namespace {
+
+// Base layers extracted at once: extraction is CPU-bound (decompression) and file-creation-bound, so a few
+// threads keep both busy without swamping the disk.
+constexpr size_t k_concurrent_extractions = 4;
+
+class OverlayStage final : public StageFilesystem {
+public:
+    OverlayStage(const SnapshotPolicy& policy, LayerSink& sink, LayerDirectories& layers,
+                 std::unique_ptr<StageOverlay> overlay, std::string path, RootFs root)
+        : m_policy(policy), m_sink(sink), m_layers(layers), m_overlay(std::move(overlay)), m_path(std::move(path)),
+          m_root(std::move(root)) {}
+
+    const std::string& path() const override { return m_path; }
+    const RootFs& root() const override { return m_root; }
+
+    Result<std::optional<OverlayMountSpec>> prepare_run(const std::vector<std::string>&) override {
+        // The step's own mount of the upper, if the sandbox makes one, needs a work directory of its own.
+        OverlayMountSpec spec = m_overlay->spec();
+        spec.work = m_overlay->step_dir() + "/" + k_run_work;
+        KILN_TRY(make_directories(spec.work, 0700));
+        return std::optional<OverlayMountSpec>(std::move(spec));
+    }
+
+    Result<std::optional<LayerPtr>> commit(const StepWrites& writes) override {
+        if (m_policy.single_snapshot) {
+            // The stage's one upper collects everything; a RUN may have written through a mount of its own,
+            // and kiln's must not serve stale entries.
+            if (writes.anything) KILN_TRY(remount([&] { return m_overlay->remount(); }));
+            return std::nullopt;
+        }
+        std::vector<std::string> left_out = m_policy.ignored;
+        left_out.insert(left_out.end(), writes.discarded.begin(), writes.discarded.end());
+        KILN_ASSIGN(UpperChanges changes, m_overlay->changes(left_out));
+        log_debug("overlay upper: ", changes.stats.entries, " entries, ", changes.stats.whiteouts, " whiteout(s), ",
+                  changes.stats.opaque_directories, " opaque, ", changes.stats.unchanged_copy_ups,
+                  " unchanged copy-up(s) left out");
+        StepWrites kept = writes;
+        if (!writes.anything) kept.paths.clear();  // the upper holds what a COPY wrote
+        KILN_ASSIGN(RootFs upper, m_overlay->upper());
+        KILN_ASSIGN(LayerPtr layer, m_sink.write(upper, layer_entries(std::move(changes.entries), m_policy.ignored, kept)));
+        // The upper joins the lowers and the rootfs is mounted again: every RootFs of the old mount is stale.
+        KILN_TRY(remount([&] { return m_overlay->next_step(); }));
+        return layer;
+    }
+
+    Status apply_layer(const Layer& layer) override {
+        if (m_policy.single_snapshot)
+            return fail("applying an existing layer is not supported with --single-snapshot and the overlay snapshotter");
+        KILN_ASSIGN(std::string directory, m_layers.directory_for(layer, m_policy.ownership));
+        KILN_TRY(m_layers.link_lower_layers(layer, m_overlay->spec().lowers));
+        return remount([&] { return m_overlay->push_lower(directory); });
+    }
+
+    Result<std::optional<LayerPtr>> finish() override {
+        if (!m_policy.single_snapshot) return std::nullopt;
+        KILN_ASSIGN(UpperChanges changes, m_overlay->changes(m_policy.ignored));
+        if (changes.entries.empty()) return std::nullopt;
+        KILN_ASSIGN(RootFs upper, m_overlay->upper());
+        KILN_ASSIGN(LayerPtr layer, m_sink.write(upper, changes.entries));
+        return layer;
+    }
+
+    std::vector<std::string> layer_directories() const override { return m_overlay->layer_directories(); }
+    Result<bool> hand_over(const std::string&) override { return false; }
+
+private:
+    // Runs `change` (which mounts the rootfs anew) and opens the new mount.
+    template <class Change>
+    Status remount(Change change) {
+        KILN_TRY(change());
+        KILN_ASSIGN(m_root, RootFs::open(m_path));
+        return {};
+    }
+
+    const SnapshotPolicy& m_policy;
+    LayerSink& m_sink;
+    LayerDirectories& m_layers;
+    std::unique_ptr<StageOverlay> m_overlay;
+    std::string m_path;
+    RootFs m_root;
+};
+
+}  // namespace
+
+Result<std::vector<std::string>> OverlaySnapshotter::layer_directories_of(const Image& base) {
+    // Each layer has a directory of its own, so they are extracted side by side; the stack is topmost first.
+    const std::vector<LayerPtr>& layers = base.layers();
+    std::vector<std::string> directories(layers.size());
+    KILN_TRY(run_bounded(layers.size(), k_concurrent_extractions, [&](size_t i) -> Status {
+        KILN_ASSIGN(directories[i], m_layers.directory_for(*layers[i], m_policy.ownership));
+        return {};
+    }));
+    // Hardlinks into earlier layers need those layers in place: completed bottom to top.
+    for (size_t i = 0; i < layers.size(); ++i)
+        KILN_TRY(m_layers.link_lower_layers(
+            *layers[i], std::vector<std::string>(directories.rend() - static_cast<std::ptrdiff_t>(i), directories.rend())));
+    return std::vector<std::string>(directories.rbegin(), directories.rend());
+}
+
+Result<std::unique_ptr<StageFilesystem>> OverlaySnapshotter::prepare_stage(const StageStart& start) {
+    std::string rootfs_path = start.directory + "/rootfs";
+    // The parent's layer directories are stacked again, read-only; its mount stays for COPY --from.
+    std::vector<std::string> lowers;
+    if (start.parent) lowers = start.parent->layer_directories();
+    if (lowers.empty()) {
+        KILN_ASSIGN(lowers, layer_directories_of(start.base));
+    }
+    if (lowers.empty()) {
+        // FROM scratch: overlay needs a lower, so an empty one.
+        std::string empty = start.directory + "/empty-lower";
+        KILN_TRY(make_directories(empty, 0755));
+        lowers.push_back(empty);
+    }
+    KILN_ASSIGN(std::unique_ptr<StageOverlay> overlay, StageOverlay::mount(start.directory, std::move(lowers), rootfs_path));
+    KILN_ASSIGN(RootFs root, RootFs::open(rootfs_path));
+    return std::unique_ptr<StageFilesystem>(
+        std::make_unique<OverlayStage>(m_policy, m_sink, m_layers, std::move(overlay), rootfs_path, std::move(root)));
 }
 
 }  // namespace kiln

@@ -11,7 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "builder/snapshot/snapshotter.hpp"
 #include "common/error.hpp"
+#include "common/mount_guard.hpp"
 #include "images/layer.hpp"
 #include "layers/extract.hpp"
 #include "layers/overlay_mount.hpp"
@@ -19,22 +21,6 @@
 #include "layers/snapshot_overlay.hpp"
 
 namespace kiln {
-
-enum class Snapshotter;
-struct BuildOptions;
-class Sandbox;
-
-// The snapshotter a build uses, and why: chosen once per build.
-struct SnapshotterChoice {
-    bool overlay = false;
-    std::string reason;
-};
-
-// Picks the snapshotter for --snapshotter: "auto" takes overlay when kiln has a private mount namespace,
-// probe_overlay() succeeds under `work_dir` and `sandbox` (when given) can run steps on an overlay; "overlay"
-// fails with the reason when one of these does not hold; "walk" always walks.
-Result<SnapshotterChoice> choose_snapshotter(const BuildOptions& options, const std::string& work_dir,
-                                             const Result<const Sandbox*>& sandbox);
 
 // Base layers extracted in overlay format under <work>/layers/<hex of the diffID>, each exactly once however
 // many stages ask for it at the same time.
@@ -88,6 +74,10 @@ public:
     Status next_step();
     // Mounts the same layers again, so that the mount sees what another mount of the same upper wrote.
     Status remount();
+    // Puts `directory` (a layer directory) on top of the lowers, under the current upper, which must be empty.
+    Status push_lower(const std::string& directory);
+    // True when the current step's upper holds nothing yet.
+    bool upper_is_empty() const;
 
 private:
     StageOverlay() = default;
@@ -102,6 +92,23 @@ private:
     size_t m_steps = 0;
     MountGuard m_mount;       // the stage's rootfs
     MountGuard m_lower_view;  // the lowers alone, read-only, for scanning the upper
+};
+
+// The overlay snapshotter: layer directories shared by the build's stages, an overlay mount per stage.
+class OverlaySnapshotter final : public Snapshotter {
+public:
+    OverlaySnapshotter(SnapshotPolicy policy, LayerSink& sink, const std::string& work_dir)
+        : m_policy(std::move(policy)), m_sink(sink), m_layers(work_dir + "/layers") {}
+    const char* name() const override { return "overlay"; }
+    Result<std::unique_ptr<StageFilesystem>> prepare_stage(const StageStart& start) override;
+
+private:
+    // The base's layers as directories, topmost first, each extracted once for the whole build.
+    Result<std::vector<std::string>> layer_directories_of(const Image& base);
+
+    SnapshotPolicy m_policy;
+    LayerSink& m_sink;
+    LayerDirectories m_layers;
 };
 
 }  // namespace kiln

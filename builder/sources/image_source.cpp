@@ -3,28 +3,26 @@
 #include <fcntl.h>
 
 #include <chrono>
-#include <optional>
-#include <set>
-#include <vector>
 
-#include "builder/sandbox/id_map.hpp"
 #include "common/files.hpp"
 #include "common/log.hpp"
-#include "common/parallel.hpp"
 #include "common/strings.hpp"
-#include "registry/transfer.hpp"
 #include "images/index.hpp"
 #include "images/oci_layout.hpp"
-#include "layers/compression.hpp"
+#include "registry/transfer.hpp"
 
 namespace kiln {
 namespace {
 
 constexpr std::string_view k_layout_scheme = "oci-layout://";
 
+std::string layout_blob_path(const std::string& dir, const Digest& digest) {
+    return str_cat(dir, "/blobs/", digest.algorithm(), "/", digest.encoded());
+}
+
 // Reads a small blob of a layout and checks it against its digest.
 Result<std::string> read_layout_blob(const std::string& dir, const Descriptor& descriptor, size_t limit) {
-    std::string path = str_cat(dir, "/blobs/", descriptor.digest.algorithm(), "/", descriptor.digest.encoded());
+    std::string path = layout_blob_path(dir, descriptor.digest);
     KILN_ASSIGN(std::string bytes, read_file(path, limit));
     if (Digest::of_bytes(bytes) != descriptor.digest)
         return fail(str_cat(path, " does not match its digest ", descriptor.digest.str()));
@@ -59,8 +57,43 @@ Result<Image> image_from_parts(const BlobStore& store, const Manifest& manifest,
     return with_context(Image::create(std::move(config), std::move(layers)), name);
 }
 
-Result<Image> load_from_layout(BuildSession& session, const std::string& context_name, const std::string& location,
-                               const Platform& platform) {
+std::vector<Descriptor> layer_descriptors(const Image& image) {
+    std::vector<Descriptor> descriptors;
+    for (const LayerPtr& layer : image.layers()) descriptors.push_back(layer->descriptor());
+    return descriptors;
+}
+
+}  // namespace
+
+RegistryImageSource::RegistryImageSource(RegistryClient& client, RegistryRoutes routes, const BlobStore& store,
+                                         ImageSourceSettings settings)
+    : m_client(client), m_routes(std::move(routes)), m_store(store), m_settings(std::move(settings)) {}
+
+std::shared_ptr<RegistryImageSource::Once> RegistryImageSource::once_for(const std::string& key) {
+    std::lock_guard lock(m_mutex);
+    std::shared_ptr<Once>& entry = m_once[key];
+    if (!entry) entry = std::make_shared<Once>();
+    return entry;
+}
+
+Result<SourceImage> RegistryImageSource::resolve(const std::string& name, const Platform& platform) {
+    std::shared_ptr<Once> once = once_for(str_cat("resolve ", platform.str(), " ", name));
+    // Only this name's resolution waits here; other images resolve and fetch meanwhile.
+    std::lock_guard lock(once->mutex);
+    if (!once->resolved) once->resolved = resolve_uncached(name, platform);
+    return *once->resolved;
+}
+
+Result<SourceImage> RegistryImageSource::resolve_uncached(const std::string& name, const Platform& platform) {
+    for (const auto& [context_name, location] : m_settings.build_contexts)
+        if (context_name == name) return resolve_layout(context_name, location, platform);
+    return resolve_registry(name, platform);
+}
+
+Result<SourceImage> RegistryImageSource::resolve_layout(const std::string& context_name, const std::string& location,
+                                                        const Platform& platform) {
+    if (!location.starts_with(k_layout_scheme))
+        return fail(str_cat("build context ", context_name, ": ", location, " is not an oci-layout:// location"));
     std::string spec = location.substr(k_layout_scheme.size());
     std::string dir = spec;
     std::string tag;
@@ -89,24 +122,26 @@ Result<Image> load_from_layout(BuildSession& session, const std::string& context
     KILN_ASSIGN(Manifest manifest, with_context(Manifest::parse(bytes), name));
     KILN_ASSIGN(std::string config_bytes, with_context(read_layout_blob(dir, manifest.config, 8 << 20), name));
     KILN_ASSIGN(ImageConfig config, with_context(ImageConfig::parse(config_bytes), name));
-    for (const Descriptor& layer : manifest.layers) {
-        std::string path = str_cat(dir, "/blobs/", layer.digest.algorithm(), "/", layer.digest.encoded());
-        KILN_TRY_CONTEXT(import_blob(session.store, path, layer), name);
-    }
     log_info("FROM ", context_name, ": ", location, " ", manifest_descriptor.digest.short_str(), ", ",
              manifest.layers.size(), " layer(s)");
-    return image_from_parts(session.store, manifest, std::move(config), name);
+    KILN_ASSIGN(Image image, image_from_parts(m_store, manifest, std::move(config), name));
+    return SourceImage{.name = context_name,
+                       .resolved = name,
+                       .manifest_digest = manifest_descriptor.digest,
+                       .image = std::move(image),
+                       .repository = std::nullopt,
+                       .layout_directory = dir};
 }
 
 // Resolves `reference` at the first place its routes lead to that has it: each mirror in turn, then the registry
 // itself. A mirror's failure is a warning; when every place fails, the error lists each one's reason.
-Result<std::pair<Reference, ResolvedImage>> resolve_routed(BuildSession& session, const Reference& reference,
-                                                           const Platform& platform) {
-    std::vector<Reference> candidates = session.routes.candidates(reference);
+Result<std::pair<Reference, ResolvedImage>> RegistryImageSource::resolve_routed(const Reference& reference,
+                                                                                const Platform& platform) {
+    std::vector<Reference> candidates = m_routes.candidates(reference);
     std::vector<std::string> failures;
     for (size_t i = 0; i < candidates.size(); ++i) {
         const Reference& candidate = candidates[i];
-        auto resolved = session.pull_client.resolve_image(candidate, platform);
+        auto resolved = m_client.resolve_image(candidate, platform);
         if (resolved) {
             if (i > 0 || !(candidate == reference)) log_info("FROM ", reference.str(), ": pulling from ", candidate.name());
             return std::pair{candidate, std::move(*resolved)};
@@ -119,76 +154,59 @@ Result<std::pair<Reference, ResolvedImage>> resolve_routed(BuildSession& session
     if (candidates.empty()) return fail(str_cat("no registry to pull ", reference.str(), " from"));
     std::string message = failures.size() == 1 ? failures.front()
                                                : str_cat("every registry failed: ", join(failures, "; "));
-    if (!session.options.registries.default_fallback)
+    if (!m_settings.default_fallback)
         message += str_cat(" (", reference.registry(), " itself was not tried: --skip-default-registry-fallback)");
     return fail(std::move(message));
 }
 
-Result<Image> load_from_registry(BuildSession& session, const std::string& name, const Platform& platform) {
+Result<SourceImage> RegistryImageSource::resolve_registry(const std::string& name, const Platform& platform) {
     KILN_ASSIGN(Reference reference, Reference::parse(name));
-    auto start = std::chrono::steady_clock::now();
-    KILN_ASSIGN(auto routed, with_context(resolve_routed(session, reference, platform),
-                                          str_cat("resolving base image ", name)));
+    KILN_ASSIGN(auto routed, with_context(resolve_routed(reference, platform), str_cat("resolving base image ", name)));
     auto& [source, resolved] = routed;
-    TransferOptions transfer{.jobs = session.options.registries.transfer_jobs};
-    KILN_ASSIGN(std::uint64_t pulled,
-                with_context(pull_blobs(session.pull_client, source, resolved.manifest.layers,
-                                        session.store, transfer),
-                             str_cat("pulling ", reference.str())));
-    session.note_pulled(source, resolved.manifest.layers);
-    log_info("FROM ", name, ": ", resolved.reference.str(), ", ", resolved.manifest.layers.size(), " layer(s), ",
-             format_bytes(pulled), " pulled in ", format_seconds(seconds_since(start)), " s");
-    return image_from_parts(session.store, resolved.manifest, std::move(resolved.config), resolved.reference.str());
+    std::string pinned = resolved.reference.str();
+    KILN_ASSIGN(Image image, image_from_parts(m_store, resolved.manifest, std::move(resolved.config), pinned));
+    return SourceImage{.name = name,
+                       .resolved = pinned,
+                       .manifest_digest = resolved.manifest_digest,
+                       .image = std::move(image),
+                       .repository = source,
+                       .layout_directory = {}};
 }
 
-}  // namespace
-
-Result<Image> load_base_image(BuildSession& session, const std::string& name, const Platform& platform) {
-    if (name == "scratch") return Image::empty(platform);
-    for (const auto& [context_name, location] : session.options.build_contexts)
-        if (context_name == name) return load_from_layout(session, context_name, location, platform);
-    return load_from_registry(session, name, platform);
+Status RegistryImageSource::fetch_layers(const SourceImage& image) {
+    std::shared_ptr<Once> once = once_for(str_cat("fetch ", image.manifest_digest.str(), " ", image.resolved));
+    std::lock_guard lock(once->mutex);
+    if (!once->done) {
+        once->fetched = fetch_uncached(image);
+        once->done = true;
+    }
+    return once->fetched;
 }
 
-OwnershipFailure ownership_failure_policy() {
-    auto map = read_own_id_map("uid_map");
-    if (map && id_count(*map) < k_container_id_count) return OwnershipFailure::warn_once;
-    return OwnershipFailure::error;
-}
-
-Status materialize_rootfs(const Image& image, const RootFs& rootfs, OwnershipFailure ownership_failure) {
-    for (const LayerPtr& layer : image.layers()) KILN_TRY(extract_layer(*layer, rootfs, ownership_failure));
+Status RegistryImageSource::fetch_uncached(const SourceImage& image) {
+    std::vector<Descriptor> blobs = layer_descriptors(image.image);
+    if (!image.repository) {
+        for (const Descriptor& layer : blobs)
+            KILN_TRY_CONTEXT(import_blob(m_store, layout_blob_path(image.layout_directory, layer.digest), layer),
+                             image.resolved);
+        return {};
+    }
+    auto start = std::chrono::steady_clock::now();
+    TransferOptions transfer{.jobs = m_settings.transfer_jobs};
+    KILN_ASSIGN(std::uint64_t pulled, with_context(pull_blobs(m_client, *image.repository, blobs, m_store, transfer),
+                                                   str_cat("pulling ", image.name)));
+    {
+        std::lock_guard lock(m_mutex);
+        for (const Descriptor& blob : blobs) m_origins.emplace(blob.digest.str(), *image.repository);
+    }
+    log_info("FROM ", image.name, ": ", image.resolved, ", ", blobs.size(), " layer(s), ", format_bytes(pulled),
+             " pulled in ", format_seconds(seconds_since(start)), " s");
     return {};
 }
 
-Result<ExtractStats> extract_layer(const Layer& layer, const RootFs& rootfs, OwnershipFailure ownership_failure,
-                                   WhiteoutFormat whiteout_format) {
-    const Descriptor& descriptor = layer.descriptor();
-    std::string name = descriptor.digest.str();
-    KILN_ASSIGN(auto blob, layer.open_blob());
-    HashingReader blob_hash(*blob);
-    KILN_ASSIGN(auto tar, with_context(make_auto_decompressor(blob_hash), str_cat("layer ", name)));
-    HashingReader tar_hash(*tar);
-    ExtractStats stats;
-    {
-        // Reading, hashing and decompressing run on a second thread while this one creates the files.
-        std::unique_ptr<Reader> read_ahead = make_read_ahead_reader(tar_hash);
-        ExtractOptions options{.layer_name = name, .ownership_failure = ownership_failure};
-        options.whiteout_format = whiteout_format;
-        KILN_ASSIGN(stats, apply_layer(rootfs, *read_ahead, options));
-        // The tar may end before its stream does (padding after the end-of-archive blocks): hash it all.
-        std::vector<char> buffer(1 << 16);
-        while (true) {
-            KILN_ASSIGN(size_t n, read_ahead->read(buffer.data(), buffer.size()));
-            if (n == 0) break;
-        }
-    }
-    if (blob_hash.finish_digest() != descriptor.digest.str())
-        return fail(str_cat("layer ", name, ": its content does not match its digest"));
-    if (tar_hash.finish_digest() != layer.diff_id().str())
-        return fail(str_cat("layer ", name, ": its uncompressed content does not match diffID ",
-                            layer.diff_id().str()));
-    return stats;
+std::map<std::string, Reference> RegistryImageSource::blob_origins() const {
+    std::lock_guard lock(m_mutex);
+    return m_origins;
 }
 
 }  // namespace kiln

@@ -1,30 +1,93 @@
 #pragma once
-// Where a stage starts from: FROM scratch, a local OCI layout named by --build-context, or an image in a
-// registry, pulled into the build's blob store with every blob verified.
+// Where stages' images come from: a registry (through --registry-mirror and --registry-map) or a local OCI
+// layout named by --build-context. Resolving an image fetches its manifest and config only; its layers' blobs
+// are fetched into a BlobStore when a stage needs them. The service holds no build state, so any command can
+// use it (`kiln build`, `kiln warm`).
 
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
-#include "builder/session.hpp"
+#include "common/error.hpp"
+#include "images/blob_store.hpp"
+#include "images/digest.hpp"
 #include "images/image.hpp"
-#include "layers/extract.hpp"
-#include "layers/rootfs.hpp"
+#include "images/platform.hpp"
+#include "registry/client.hpp"
+#include "registry/mirrors.hpp"
+#include "registry/reference.hpp"
 
 namespace kiln {
 
-// Resolves the image `name` (already expanded; not a stage name) for `platform`, with its layers in the store.
-Result<Image> load_base_image(BuildSession& session, const std::string& name, const Platform& platform);
+// An image resolved to one manifest for one platform.
+struct SourceImage {
+    std::string name;      // as the Dockerfile names it, expanded
+    std::string resolved;  // "registry/repository@sha256:…", or the build context and its layout
+    Digest manifest_digest;
+    Image image;  // its config, and layers whose blobs are readable once fetch_layers() has run
+    // Where the blobs are: a repository (a mirror's, when one served it), or a layout's directory.
+    std::optional<Reference> repository;
+    std::string layout_directory;
+};
 
-// Extracts every layer of `image`, in order, into the empty directory `rootfs`, checking each layer's bytes
-// against its digest and its tar against its diffID.
-Status materialize_rootfs(const Image& image, const RootFs& rootfs, OwnershipFailure ownership_failure);
+class ImageSource {
+public:
+    virtual ~ImageSource() = default;
+    // Resolves `name` (a reference or a --build-context name, not "scratch") for `platform`. Safe to call from
+    // several threads; each name and platform is resolved once, and later calls get the same answer.
+    virtual Result<SourceImage> resolve(const std::string& name, const Platform& platform) = 0;
+    // Makes the blob of every layer of `image` readable, fetching and verifying what is missing. Safe to call
+    // from several threads; callers asking for one image at once share one download.
+    virtual Status fetch_layers(const SourceImage& image) = 0;
+};
 
-// Extracts one layer into `rootfs`, checking its bytes against its digest and its tar against its diffID.
-// WhiteoutFormat::overlay makes a layer directory for the overlay snapshotter.
-Result<ExtractStats> extract_layer(const Layer& layer, const RootFs& rootfs, OwnershipFailure ownership_failure,
-                     WhiteoutFormat whiteout_format = WhiteoutFormat::apply);
+struct ImageSourceSettings {
+    // --build-context NAME=oci-layout://DIR[:TAG]: names that are a local layout rather than a registry.
+    std::vector<std::pair<std::string, std::string>> build_contexts;
+    size_t transfer_jobs = 4;        // blobs fetched at once
+    bool default_fallback = true;    // false with --skip-default-registry-fallback: said in errors
+};
 
-// How to treat layer ownership that cannot be applied: an error with a full id range, a warning in the
-// single-id user namespace where every owner collapses to 0.
-OwnershipFailure ownership_failure_policy();
+// The registry-and-layout ImageSource, storing blobs in `store`.
+class RegistryImageSource final : public ImageSource {
+public:
+    RegistryImageSource(RegistryClient& client, RegistryRoutes routes, const BlobStore& store,
+                        ImageSourceSettings settings);
+
+    Result<SourceImage> resolve(const std::string& name, const Platform& platform) override;
+    Status fetch_layers(const SourceImage& image) override;
+
+    // The repository each fetched blob came from, by digest: a push to the same registry mounts it from there
+    // instead of uploading it.
+    std::map<std::string, Reference> blob_origins() const;
+
+private:
+    // One resolution or one fetch, done once however many threads ask.
+    struct Once {
+        std::mutex mutex;
+        bool done = false;
+        std::optional<Result<SourceImage>> resolved;
+        Status fetched;
+    };
+    std::shared_ptr<Once> once_for(const std::string& key);
+    Result<SourceImage> resolve_uncached(const std::string& name, const Platform& platform);
+    Result<SourceImage> resolve_layout(const std::string& context_name, const std::string& location,
+                                       const Platform& platform);
+    Result<SourceImage> resolve_registry(const std::string& name, const Platform& platform);
+    Result<std::pair<Reference, ResolvedImage>> resolve_routed(const Reference& reference, const Platform& platform);
+    Status fetch_uncached(const SourceImage& image);
+
+    RegistryClient& m_client;
+    RegistryRoutes m_routes;
+    const BlobStore& m_store;
+    ImageSourceSettings m_settings;
+    mutable std::mutex m_mutex;  // guards the two maps below, never held through a fetch
+    std::map<std::string, std::shared_ptr<Once>> m_once;
+    std::map<std::string, Reference> m_origins;
+};
 
 }  // namespace kiln

@@ -25,7 +25,7 @@
 #include <string>
 #include <vector>
 
-#include "builder/sources/image_source.hpp"
+#include "layers/apply_image.hpp"
 #include "common/files.hpp"
 #include "common/sha256.hpp"
 #include "common/stream.hpp"
@@ -75,7 +75,7 @@ int extract(const std::string& blob, const std::string& dir) {
 
     check(make_directories(dir), dir);
     RootFs root = check(RootFs::open(dir), dir);
-    double seconds = seconds_of([&] { check(materialize_rootfs(image, root, OwnershipFailure::error), blob); });
+    double seconds = seconds_of([&] { check(extract_image(image, root, OwnershipFailure::error), blob); });
     std::printf("seconds %.4f uncompressed_bytes %llu\n", seconds,
                 static_cast<unsigned long long>(tar_hash.size()));
     return 0;

@@ -11,7 +11,7 @@ TEST(SnapshotFlags, DefaultsAreMetadataAutoAndIgnoreVarRun) {
     auto options = parse_build_flags({"--no-push"});
     ASSERT_TRUE(options) << options.error().message();
     EXPECT_EQ(options->snapshot_mode, SnapshotMode::metadata);
-    EXPECT_EQ(options->snapshotter, Snapshotter::automatic);
+    EXPECT_EQ(options->snapshotter, SnapshotterKind::automatic);
     EXPECT_TRUE(options->ignore_var_run);
     EXPECT_TRUE(options->ignore_paths.empty());
 }
@@ -41,10 +41,10 @@ TEST(SnapshotFlags, UnknownSnapshotModeIsRefused) {
 TEST(SnapshotFlags, SnapshotterNamesParseAndUnknownIsRefused) {
     auto overlay = parse_build_flags({"--no-push", "--snapshotter=overlay"});
     ASSERT_TRUE(overlay) << overlay.error().message();
-    EXPECT_EQ(overlay->snapshotter, Snapshotter::overlay);
+    EXPECT_EQ(overlay->snapshotter, SnapshotterKind::overlay);
     auto walk = parse_build_flags({"--no-push", "--snapshotter", "walk"});
     ASSERT_TRUE(walk) << walk.error().message();
-    EXPECT_EQ(walk->snapshotter, Snapshotter::walk);
+    EXPECT_EQ(walk->snapshotter, SnapshotterKind::walk);
     EXPECT_FALSE(parse_build_flags({"--no-push", "--snapshotter=btrfs"}));
 }
 

@@ -78,17 +78,5 @@ TEST_F(CacheMountsTest, PrivateGetsTheCacheItselfWhenItIsFree) {
     EXPECT_EQ(acquire({.id = "pip", .sharing = CacheSharing::unshared}).directory(), directory);
 }
 
-TEST_F(CacheMountsTest, DefaultDirectoryFollowsXdgThenHome) {
-    const char* xdg = std::getenv("XDG_CACHE_HOME");
-    std::string saved = xdg ? xdg : "";
-    ::setenv("XDG_CACHE_HOME", "/xdg/cache", 1);
-    EXPECT_EQ(default_cache_directory(), "/xdg/cache/kiln");
-    ::unsetenv("XDG_CACHE_HOME");
-    if (const char* home = std::getenv("HOME")) {
-        EXPECT_EQ(default_cache_directory(), std::string(home) + "/.cache/kiln");
-    }
-    if (xdg) ::setenv("XDG_CACHE_HOME", saved.c_str(), 1);
-}
-
 }  // namespace
 }  // namespace kiln

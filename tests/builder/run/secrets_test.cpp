@@ -56,15 +56,17 @@ TEST(SecretFlag, ReadingNamesTheSourceButNeverTheValue) {
     auto dir = TempDir::create(default_temp_parent(), "kiln-secret-test-");
     ASSERT_TRUE(dir);
     ASSERT_TRUE(write_file_atomic(dir->path() + "/token", "s3cret", 0600));
-    EXPECT_EQ(read_secret(parsed("id=t,src=" + dir->path() + "/token")).value_or(""), "s3cret");
-    auto missing = read_secret(parsed("id=t,src=" + dir->path() + "/absent"));
+    EnvironmentLookup no_variables = [](std::string_view) { return std::optional<std::string>(); };
+    EXPECT_EQ(read_secret(parsed("id=t,src=" + dir->path() + "/token"), no_variables).value_or(""), "s3cret");
+    auto missing = read_secret(parsed("id=t,src=" + dir->path() + "/absent"), no_variables);
     ASSERT_FALSE(missing);
     EXPECT_NE(missing.error().message().find("absent"), std::string::npos) << missing.error().message();
 
-    ::setenv("KILN_SECRET_TEST_VALUE", "env-s3cret", 1);
-    EXPECT_EQ(read_secret(parsed("id=t,env=KILN_SECRET_TEST_VALUE")).value_or(""), "env-s3cret");
-    ::unsetenv("KILN_SECRET_TEST_VALUE");
-    auto unset = read_secret(parsed("id=t,env=KILN_SECRET_TEST_VALUE"));
+    EnvironmentLookup one_variable = [](std::string_view name) {
+        return name == "KILN_SECRET_TEST_VALUE" ? std::optional<std::string>("env-s3cret") : std::nullopt;
+    };
+    EXPECT_EQ(read_secret(parsed("id=t,env=KILN_SECRET_TEST_VALUE"), one_variable).value_or(""), "env-s3cret");
+    auto unset = read_secret(parsed("id=t,env=KILN_SECRET_TEST_VALUE"), no_variables);
     ASSERT_FALSE(unset);
     EXPECT_NE(unset.error().message().find("KILN_SECRET_TEST_VALUE"), std::string::npos);
 }

@@ -1,0 +1,41 @@
+#include "builder/host.hpp"
+
+#include <unistd.h>
+
+#include "common/strings.hpp"
+
+namespace kiln {
+
+std::optional<std::string> HostEnvironment::variable(std::string_view name) const {
+    auto found = variables.find(name);
+    if (found == variables.end()) return std::nullopt;
+    return found->second;
+}
+
+CredentialEnvironment HostEnvironment::credentials() const {
+    return {.docker_config = variable("DOCKER_CONFIG").value_or(""),
+            .home = variable("HOME").value_or(""),
+            .path = variable("PATH").value_or("")};
+}
+
+std::optional<std::int64_t> HostEnvironment::source_date_epoch() const {
+    std::optional<std::string> text = variable("SOURCE_DATE_EPOCH");
+    std::uint64_t value = 0;
+    if (!text || !parse_uint64(*text, value)) return std::nullopt;
+    return static_cast<std::int64_t>(value);
+}
+
+std::string HostEnvironment::temp_parent() const {
+    std::optional<std::string> tmpdir = variable("TMPDIR");
+    return tmpdir && !tmpdir->empty() ? *tmpdir : "/var/tmp";
+}
+
+std::string HostEnvironment::default_cache_dir() const {
+    std::optional<std::string> xdg = variable("XDG_CACHE_HOME");
+    if (xdg && xdg->starts_with('/')) return *xdg + "/kiln";
+    std::optional<std::string> home = variable("HOME");
+    if (home && home->starts_with('/')) return *home + "/.cache/kiln";
+    return str_cat(temp_parent(), "/kiln-cache-", ::getuid());
+}
+
+}  // namespace kiln

@@ -1,0 +1,47 @@
+#pragma once
+// What kiln takes from the machine it runs on. HostEnvironment is what the CLI read from its own process (its
+// environment variables, whether it entered a mount namespace of its own): nothing below the CLI calls getenv.
+// HostFacts is what the build probed once, before its first stage: the RUN sandbox and the id map.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "builder/sandbox/sandbox.hpp"
+#include "layers/extract.hpp"
+#include "registry/credentials.hpp"
+
+namespace kiln {
+
+struct HostEnvironment {
+    // The process's environment variables, as the CLI found them.
+    std::map<std::string, std::string, std::less<>> variables;
+    // Whether kiln runs in a mount namespace of its own, where it may mount overlays without them leaking to
+    // the host, and if not, why.
+    bool private_mount_namespace = false;
+    std::string private_mount_namespace_error = "kiln did not enter a mount namespace of its own";
+
+    // A variable's value; nullopt when it is unset.
+    std::optional<std::string> variable(std::string_view name) const;
+    // What the registry credentials depend on: DOCKER_CONFIG, HOME and PATH.
+    CredentialEnvironment credentials() const;
+    // SOURCE_DATE_EPOCH, when it holds a number of seconds.
+    std::optional<std::int64_t> source_date_epoch() const;
+    // $TMPDIR, else /var/tmp: where work directories go by default.
+    std::string temp_parent() const;
+    // ${XDG_CACHE_HOME:-$HOME/.cache}/kiln, or a directory below temp_parent() when there is no home.
+    std::string default_cache_dir() const;
+};
+
+struct HostFacts {
+    // The RUN sandbox; null when none works here, and sandbox_error says why.
+    const StepRunner* sandbox = nullptr;
+    std::string sandbox_error;
+    // Layer ownership that cannot be applied: an error with a full id range, a warning in a single-id user
+    // namespace, where every owner collapses to 0.
+    OwnershipFailure ownership = OwnershipFailure::error;
+};
+
+}  // namespace kiln

@@ -1,0 +1,19 @@
+#include "builder/snapshot/layer_sink.hpp"
+
+#include "common/log.hpp"
+#include "common/strings.hpp"
+
+namespace kiln {
+
+Result<LayerPtr> StoreLayerSink::write(const RootFs& source, const std::vector<LayerEntry>& entries) {
+    KILN_ASSIGN(BlobIngest ingest, m_store.begin());
+    KILN_ASSIGN(LayerWriteResult written, write_layer(source, entries, ingest, m_options));
+    KILN_ASSIGN(Digest digest, ingest.commit(written.digest));
+    Descriptor descriptor{.media_type = std::string(layer_media_type(m_format, written.compression)),
+                          .digest = digest,
+                          .size = static_cast<std::int64_t>(written.compressed_size)};
+    log_info("  layer ", digest.short_str(), ": ", entries.size(), " path(s), ", format_bytes(written.compressed_size));
+    return std::make_shared<FileLayer>(std::move(descriptor), written.diff_id, m_store.path(digest));
+}
+
+}  // namespace kiln

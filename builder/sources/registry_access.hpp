@@ -1,0 +1,25 @@
+#pragma once
+// How kiln reaches registries, from the flags: the TLS material, credentials and limits every client shares,
+// the pull and push clients' own schemes and retries, and the mirrors and maps pulls go through. Any command
+// that talks to registries (`kiln build`, `kiln warm`) sets its clients up here.
+
+#include "builder/options.hpp"
+#include "common/error.hpp"
+#include "registry/client.hpp"
+#include "registry/credentials.hpp"
+#include "registry/mirrors.hpp"
+
+namespace kiln {
+
+// What pull and push clients share: --registry-certificate, --registry-client-cert, config.json credentials
+// (found through `environment`) and --registry-stall-timeout. Errors name the flag and the file.
+Result<RegistryClientOptions> shared_client_options(const RegistrySettings& settings,
+                                                    const CredentialEnvironment& environment);
+
+// `shared` for one direction: --insecure*, --skip-tls-verify* and the retries of `access`.
+RegistryClientOptions client_options(RegistryClientOptions shared, const RegistryAccess& access);
+
+// --registry-mirror and --registry-map, and whether the registry itself is tried after them.
+Result<RegistryRoutes> registry_routes(const RegistrySettings& settings);
+
+}  // namespace kiln
