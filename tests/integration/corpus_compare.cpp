@@ -32,6 +32,27 @@ void drop_buildah_mount_stubs(ImageTree& buildah_tree, const ImageTree& base_tre
     }
 }
 
+// B8: an empty directory at a declared volume that kiln's image lacks is buildah's, made when it commits a
+// --layers=false build. Only buildah's tree is touched: a volume directory in kiln's image that buildah lacks
+// stays a difference.
+void drop_buildah_volume_directories(ImageTree& buildah_tree, const ImageTree& kiln_tree,
+                                     const nlohmann::json& buildah_config) {
+    const nlohmann::json* volumes = nullptr;
+    if (buildah_config.contains("config") && buildah_config["config"].contains("Volumes"))
+        volumes = &buildah_config["config"]["Volumes"];
+    if (!volumes || !volumes->is_object()) return;
+    for (const auto& [volume, unused] : volumes->items()) {
+        std::string path = volume.starts_with('/') ? volume : "/" + volume;
+        while (path.size() > 1 && path.back() == '/') path.pop_back();
+        auto found = buildah_tree.find(path);
+        if (found == buildah_tree.end() || kiln_tree.contains(path)) continue;
+        auto next = std::next(found);
+        bool empty_dir = found->second.kind == TreeEntry::Kind::directory &&
+                         (next == buildah_tree.end() || !next->first.starts_with(path + "/"));
+        if (empty_dir) buildah_tree.erase(found);
+    }
+}
+
 // A volatile file's content is the build's time: its type, mode and owner are compared, its size and content
 // not.
 void forget_content(ImageTree& tree, const std::vector<std::string>& paths) {
@@ -103,6 +124,7 @@ Result<std::vector<std::string>> differences_from_buildah(const CorpusCase& corp
     KILN_ASSIGN(ImageTree buildah_tree,
                 with_context(flatten_layers(images.buildah.layer_files), "buildah's image"));
     drop_buildah_mount_stubs(buildah_tree, images.base_tree);
+    drop_buildah_volume_directories(buildah_tree, kiln_tree, images.buildah.config);
     forget_content(kiln_tree, corpus_case.volatile_paths);
     forget_content(buildah_tree, corpus_case.volatile_paths);
     for (const auto& [image_path, context_file] : corpus_case.copied_without_buildah)

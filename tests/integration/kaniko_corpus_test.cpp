@@ -35,7 +35,13 @@
 //      for it, CorpusCase::copied_without_buildah).
 //   B7 When ENV redefines a variable, buildah moves it to the end of Env; Docker and Kaniko replace it in
 //      place (_env). Env is compared sorted, after checking that each image names every variable once.
-// corpus_compare.cpp implements B1, B6 and B7; Buildah (tests/support/buildah.hpp) B2, B4 and B5.
+//   B8 Building with --layers=false, it makes the directory of every declared volume when it commits, even for a
+//      VOLUME that no later RUN follows (_volume_2's last VOLUME /foo5). BuildKit and Kaniko never put a
+//      volume's directory in the image, and buildah building layer by layer makes it only for a RUN after the
+//      VOLUME, which is what kiln does. An empty directory at a declared volume that kiln's image lacks is
+//      dropped from buildah's tree. (Building layer by layer instead would drop WORKDIR's directories, which
+//      Docker makes.)
+// corpus_compare.cpp implements B1, B6, B7 and B8; Buildah (tests/support/buildah.hpp) B2, B4 and B5.
 //
 // Kaniko's log checks in images.go become checks of the result: for _snapshotter_ignorelist kiln's log cannot
 // say kaniko's "Resolved symlink /hello to /dev/null", so no layer of kiln's may hold /dev or a whiteout for

@@ -142,7 +142,7 @@ TEST_F(MetadataTest, RunGetsTheUsersHomeUnlessEnvSetsOne) {
         << "HOME is the step's, not the image's";
 }
 
-TEST_F(MetadataTest, VolumeCreatesItsDirectoryAndLaterRunWritesUnderItAreDiscarded) {
+TEST_F(MetadataTest, ARunAfterVolumeMakesItsDirectoryAndWhatItWritesBelowIsDiscarded) {
     KilnRun run = build(
         "ARG BASE\nFROM $BASE\nVOLUME /vol/data\n"
         "RUN echo inside > /vol/data/file && echo outside > /kept\n",
@@ -150,7 +150,7 @@ TEST_F(MetadataTest, VolumeCreatesItsDirectoryAndLaterRunWritesUnderItAreDiscard
     ASSERT_EQ(run.exit_code, 0) << run.output;
     std::string rootfs = unpack("volume:1");
     auto volume = lstat_path(rootfs + "vol/data");
-    ASSERT_TRUE(volume) << "VOLUME makes its directory";
+    ASSERT_TRUE(volume) << "the RUN after VOLUME makes its directory";
     EXPECT_TRUE(S_ISDIR(volume->st_mode));
     EXPECT_FALSE(lstat_path(rootfs + "vol/data/file")) << "a RUN's write under a volume is not kept";
     EXPECT_EQ(*read_file(rootfs + "kept"), "outside\n");

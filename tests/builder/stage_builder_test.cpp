@@ -1,0 +1,196 @@
+// The planner, the scheduler and the stage builder together, with fakes at the three boundaries
+// (tests/builder/fakes.hpp): no root, no namespaces, no registry. The stages' rootfs directories are real.
+
+#include "builder/stage_builder.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <mutex>
+
+#include "builder/scheduler.hpp"
+#include "common/log.hpp"
+#include "common/temp_dir.hpp"
+#include "tests/builder/fakes.hpp"
+
+namespace kiln {
+namespace {
+
+class StageBuilderTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        m_dir = std::move(*TempDir::create(default_temp_parent(), "kiln-stage-builder-test-"));
+        ASSERT_TRUE(make_directories(context_dir()));
+        ASSERT_TRUE(make_directories(m_dir.path() + "/work"));
+        for (const char* name : {"a", "b", "c"}) m_images.add(name, RunConfig{});
+        m_host.sandbox = &m_runner;
+    }
+
+    std::string context_dir() const { return m_dir.path() + "/context"; }
+
+    // Plans and builds `text`, keeping what the stages made in m_outputs.
+    Status build(const std::string& text) {
+        KILN_ASSIGN(m_dockerfile, dockerfile::parse_dockerfile(text, "Dockerfile"));
+        BuildArgs build_args({});
+        BuildPlatforms platforms{.target = host_platform(), .build = host_platform()};
+        KILN_ASSIGN(MetaArgs meta, MetaArgs::evaluate(m_dockerfile, build_args, platforms));
+        KILN_ASSIGN(m_plan, plan_build(PlanInputs{.dockerfile = m_dockerfile,
+                                                  .meta_args = meta,
+                                                  .build_args = build_args,
+                                                  .target = "",
+                                                  .platform = platforms.target,
+                                                  .images = m_images}));
+        KILN_ASSIGN(BuildContext context, BuildContext::open(context_dir(), context_dir() + "/Dockerfile"));
+        ImageFilesystems image_filesystems(m_images, m_dir.path() + "/work/images", OwnershipFailure::error);
+        BuildInputs inputs{.options = m_options,
+                           .environment = m_environment,
+                           .host = m_host,
+                           .dockerfile = m_dockerfile,
+                           .plan = m_plan,
+                           .context = context,
+                           .images = m_images,
+                           .image_filesystems = image_filesystems,
+                           .snapshotter = m_snapshotter,
+                           .work_dir = m_dir.path() + "/work",
+                           .cache_dir = m_dir.path() + "/cache",
+                           .platform = platforms.target,
+                           .created_seconds = 0};
+        m_outputs.clear();
+        return build_stages(inputs, m_outputs, 4);
+    }
+
+    const StageOutput& output_of(size_t stage) const {
+        for (size_t i = 0; i < m_plan.stages.size(); ++i)
+            if (m_plan.stages[i].index == stage) return m_outputs.at(i);
+        throw std::runtime_error("no such stage");
+    }
+
+    TempDir m_dir;
+    BuildOptions m_options;
+    HostEnvironment m_environment;
+    HostFacts m_host;
+    test::FakeStepRunner m_runner;
+    test::FakeImageSource m_images;
+    test::FakeSnapshotter m_snapshotter;
+    dockerfile::Dockerfile m_dockerfile;
+    BuildPlan m_plan;
+    std::vector<StageOutput> m_outputs;
+};
+
+TEST_F(StageBuilderTest, ConfigStepsChangeTheConfigAndCommitNothing) {
+    ASSERT_TRUE(build("FROM a\nENV X=1\nLABEL y=z\nCMD [\"x\"]\n"));
+    EXPECT_EQ(m_snapshotter.log.events(),
+              (std::vector<std::string>{"prepare stage 0 with 0 base layer(s)", "finish stage 0"}));
+    const Image& image = output_of(0).image;
+    EXPECT_EQ(image.config().config.env_value("X"), "1");
+    EXPECT_EQ(image.config().config.labels.at("y"), "z");
+    ASSERT_EQ(image.config().history.size(), 3u);
+    for (const History& history : image.config().history) EXPECT_TRUE(history.empty_layer);
+}
+
+// VOLUME used to add a layer holding the empty directory. Now it only declares the volume; the next RUN makes
+// the mount point, which joins that RUN's layer (as buildah does), and a VOLUME at the end adds nothing.
+TEST_F(StageBuilderTest, VolumeAddsNoLayerAndTheNextRunMakesItsMountPoint) {
+    ASSERT_TRUE(build("FROM a\nVOLUME /data\nRUN true\nVOLUME /last\n"));
+    EXPECT_EQ(m_snapshotter.log.events(),
+              (std::vector<std::string>{"prepare stage 0 with 0 base layer(s)", "prepare run stage 0: discarding [/data]",
+                                        "commit stage 0: anything [data] discarding [/data]", "finish stage 0"}));
+    const Image& image = output_of(0).image;
+    EXPECT_EQ(image.layers().size(), 1u) << "the RUN's layer only";
+    EXPECT_EQ(image.config().config.volumes, (std::set<std::string>{"/data", "/last"}));
+    EXPECT_TRUE(path_exists(output_of(0).filesystem->path() + "/data"));
+    EXPECT_FALSE(path_exists(output_of(0).filesystem->path() + "/last"));
+}
+
+TEST_F(StageBuilderTest, WorkdirMakesALayerOnlyWhenItCreatesTheDirectory) {
+    ASSERT_TRUE(build("FROM a\nWORKDIR /app\nWORKDIR /app\nWORKDIR /\n"));
+    std::vector<std::string> events = m_snapshotter.log.events();
+    EXPECT_EQ(std::count_if(events.begin(), events.end(), [](const std::string& e) { return e.starts_with("commit"); }), 1);
+    EXPECT_EQ(output_of(0).image.layers().size(), 1u);
+    EXPECT_EQ(output_of(0).image.config().history.size(), 3u);
+}
+
+TEST_F(StageBuilderTest, AFailingRunCarriesItsExitCodeAndItsLine) {
+    m_runner.exit_code = 3;
+    Status built = build("FROM a\nRUN false\n");
+    ASSERT_FALSE(built);
+    EXPECT_EQ(built.error().message(), "Dockerfile:2: RUN false: step 2/2 of stage 0 exited with code 3");
+    EXPECT_EQ(built.error().exit_code(), 3);
+}
+
+TEST_F(StageBuilderTest, AStageWhoseBaseStageFailedNeverStarts) {
+    m_runner.exit_code = 1;
+    ASSERT_FALSE(build("FROM a AS one\nRUN false\nFROM one\nRUN true\n"));
+    for (const std::string& event : m_snapshotter.log.events()) EXPECT_EQ(event.find("stage 1"), std::string::npos) << event;
+}
+
+TEST_F(StageBuilderTest, RunGetsItsPlannedEnvironmentUserDirectoryAndMounts) {
+    ASSERT_TRUE(build("FROM a\nARG V=1\nUSER 1000:1000\nWORKDIR /w\nRUN --mount=type=tmpfs,target=t echo $V\n"));
+    std::vector<RunSpec> runs = m_runner.runs();
+    ASSERT_EQ(runs.size(), 1u);
+    const RunSpec& spec = runs[0];
+    EXPECT_EQ(spec.argv, (std::vector<std::string>{"/bin/sh", "-c", "echo $V"}));
+    EXPECT_NE(std::find(spec.environment.begin(), spec.environment.end(), "V=1"), spec.environment.end());
+    EXPECT_NE(std::find(spec.environment.begin(), spec.environment.end(), "HOME=/"), spec.environment.end());
+    EXPECT_EQ(spec.uid, 1000u);
+    EXPECT_EQ(spec.gid, 1000u);
+    EXPECT_EQ(spec.working_directory, "/w");
+    ASSERT_EQ(spec.mounts.size(), 1u);
+    EXPECT_EQ(spec.mounts[0].kind, RunMountKind::tmpfs);
+    EXPECT_EQ(spec.mounts[0].target, "/w/t");
+}
+
+TEST_F(StageBuilderTest, CopyFromAStageReadsTheFilesystemThatStageMade) {
+    ASSERT_TRUE(write_file_atomic(context_dir() + "/hello.txt", "hello\n"));
+    ASSERT_TRUE(build("FROM a AS one\nCOPY hello.txt /x/\nFROM b\nARG SRC=one\nCOPY --from=$SRC /x/hello.txt /copied\n"));
+    EXPECT_EQ(read_file(output_of(1).filesystem->path() + "/copied").value_or(""), "hello\n");
+}
+
+TEST_F(StageBuilderTest, BaseImagesAreFetchedOnlyByTheStagesStartingFromThem) {
+    ASSERT_TRUE(build("FROM a AS one\nFROM one\nRUN true\n"));
+    EXPECT_EQ(m_images.fetched(), (std::vector<std::string>{"a"}));
+}
+
+// Lines logged while a stage builds (here, by the fake sandbox) carry the stage's name when stages may run at
+// once, and stay as they are when the stages form one chain.
+class LogCapture {
+public:
+    LogCapture() {
+        set_log_sink([this](LogLevel, std::string_view message) {
+            std::lock_guard lock(m_mutex);
+            m_lines.emplace_back(message);
+        });
+    }
+    ~LogCapture() { set_log_sink(nullptr); }
+    std::vector<std::string> lines_with(std::string_view text) {
+        std::lock_guard lock(m_mutex);
+        std::vector<std::string> found;
+        for (const std::string& line : m_lines)
+            if (line.find(text) != std::string::npos) found.push_back(line);
+        return found;
+    }
+
+private:
+    std::mutex m_mutex;
+    std::vector<std::string> m_lines;
+};
+
+TEST_F(StageBuilderTest, StagesThatMayRunAtOnceLabelTheirLogLines) {
+    LogCapture capture;
+    ASSERT_TRUE(build("FROM a AS one\nRUN first\nFROM b AS two\nRUN second\nFROM c\nCOPY --from=one / /\n"
+                      "COPY --from=two / /\n"));
+    EXPECT_EQ(capture.lines_with("fake run: /bin/sh -c first"),
+              (std::vector<std::string>{"[one] fake run: /bin/sh -c first"}));
+    EXPECT_EQ(capture.lines_with("fake run: /bin/sh -c second"),
+              (std::vector<std::string>{"[two] fake run: /bin/sh -c second"}));
+    EXPECT_EQ(capture.lines_with("[one 2/2] RUN first").size(), 1u) << "a step's header names the stage once";
+}
+
+TEST_F(StageBuilderTest, AChainOfStagesKeepsItsLogLinesUnlabelled) {
+    LogCapture capture;
+    ASSERT_TRUE(build("FROM a AS one\nRUN first\nFROM one\nRUN second\n"));
+    EXPECT_EQ(capture.lines_with("fake run: /bin/sh -c first"), (std::vector<std::string>{"fake run: /bin/sh -c first"}));
+}
+
+}  // namespace
+}  // namespace kiln
