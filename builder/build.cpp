@@ -94,10 +94,12 @@ Result<SnapshotterChoice> choose(const BuildOptions& options, const HostEnvironm
     SnapshotterEnvironment snapshotter_environment{.work_dir = work_dir};
     if (!environment.private_mount_namespace)
         snapshotter_environment.mount_namespace_error = environment.private_mount_namespace_error;
-    if (!host.sandbox)
-        snapshotter_environment.overlay_run_error = str_cat("no RUN sandbox: ", host.facts.sandbox_error);
-    else if (auto runs = host.sandbox->probe_overlay_rootfs(work_dir); !runs)
-        snapshotter_environment.overlay_run_error = str_cat("RUN steps cannot run on an overlay: ", runs.error().message());
+    snapshotter_environment.overlay_run_error = [&]() -> std::string {
+        if (!host.sandbox) return str_cat("no RUN sandbox: ", host.facts.sandbox_error);
+        if (auto runs = host.sandbox->probe_overlay_rootfs(work_dir); !runs)
+            return str_cat("RUN steps cannot run on an overlay: ", runs.error().message());
+        return {};
+    };
     return choose_snapshotter(options.snapshotter, snapshotter_environment);
 }
 

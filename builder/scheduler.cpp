@@ -69,6 +69,8 @@ private:
         --m_unfinished;
         if (result) {
             for (size_t dependent : m_dependents[job]) {
+                // A dependent that another failure already skipped stays skipped.
+                if (m_waiting_on[dependent] == k_skipped) continue;
                 ++m_stats.dependency_updates;
                 if (--m_waiting_on[dependent] == 0) m_ready.push_back(dependent);
             }

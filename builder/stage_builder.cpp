@@ -25,7 +25,10 @@ public:
             else
                 log_info("[", m_stage.label, " ", step.number, "/", m_step_count, "] ", step.location.text);
             auto start = std::chrono::steady_clock::now();
-            KILN_TRY(run_step(step));
+            if (step.number == 0)
+                KILN_TRY_CONTEXT(run_step(step), str_cat("run by ", format_location(m_stage.from)));
+            else
+                KILN_TRY(run_step(step));
             double seconds = seconds_since(start);
             if (seconds >= 0.05) log_info("  done in ", format_seconds(seconds, 2), " s");
         }
@@ -72,7 +75,9 @@ private:
                             .step = step,
                             .filesystem = *m_filesystem,
                             .reads = m_dependencies.reads,
-                            .name = str_cat("step ", step.number, "/", m_step_count, " of ", m_stage.label)};
+                            .name = step.number == 0
+                                        ? str_cat("an ONBUILD trigger of ", m_stage.label)
+                                        : str_cat("step ", step.number, "/", m_step_count, " of ", m_stage.label)};
         KILN_ASSIGN(StepWrites writes, execute_step(context));
         if (!writes.makes_layer) {
             m_image = m_image.with_empty_layer_history(history(step.created_by));

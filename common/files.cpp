@@ -69,10 +69,15 @@ Result<AtomicFile> AtomicFile::create(const std::string& path, mode_t mode) {
     UniqueFd fd(::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
     if (!fd) return fail_errno(str_cat("create ", temp_path));
     AtomicFile file(path, std::move(temp_path), std::move(fd));
-    // Before anything that can fail: the destructor now removes the file.
-    if (::flock(file.m_fd.get(), LOCK_EX | LOCK_NB) != 0) return fail_errno(str_cat("flock ", file.m_temp_path));
-    file.m_lock = UniqueFd(::fcntl(file.m_fd.get(), F_DUPFD_CLOEXEC, 0));
-    if (!file.m_lock) return fail_errno(str_cat("dup ", file.m_temp_path));
+    // Before anything that can fail: the destructor now removes the file. A filesystem without flock (Lustre
+    // without -o flock, NFS without a lock manager) still gets its file: remove_stale_temp_files() cannot lock
+    // it either, and leaves it alone.
+    if (::flock(file.m_fd.get(), LOCK_EX | LOCK_NB) == 0) {
+        file.m_lock = UniqueFd(::fcntl(file.m_fd.get(), F_DUPFD_CLOEXEC, 0));
+        if (!file.m_lock) return fail_errno(str_cat("dup ", file.m_temp_path));
+    } else if (errno != ENOSYS && errno != ENOLCK && errno != EOPNOTSUPP && errno != EINVAL) {
+        return fail_errno(str_cat("flock ", file.m_temp_path));
+    }
     // The umask must not weaken what the caller asked for.
     if (::fchmod(file.m_fd.get(), mode) != 0) return fail_errno(str_cat("chmod ", file.m_temp_path));
     return file;
@@ -128,7 +133,8 @@ Result<size_t> remove_stale_temp_files(const std::string& dir, std::string_view 
         struct stat st;
         if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
         if (now - st.st_mtime < min_age.count()) continue;
-        if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) continue;  // a live writer holds it
+        // A live writer holds it (or the filesystem cannot tell: then nothing is removed).
+        if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) continue;
         if (::unlinkat(dir_fd.get(), name.c_str(), 0) == 0) ++removed;
     }
     return removed;

@@ -137,7 +137,9 @@ private:
 
         StageScope scope(m_in.dockerfile, index, planned.start_config, m_in.build_args, m_in.meta_args, m_names);
         for (const dockerfile::Instruction& trigger : triggers) {
-            KILN_ASSIGN(Step step, plan_step(scope, trigger));
+            // The trigger's own location comes first; the FROM that inherited it follows.
+            KILN_ASSIGN(Step step, with_context(plan_step(scope, trigger),
+                                                str_cat("run by ", format_location(planned.from))));
             planned.steps.push_back(std::move(step));
         }
         size_t number = 1;

@@ -37,8 +37,8 @@ Result<SnapshotterChoice> choose_snapshotter(SnapshotterKind requested, const Sn
         unavailable = str_cat("kiln has no mount namespace of its own: ", environment.mount_namespace_error);
     } else if (auto probed = probe_overlay(environment.work_dir); !probed) {
         unavailable = probed.error().message();
-    } else if (!environment.overlay_run_error.empty()) {
-        unavailable = environment.overlay_run_error;
+    } else if (std::string error = environment.overlay_run_error ? environment.overlay_run_error() : ""; !error.empty()) {
+        unavailable = error;
     }
     if (!unavailable) {
         return SnapshotterChoice{true, requested == SnapshotterKind::overlay

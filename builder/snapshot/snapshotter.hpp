@@ -7,6 +7,7 @@
 //    the upper is the step's change.
 // --single-snapshot is a mode of each: steps add no layer, and finish() returns the stage's one layer.
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -116,7 +117,9 @@ public:
 struct SnapshotterEnvironment {
     std::string work_dir;               // where stages' files go
     std::string mount_namespace_error;  // empty when kiln has a mount namespace of its own
-    std::string overlay_run_error;      // empty when RUN steps can run on an overlay rootfs
+    // Why RUN steps cannot run on an overlay rootfs, empty when they can; asked only when everything else
+    // allows the overlay snapshotter, since the sandbox mounts overlays to find out.
+    std::function<std::string()> overlay_run_error;
 };
 
 // The snapshotter --snapshotter asks for, and why: "auto" takes overlay when kiln has a private mount

@@ -24,10 +24,11 @@ Result<std::string> ImageFilesystems::directory_of(const std::string& name, cons
 }
 
 Result<std::string> ImageFilesystems::extract(const std::string& name, const Platform& platform, size_t number) {
-    KILN_ASSIGN(SourceImage image, m_images.resolve(name, platform));
-    KILN_TRY(m_images.fetch_layers(image));
     std::string dir = str_cat(m_directory, "/", number);
     KILN_TRY(make_directories(dir, 0755));
+    if (name == "scratch") return dir;  // as in BuildKit: the empty filesystem, no image to pull
+    KILN_ASSIGN(SourceImage image, m_images.resolve(name, platform));
+    KILN_TRY(m_images.fetch_layers(image));
     KILN_ASSIGN(RootFs root, RootFs::open(dir));
     KILN_TRY_CONTEXT(extract_image(image.image, root, m_ownership), str_cat("extracting ", name));
     return dir;

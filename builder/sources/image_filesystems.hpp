@@ -19,8 +19,8 @@ public:
     ImageFilesystems(ImageSource& images, std::string directory, OwnershipFailure ownership)
         : m_images(images), m_directory(std::move(directory)), m_ownership(ownership) {}
 
-    // The directory holding the filesystem of image `name` for `platform`, extracting it on first use. Only
-    // callers of the same image wait for each other.
+    // The directory holding the filesystem of image `name` for `platform` ("scratch": an empty one),
+    // extracting it on first use. Only callers of the same image wait for each other.
     Result<std::string> directory_of(const std::string& name, const Platform& platform);
 
 private:

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <future>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -73,6 +75,25 @@ TEST(Scheduler, AFailedJobsDependentsNeverStartAndTheLowestNumberedErrorIsReturn
     std::vector<size_t> started = recorder.started;
     std::sort(started.begin(), started.end());
     EXPECT_EQ(started, (std::vector<size_t>{0, 1, 3, 5}));
+}
+
+// A job whose dependencies fail, succeed and fail again, in that order, was skipped twice: the count of
+// unfinished jobs wrapped around and the workers waited forever.
+TEST(Scheduler, AJobWithTwoFailedDependenciesAndASuccessfulOneIsSkippedOnce) {
+    // Shared with the thread, which outlives the test if the scheduler hangs.
+    auto promise = std::make_shared<std::promise<Status>>();
+    std::future<Status> result = promise->get_future();
+    std::thread([promise] {
+        // With one worker the ready queue runs 0, 1, 2 in order: 0 fails, 1 succeeds, 2 fails.
+        promise->set_value(run_dag({{}, {}, {}, {0, 1, 2}}, 1, [](size_t job) -> Status {
+            if (job == 0 || job == 2) return fail(str_cat("job ", job, " failed"));
+            return {};
+        }));
+    }).detach();
+    ASSERT_EQ(result.wait_for(std::chrono::seconds(20)), std::future_status::ready) << "the scheduler hangs";
+    Status status = result.get();
+    ASSERT_FALSE(status);
+    EXPECT_EQ(status.error().message(), "job 0 failed");
 }
 
 TEST(Scheduler, AnExceptionIsTheJobsFailure) {

@@ -146,6 +146,24 @@ TEST_F(StageBuilderTest, CopyFromAStageReadsTheFilesystemThatStageMade) {
     EXPECT_EQ(read_file(output_of(1).filesystem->path() + "/copied").value_or(""), "hello\n");
 }
 
+TEST_F(StageBuilderTest, CopyFromScratchCopiesFromAnEmptyFilesystem) {
+    ASSERT_TRUE(build("FROM a\nCOPY --from=scratch / /empty/\n"));
+    EXPECT_TRUE(path_exists(output_of(0).filesystem->path() + "/empty"));
+    EXPECT_TRUE(m_images.resolved() == std::vector<std::string>{"a"}) << "scratch is no image to pull";
+}
+
+TEST_F(StageBuilderTest, AFailingOnbuildTriggerNamesItsLineAndTheFromThatRanIt) {
+    RunConfig with_trigger;
+    with_trigger.on_build = {"RUN false"};
+    m_images.add("triggered", with_trigger);
+    m_runner.exit_code = 2;
+    Status built = build("FROM triggered\nRUN true\n");
+    ASSERT_FALSE(built);
+    EXPECT_EQ(built.error().message(),
+              "ONBUILD trigger of triggered:3: RUN false: run by Dockerfile:1: FROM triggered: an ONBUILD trigger of "
+              "stage 0 exited with code 2");
+}
+
 TEST_F(StageBuilderTest, BaseImagesAreFetchedOnlyByTheStagesStartingFromThem) {
     ASSERT_TRUE(build("FROM a AS one\nFROM one\nRUN true\n"));
     EXPECT_EQ(m_images.fetched(), (std::vector<std::string>{"a"}));

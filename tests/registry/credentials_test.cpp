@@ -473,7 +473,7 @@ TEST_F(CredentialsTest, HelperRunsOncePerRegistryAcrossThreads) {
     std::vector<std::thread> threads;
     std::atomic<int> answered{0};
     for (int i = 0; i < 4; ++i)
-        threads.emplace_back([&] {
+        threads.emplace_back([&, i] {
             auto credential = credentials->credential_for(i % 2 ? "ghcr.io" : "https://ghcr.io/");
             if (credential && credential->has_value() && (*credential)->username == "gh-user") ++answered;
         });
