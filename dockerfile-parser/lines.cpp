@@ -131,7 +131,8 @@ Result<Ast> parse_ast(std::string_view text, std::string_view file_name) {
         if (empty_continuation) {
             ParseWarning warning{str_cat("Empty continuation line found in: ", line), reader.line_number()};
             // Returned to the caller, who reports it; logged here only for tracing.
-            log_debug(file_name, ":", warning.line, ": ", warning.message);
+            log_debug(format_location({.file = std::string(file_name), .line = static_cast<size_t>(warning.line), .text = {}}), ": ",
+                      warning.message);
             ast.warnings.push_back(std::move(warning));
         }
 

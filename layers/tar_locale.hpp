@@ -8,26 +8,18 @@
 
 namespace kiln {
 
-// An owned C.UTF-8 locale object (null where the C library has none; then the thread's locale is used).
-class Utf8Locale {
-public:
-    Utf8Locale() : m_locale(::newlocale(LC_ALL_MASK, "C.UTF-8", static_cast<locale_t>(nullptr))) {}
-    ~Utf8Locale() {
-        if (m_locale) ::freelocale(m_locale);
-    }
-    Utf8Locale(const Utf8Locale&) = delete;
-    Utf8Locale& operator=(const Utf8Locale&) = delete;
-    locale_t get() const { return m_locale; }
+// The process's one C.UTF-8 locale object, made on first use and never freed (null where the C library has
+// none; then the thread's locale is used). Sharing it spares every tar reader and writer a newlocale() and
+// freelocale(), whose work inside the C library is serialized across threads.
+inline locale_t utf8_locale() {
+    static const locale_t locale = ::newlocale(LC_ALL_MASK, "C.UTF-8", static_cast<locale_t>(nullptr));
+    return locale;
+}
 
-private:
-    locale_t m_locale;
-};
-
-// Switches the calling thread to `locale` for the guard's lifetime.
+// Switches the calling thread to C.UTF-8 for the guard's lifetime.
 class ThreadLocaleGuard {
 public:
-    explicit ThreadLocaleGuard(const Utf8Locale& locale)
-        : m_previous(locale.get() ? ::uselocale(locale.get()) : static_cast<locale_t>(nullptr)) {}
+    ThreadLocaleGuard() : m_previous(utf8_locale() ? ::uselocale(utf8_locale()) : static_cast<locale_t>(nullptr)) {}
     ~ThreadLocaleGuard() {
         if (m_previous) ::uselocale(m_previous);
     }

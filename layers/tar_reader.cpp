@@ -88,7 +88,7 @@ Error TarReader::archive_error(const char* what) {
 
 Result<bool> TarReader::next(TarEntry& entry) {
     if (m_archive_at_end) return false;
-    ThreadLocaleGuard locale(m_locale);
+    ThreadLocaleGuard locale;
     if (!m_archive) {
         if (auto opened = open(); !opened) {
             // Zero bytes are an archive without entries (as Go's archive/tar, and so Docker, read them).

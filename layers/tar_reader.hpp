@@ -51,7 +51,6 @@ private:
     Error archive_error(const char* what);
 
     Reader& m_source;
-    Utf8Locale m_locale;
     std::unique_ptr<archive, ArchiveDeleter> m_archive;
     std::vector<char> m_buffer;
     std::optional<Error> m_source_error;

@@ -62,7 +62,7 @@ Status TarWriter::open() {
 
 Status TarWriter::write_header(const TarEntry& entry) {
     if (m_finished) return fail("tar: write after finish()");
-    ThreadLocaleGuard locale(m_locale);
+    ThreadLocaleGuard locale;
     if (!m_archive) KILN_TRY(open());
     std::unique_ptr<archive_entry, EntryDeleter> raw(archive_entry_new());
     if (!raw) return fail("cannot allocate a tar entry");

@@ -39,7 +39,6 @@ private:
     Error archive_error(const char* what);
 
     Writer& m_out;
-    Utf8Locale m_locale;
     std::unique_ptr<archive, ArchiveDeleter> m_archive;
     std::optional<Error> m_out_error;
     bool m_finished = false;

@@ -78,7 +78,7 @@ int run_build_command(const std::vector<std::string>& args, char** argv) {
 
     // A non-root caller continues inside its own user namespace, where it is root over a range of ids; this
     // re-executes kiln and only returns in the child (or when already inside).
-    if (auto entered = kiln::enter_build_user_namespace(argv); !entered) {
+    if (auto entered = kiln::enter_build_user_namespace(argv, environ); !entered) {
         std::fprintf(stderr, "error: %s\n", entered.error().message().c_str());
         return 1;
     } else if (entered->has_value()) {

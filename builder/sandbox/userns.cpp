@@ -17,12 +17,11 @@
 
 #include "builder/sandbox/cloned_process.hpp"
 #include "builder/sandbox/id_map.hpp"
+#include "common/fd.hpp"
 #include "common/files.hpp"
 #include "common/log.hpp"
 #include "common/process.hpp"
 #include "common/strings.hpp"
-
-extern char** environ;
 
 namespace kiln {
 namespace {
@@ -152,8 +151,11 @@ Result<int> wait_forwarding_signals(ClonedProcess& child, const BlockedSignals& 
 
 }  // namespace
 
-Result<std::optional<int>> enter_build_user_namespace(char** argv) {
-    const char* marker = std::getenv(k_build_userns_marker);
+Result<std::optional<int>> enter_build_user_namespace(char** argv, char** envp) {
+    std::string marker_prefix = str_cat(k_build_userns_marker, "=");
+    const char* marker = nullptr;
+    for (char** variable = envp; variable && *variable; ++variable)
+        if (std::string_view(*variable).starts_with(marker_prefix)) marker = *variable + marker_prefix.size();
     if (::geteuid() == 0) {
         if (marker) {
             // This is the re-executed kiln: die with the outer process, which may have died before this line.
@@ -174,17 +176,16 @@ Result<std::optional<int>> enter_build_user_namespace(char** argv) {
     std::string user = entry ? entry->pw_name : str_cat(uid);
 
     std::vector<std::string> environment;
-    for (char** variable = environ; *variable; ++variable) environment.emplace_back(*variable);
+    for (char** variable = envp; variable && *variable; ++variable) environment.emplace_back(*variable);
     environment.push_back(str_cat(k_build_userns_marker, "=", ::getpid()));
-    std::vector<char*> envp;
-    for (std::string& variable : environment) envp.push_back(variable.data());
-    envp.push_back(nullptr);
+    std::vector<char*> child_envp;
+    for (std::string& variable : environment) child_envp.push_back(variable.data());
+    child_envp.push_back(nullptr);
 
-    int sync[2];
-    if (::pipe2(sync, O_CLOEXEC) != 0) return fail_errno("pipe2");
-    UniqueFd sync_read(sync[0]), sync_write(sync[1]);
+    KILN_ASSIGN(auto sync, make_pipe());
+    auto& [sync_read, sync_write] = sync;
     BlockedSignals signals;
-    ReexecPlan plan{sync[0], sync[1], ::getpid(), signals.original(), argv, envp.data()};
+    ReexecPlan plan{sync_read.get(), sync_write.get(), ::getpid(), signals.original(), argv, child_envp.data()};
     auto child = ClonedProcess::spawn(CLONE_NEWUSER, reexec_main, &plan);
     if (!child)
         return fail(

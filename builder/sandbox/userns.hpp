@@ -12,13 +12,14 @@ namespace kiln {
 // Set in the environment of the re-executed kiln, to the outer process's pid.
 inline constexpr const char* k_build_userns_marker = "KILN_BUILD_USERNS";
 
-// Call first thing in main(), before any thread starts. As uid 0 (real root, or root inside a user namespace,
+// Call first thing in main(), before any thread starts, with main's argv and the process's environment (the
+// CLI's; nothing here reads the environment itself). As uid 0 (real root, or root inside a user namespace,
 // such as the one this function made) it returns nullopt: build in this process. Otherwise it re-executes
 // /proc/self/exe with the same argv, cwd and environment (plus the marker) in a new user namespace that maps
 // 0 → the caller's uid and 1..65535 → its /etc/subuid and /etc/subgid ranges (newuidmap/newgidmap), or only
 // 0 → the caller's ids, with a loud warning, where that is impossible. It forwards SIGINT, SIGTERM and
 // SIGHUP, and returns the child's exit code (128+signal when killed), which the caller must exit with.
-Result<std::optional<int>> enter_build_user_namespace(char** argv);
+Result<std::optional<int>> enter_build_user_namespace(char** argv, char** envp);
 
 }  // namespace kiln
 

@@ -66,8 +66,10 @@ inline int run_in_user_namespace_as(uid_t host_uid, gid_t host_gid, const std::f
     };
     mapped = mapped && write_proc("uid_map", "0 " + std::to_string(host_uid) + " 1") &&
              write_proc("setgroups", "deny") && write_proc("gid_map", "0 " + std::to_string(host_gid) + " 1");
-    byte = mapped ? 'y' : 'n';
-    bool told = ::write(go[1], &byte, 1) == 1;
+    // Only a child that is mapped is told to go. One that could not unshare may have exited already, and
+    // writing to it would raise SIGPIPE; closing the pipe tells any other to give up.
+    byte = 'y';
+    bool told = !mapped || ::write(go[1], &byte, 1) == 1;
     ::close(ready[0]);
     ::close(go[1]);
     int status = 0;

@@ -630,7 +630,9 @@ TEST_F(FaultProxyTest, StallHoldsOneConnectionWhileOthersProceed) {
 TEST_F(FaultProxyTest, DestructionEndsAStallAtOnce) {
     m_proxy->set_rules({{.fault = test::Fault::stall, .path_contains = "/blobs/", .stall = 60s}});
     Result<CurlExchange> stalled = fail("not run");
-    std::thread stalled_client([&] { stalled = get_blob({"--max-time", "30"}); });
+    // The URL is taken here: the client thread must not read m_proxy, which this thread resets.
+    std::string url = blob_url();
+    std::thread stalled_client([&, url] { stalled = curl({"--max-time", "30"}, url); });
     auto deadline = std::chrono::steady_clock::now() + 10s;
     while (m_proxy->faults_injected() == 0 && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(10ms);

@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "usage: %s WORK_DIR\n", argv[0]);
         return 2;
     }
-    auto entered = kiln::enter_build_user_namespace(argv);
+    auto entered = kiln::enter_build_user_namespace(argv, environ);
     if (!entered) {
         std::printf("error %s\n", entered.error().message().c_str());
         return 3;
