@@ -140,6 +140,28 @@ Result<size_t> remove_stale_temp_files(const std::string& dir, std::string_view 
     return removed;
 }
 
+Status AtomicFile::sync() {
+    while (::fdatasync(m_fd.get()) != 0) {
+        if (errno != EINTR) return fail_errno(str_cat("fdatasync ", m_temp_path));
+    }
+    return {};
+}
+
+Status sync_directory(const std::string& path) {
+    UniqueFd dir(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dir) return fail_errno(str_cat("open ", path));
+    if (::fsync(dir.get()) != 0 && errno != EINVAL) return fail_errno(str_cat("fsync ", path));
+    return {};
+}
+
+Status write_file_durable(const std::string& path, std::string_view bytes, mode_t mode) {
+    KILN_ASSIGN(auto file, AtomicFile::create(path, mode));
+    KILN_TRY(file.writer().write(bytes));
+    KILN_TRY(file.sync());
+    KILN_TRY(file.commit());
+    return sync_directory(parent_path(path));
+}
+
 Status write_file_atomic(const std::string& path, std::string_view bytes, mode_t mode) {
     KILN_ASSIGN(auto file, AtomicFile::create(path, mode));
     KILN_TRY(file.writer().write(bytes));

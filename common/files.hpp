@@ -34,6 +34,9 @@ public:
 
     Writer& writer() { return m_writer; }
     int fd() const { return m_fd.get(); }
+    // Flushes what was written to the disk (fdatasync): call before commit() for a file that must survive a
+    // crash whole once it is visible.
+    Status sync();
     // Closes the file and renames it over the target. Nothing is fsynced: builds are reproducible, not durable.
     Status commit();
     // As commit(), but publishes under `target` (on the same filesystem) instead.
@@ -62,6 +65,13 @@ Status copy_file_data(int in_fd, int out_fd, const std::string& display);
 
 // Writes `bytes` to `path` atomically.
 Status write_file_atomic(const std::string& path, std::string_view bytes, mode_t mode = 0644);
+
+// As write_file_atomic, durably: the bytes reach the disk before the rename, and the rename before this
+// returns, so that after a crash `path` is either the old file or the whole new one.
+Status write_file_durable(const std::string& path, std::string_view bytes, mode_t mode = 0644);
+
+// fsyncs the directory `path`, making the names created or renamed in it durable.
+Status sync_directory(const std::string& path);
 
 // mkdir -p; existing directories are fine.
 Status make_directories(const std::string& path, mode_t mode = 0755);

@@ -2,7 +2,9 @@
 
 #include <cctype>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 namespace kiln {
 
@@ -83,5 +85,33 @@ std::string format_seconds(double seconds, int decimals) {
     std::snprintf(buffer, sizeof buffer, "%.*f", decimals, seconds);
     return buffer;
 }
+
+// Go's time.ParseDuration for the units Docker users write: "30s", "1m30s", "1.5h", "500ms", "0".
+std::optional<std::int64_t> parse_go_duration_ns(std::string_view view) {
+    std::string text(view);
+    if (text == "0") return 0;
+    static const std::pair<const char*, double> k_units[] = {{"ns", 1}, {"us", 1e3}, {"µs", 1e3}, {"ms", 1e6},
+                                                             {"s", 1e9}, {"m", 60e9}, {"h", 3600e9}};
+    double total = 0;
+    size_t i = 0;
+    if (text.empty()) return std::nullopt;
+    while (i < text.size()) {
+        size_t start = i;
+        while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+        if (start == i) return std::nullopt;
+        double value = std::strtod(text.substr(start, i - start).c_str(), nullptr);
+        size_t unit_start = i;
+        while (i < text.size() && !std::isdigit(static_cast<unsigned char>(text[i])) && text[i] != '.') ++i;
+        std::string unit = text.substr(unit_start, i - unit_start);
+        double scale = 0;
+        for (const auto& [name, factor] : k_units)
+            if (unit == name) scale = factor;
+        if (scale == 0) return std::nullopt;
+        total += value * scale;
+    }
+    if (total > 9.2e18) return std::nullopt;
+    return static_cast<std::int64_t>(std::llround(total));
+}
+
 
 }  // namespace kiln

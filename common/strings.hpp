@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -33,6 +34,10 @@ std::string format_bytes(std::uint64_t bytes);
 std::string printable_excerpt(std::string_view text, size_t limit = 200);
 // Renders a duration in seconds with one decimal: "1.3".
 std::string format_seconds(double seconds, int decimals = 1);
+
+// Go's time.ParseDuration for the units Docker and Kaniko users write ("30s", "1m30s", "1.5h", "500ms",
+// "336h", "0"), in nanoseconds; nullopt for anything else.
+std::optional<std::int64_t> parse_go_duration_ns(std::string_view text);
 // Seconds elapsed on the steady clock since `start`, for log lines.
 inline double seconds_since(std::chrono::steady_clock::time_point start) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -28,6 +28,8 @@ public:
     // Empties the file, for a download that starts over.
     Status rewind() override;
     std::uint64_t size() const { return m_size; }
+    // Flushes the bytes to the disk, for a store that must survive a crash (the layer cache).
+    Status sync() { return m_file.sync(); }
     // Publishes the blob. With `expected`, a different digest is refused (the error names both digests) and the
     // partial file is removed at once. Call once.
     Result<Digest> commit(const std::optional<Digest>& expected = std::nullopt);

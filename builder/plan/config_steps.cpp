@@ -2,7 +2,6 @@
 // and HEALTHCHECK (durations and retries).
 
 #include <cctype>
-#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 
@@ -45,32 +44,6 @@ bool valid_signal(const std::string& text) {
     for (const char* known : k_names)
         if (name == known) return true;
     return name.starts_with("RTMIN") || name.starts_with("RTMAX");
-}
-
-// Go's time.ParseDuration for the units Docker users write: "30s", "1m30s", "1.5h", "500ms", "0".
-std::optional<std::int64_t> parse_duration_ns(const std::string& text) {
-    if (text == "0") return 0;
-    static const std::pair<const char*, double> k_units[] = {{"ns", 1}, {"us", 1e3}, {"µs", 1e3}, {"ms", 1e6},
-                                                             {"s", 1e9}, {"m", 60e9}, {"h", 3600e9}};
-    double total = 0;
-    size_t i = 0;
-    if (text.empty()) return std::nullopt;
-    while (i < text.size()) {
-        size_t start = i;
-        while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
-        if (start == i) return std::nullopt;
-        double value = std::strtod(text.substr(start, i - start).c_str(), nullptr);
-        size_t unit_start = i;
-        while (i < text.size() && !std::isdigit(static_cast<unsigned char>(text[i])) && text[i] != '.') ++i;
-        std::string unit = text.substr(unit_start, i - unit_start);
-        double scale = 0;
-        for (const auto& [name, factor] : k_units)
-            if (unit == name) scale = factor;
-        if (scale == 0) return std::nullopt;
-        total += value * scale;
-    }
-    if (total > 9.2e18) return std::nullopt;
-    return static_cast<std::int64_t>(std::llround(total));
 }
 
 }  // namespace
@@ -121,7 +94,7 @@ Result<Step> plan_healthcheck(StageScope& scope, const dockerfile::HealthcheckIn
                                          Duration{&instruction.start_interval, &health.start_interval_ns,
                                                   "--start-interval"}}) {
             if (duration.text->empty()) continue;
-            auto parsed = parse_duration_ns(*duration.text);
+            auto parsed = parse_go_duration_ns(*duration.text);
             if (!parsed || (*parsed != 0 && *parsed < 1000000))
                 return fail_at(instruction.source_location(), str_cat(duration.flag, " must be a duration of at least 1ms, got \"", *duration.text, "\""));
             *duration.target = *parsed;
