@@ -146,7 +146,10 @@ Status build_stages(const BuildInputs& build, std::vector<StageOutput>& outputs,
         // Each stage sees only the finished stages it needs, which the scheduler finished before starting it.
         StageDependencies given;
         if (stage.base_stage) given.base = &outputs[position[*stage.base_stage]];
-        for (size_t read : stage.reads) given.reads[read] = outputs[position[read]].filesystem.get();
+        for (size_t read : stage.reads) {
+            const StageOutput& output = outputs[position[read]];
+            given.reads[read] = ReadableStage{.filesystem = output.filesystem.get(), .diff_ids = output.image.config().diff_ids};
+        }
         LogLabel label(labelled ? stage.label : "");
         KILN_ASSIGN(outputs[job], build_stage(build, stage, given));
         return {};

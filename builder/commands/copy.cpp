@@ -32,11 +32,67 @@ std::string relative_to(const std::string& path, const std::string& base) {
     return base.empty() ? path : path.substr(base.size() + 1);
 }
 
-// One thing to copy once the patterns are matched: a path in the source root, or a URL to download.
-struct SelectedSource {
-    std::string path;
-    bool is_url = false;
-    std::optional<std::string> pivot;  // --parents: lands at <destination>/<path below pivot>
+// Matches a step's patterns against its source: what the step will copy.
+class Selector {
+public:
+    Selector(const CopyStep& copy, CopySelection& selection, const SourceLocation& at)
+        : m_copy(copy), m_selection(selection), m_at(at) {}
+
+    // The selection: every source pattern matched against the source root, URLs as they are.
+    Status select() {
+        for (const std::string& source : m_copy.sources) {
+            if (classify_add_source(source) == AddSourceKind::http) {
+                m_selection.sources.push_back(SelectedSource{.path = source, .is_url = true});
+                continue;
+            }
+            KILN_TRY(m_copy.parents ? select_with_parents(source) : select_local(source));
+        }
+        return {};
+    }
+
+private:
+    // Wildcard matches that an --exclude pattern names (relative to the pattern's fixed part) are dropped.
+    Status select_local(const std::string& pattern) {
+        KILN_ASSIGN(auto matched, located(expand_sources(m_selection.root, pattern, m_selection.ignore)));
+        std::string base = wildcard_base(pattern);
+        bool wildcard = has_wildcards(pattern);
+        for (std::string& path : matched) {
+            if (wildcard && m_selection.exclude && m_selection.exclude->matches(relative_to(path, base))) continue;
+            m_selection.sources.push_back(SelectedSource{.path = std::move(path)});
+        }
+        return {};
+    }
+
+    // BuildKit's --parents: "a/b/c.txt" keeps "a/b/" below the destination; "a/./b/c.txt" only "b/", the part
+    // after the "/./" pivot. Excludes are relative to the pivot.
+    Status select_with_parents(const std::string& source) {
+        size_t cut = source.find("/./");
+        std::string pivot_pattern = cut == std::string::npos ? "" : source.substr(0, cut);
+        std::string pattern = clean_path(cut == std::string::npos ? source : source.substr(cut + 3));
+        std::vector<std::string> pivots = {clean_path(pivot_pattern)};
+        if (has_wildcards(pivot_pattern)) {
+            KILN_ASSIGN(pivots, located(expand_sources(m_selection.root, pivot_pattern, m_selection.ignore)));
+        }
+        for (const std::string& pivot : pivots) {
+            KILN_ASSIGN(auto matched,
+                        located(expand_sources(m_selection.root, join_path(pivot, pattern), m_selection.ignore)));
+            for (std::string& path : matched) {
+                std::string relative = relative_to(path, pivot);
+                if (m_selection.exclude && !relative.empty() && m_selection.exclude->matches(relative)) continue;
+                m_selection.sources.push_back(SelectedSource{.path = std::move(path), .pivot = pivot});
+            }
+        }
+        return {};
+    }
+
+    template <class T>
+    Result<T> located(Result<T> result) const {
+        return with_location(std::move(result), m_at);
+    }
+
+    const CopyStep& m_copy;
+    CopySelection& m_selection;
+    const SourceLocation& m_at;
 };
 
 // One COPY or ADD step against its source and the stage's rootfs.
@@ -48,15 +104,18 @@ public:
 
     Result<StepWrites> run() {
         KILN_TRY(resolve_options());
-        KILN_TRY(open_source_root());
-        KILN_TRY(select_sources());
+        KILN_ASSIGN(SourceDirectory from, located(source_directory(m_context, m_copy.from)));
+        KILN_ASSIGN(CopySelection selection, select_copy_sources(from, m_copy, at()));
+        m_selection.emplace(std::move(selection));
+        m_options.ignore = m_selection->ignore;
+        if (m_selection->exclude) m_options.exclude = &*m_selection->exclude;
         m_dest_is_dir = m_copy.destination_is_directory ||
                         rootfs().open(m_copy.destination, O_PATH | O_DIRECTORY).has_value();
-        size_t total = m_sources.size() + m_copy.inline_sources.size();
+        size_t total = m_selection->sources.size() + m_copy.inline_sources.size();
         if (total > 1 && !m_dest_is_dir)
             return fail(error("when copying more than one source, the destination must be a directory and end with a /"));
         if (total == 0) log_warn(format_location(at()), ": the source patterns match no files; nothing is copied");
-        for (const SelectedSource& source : m_sources)
+        for (const SelectedSource& source : m_selection->sources)
             KILN_TRY(source.is_url ? copy_url(source.path) : copy_local(source));
         for (const dockerfile::HeredocFile& file : m_copy.inline_sources) KILN_TRY(copy_inline(file));
         return StepWrites{.paths = std::move(m_written)};
@@ -82,69 +141,11 @@ private:
             m_options.owner = CopyOwner{0, 0};
         }
         m_options.mode = m_copy.mode;
-        if (!m_copy.excludes.empty()) {
-            KILN_ASSIGN(m_exclude,
-                        located(with_context(dockerfile::IgnoreMatcher::from_patterns(m_copy.excludes), "--exclude")));
-            m_options.exclude = &*m_exclude;
-        }
-        return {};
-    }
-
-    Status open_source_root() {
-        KILN_ASSIGN(SourceDirectory from, located(source_directory(m_context, m_copy.from)));
-        m_options.ignore = from.ignore;
-        KILN_ASSIGN(m_source_root, located(RootFs::open(from.path)));
-        return {};
-    }
-
-    // The selection: every source pattern matched against the source root, URLs as they are.
-    Status select_sources() {
-        for (const std::string& source : m_copy.sources) {
-            if (classify_add_source(source) == AddSourceKind::http) {
-                m_sources.push_back(SelectedSource{.path = source, .is_url = true});
-                continue;
-            }
-            KILN_TRY(m_copy.parents ? select_with_parents(source) : select_local(source));
-        }
-        return {};
-    }
-
-    // Wildcard matches that an --exclude pattern names (relative to the pattern's fixed part) are dropped.
-    Status select_local(const std::string& pattern) {
-        KILN_ASSIGN(auto matched, located(expand_sources(*m_source_root, pattern, m_options.ignore)));
-        std::string base = wildcard_base(pattern);
-        bool wildcard = has_wildcards(pattern);
-        for (std::string& path : matched) {
-            if (wildcard && m_exclude && m_exclude->matches(relative_to(path, base))) continue;
-            m_sources.push_back(SelectedSource{.path = std::move(path)});
-        }
-        return {};
-    }
-
-    // BuildKit's --parents: "a/b/c.txt" keeps "a/b/" below the destination; "a/./b/c.txt" only "b/", the part
-    // after the "/./" pivot. Excludes are relative to the pivot.
-    Status select_with_parents(const std::string& source) {
-        size_t cut = source.find("/./");
-        std::string pivot_pattern = cut == std::string::npos ? "" : source.substr(0, cut);
-        std::string pattern = clean_path(cut == std::string::npos ? source : source.substr(cut + 3));
-        std::vector<std::string> pivots = {clean_path(pivot_pattern)};
-        if (has_wildcards(pivot_pattern)) {
-            KILN_ASSIGN(pivots, located(expand_sources(*m_source_root, pivot_pattern, m_options.ignore)));
-        }
-        for (const std::string& pivot : pivots) {
-            KILN_ASSIGN(auto matched,
-                        located(expand_sources(*m_source_root, join_path(pivot, pattern), m_options.ignore)));
-            for (std::string& path : matched) {
-                std::string relative = relative_to(path, pivot);
-                if (m_exclude && !relative.empty() && m_exclude->matches(relative)) continue;
-                m_sources.push_back(SelectedSource{.path = std::move(path), .pivot = pivot});
-            }
-        }
         return {};
     }
 
     Status copy_local(const SelectedSource& source) {
-        const RootFs& from = *m_source_root;
+        const RootFs& from = m_selection->root;
         if (source.pivot)
             return located(copy_path_with_parents(from, *source.pivot, relative_to(source.path, *source.pivot),
                                                   rootfs(), m_copy.destination, m_options, m_written));
@@ -169,7 +170,7 @@ private:
         }
         log_info("  unpacking ", path, " into /", m_copy.destination);
         ArchiveUnpack unpack{.owner = m_chown, .ownership_failure = m_context.build.host.ownership};
-        return located(unpack_archive(*m_source_root, path, rootfs(), m_copy.destination, unpack, m_written));
+        return located(unpack_archive(m_selection->root, path, rootfs(), m_copy.destination, unpack, m_written));
     }
 
     // Downloads into the work directory (verified before anything reaches the rootfs), then copies the file
@@ -201,16 +202,26 @@ private:
     const CopyStep& m_copy;
     CopyOptions m_options;
     std::optional<CopyOwner> m_chown;  // --chown alone: archives keep their owners without it
-    std::optional<dockerfile::IgnoreMatcher> m_exclude;
-    std::optional<RootFs> m_source_root;
+    std::optional<CopySelection> m_selection;
     bool m_dest_is_dir = false;
-    std::vector<SelectedSource> m_sources;
     std::optional<HttpClient> m_http;
     std::vector<std::string> m_written;
     bool m_warned_chmod = false;
 };
 
 }  // namespace
+
+Result<CopySelection> select_copy_sources(const SourceDirectory& from, const CopyStep& copy, const SourceLocation& at) {
+    KILN_ASSIGN(RootFs root, with_location(RootFs::open(from.path), at));
+    CopySelection selection{.root = std::move(root), .ignore = from.ignore, .exclude = {}, .sources = {}};
+    if (!copy.excludes.empty()) {
+        KILN_ASSIGN(selection.exclude, with_location(with_context(dockerfile::IgnoreMatcher::from_patterns(copy.excludes),
+                                                                  "--exclude"),
+                                                     at));
+    }
+    KILN_TRY(Selector(copy, selection, at).select());
+    return selection;
+}
 
 Result<StepWrites> execute_copy(StepContext& context, const CopyStep& copy) {
     CopyOperation operation(context, copy);

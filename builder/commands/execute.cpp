@@ -21,9 +21,9 @@ Result<SourceDirectory> source_directory(const StepContext& context, const Sourc
                                    .is_context = true};
         case SourceRef::Kind::stage: {
             auto found = context.reads.find(from.stage);
-            if (found == context.reads.end() || !found->second)
+            if (found == context.reads.end() || !found->second.filesystem)
                 return fail(str_cat("internal error: stage ", from.stage, " was not handed to ", context.stage.label));
-            const StageFilesystem& stage = *found->second;
+            const StageFilesystem& stage = *found->second.filesystem;
             if (stage.path().empty())
                 return fail(str_cat("stage ", from.stage, " is not available: its filesystem was handed to the stage "
                                     "built FROM it"));

@@ -62,7 +62,10 @@ public:
         for (size_t index = 0; index < m_stages.size(); ++index) {
             if (!needed[index]) continue;
             if (m_stages[index].base_stage) ++m_stages[*m_stages[index].base_stage].readers;
-            for (size_t read : m_stages[index].reads) ++m_stages[read].readers;
+            for (size_t read : m_stages[index].reads) {
+                ++m_stages[read].readers;
+                ++m_stages[read].step_readers;
+            }
         }
         for (size_t index = 0; index < m_stages.size(); ++index)
             if (needed[index]) plan.stages.push_back(std::move(m_stages[index]));

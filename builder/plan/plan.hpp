@@ -32,6 +32,7 @@ struct PlannedStage {
     std::vector<Step> steps;  // the base's ONBUILD triggers (number 0), then the stage's instructions
     std::vector<size_t> reads;  // earlier stages its steps read (COPY --from, RUN --mount from=), sorted
     size_t readers = 0;         // later planned stages that use this one (FROM, or a read)
+    size_t step_readers = 0;    // later planned stages whose steps read this one's files
 
     // Every stage this one needs finished before it starts: its base stage and the stages it reads.
     std::vector<size_t> dependencies() const;

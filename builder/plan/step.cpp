@@ -81,11 +81,17 @@ void describe_action(const WorkdirStep& workdir, const Step&, std::vector<std::p
 
 }  // namespace
 
-std::string describe_step(const Step& step) {
+std::vector<std::pair<std::string, std::string>> step_fields(const Step& step) {
     std::vector<std::pair<std::string, json>> lines = {{"instruction", step.keyword}};
     std::visit([&](const auto& action) { describe_action(action, step, lines); }, step.action);
+    std::vector<std::pair<std::string, std::string>> fields;
+    for (const auto& [key, value] : lines) fields.emplace_back(key, value.dump());
+    return fields;
+}
+
+std::string describe_step(const Step& step) {
     std::string text;
-    for (const auto& [key, value] : lines) text += str_cat(key, ": ", value.dump(), "\n");
+    for (const auto& [key, value] : step_fields(step)) text += str_cat(key, ": ", value, "\n");
     return text;
 }
 

@@ -72,6 +72,10 @@ struct Step {
     bool changes_files() const { return !std::holds_alternative<std::monostate>(action); }
 };
 
+// The step's expanded inputs as (name, JSON value) pairs, in a fixed order: "instruction", then the action's
+// ("argv", "environment", "user", … for RUN; "sources", "destination", … for COPY).
+std::vector<std::pair<std::string, std::string>> step_fields(const Step& step);
+
 // The step as stable text: its instruction and every expanded input, one "key: value" line each. Two steps
 // print the same exactly when they would do the same given the same filesystem.
 std::string describe_step(const Step& step);

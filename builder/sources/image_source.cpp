@@ -85,8 +85,9 @@ Result<SourceImage> RegistryImageSource::resolve(const std::string& name, const 
 }
 
 Result<SourceImage> RegistryImageSource::resolve_uncached(const std::string& name, const Platform& platform) {
-    for (const auto& [context_name, location] : m_settings.build_contexts)
-        if (context_name == name) return resolve_layout(context_name, location, platform);
+    // As with every repeated flag, the last --build-context for a name wins.
+    for (auto context = m_settings.build_contexts.rbegin(); context != m_settings.build_contexts.rend(); ++context)
+        if (context->first == name) return resolve_layout(context->first, context->second, platform);
     return resolve_registry(name, platform);
 }
 
