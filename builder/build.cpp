@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "builder/build_inputs.hpp"
+#include "builder/cache/local_cache.hpp"
 #include "builder/output.hpp"
 #include "builder/plan/plan.hpp"
 #include "builder/scheduler.hpp"
@@ -121,6 +122,21 @@ SnapshotPolicy snapshot_policy(const BuildOptions& options, const HostFacts& fac
     return policy;
 }
 
+// --cache: the local layer cache in <cache-dir>/layers, or none.
+Result<std::unique_ptr<LayerCache>> open_layer_cache(const BuildOptions& options, const std::string& cache_dir) {
+    if (!options.cache.enabled) return std::unique_ptr<LayerCache>();
+    if (options.single_snapshot) {
+        log_warn("--cache has no effect with --single-snapshot: a stage's steps make no layers of their own");
+        return std::unique_ptr<LayerCache>();
+    }
+    std::string root = cache_dir + "/layers";
+    KILN_ASSIGN(auto cache, with_context(LocalLayerCache::open(root, options.cache.ttl,
+                                                               static_cast<std::int64_t>(std::time(nullptr))),
+                                         "--cache-dir " + cache_dir));
+    log_info("layer cache: ", root);
+    return std::unique_ptr<LayerCache>(std::move(cache));
+}
+
 }  // namespace
 
 Result<BuildResult> run_build(const BuildOptions& options, const HostEnvironment& environment) {
@@ -182,6 +198,8 @@ Result<BuildResult> run_build(const BuildOptions& options, const HostEnvironment
     std::unique_ptr<Snapshotter> snapshotter =
         make_snapshotter(choice, snapshot_policy(options, host.facts), layers, work.path());
     ImageFilesystems image_filesystems(images, work.path() + "/copy-sources", host.facts.ownership);
+    std::string cache_dir = options.cache_dir.empty() ? environment.default_cache_dir() : options.cache_dir;
+    KILN_ASSIGN(std::unique_ptr<LayerCache> cache, open_layer_cache(options, cache_dir));
     BuildInputs build{.options = options,
                       .environment = environment,
                       .host = host.facts,
@@ -191,8 +209,9 @@ Result<BuildResult> run_build(const BuildOptions& options, const HostEnvironment
                       .images = images,
                       .image_filesystems = image_filesystems,
                       .snapshotter = *snapshotter,
+                      .cache = cache.get(),
                       .work_dir = work.path(),
-                      .cache_dir = options.cache_dir.empty() ? environment.default_cache_dir() : options.cache_dir,
+                      .cache_dir = cache_dir,
                       .platform = platforms.target,
                       .created_seconds = created};
 
@@ -203,6 +222,8 @@ Result<BuildResult> run_build(const BuildOptions& options, const HostEnvironment
         KILN_TRY(build_stages(build, outputs, std::max(2u, std::thread::hardware_concurrency())));
     }
 
+    // A stage whose steps were all cached never fetched its base: the image's layers must be readable now.
+    KILN_TRY(fetch_base_layers(plan, plan.target, images));
     Image image = outputs.at(plan.stages.size() - 1).image;
     for (size_t i = 0; i < plan.stages.size(); ++i)
         if (plan.stages[i].index == plan.target) image = outputs[i].image;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "builder/cache/layer_cache.hpp"
 #include "builder/host.hpp"
 #include "builder/options.hpp"
 #include "builder/plan/plan.hpp"
@@ -28,6 +29,7 @@ struct BuildInputs {
     ImageSource& images;
     ImageFilesystems& image_filesystems;
     Snapshotter& snapshotter;
+    LayerCache* cache = nullptr;  // --cache; null without it
     std::string work_dir;            // kiln's private directory for this build
     std::string cache_dir;           // RUN --mount=type=cache directories live below it
     Platform platform;                 // the build's target platform (--custom-platform, else this machine's)

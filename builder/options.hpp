@@ -1,6 +1,7 @@
 #pragma once
 // Everything a build is asked to do, as parsed from Kaniko-compatible flags.
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <utility>
@@ -52,6 +53,19 @@ enum class SnapshotterKind {
     walk,       // lstat the whole rootfs before and after each step and compare
 };
 
+// The layer cache (Kaniko's --cache flags).
+struct CacheSettings {
+    bool enabled = false;  // --cache
+    // --cache-repo: the registry repository of cache entries. Not served yet: a build with --cache uses the
+    // local cache in --cache-dir alone.
+    std::string repository;
+    std::chrono::seconds ttl{14 * 24 * 3600};  // --cache-ttl: older entries are misses
+    // --cache-run-layers / --cache-copy-layers. Kaniko leaves COPY uncached by default; kiln's keys cover the
+    // copied files' content, so both are on.
+    bool run_layers = true;
+    bool copy_layers = true;
+};
+
 struct BuildOptions {
     std::string context_dir = ".";
     std::string dockerfile = "Dockerfile";  // absolute, relative to the working directory, or to the context
@@ -86,7 +100,10 @@ struct BuildOptions {
     // Paths left out of every layer, with everything below them (--ignore-path, in the image's namespace).
     std::vector<std::string> ignore_paths;
     bool ignore_var_run = true;  // --ignore-var-run: /var/run and below stay out of layers, as in Kaniko
-    std::string cache_dir;  // RUN --mount=type=cache directories; empty: HostEnvironment::default_cache_dir()
+    // What kiln keeps across builds, each in a folder of its own: the layer cache (layers/) and RUN
+    // --mount=type=cache directories (run-mounts/). Empty: HostEnvironment::default_cache_dir().
+    std::string cache_dir;
+    CacheSettings cache;
     std::vector<SecretSource> secrets;  // --secret, in flag order; a later one with the same id wins
 
     std::string work_dir_parent;  // where kiln makes its private work directory; empty: HostEnvironment::temp_parent()

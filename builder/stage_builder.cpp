@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "builder/cache/step_key.hpp"
 #include "common/files.hpp"
 #include "common/log.hpp"
 #include "common/strings.hpp"
@@ -18,7 +19,7 @@ public:
 
     Result<StageOutput> run() {
         log_info("[", m_stage.label, " 1/", m_step_count, "] ", m_stage.from.text);
-        KILN_TRY(prepare());
+        KILN_TRY(start());
         for (const Step& step : m_stage.steps) {
             if (step.number == 0)
                 log_info("[", m_stage.label, " ONBUILD] ", step.location.text);
@@ -32,31 +33,100 @@ public:
             double seconds = seconds_since(start);
             if (seconds >= 0.05) log_info("  done in ", format_seconds(seconds, 2), " s");
         }
-        KILN_ASSIGN(std::optional<LayerPtr> layer, m_filesystem->finish());
-        if (layer) m_image = m_image.with_layer(*layer, history("single snapshot of stage " + m_stage.label));
+        // Later stages' COPY --from and RUN --mount from= read this one's files; a stage built FROM it starts
+        // from its image and needs none of them.
+        if (m_stage.step_readers > 0) KILN_TRY(ensure_filesystem());
+        if (m_filesystem) {
+            KILN_ASSIGN(std::optional<LayerPtr> layer, m_filesystem->finish());
+            if (layer) m_image = m_image.with_layer(*layer, history("single snapshot of stage " + m_stage.label));
+        }
         return StageOutput{.image = std::move(m_image), .filesystem = std::move(m_filesystem)};
     }
 
 private:
-    // The stage's filesystem from its base: a finished stage, an image (its layers fetched now), or scratch.
-    Status prepare() {
-        std::string directory = str_cat(m_build.work_dir, "/stages/", m_stage.index);
-        KILN_TRY(make_directories(directory, 0700));
-        Image base = Image::empty(m_stage.platform);
-        StageFilesystem* parent = nullptr;
+    // The image the stage starts from: a finished stage's, an image's, or scratch.
+    Status start() {
+        m_base = Image::empty(m_stage.platform);
         if (m_stage.base_stage) {
             if (!m_dependencies.base) return fail_at(m_stage.from, "internal error: the base stage was not handed over");
-            base = m_dependencies.base->image;
-            parent = m_dependencies.base->filesystem.get();
+            m_base = m_dependencies.base->image;
         } else if (m_stage.base_image) {
-            KILN_TRY(with_location(m_build.images.fetch_layers(*m_stage.base_image), m_stage.from));
-            base = m_stage.base_image->image;
+            m_base = m_stage.base_image->image;
         }
-        bool shared = !m_stage.base_stage || m_build.plan.find(*m_stage.base_stage)->readers > 1;
-        StageStart start{.directory = directory, .base = base, .parent = parent, .parent_has_other_readers = shared};
-        KILN_ASSIGN(m_filesystem, with_location(m_build.snapshotter.prepare_stage(start), m_stage.from));
-        m_image = base.with_run_config(m_stage.start_config);
+        m_image = m_base.with_run_config(m_stage.start_config);
         return {};
+    }
+
+    // The stage's filesystem, made when a step first needs it: the base's layers fetched and extracted (or the
+    // parent stage's taken over), then the cached layers of the steps before. A stage whose every step is
+    // cached never makes one.
+    Status ensure_filesystem() {
+        if (m_filesystem) return {};
+        std::string directory = str_cat(m_build.work_dir, "/stages/", m_stage.index);
+        KILN_TRY(make_directories(directory, 0700));
+        StageFilesystem* parent = m_stage.base_stage ? m_dependencies.base->filesystem.get() : nullptr;
+        // Without the parent's files, the stage starts from its image, whose base layers must be readable.
+        if (!parent) KILN_TRY(fetch_base_layers(m_build.plan, m_stage.index, m_build.images));
+        bool shared = !m_stage.base_stage || m_build.plan.find(*m_stage.base_stage)->readers > 1;
+        StageStart start{.directory = directory, .base = m_base, .parent = parent, .parent_has_other_readers = shared};
+        KILN_ASSIGN(m_filesystem, with_location(m_build.snapshotter.prepare_stage(start), m_stage.from));
+        log_debug("the filesystem of ", m_stage.label, " is prepared (", m_build.snapshotter.name(), "), with ",
+                  m_pending.size(), " cached layer(s) to apply");
+        for (const LayerPtr& layer : m_pending)
+            KILN_TRY_CONTEXT(m_filesystem->apply_layer(*layer),
+                             str_cat("applying the cached layer ", layer->descriptor().digest.str()));
+        m_pending.clear();
+        return {};
+    }
+
+    // Whether the cache keeps this kind of step (--cache-run-layers, --cache-copy-layers).
+    bool cacheable(const Step& step) const {
+        if (!m_build.cache) return false;
+        if (std::holds_alternative<RunStep>(step.action)) return m_build.options.cache.run_layers;
+        if (std::holds_alternative<CopyStep>(step.action)) return m_build.options.cache.copy_layers;
+        return true;
+    }
+
+    // The step's cached result when the cache has one: the stage then records its layer (applied to the
+    // filesystem only if a later step needs the files) and the step is done. Otherwise the log says why.
+    Result<bool> from_cache(const Step& step, const std::optional<StepKey>& key) {
+        if (!key) return false;
+        if (!key->inputs) {
+            log_info("  not cached: ", key->not_cached);
+            return false;
+        }
+        LayerCache& cache = *m_build.cache;
+        auto hit = cache.lookup(key->inputs->key());
+        if (!hit) {
+            log_warn("layer cache: ", hit.error().message(), "; the step runs");
+            return false;
+        }
+        if (!*hit) {
+            std::optional<KeyInputs> before = cache.previous_inputs(key->identity);
+            log_info("  not cached: ", before ? key->inputs->difference_from(*before) : "no earlier build of this step");
+            return false;
+        }
+        log_info("  cached (", cache.name(), ")");
+        if (!(*hit)->layer) {
+            m_image = m_image.with_empty_layer_history(history(step.created_by));
+            return true;
+        }
+        m_image = m_image.with_layer((*hit)->layer, history(step.created_by));
+        if (m_filesystem)
+            KILN_TRY_CONTEXT(m_filesystem->apply_layer(*(*hit)->layer),
+                             str_cat("applying the cached layer ", (*hit)->layer->descriptor().digest.str()));
+        else
+            m_pending.push_back((*hit)->layer);
+        return true;
+    }
+
+    // Keeps what the step made for later builds; a failure is a warning, never the build's.
+    void keep(const StepKey& key, const LayerPtr& layer) {
+        LayerCache& cache = *m_build.cache;
+        if (auto stored = cache.store(key.inputs->key(), layer.get()); !stored)
+            log_warn("layer cache: keeping a layer of ", m_stage.label, " failed: ", stored.error().message());
+        if (auto recorded = cache.record_inputs(key.identity, *key.inputs); !recorded)
+            log_debug("layer cache: ", recorded.error().message());
     }
 
     Status run_step(const Step& step) {
@@ -70,6 +140,13 @@ private:
             m_image = m_image.with_empty_layer_history(history(step.created_by));
             return {};
         }
+        std::optional<StepKey> key;
+        if (cacheable(step)) {
+            KILN_ASSIGN(key, step_key(m_build, m_stage, m_dependencies.reads, step, m_image));
+        }
+        KILN_ASSIGN(bool cached, from_cache(step, key));
+        if (cached) return {};
+        KILN_TRY(ensure_filesystem());
         StepContext context{.build = m_build,
                             .stage = m_stage,
                             .step = step,
@@ -79,15 +156,16 @@ private:
                                         ? str_cat("an ONBUILD trigger of ", m_stage.label)
                                         : str_cat("step ", step.number, "/", m_step_count, " of ", m_stage.label)};
         KILN_ASSIGN(StepWrites writes, execute_step(context));
-        if (!writes.makes_layer) {
-            m_image = m_image.with_empty_layer_history(history(step.created_by));
-            return {};
+        LayerPtr layer;
+        if (writes.makes_layer) {
+            KILN_ASSIGN(std::optional<LayerPtr> committed, with_location(m_filesystem->commit(writes), step.location));
+            if (committed) layer = *committed;
         }
-        KILN_ASSIGN(std::optional<LayerPtr> layer, with_location(m_filesystem->commit(writes), step.location));
         if (layer)
-            m_image = m_image.with_layer(*layer, history(step.created_by));
+            m_image = m_image.with_layer(layer, history(step.created_by));
         else
             m_image = m_image.with_empty_layer_history(history(step.created_by));
+        if (key && key->inputs) keep(*key, layer);
         return {};
     }
 
@@ -99,11 +177,21 @@ private:
     const PlannedStage& m_stage;
     const StageDependencies& m_dependencies;
     size_t m_step_count = 1;  // FROM is step 1
-    std::unique_ptr<StageFilesystem> m_filesystem;
+    Image m_base = Image::empty(Platform{});  // the image the stage starts from
+    std::unique_ptr<StageFilesystem> m_filesystem;  // made by ensure_filesystem()
+    std::vector<LayerPtr> m_pending;  // cached layers not yet applied to m_filesystem
     Image m_image = Image::empty(Platform{});
 };
 
 }  // namespace
+
+Status fetch_base_layers(const BuildPlan& plan, size_t index, ImageSource& images) {
+    for (const PlannedStage* stage = plan.find(index); stage;
+         stage = stage->base_stage ? plan.find(*stage->base_stage) : nullptr) {
+        if (stage->base_image) return with_location(images.fetch_layers(*stage->base_image), stage->from);
+    }
+    return {};
+}
 
 Result<StageOutput> build_stage(const BuildInputs& build, const PlannedStage& stage,
                                 const StageDependencies& dependencies) {

@@ -25,6 +25,10 @@ struct StageDependencies {
     StageReads reads;
 };
 
+// Fetches the layers of the image that stage `index` is built on, down its FROM chain: what a stage whose
+// parent never extracted its files, or a fully cached image, needs readable.
+Status fetch_base_layers(const BuildPlan& plan, size_t index, ImageSource& images);
+
 // Builds `stage`. Errors name the Dockerfile line of the step that failed.
 Result<StageOutput> build_stage(const BuildInputs& build, const PlannedStage& stage, const StageDependencies& dependencies);
 

@@ -52,13 +52,6 @@ Apply set_bool(bool BuildOptions::*member, std::string_view flag) {
     };
 }
 
-Apply set_access_bool(RegistryAccess BuildOptions::*access, bool RegistryAccess::*member, std::string_view flag) {
-    return [=](BuildOptions& options, const std::string& value) -> Status {
-        KILN_ASSIGN((options.*access).*member, parse_bool(flag, value));
-        return {};
-    };
-}
-
 Status apply_build_arg(BuildOptions& options, const std::string& value) {
     KILN_ASSIGN(auto pair, parse_key_value("build-arg", value));
     // Like Kaniko and docker: a bare NAME takes its value from kiln's own environment.

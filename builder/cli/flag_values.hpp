@@ -26,7 +26,14 @@ Result<int> parse_int(std::string_view flag, const std::string& value);
 Apply set_string(std::string BuildOptions::*member);
 Apply append_string(std::vector<std::string> BuildOptions::*member);
 Apply set_bool(bool BuildOptions::*member, std::string_view flag);
-Apply set_access_bool(RegistryAccess BuildOptions::*access, bool RegistryAccess::*member, std::string_view flag);
+// A boolean inside a group of options: set_nested_bool(&BuildOptions::push, &RegistryAccess::plain_http, …).
+template <class Group>
+Apply set_nested_bool(Group BuildOptions::*group, bool Group::*member, std::string_view flag) {
+    return [=](BuildOptions& options, const std::string& value) -> Status {
+        KILN_ASSIGN((options.*group).*member, parse_bool(flag, value));
+        return {};
+    };
+}
 
 // --build-arg NAME=VALUE, or a bare NAME that takes its value from kiln's environment (as Kaniko and docker).
 Status apply_build_arg(BuildOptions& options, const std::string& value);

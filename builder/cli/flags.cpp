@@ -84,10 +84,10 @@ const std::vector<FlagSpec>& flag_specs() {
          set_string(&BuildOptions::image_name_tag_with_digest_file), "write one REPOSITORY:TAG@DIGEST line per destination"},
         {"image-url-file", 0, FlagKind::value, set_string(&BuildOptions::image_url_file),
          "write the first destination's reference (Tekton's IMAGE_URL)"},
-        {"insecure", 0, FlagKind::boolean, set_access_bool(&BuildOptions::push, &RegistryAccess::plain_http, "insecure"),
+        {"insecure", 0, FlagKind::boolean, set_nested_bool(&BuildOptions::push, &RegistryAccess::plain_http, "insecure"),
          "push over plain HTTP"},
         {"insecure-pull", 0, FlagKind::boolean,
-         set_access_bool(&BuildOptions::pull, &RegistryAccess::plain_http, "insecure-pull"), "pull over plain HTTP"},
+         set_nested_bool(&BuildOptions::pull, &RegistryAccess::plain_http, "insecure-pull"), "pull over plain HTTP"},
         {"insecure-registry", 0, FlagKind::value,
          [](BuildOptions& o, const std::string& v) -> Status {
              o.pull.plain_http_registries.push_back(v);
@@ -96,10 +96,10 @@ const std::vector<FlagSpec>& flag_specs() {
          },
          "use plain HTTP for this registry (repeatable)"},
         {"skip-tls-verify", 0, FlagKind::boolean,
-         set_access_bool(&BuildOptions::push, &RegistryAccess::skip_tls_verify, "skip-tls-verify"),
+         set_nested_bool(&BuildOptions::push, &RegistryAccess::skip_tls_verify, "skip-tls-verify"),
          "push without verifying TLS certificates"},
         {"skip-tls-verify-pull", 0, FlagKind::boolean,
-         set_access_bool(&BuildOptions::pull, &RegistryAccess::skip_tls_verify, "skip-tls-verify-pull"),
+         set_nested_bool(&BuildOptions::pull, &RegistryAccess::skip_tls_verify, "skip-tls-verify-pull"),
          "pull without verifying TLS certificates"},
         {"skip-tls-verify-registry", 0, FlagKind::value,
          [](BuildOptions& o, const std::string& v) -> Status {
@@ -206,8 +206,25 @@ const std::vector<FlagSpec>& flag_specs() {
         {"reproducible", 0, FlagKind::boolean, set_bool(&BuildOptions::reproducible, "reproducible"),
          "strip timestamps (SOURCE_DATE_EPOCH, else 0) so that the same inputs give the same digest"},
         {"cache-dir", 0, FlagKind::value, set_string(&BuildOptions::cache_dir),
-         "directory kept across builds for RUN --mount=type=cache "
+         "directory kept across builds: the layer cache and RUN --mount=type=cache "
          "(default ${XDG_CACHE_HOME:-$HOME/.cache}/kiln)"},
+        {"cache", 0, FlagKind::boolean, set_nested_bool(&BuildOptions::cache, &CacheSettings::enabled, "cache"),
+         "reuse the layers of steps whose inputs are unchanged, and keep new ones, in --cache-dir"},
+        {"cache-ttl", 0, FlagKind::value,
+         [](BuildOptions& o, const std::string& v) -> Status {
+             std::optional<std::int64_t> nanoseconds = parse_go_duration_ns(v);
+             if (!nanoseconds || *nanoseconds <= 0)
+                 return fail(str_cat("--cache-ttl: expected a duration such as 336h or 90m, got \"", v, "\""));
+             o.cache.ttl = std::chrono::seconds(*nanoseconds / 1000000000);
+             return {};
+         },
+         "cache entries older than this are not used (default 336h)"},
+        {"cache-run-layers", 0, FlagKind::boolean,
+         set_nested_bool(&BuildOptions::cache, &CacheSettings::run_layers, "cache-run-layers"),
+         "cache RUN layers (default true)"},
+        {"cache-copy-layers", 0, FlagKind::boolean,
+         set_nested_bool(&BuildOptions::cache, &CacheSettings::copy_layers, "cache-copy-layers"),
+         "cache COPY and ADD layers (default true: keys cover the copied files' content)"},
         {"secret", 0, FlagKind::value,
          [](BuildOptions& o, const std::string& v) -> Status {
              KILN_ASSIGN(SecretSource secret, parse_secret_flag(v));
@@ -240,13 +257,9 @@ const std::vector<FlagSpec>& flag_specs() {
 
 const std::vector<IgnoredFlag>& ignored_flags() {
     static const std::vector<IgnoredFlag> flags = {
-        {"cache", FlagKind::boolean, "layer caching is not implemented yet: every step is built"},
-        {"cache-repo", FlagKind::value, "layer caching is not implemented yet"},
-        {"cache-ttl", FlagKind::value, "layer caching is not implemented yet"},
-        {"cache-copy-layers", FlagKind::boolean, "layer caching is not implemented yet"},
-        {"cache-run-layers", FlagKind::boolean, "layer caching is not implemented yet"},
-        {"compressed-caching", FlagKind::boolean, "layer caching is not implemented yet"},
-        {"no-push-cache", FlagKind::boolean, "layer caching is not implemented yet"},
+        {"cache-repo", FlagKind::value, "the registry cache is not implemented yet: --cache uses --cache-dir alone"},
+        {"compressed-caching", FlagKind::boolean, "kiln's cache always keeps the compressed layer"},
+        {"no-push-cache", FlagKind::boolean, "the registry cache is not implemented yet: nothing is pushed to it"},
         {"cleanup", FlagKind::boolean, "kiln always removes its work directory"},
         {"force", FlagKind::boolean, "kiln never builds in its own root filesystem, so there is nothing to force"},
         {"skip-unused-stages", FlagKind::boolean, "kiln always skips the stages the target does not need"},

@@ -1,14 +1,16 @@
 #pragma once
-// Stand-ins for the builder's three boundaries (images from registries, the snapshotter, the RUN sandbox), so
-// that the planner, the scheduler and the stage builder can be tested without root, namespaces or a registry.
-// Each boundary is also tested for real: RegistryImageSource by the registry and integration tests, the walk
-// and overlay snapshotters by tests/integration/snapshotter_test.cpp, the sandbox by tests/builder/sandbox.
+// Stand-ins for the builder's boundaries (images from registries, the snapshotter, the RUN sandbox, the layer
+// cache), so that the planner, the scheduler and the stage builder can be tested without root, namespaces or a
+// registry. Each boundary is also tested for real: RegistryImageSource by tests/builder/sources, the walk and
+// overlay snapshotters by tests/integration/snapshotter_test.cpp, the sandbox by tests/builder/sandbox, the
+// local cache by tests/builder/cache and tests/integration/cache_test.cpp.
 
 #include <map>
 #include <mutex>
 #include <string>
 #include <vector>
 
+#include "builder/cache/layer_cache.hpp"
 #include "builder/sandbox/sandbox.hpp"
 #include "builder/snapshot/snapshotter.hpp"
 #include "builder/sources/image_source.hpp"
@@ -35,6 +37,56 @@ public:
 private:
     Descriptor m_descriptor;
     Digest m_diff_id;
+};
+
+// A layer known by its descriptor and diffID only.
+class DescribedLayer final : public Layer {
+public:
+    explicit DescribedLayer(const Layer& layer) : m_descriptor(layer.descriptor()), m_diff_id(layer.diff_id()) {}
+    const Descriptor& descriptor() const override { return m_descriptor; }
+    const Digest& diff_id() const override { return m_diff_id; }
+    Result<std::unique_ptr<Reader>> open_blob() const override { return fail("a described layer has no bytes"); }
+
+private:
+    Descriptor m_descriptor;
+    Digest m_diff_id;
+};
+
+// A layer cache in memory; it counts what it was asked.
+class FakeLayerCache final : public LayerCache {
+public:
+    const char* name() const override { return "fake"; }
+    Result<std::optional<CachedStep>> lookup(const Digest& key) override {
+        std::lock_guard lock(m_mutex);
+        ++lookups;
+        auto found = m_entries.find(key.str());
+        if (found == m_entries.end()) return std::nullopt;
+        return CachedStep{.layer = found->second, .created = 0};
+    }
+    Status store(const Digest& key, const Layer* layer) override {
+        std::lock_guard lock(m_mutex);
+        ++stores;
+        m_entries[key.str()] = layer ? std::make_shared<DescribedLayer>(*layer) : nullptr;
+        return {};
+    }
+    std::optional<KeyInputs> previous_inputs(const Digest& identity) override {
+        std::lock_guard lock(m_mutex);
+        auto found = m_inputs.find(identity.str());
+        if (found == m_inputs.end()) return std::nullopt;
+        return found->second;
+    }
+    Status record_inputs(const Digest& identity, const KeyInputs& inputs) override {
+        std::lock_guard lock(m_mutex);
+        m_inputs[identity.str()] = inputs;
+        return {};
+    }
+    size_t lookups = 0;
+    size_t stores = 0;
+
+private:
+    std::mutex m_mutex;
+    std::map<std::string, LayerPtr> m_entries;
+    std::map<std::string, KeyInputs> m_inputs;
 };
 
 // Images by name, each a config without layers; it records what it was asked.

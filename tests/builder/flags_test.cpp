@@ -115,6 +115,27 @@ TEST(BuildFlags, KanikoPerformanceFlagsAreAcceptedWithTheirValues) {
     EXPECT_EQ(options->tar_path, "out.tar");
 }
 
+TEST(BuildFlags, CacheFlagsKeepKanikosMeaning) {
+    auto defaults = parse_build_flags({"--no-push"});
+    ASSERT_TRUE(defaults);
+    EXPECT_FALSE(defaults->cache.enabled);
+    EXPECT_EQ(defaults->cache.ttl, std::chrono::hours(336));
+    auto options = parse_build_flags({"--no-push", "--cache", "--cache-ttl=90m", "--cache-run-layers=false",
+                                      "--cache-copy-layers=false"});
+    ASSERT_TRUE(options) << options.error().message();
+    EXPECT_TRUE(options->cache.enabled);
+    EXPECT_EQ(options->cache.ttl, std::chrono::minutes(90));
+    EXPECT_FALSE(options->cache.run_layers);
+    EXPECT_FALSE(options->cache.copy_layers);
+    for (const char* bad : {"--cache-ttl=soon", "--cache-ttl=0", "--cache=maybe"}) {
+        auto refused = parse_build_flags({"--no-push", bad});
+        ASSERT_FALSE(refused) << bad;
+        EXPECT_NE(refused.error().message().find(std::string(bad).substr(2, std::string(bad).find('=') - 2)),
+                  std::string::npos)
+            << refused.error().message();
+    }
+}
+
 TEST(BuildFlags, MissingValueIsAnError) {
     auto options = parse_build_flags({"--no-push", "--target"});
     ASSERT_FALSE(options);

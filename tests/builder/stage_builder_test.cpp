@@ -8,10 +8,13 @@
 #include <algorithm>
 #include <mutex>
 
+#include "common/strings.hpp"
+
 #include "builder/scheduler.hpp"
 #include "common/log.hpp"
 #include "common/temp_dir.hpp"
 #include "tests/builder/fakes.hpp"
+#include "tests/support/tar_fixtures.hpp"
 
 namespace kiln {
 namespace {
@@ -51,6 +54,7 @@ protected:
                            .images = m_images,
                            .image_filesystems = image_filesystems,
                            .snapshotter = m_snapshotter,
+                           .cache = m_cache_on ? &m_cache : nullptr,
                            .work_dir = m_dir.path() + "/work",
                            .cache_dir = m_dir.path() + "/cache",
                            .platform = platforms.target,
@@ -72,6 +76,8 @@ protected:
     test::FakeStepRunner m_runner;
     test::FakeImageSource m_images;
     test::FakeSnapshotter m_snapshotter;
+    test::FakeLayerCache m_cache;
+    bool m_cache_on = false;
     dockerfile::Dockerfile m_dockerfile;
     BuildPlan m_plan;
     std::vector<StageOutput> m_outputs;
@@ -79,8 +85,7 @@ protected:
 
 TEST_F(StageBuilderTest, ConfigStepsChangeTheConfigAndCommitNothing) {
     ASSERT_TRUE(build("FROM a\nENV X=1\nLABEL y=z\nCMD [\"x\"]\n"));
-    EXPECT_EQ(m_snapshotter.log.events(),
-              (std::vector<std::string>{"prepare stage 0 with 0 base layer(s)", "finish stage 0"}));
+    EXPECT_EQ(m_snapshotter.log.events(), std::vector<std::string>{}) << "no step needed the stage's files";
     const Image& image = output_of(0).image;
     EXPECT_EQ(image.config().config.env_value("X"), "1");
     EXPECT_EQ(image.config().config.labels.at("y"), "z");
@@ -171,30 +176,8 @@ TEST_F(StageBuilderTest, BaseImagesAreFetchedOnlyByTheStagesStartingFromThem) {
 
 // Lines logged while a stage builds (here, by the fake sandbox) carry the stage's name when stages may run at
 // once, and stay as they are when the stages form one chain.
-class LogCapture {
-public:
-    LogCapture() {
-        set_log_sink([this](LogLevel, std::string_view message) {
-            std::lock_guard lock(m_mutex);
-            m_lines.emplace_back(message);
-        });
-    }
-    ~LogCapture() { set_log_sink(nullptr); }
-    std::vector<std::string> lines_with(std::string_view text) {
-        std::lock_guard lock(m_mutex);
-        std::vector<std::string> found;
-        for (const std::string& line : m_lines)
-            if (line.find(text) != std::string::npos) found.push_back(line);
-        return found;
-    }
-
-private:
-    std::mutex m_mutex;
-    std::vector<std::string> m_lines;
-};
-
 TEST_F(StageBuilderTest, StagesThatMayRunAtOnceLabelTheirLogLines) {
-    LogCapture capture;
+    test::LogCapture capture;
     ASSERT_TRUE(build("FROM a AS one\nRUN first\nFROM b AS two\nRUN second\nFROM c\nCOPY --from=one / /\n"
                       "COPY --from=two / /\n"));
     EXPECT_EQ(capture.lines_with("fake run: /bin/sh -c first"),
@@ -205,9 +188,71 @@ TEST_F(StageBuilderTest, StagesThatMayRunAtOnceLabelTheirLogLines) {
 }
 
 TEST_F(StageBuilderTest, AChainOfStagesKeepsItsLogLinesUnlabelled) {
-    LogCapture capture;
+    test::LogCapture capture;
     ASSERT_TRUE(build("FROM a AS one\nRUN first\nFROM one\nRUN second\n"));
     EXPECT_EQ(capture.lines_with("fake run: /bin/sh -c first"), (std::vector<std::string>{"fake run: /bin/sh -c first"}));
+}
+
+TEST_F(StageBuilderTest, AFullyCachedStageNeverPreparesItsFilesystem) {
+    m_cache_on = true;
+    const char* dockerfile = "FROM a\nWORKDIR /app\nRUN one\nRUN two\n";
+    ASSERT_TRUE(build(dockerfile));
+    std::vector<Digest> first = output_of(0).image.config().diff_ids;
+    size_t events = m_snapshotter.log.events().size();
+    ASSERT_TRUE(build(dockerfile));
+    std::vector<std::string> all = m_snapshotter.log.events();
+    std::vector<std::string> rebuild(all.begin() + static_cast<std::ptrdiff_t>(events), all.end());
+    EXPECT_TRUE(rebuild.empty()) << "nothing was extracted, run or committed: " << join(rebuild, "; ");
+    EXPECT_EQ(output_of(0).image.config().diff_ids, first);
+    EXPECT_EQ(m_runner.runs().size(), 2u) << "only the first build ran its steps";
+    EXPECT_FALSE(output_of(0).filesystem) << "a stage no later step reads keeps no filesystem";
+}
+
+TEST_F(StageBuilderTest, TheFirstMissAppliesTheCachedLayersBeforeIt) {
+    m_cache_on = true;
+    ASSERT_TRUE(build("FROM a\nRUN one\nRUN two\n"));
+    size_t events = m_snapshotter.log.events().size();
+    ASSERT_TRUE(build("FROM a\nRUN one\nRUN two\nRUN three\n"));
+    std::vector<std::string> all = m_snapshotter.log.events();
+    std::vector<std::string> rebuild(all.begin() + static_cast<std::ptrdiff_t>(events), all.end());
+    ASSERT_EQ(rebuild.size(), 6u) << join(rebuild, "; ");
+    EXPECT_EQ(rebuild[0], "prepare stage 0 with 0 base layer(s)");
+    EXPECT_TRUE(rebuild[1].starts_with("apply stage 0: ") && rebuild[2].starts_with("apply stage 0: "))
+        << join(rebuild, "; ");
+    EXPECT_TRUE(rebuild[3].starts_with("prepare run stage 0"));
+    EXPECT_TRUE(rebuild[4].starts_with("commit stage 0"));
+    EXPECT_EQ(m_runner.runs().back().argv.back(), "three");
+}
+
+TEST_F(StageBuilderTest, AStageThatLaterStepsReadIsPreparedEvenWhenFullyCached) {
+    m_cache_on = true;
+    const char* dockerfile = "FROM a AS tools\nRUN one\nFROM b\nCOPY --from=tools / /t/\n";
+    ASSERT_TRUE(build(dockerfile));
+    ASSERT_TRUE(build(dockerfile));
+    EXPECT_TRUE(output_of(0).filesystem) << "COPY --from needs its files";
+    EXPECT_FALSE(output_of(1).filesystem);
+}
+
+TEST_F(StageBuilderTest, HitsSayWhereFromAndMissesSayWhy) {
+    m_cache_on = true;
+    test::LogCapture capture;
+    ASSERT_TRUE(build("FROM a\nARG V=1\nRUN echo $V\nRUN two\n"));
+    EXPECT_EQ(capture.lines_with("not cached: no earlier build of this step").size(), 2u);
+    ASSERT_TRUE(build("FROM a\nARG V=2\nRUN echo $V\nRUN two\n"));
+    EXPECT_TRUE(capture.contains("not cached: ARG or ENV changed: V")) << capture.text();
+    ASSERT_TRUE(build("FROM a\nARG V=2\nRUN echo $V\nRUN two\n"));
+    EXPECT_EQ(capture.lines_with("cached (fake)").size(), 2u) << capture.text();
+}
+
+TEST_F(StageBuilderTest, CacheRunLayersOffRunsEveryRunButStillCachesCopies) {
+    m_cache_on = true;
+    m_options.cache.run_layers = false;
+    ASSERT_TRUE(write_file_atomic(context_dir() + "/f", "f\n"));
+    const char* dockerfile = "FROM a\nCOPY f /f\nRUN one\n";
+    ASSERT_TRUE(build(dockerfile));
+    ASSERT_TRUE(build(dockerfile));
+    EXPECT_EQ(m_runner.runs().size(), 2u);
+    EXPECT_EQ(m_cache.stores, 1u) << "the COPY only";
 }
 
 }  // namespace

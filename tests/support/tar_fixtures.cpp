@@ -141,6 +141,19 @@ size_t LogCapture::count(LogLevel level) const {
                       [level](const auto& message) { return message.first == level; }));
 }
 
+std::vector<std::string> LogCapture::lines_with(std::string_view part) const {
+    std::vector<std::string> lines;
+    for (const auto& [level, message] : *m_messages)
+        if (message.find(part) != std::string::npos) lines.push_back(message);
+    return lines;
+}
+
+std::string LogCapture::text() const {
+    std::string text;
+    for (const auto& [level, message] : *m_messages) text += message + "\n";
+    return text;
+}
+
 bool running_as_root() {
     return ::geteuid() == 0;
 }

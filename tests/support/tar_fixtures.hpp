@@ -62,6 +62,11 @@ public:
     LogCapture& operator=(const LogCapture&) = delete;
     size_t count(LogLevel level) const;
     const std::vector<std::pair<LogLevel, std::string>>& messages() const { return *m_messages; }
+    // The messages that contain `part`, in order.
+    std::vector<std::string> lines_with(std::string_view part) const;
+    bool contains(std::string_view part) const { return !lines_with(part).empty(); }
+    // Every message, one per line, for failure output.
+    std::string text() const;
 
 private:
     std::shared_ptr<std::vector<std::pair<LogLevel, std::string>>> m_messages;

@@ -1,0 +1,39 @@
+#pragma once
+// Where cached step results are kept: behind one interface, a local directory (--cache-dir) now, a registry
+// repository (--cache-repo) next. An entry maps a step's key to the layer the step made, or to "no layer"
+// (WORKDIR of a directory that exists). Entries are data that may be stale, corrupted or hostile: a store
+// returns only what it has verified, and treats everything else as a miss.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "builder/cache/key_inputs.hpp"
+#include "common/error.hpp"
+#include "images/layer.hpp"
+
+namespace kiln {
+
+// A hit.
+struct CachedStep {
+    LayerPtr layer;  // null when the step made no layer
+    std::int64_t created = 0;  // when the entry was stored, seconds since the epoch
+};
+
+class LayerCache {
+public:
+    virtual ~LayerCache() = default;
+    // "local", "registry": how hits are named in the log.
+    virtual const char* name() const = 0;
+    // The entry for `key` when it is fresh and whole; nullopt on a miss. A broken or expired entry is a miss,
+    // with a warning when it is broken.
+    virtual Result<std::optional<CachedStep>> lookup(const Digest& key) = 0;
+    // Keeps `layer` (null: the step made none) as the entry for `key`.
+    virtual Status store(const Digest& key, const Layer* layer) = 0;
+    // What the step known as `identity` read the last time it was built, to explain a miss; nullopt when it
+    // never was (or the record is unreadable).
+    virtual std::optional<KeyInputs> previous_inputs(const Digest& identity) = 0;
+    virtual Status record_inputs(const Digest& identity, const KeyInputs& inputs) = 0;
+};
+
+}  // namespace kiln

@@ -1,0 +1,138 @@
+#include "builder/cache/local_cache.hpp"
+
+#include <fcntl.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/files.hpp"
+#include "common/log.hpp"
+#include "common/stream.hpp"
+#include "common/strings.hpp"
+#include "images/media_type.hpp"
+#include "layers/compression.hpp"
+
+namespace kiln {
+namespace {
+
+using nlohmann::json;
+
+constexpr size_t k_max_entry_size = 64 << 10;
+constexpr size_t k_max_record_size = 16 << 20;
+
+// Reads the blob at `path` once, checking both its digest and its uncompressed content's digest (the diffID):
+// an entry is used only when both are what it claims.
+Status verify_layer_blob(const std::string& path, const Descriptor& descriptor, const Digest& diff_id) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return fail_errno(str_cat("open ", path));
+    FdReader file(fd.get(), path);
+    HashingReader blob_hash(file);
+    KILN_ASSIGN(auto tar, make_auto_decompressor(blob_hash));
+    HashingReader tar_hash(*tar);
+    std::vector<char> buffer(1 << 16);
+    while (true) {
+        KILN_ASSIGN(size_t n, tar_hash.read(buffer.data(), buffer.size()));
+        if (n == 0) break;
+    }
+    if (blob_hash.finish_digest() != descriptor.digest.str())
+        return fail(str_cat("its blob does not match its digest ", descriptor.digest.str()));
+    if (tar_hash.finish_digest() != diff_id.str())
+        return fail(str_cat("its blob's content does not match its diffID ", diff_id.str()));
+    return {};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<LocalLayerCache>> LocalLayerCache::open(const std::string& root, std::chrono::seconds ttl,
+                                                              std::int64_t now) {
+    KILN_TRY(make_directories(root + "/entries", 0755));
+    KILN_TRY(make_directories(root + "/steps", 0755));
+    KILN_ASSIGN(BlobStore blobs, BlobStore::open(root));
+    return std::unique_ptr<LocalLayerCache>(new LocalLayerCache(root, std::move(blobs), ttl, now));
+}
+
+std::string LocalLayerCache::entry_path(const Digest& key) const {
+    return str_cat(m_root, "/entries/", key.encoded(), ".json");
+}
+
+Result<std::optional<CachedStep>> LocalLayerCache::lookup(const Digest& key) {
+    std::string path = entry_path(key);
+    if (!path_exists(path)) return std::nullopt;
+    auto miss = [&](const std::string& why) -> Result<std::optional<CachedStep>> {
+        log_warn("layer cache ", m_root, ": the entry for ", key.short_str(), " is not used: ", why);
+        return std::nullopt;
+    };
+    auto text = read_file(path, k_max_entry_size);
+    if (!text) return miss(text.error().message());
+    json entry = json::parse(*text, nullptr, false);
+    if (!entry.is_object() || !entry.contains("created") || !entry["created"].is_number_integer() ||
+        !entry.contains("layer"))
+        return miss("it is malformed");
+    std::int64_t created = entry["created"].get<std::int64_t>();
+    if (created + m_ttl.count() < m_now) {
+        log_debug("layer cache: the entry for ", key.short_str(), " has expired (--cache-ttl)");
+        return std::nullopt;
+    }
+    if (entry["layer"].is_null()) return CachedStep{.layer = nullptr, .created = created};
+    const json& layer = entry["layer"];
+    if (!layer.is_object() || !layer.contains("mediaType") || !layer.contains("digest") || !layer.contains("size") ||
+        !layer.contains("diffID") || !layer["mediaType"].is_string() || !layer["digest"].is_string() ||
+        !layer["diffID"].is_string() || !layer["size"].is_number_integer())
+        return miss("its layer is malformed");
+    auto digest = Digest::parse(layer["digest"].get<std::string>());
+    auto diff_id = Digest::parse(layer["diffID"].get<std::string>());
+    if (!digest || !diff_id) return miss("its layer's digests are malformed");
+    Descriptor descriptor{.media_type = layer["mediaType"].get<std::string>(),
+                          .digest = *digest,
+                          .size = layer["size"].get<std::int64_t>()};
+    if (!is_layer_media_type(descriptor.media_type)) return miss("its media type is not a layer's");
+    if (!m_blobs.contains(*digest)) return miss("its layer's blob is missing");
+    auto size = m_blobs.size(*digest);
+    if (!size || static_cast<std::int64_t>(*size) != descriptor.size) return miss("its layer's blob has the wrong size");
+    if (auto verified = verify_layer_blob(m_blobs.path(*digest), descriptor, *diff_id); !verified)
+        return miss(verified.error().message());
+    return CachedStep{.layer = std::make_shared<FileLayer>(descriptor, *diff_id, m_blobs.path(*digest)),
+                      .created = created};
+}
+
+Status LocalLayerCache::store_blob(const Layer& layer) {
+    const Descriptor& descriptor = layer.descriptor();
+    if (m_blobs.contains(descriptor.digest)) return {};
+    KILN_ASSIGN(BlobIngest ingest, m_blobs.begin());
+    KILN_ASSIGN(auto blob, layer.open_blob());
+    KILN_TRY(copy_stream(*blob, ingest));
+    KILN_TRY(ingest.sync());
+    KILN_TRY(ingest.commit(descriptor.digest));
+    return sync_directory(parent_path(m_blobs.path(descriptor.digest)));
+}
+
+Status LocalLayerCache::store(const Digest& key, const Layer* layer) {
+    json entry = {{"created", m_now}, {"layer", nullptr}};
+    if (layer) {
+        KILN_TRY(store_blob(*layer));
+        const Descriptor& descriptor = layer->descriptor();
+        entry["layer"] = {{"mediaType", descriptor.media_type},
+                          {"digest", descriptor.digest.str()},
+                          {"size", descriptor.size},
+                          {"diffID", layer->diff_id().str()}};
+    }
+    // The blob is durable before the entry that names it becomes visible.
+    return write_file_durable(entry_path(key), entry.dump());
+}
+
+std::optional<KeyInputs> LocalLayerCache::previous_inputs(const Digest& identity) {
+    std::string path = str_cat(m_root, "/steps/", identity.encoded(), ".json");
+    if (!path_exists(path)) return std::nullopt;
+    auto text = read_file(path, k_max_record_size);
+    if (!text) return std::nullopt;
+    json record = json::parse(*text, nullptr, false);
+    if (record.is_discarded()) return std::nullopt;
+    auto inputs = KeyInputs::from_json(record);
+    if (!inputs) return std::nullopt;
+    return std::move(*inputs);
+}
+
+Status LocalLayerCache::record_inputs(const Digest& identity, const KeyInputs& inputs) {
+    return write_file_atomic(str_cat(m_root, "/steps/", identity.encoded(), ".json"), inputs.to_json().dump());
+}
+
+}  // namespace kiln

@@ -1,0 +1,239 @@
+// The layer cache in --cache-dir, with the kiln binary: which steps a rebuild reuses, that reused layers make
+// the image a fresh build makes, and that broken, expired, shared and half-written caches are handled. Each
+// RUN that matters writes fresh random bytes, so the image tells which steps ran again.
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <future>
+#include <thread>
+
+#include "common/files.hpp"
+#include "common/sha256.hpp"
+#include "common/strings.hpp"
+#include "tests/integration/run_build_fixture.hpp"
+
+namespace kiln::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+// RUN steps that record fresh randomness: a rebuilt step has a new value, a cached one the old.
+constexpr const char* k_random = "head -c 16 /dev/urandom | od -An -tx1";
+
+class CacheTest : public RunBuildTest {
+protected:
+    std::vector<std::string> cached(std::vector<std::string> more = {}) {
+        std::vector<std::string> args = {"--cache", "--cache-dir", case_path("cache"), "--work-dir", case_path("work")};
+        args.insert(args.end(), more.begin(), more.end());
+        return args;
+    }
+    // The values the RUNs wrote, by file name.
+    std::map<std::string, std::string> values(const std::vector<std::string>& files) const {
+        std::map<std::string, std::string> found;
+        for (const std::string& file : files) found[file] = content_of(file);
+        return found;
+    }
+};
+
+TEST_F(CacheTest, NothingChangedReusesEveryStepAndTouchingFilesChangesNothing) {
+    put("src/a.txt", "a\n");
+    std::string dockerfile = str_cat("FROM base\nWORKDIR /app\nCOPY src/ ./src/\nRUN ", k_random, " > /app/one\nRUN ",
+                                     k_random, " > /app/two\n");
+    build_ok(dockerfile, cached());
+    auto first = values({"app/one", "app/two"});
+    KilnRun again = build_ok(dockerfile, cached());
+    EXPECT_EQ(values({"app/one", "app/two"}), first);
+    EXPECT_NE(again.output.find("cached (local)"), std::string::npos) << again.output;
+    EXPECT_EQ(again.output.find("not cached"), std::string::npos) << again.output;
+
+    timespec later[2] = {{2'000'000'000, 0}, {2'000'000'000, 0}};
+    ASSERT_EQ(::utimensat(AT_FDCWD, context_path("src/a.txt").c_str(), later, 0), 0);
+    build_ok(dockerfile, cached());
+    EXPECT_EQ(values({"app/one", "app/two"}), first) << "an mtime is not content";
+}
+
+TEST_F(CacheTest, ChangingACopySourceRebuildsFromThatCopyOnAndTheLogNamesTheFile) {
+    put("src/a.txt", "a\n");
+    put("src/b.txt", "b\n");
+    std::string dockerfile = str_cat("FROM base\nRUN ", k_random, " > /before\nCOPY src/ /src/\nRUN ", k_random,
+                                     " > /after\n");
+    build_ok(dockerfile, cached());
+    auto first = values({"before", "after"});
+    put("src/b.txt", "b changed\n");
+    KilnRun rebuilt = build_ok(dockerfile, cached());
+    EXPECT_EQ(content_of("before"), first["before"]);
+    EXPECT_NE(content_of("after"), first["after"]);
+    EXPECT_EQ(content_of("src/b.txt"), "b changed\n");
+    EXPECT_NE(rebuilt.output.find("not cached: what it reads changed: src/b.txt"), std::string::npos) << rebuilt.output;
+}
+
+TEST_F(CacheTest, AnIgnoredFileChangesNothing) {
+    put("src/a.txt", "a\n");
+    put("src/notes.md", "draft\n");
+    put(".dockerignore", "src/notes.md\n");
+    std::string dockerfile = str_cat("FROM base\nCOPY src/ /src/\nRUN ", k_random, " > /after\n");
+    build_ok(dockerfile, cached());
+    std::string first = content_of("after");
+    put("src/notes.md", "final\n");
+    build_ok(dockerfile, cached());
+    EXPECT_EQ(content_of("after"), first);
+}
+
+TEST_F(CacheTest, AnArgInScopeRebuildsFromItsFirstRun) {
+    std::string dockerfile = str_cat("FROM base\nRUN ", k_random, " > /one\nARG V=1\nRUN ", k_random,
+                                     " > /two\nRUN echo $V > /v && ", k_random, " > /three\n");
+    build_ok(dockerfile, cached());
+    auto first = values({"one", "two", "three"});
+    KilnRun rebuilt = build_ok(dockerfile, cached({"--build-arg", "V=2"}));
+    EXPECT_EQ(content_of("one"), first["one"]);
+    EXPECT_NE(content_of("two"), first["two"]) << "an ARG in scope reaches every later RUN's environment";
+    EXPECT_NE(content_of("three"), first["three"]);
+    EXPECT_EQ(content_of("v"), "2\n");
+    EXPECT_NE(rebuilt.output.find("not cached: ARG or ENV changed: V"), std::string::npos) << rebuilt.output;
+}
+
+TEST_F(CacheTest, AnArgOfAnotherStageRebuildsThatStageAndTheCopyFromIt) {
+    std::string dockerfile = str_cat("FROM base AS tool\nARG V=1\nRUN echo $V > /v && ", k_random,
+                                     " > /made\nFROM base\nRUN ", k_random, " > /before\nCOPY --from=tool /made /made\n"
+                                     "RUN ", k_random, " > /after\n");
+    build_ok(dockerfile, cached());
+    auto first = values({"made", "before", "after"});
+    build_ok(dockerfile, cached({"--build-arg", "V=2"}));
+    EXPECT_EQ(content_of("before"), first["before"]);
+    EXPECT_NE(content_of("made"), first["made"]);
+    EXPECT_NE(content_of("after"), first["after"]);
+}
+
+TEST_F(CacheTest, ANewBaseRebuildsEverything) {
+    std::string dockerfile = str_cat("FROM base\nRUN ", k_random, " > /one\n");
+    build_ok(dockerfile, cached());
+    std::string first = content_of("one");
+    // Another base: the busybox base plus one file.
+    ASSERT_TRUE(make_directories(case_path("base2-context")));
+    ASSERT_TRUE(write_file_atomic(case_path("base2-context/Dockerfile"), "FROM base\nRUN echo other > /other-base\n"));
+    KilnRun base2 = run_kiln({"build", "--context", case_path("base2-context"), "--no-push", "--oci-layout-path",
+                              case_path("base2"), "--build-context", "base=oci-layout://" + s_work->path() + "/base"});
+    ASSERT_EQ(base2.exit_code, 0) << base2.output;
+    KilnRun rebuilt = build_ok(dockerfile, cached({"--build-context", "base=oci-layout://" + case_path("base2")}));
+    EXPECT_NE(content_of("one"), first);
+    EXPECT_EQ(content_of("other-base"), "other\n");
+    EXPECT_NE(rebuilt.output.find("not cached: the base image changed"), std::string::npos) << rebuilt.output;
+}
+
+// Every entry below a directory as `path type mode uid:gid size sha256/target`, without times.
+std::vector<std::string> tree_of(const std::string& root) {
+    std::vector<std::string> lines;
+    for (const auto& entry : fs::recursive_directory_iterator(root)) {
+        struct stat st;
+        if (::lstat(entry.path().c_str(), &st) != 0) continue;
+        std::string what = S_ISLNK(st.st_mode) ? "-> " + fs::read_symlink(entry.path()).string()
+                           : S_ISREG(st.st_mode) ? sha256_hex(read_file(entry.path()).value_or(""))
+                                                 : "";
+        lines.push_back(str_cat(fs::relative(entry.path(), root).string(), " ", st.st_mode, " ", st.st_uid, ":",
+                                st.st_gid, " ", S_ISDIR(st.st_mode) ? 0 : st.st_size, " ", what));
+    }
+    std::sort(lines.begin(), lines.end());
+    return lines;
+}
+
+TEST_F(CacheTest, AnImageBuiltFromTheCacheHasTheFilesystemOfAFreshBuild) {
+    put("data/keep.txt", "keep\n");
+    put("data/drop.txt", "drop\n");
+    std::string dockerfile =
+        "FROM base\nCOPY data/ /data/\nRUN rm /data/drop.txt && rm -r /etc/profile.d 2>/dev/null; mkdir -p /made && "
+        "echo made > /made/file\nRUN ln -s /made/file /link && chmod 700 /made\n";
+    build_ok(dockerfile, cached());
+    put("data/new.txt", "new\n");  // a partial hit: the COPY and what follows run again
+    build_ok(dockerfile, cached());
+    std::vector<std::string> from_cache = tree_of(rootfs(""));
+    build_ok(dockerfile);
+    EXPECT_EQ(from_cache, tree_of(rootfs(""))) << "the cached rebuild and a fresh build differ";
+    EXPECT_FALSE(exists("data/drop.txt"));
+}
+
+TEST_F(CacheTest, AFullyCachedBuildPreparesNoFilesystem) {
+    std::string dockerfile = str_cat("FROM base\nRUN ", k_random, " > /one\n");
+    build_ok(dockerfile, cached());
+    KilnRun again = build_ok(dockerfile, cached({"--verbosity=debug"}));
+    EXPECT_EQ(again.output.find("is prepared"), std::string::npos) << again.output;
+}
+
+TEST_F(CacheTest, ACorruptedLayerIsAMissWithAWarningAndIsBuiltAgain) {
+    std::string dockerfile = str_cat("FROM base\nRUN ", k_random, " > /one\n");
+    build_ok(dockerfile, cached());
+    std::string first = content_of("one");
+    size_t flipped = 0;
+    for (const auto& blob : fs::directory_iterator(case_path("cache/layers/blobs/sha256"))) {
+        std::string bytes = read_file(blob.path()).value_or("");
+        bytes[bytes.size() / 2] ^= 0x40;
+        ASSERT_TRUE(write_file_atomic(blob.path(), bytes));
+        ++flipped;
+    }
+    ASSERT_GT(flipped, 0u);
+    KilnRun rebuilt = build_ok(dockerfile, cached());
+    EXPECT_NE(content_of("one"), first);
+    EXPECT_NE(rebuilt.output.find("warning: layer cache"), std::string::npos) << rebuilt.output;
+}
+
+TEST_F(CacheTest, AnExpiredEntryIsAMiss) {
+    std::string dockerfile = str_cat("FROM base\nRUN ", k_random, " > /one\n");
+    build_ok(dockerfile, cached());
+    std::string first = content_of("one");
+    std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+    build_ok(dockerfile, cached({"--cache-ttl=1s"}));
+    std::string second = content_of("one");
+    EXPECT_NE(second, first);
+    build_ok(dockerfile, cached({"--cache-ttl=1h"}));
+    EXPECT_EQ(content_of("one"), second) << "the rebuild's entry replaced the expired one";
+}
+
+TEST_F(CacheTest, TwoBuildsSharingACacheDirectoryAtOnceBothSucceed) {
+    std::string dockerfile = str_cat("FROM base\nRUN ", k_random, " > /one && head -c 2000000 /dev/urandom > /big\n");
+    ASSERT_TRUE(write_file_atomic(context_path("Dockerfile"), dockerfile));
+    auto build_into = [&](const std::string& layout) {
+        return run_kiln({"build", "--context", context_path(""), "--no-push", "--oci-layout-path", case_path(layout),
+                         "--build-context", "base=oci-layout://" + s_work->path() + "/base", "--cache", "--cache-dir",
+                         case_path("cache"), "--work-dir", case_path("work")});
+    };
+    auto first = std::async(std::launch::async, build_into, "layout-a");
+    auto second = std::async(std::launch::async, build_into, "layout-b");
+    KilnRun a = first.get();
+    KilnRun b = second.get();
+    EXPECT_EQ(a.exit_code, 0) << a.output;
+    EXPECT_EQ(b.exit_code, 0) << b.output;
+    KilnRun third = build_ok(dockerfile, cached());
+    EXPECT_EQ(third.output.find("not cached"), std::string::npos) << third.output;
+}
+
+// kiln killed at many moments while it writes the cache leaves entries that are whole or absent: a later build
+// of the same inputs trusts what is there, rebuilds what is not, and makes a correct image. Each killed build
+// has a seed of its own, so that each does all its work (and writes all its entries) until it is killed.
+TEST_F(CacheTest, KillingBuildsWhileTheyWriteTheCacheLeavesACacheTheNextBuildTrusts) {
+    std::string dockerfile = str_cat("FROM base\nARG SEED\nRUN echo $SEED > /seed && head -c 3000000 /dev/urandom > /a\n"
+                                     "RUN ", k_random, " > /one && head -c 3000000 /dev/urandom > /b\n");
+    ASSERT_TRUE(write_file_atomic(context_path("Dockerfile"), dockerfile));
+    const std::vector<std::string> kill_after = {"0.1", "0.2", "0.25", "0.3", "0.35", "0.4", "0.45", "0.55"};
+    for (size_t seed = 0; seed < kill_after.size(); ++seed) {
+        run_kiln({"build", "--context", context_path(""), "--no-push", "--build-context",
+                  "base=oci-layout://" + s_work->path() + "/base", "--cache", "--cache-dir", case_path("cache"),
+                  "--work-dir", case_path("work"), "--build-arg", str_cat("SEED=", seed)},
+                 {"timeout", "--signal=KILL", kill_after[seed]});
+    }
+    for (size_t seed = 0; seed < kill_after.size(); ++seed) {
+        KilnRun after = build_ok(dockerfile, cached({"--build-arg", str_cat("SEED=", seed)}));
+        EXPECT_EQ(after.output.find("is not used"), std::string::npos) << "a killed build left a broken entry:\n"
+                                                                       << after.output;
+        EXPECT_EQ(content_of("seed"), str_cat(seed, "\n"));
+        EXPECT_EQ(fs::file_size(rootfs("a")), 3000000u);
+        EXPECT_EQ(fs::file_size(rootfs("b")), 3000000u);
+    }
+    KilnRun reused = build_ok(dockerfile, cached({"--build-arg", "SEED=0"}));
+    EXPECT_EQ(reused.output.find("not cached"), std::string::npos) << reused.output;
+}
+
+}  // namespace
+}  // namespace kiln::test
