@@ -222,8 +222,6 @@ Result<BuildResult> run_build(const BuildOptions& options, const HostEnvironment
         KILN_TRY(build_stages(build, outputs, std::max(2u, std::thread::hardware_concurrency())));
     }
 
-    // A stage whose steps were all cached never fetched its base: the image's layers must be readable now.
-    KILN_TRY(fetch_base_layers(plan, plan.target, images));
     Image image = outputs.at(plan.stages.size() - 1).image;
     for (size_t i = 0; i < plan.stages.size(); ++i)
         if (plan.stages[i].index == plan.target) image = outputs[i].image;

@@ -2,6 +2,7 @@
 // A layer as the rest of kiln sees it, wherever its bytes live: a pulled blob, a cached one or a fresh
 // snapshot are the same Layer to the builder.
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -38,6 +39,25 @@ private:
     Descriptor m_descriptor;
     Digest m_diff_id;
     std::string m_path;
+};
+
+// A layer whose blob becomes a file on disk the first time it is read: `fetch` puts it there (and is called on
+// every read, so it must remember that it has). A push that mounts the blob from another repository, or a build
+// that never extracts the layer, never downloads it.
+class FetchedLayer final : public Layer {
+public:
+    FetchedLayer(Descriptor descriptor, Digest diff_id, std::string path, std::function<Status()> fetch)
+        : m_file(std::move(descriptor), std::move(diff_id), std::move(path)), m_fetch(std::move(fetch)) {}
+    const Descriptor& descriptor() const override { return m_file.descriptor(); }
+    const Digest& diff_id() const override { return m_file.diff_id(); }
+    Result<std::unique_ptr<Reader>> open_blob() const override {
+        KILN_TRY(m_fetch());
+        return m_file.open_blob();
+    }
+
+private:
+    FileLayer m_file;
+    std::function<Status()> m_fetch;
 };
 
 using LayerPtr = std::shared_ptr<const Layer>;

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 
 #include <chrono>
+#include <functional>
 
 #include "common/files.hpp"
 #include "common/log.hpp"
@@ -42,7 +43,7 @@ Status import_blob(const BlobStore& store, const std::string& path, const Descri
 }
 
 Result<Image> image_from_parts(const BlobStore& store, const Manifest& manifest, ImageConfig config,
-                               const std::string& name) {
+                               const std::string& name, const std::function<Status()>& fetch) {
     if (manifest.layers.size() != config.diff_ids.size())
         return fail(str_cat(name, ": the manifest lists ", manifest.layers.size(), " layers but the config ",
                             config.diff_ids.size(), " diff_ids"));
@@ -52,7 +53,8 @@ Result<Image> image_from_parts(const BlobStore& store, const Manifest& manifest,
         if (!is_layer_media_type(descriptor.media_type))
             return fail(str_cat(name, ": layer ", descriptor.digest.str(), " has unsupported media type ",
                                 descriptor.media_type));
-        layers.push_back(std::make_shared<FileLayer>(descriptor, config.diff_ids[i], store.path(descriptor.digest)));
+        layers.push_back(
+            std::make_shared<FetchedLayer>(descriptor, config.diff_ids[i], store.path(descriptor.digest), fetch));
     }
     return with_context(Image::create(std::move(config), std::move(layers)), name);
 }
@@ -125,13 +127,14 @@ Result<SourceImage> RegistryImageSource::resolve_layout(const std::string& conte
     KILN_ASSIGN(ImageConfig config, with_context(ImageConfig::parse(config_bytes), name));
     log_info("FROM ", context_name, ": ", location, " ", manifest_descriptor.digest.short_str(), ", ",
              manifest.layers.size(), " layer(s)");
-    KILN_ASSIGN(Image image, image_from_parts(m_store, manifest, std::move(config), name));
-    return SourceImage{.name = context_name,
-                       .resolved = name,
-                       .manifest_digest = manifest_descriptor.digest,
-                       .image = std::move(image),
-                       .repository = std::nullopt,
-                       .layout_directory = dir};
+    SourceImage image{.name = context_name,
+                      .resolved = name,
+                      .manifest_digest = manifest_descriptor.digest,
+                      .image = Image::empty(platform),
+                      .repository = std::nullopt,
+                      .layout_directory = dir};
+    KILN_ASSIGN(image.image, image_from_parts(m_store, manifest, std::move(config), name, fetcher_of(image, manifest)));
+    return image;
 }
 
 // Resolves `reference` at the first place its routes lead to that has it: each mirror in turn, then the registry
@@ -164,44 +167,65 @@ Result<SourceImage> RegistryImageSource::resolve_registry(const std::string& nam
     KILN_ASSIGN(Reference reference, Reference::parse(name));
     KILN_ASSIGN(auto routed, with_context(resolve_routed(reference, platform), str_cat("resolving base image ", name)));
     auto& [source, resolved] = routed;
-    std::string pinned = resolved.reference.str();
-    KILN_ASSIGN(Image image, image_from_parts(m_store, resolved.manifest, std::move(resolved.config), pinned));
-    return SourceImage{.name = name,
-                       .resolved = pinned,
-                       .manifest_digest = resolved.manifest_digest,
-                       .image = std::move(image),
-                       .repository = source,
-                       .layout_directory = {}};
+    SourceImage image{.name = name,
+                      .resolved = resolved.reference.str(),
+                      .manifest_digest = resolved.manifest_digest,
+                      .image = Image::empty(platform),
+                      .repository = source,
+                      .layout_directory = {}};
+    KILN_ASSIGN(image.image, image_from_parts(m_store, resolved.manifest, std::move(resolved.config), image.resolved,
+                                              fetcher_of(image, resolved.manifest)));
+    {
+        // Known now, before any fetch: a push to the same registry mounts these blobs from there.
+        std::lock_guard lock(m_mutex);
+        for (const Descriptor& blob : resolved.manifest.layers) m_origins.emplace(blob.digest.str(), source);
+    }
+    return image;
+}
+
+std::function<Status()> RegistryImageSource::fetcher_of(const SourceImage& image, const Manifest& manifest) {
+    FetchRequest request{.name = image.name,
+                         .resolved = image.resolved,
+                         .manifest_digest = image.manifest_digest,
+                         .blobs = manifest.layers,
+                         .repository = image.repository,
+                         .layout_directory = image.layout_directory};
+    return [this, request = std::move(request)] { return fetch(request); };
 }
 
 Status RegistryImageSource::fetch_layers(const SourceImage& image) {
-    std::shared_ptr<Once> once = once_for(str_cat("fetch ", image.manifest_digest.str(), " ", image.resolved));
+    FetchRequest request{.name = image.name,
+                         .resolved = image.resolved,
+                         .manifest_digest = image.manifest_digest,
+                         .blobs = layer_descriptors(image.image),
+                         .repository = image.repository,
+                         .layout_directory = image.layout_directory};
+    return fetch(request);
+}
+
+Status RegistryImageSource::fetch(const FetchRequest& request) {
+    std::shared_ptr<Once> once = once_for(str_cat("fetch ", request.manifest_digest.str(), " ", request.resolved));
     std::lock_guard lock(once->mutex);
     if (!once->done) {
-        once->fetched = fetch_uncached(image);
+        once->fetched = fetch_uncached(request);
         once->done = true;
     }
     return once->fetched;
 }
 
-Status RegistryImageSource::fetch_uncached(const SourceImage& image) {
-    std::vector<Descriptor> blobs = layer_descriptors(image.image);
-    if (!image.repository) {
-        for (const Descriptor& layer : blobs)
-            KILN_TRY_CONTEXT(import_blob(m_store, layout_blob_path(image.layout_directory, layer.digest), layer),
-                             image.resolved);
+Status RegistryImageSource::fetch_uncached(const FetchRequest& request) {
+    if (!request.repository) {
+        for (const Descriptor& layer : request.blobs)
+            KILN_TRY_CONTEXT(import_blob(m_store, layout_blob_path(request.layout_directory, layer.digest), layer),
+                             request.resolved);
         return {};
     }
     auto start = std::chrono::steady_clock::now();
     TransferOptions transfer{.jobs = m_settings.transfer_jobs};
-    KILN_ASSIGN(std::uint64_t pulled, with_context(pull_blobs(m_client, *image.repository, blobs, m_store, transfer),
-                                                   str_cat("pulling ", image.name)));
-    {
-        std::lock_guard lock(m_mutex);
-        for (const Descriptor& blob : blobs) m_origins.emplace(blob.digest.str(), *image.repository);
-    }
-    log_info("FROM ", image.name, ": ", image.resolved, ", ", blobs.size(), " layer(s), ", format_bytes(pulled),
-             " pulled in ", format_seconds(seconds_since(start)), " s");
+    KILN_ASSIGN(std::uint64_t pulled, with_context(pull_blobs(m_client, *request.repository, request.blobs, m_store, transfer),
+                                                   str_cat("pulling ", request.name)));
+    log_info("FROM ", request.name, ": ", request.resolved, ", ", request.blobs.size(), " layer(s), ",
+             format_bytes(pulled), " pulled in ", format_seconds(seconds_since(start)), " s");
     return {};
 }
 

@@ -4,6 +4,7 @@
 // are fetched into a BlobStore when a stage needs them. The service holds no build state, so any command can
 // use it (`kiln build`, `kiln warm`).
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -28,7 +29,8 @@ struct SourceImage {
     std::string name;      // as the Dockerfile names it, expanded
     std::string resolved;  // "registry/repository@sha256:…", or the build context and its layout
     Digest manifest_digest;
-    Image image;  // its config, and layers whose blobs are readable once fetch_layers() has run
+    // Its config, and layers whose blobs are fetched when first read (or by fetch_layers()).
+    Image image;
     // Where the blobs are: a repository (a mirror's, when one served it), or a layout's directory.
     std::optional<Reference> repository;
     std::string layout_directory;
@@ -41,7 +43,8 @@ public:
     // several threads; each name and platform is resolved once, and later calls get the same answer.
     virtual Result<SourceImage> resolve(const std::string& name, const Platform& platform) = 0;
     // Makes the blob of every layer of `image` readable, fetching and verifying what is missing. Safe to call
-    // from several threads; callers asking for one image at once share one download.
+    // from several threads; callers asking for one image at once share one download. Reading a layer's blob
+    // does the same, so callers need this only to fetch ahead.
     virtual Status fetch_layers(const SourceImage& image) = 0;
 };
 
@@ -61,8 +64,8 @@ public:
     Result<SourceImage> resolve(const std::string& name, const Platform& platform) override;
     Status fetch_layers(const SourceImage& image) override;
 
-    // The repository each fetched blob came from, by digest: a push to the same registry mounts it from there
-    // instead of uploading it.
+    // The repository each resolved image's blobs are in, by digest, whether fetched or not: a push to the same
+    // registry mounts them from there instead of uploading them.
     std::map<std::string, Reference> blob_origins() const;
 
 private:
@@ -73,13 +76,24 @@ private:
         std::optional<Result<SourceImage>> resolved;
         Status fetched;
     };
+    // What fetching one image's layers needs, kept by each of its layers.
+    struct FetchRequest {
+        std::string name;
+        std::string resolved;
+        Digest manifest_digest;
+        std::vector<Descriptor> blobs;
+        std::optional<Reference> repository;
+        std::string layout_directory;
+    };
     std::shared_ptr<Once> once_for(const std::string& key);
+    std::function<Status()> fetcher_of(const SourceImage& image, const Manifest& manifest);
+    Status fetch(const FetchRequest& request);
     Result<SourceImage> resolve_uncached(const std::string& name, const Platform& platform);
     Result<SourceImage> resolve_layout(const std::string& context_name, const std::string& location,
                                        const Platform& platform);
     Result<SourceImage> resolve_registry(const std::string& name, const Platform& platform);
     Result<std::pair<Reference, ResolvedImage>> resolve_routed(const Reference& reference, const Platform& platform);
-    Status fetch_uncached(const SourceImage& image);
+    Status fetch_uncached(const FetchRequest& request);
 
     RegistryClient& m_client;
     RegistryRoutes m_routes;

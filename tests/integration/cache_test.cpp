@@ -14,6 +14,7 @@
 #include "common/files.hpp"
 #include "common/sha256.hpp"
 #include "common/strings.hpp"
+#include "tests/integration/registry_fixture.hpp"
 #include "tests/integration/run_build_fixture.hpp"
 
 namespace kiln::test {
@@ -233,6 +234,32 @@ TEST_F(CacheTest, KillingBuildsWhileTheyWriteTheCacheLeavesACacheTheNextBuildTru
     }
     KilnRun reused = build_ok(dockerfile, cached({"--build-arg", "SEED=0"}));
     EXPECT_EQ(reused.output.find("not cached"), std::string::npos) << reused.output;
+}
+
+}  // namespace
+}  // namespace kiln::test
+
+namespace kiln::test {
+namespace {
+
+using RegistryCacheTest = RegistryBuildTest;
+
+// A fully cached build that pushes to the registry its base came from downloads nothing: the base's layers are
+// mounted from the base's repository, and no step needs their files.
+TEST_F(RegistryCacheTest, AFullyCachedPushToTheBasesRegistryDownloadsNoLayer) {
+    std::string context = context_with("ARG BASE\nFROM $BASE\nRUN head -c 16 /dev/urandom > /one\n");
+    auto build = [&](const std::string& work) {
+        return run_kiln({"build", "--context", context, "--build-arg", "BASE=" + base(), "--insecure",
+                         "--insecure-pull", "--destination", reference("cached/app:1"), "--cache", "--cache-dir",
+                         m_dir.path() + "/cache", "--work-dir", m_dir.path() + "/" + work});
+    };
+    KilnRun first = build("work-1");
+    ASSERT_EQ(first.exit_code, 0) << first.output;
+    EXPECT_NE(first.output.find(" pulled in "), std::string::npos) << "the first build extracts its base:\n" << first.output;
+    KilnRun second = build("work-2");
+    ASSERT_EQ(second.exit_code, 0) << second.output;
+    EXPECT_EQ(second.output.find(" pulled in "), std::string::npos) << second.output;
+    EXPECT_EQ(second.output.find("not cached"), std::string::npos) << second.output;
 }
 
 }  // namespace

@@ -81,7 +81,10 @@ TEST_F(FailureTest, CorruptBaseLayerIsRefusedWithItsDigest) {
 
     std::string context = m_dir.path() + "/consumer";
     ASSERT_TRUE(make_directories(context));
-    ASSERT_TRUE(write_file_atomic(context + "/Dockerfile", "FROM " + reference("fragile:1") + "\nCMD [\"x\"]\n"));
+    // The consumer reads the base's files. A base layer that no step reads is mounted by digest on a push to
+    // its own registry, never downloaded, so only a read can find the corruption.
+    ASSERT_TRUE(write_file_atomic(context + "/Dockerfile", "FROM " + reference("fragile:1") +
+                                                               " AS base\nFROM scratch\nCOPY --from=base /payload /p\n"));
     KilnRun run = run_kiln({"build", "--context", context, "--insecure-pull", "--insecure",
                             "--destination", reference("consumer:1")});
     EXPECT_NE(run.exit_code, 0);
