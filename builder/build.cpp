@@ -1,5 +1,6 @@
 #include "builder/build.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <optional>
@@ -8,6 +9,7 @@
 
 #include "builder/build_inputs.hpp"
 #include "builder/cache/local_cache.hpp"
+#include "builder/cache/registry_cache.hpp"
 #include "builder/output.hpp"
 #include "builder/plan/plan.hpp"
 #include "builder/scheduler.hpp"
@@ -122,19 +124,61 @@ SnapshotPolicy snapshot_policy(const BuildOptions& options, const HostFacts& fac
     return policy;
 }
 
-// --cache: the local layer cache in <cache-dir>/layers, or none.
-Result<std::unique_ptr<LayerCache>> open_layer_cache(const BuildOptions& options, const std::string& cache_dir) {
-    if (!options.cache.enabled) return std::unique_ptr<LayerCache>();
+// The caches a build with --cache uses, with the client the registry cache talks through.
+struct LayerCaches {
+    std::unique_ptr<RegistryClient> client;
+    std::unique_ptr<LayerCache> cache;  // null without --cache
+};
+
+// The repository of the registry cache: --cache-repo, else the first destination's repository + /cache when
+// the build pushes, else none.
+std::optional<std::string> cache_repository(const BuildOptions& options, const std::vector<Reference>& destinations) {
+    if (!options.cache.repository.empty()) return options.cache.repository;
+    if (options.no_push || destinations.empty()) return std::nullopt;
+    return str_cat(destinations.front().name(), "/cache");
+}
+
+// --cache: the local layer cache in <cache-dir>/layers (or in DIR, with --cache-repo oci:DIR), then the
+// registry cache in the cache repository.
+Result<LayerCaches> open_layer_caches(const BuildOptions& options, const std::vector<Reference>& destinations,
+                                      const std::string& cache_dir, const RegistryClientOptions& registry_options,
+                                      const BlobStore& store, const Platform& platform) {
+    LayerCaches caches;
+    if (!options.cache.enabled) return caches;
     if (options.single_snapshot) {
         log_warn("--cache has no effect with --single-snapshot: a stage's steps make no layers of their own");
-        return std::unique_ptr<LayerCache>();
+        return caches;
     }
-    std::string root = cache_dir + "/layers";
-    KILN_ASSIGN(auto cache, with_context(LocalLayerCache::open(root, options.cache.ttl,
-                                                               static_cast<std::int64_t>(std::time(nullptr))),
-                                         "--cache-dir " + cache_dir));
-    log_info("layer cache: ", root);
-    return std::unique_ptr<LayerCache>(std::move(cache));
+    auto now = static_cast<std::int64_t>(std::time(nullptr));
+    std::optional<std::string> repository = cache_repository(options, destinations);
+    std::string local_root = cache_dir + "/layers";
+    if (repository && repository->starts_with("oci:")) {
+        local_root = repository->substr(4);
+        if (local_root.empty()) return fail("--cache-repo oci:DIR: the directory is missing");
+        repository.reset();
+    }
+    std::vector<std::unique_ptr<LayerCache>> chain;
+    KILN_ASSIGN(auto local, with_context(LocalLayerCache::open(local_root, options.cache.ttl, now),
+                                         "the layer cache in " + local_root));
+    log_info("layer cache: ", local_root);
+    chain.push_back(std::move(local));
+    if (repository) {
+        KILN_ASSIGN(Reference reference, with_context(Reference::parse(*repository), "--cache-repo"));
+        size_t last_slash = repository->rfind('/');
+        bool tagged = repository->find(':', last_slash == std::string::npos ? 0 : last_slash) != std::string::npos;
+        if (tagged || reference.digest())
+            return fail(str_cat("--cache-repo ", *repository, ": name a repository, without a tag or digest"));
+        RegistryClientOptions cache_options = client_options(registry_options, options.push);
+        // A cache that does not answer is skipped, not waited for.
+        cache_options.retry.attempts = std::min(cache_options.retry.attempts, 2);
+        caches.client = std::make_unique<RegistryClient>(std::move(cache_options));
+        chain.push_back(std::make_unique<RegistryLayerCache>(
+            *caches.client, reference, store,
+            RegistryCacheSettings{.ttl = options.cache.ttl, .now = now, .push = options.cache.push, .platform = platform}));
+        log_info("layer cache: ", reference.name(), options.cache.push ? "" : " (--no-push-cache: read only)");
+    }
+    caches.cache = chain.size() == 1 ? std::move(chain.front()) : std::make_unique<CacheChain>(std::move(chain));
+    return caches;
 }
 
 }  // namespace
@@ -170,10 +214,16 @@ Result<BuildResult> run_build(const BuildOptions& options, const HostEnvironment
             KILN_TRY(check_push_permissions(*push_client, destinations));
         }
     }
+    std::string cache_dir = options.cache_dir.empty() ? environment.default_cache_dir() : options.cache_dir;
+    std::optional<WarmImages> warm;
+    if (path_exists(cache_dir + "/images/refs")) {
+        KILN_ASSIGN(warm, with_context(WarmImages::open(cache_dir + "/images"), "--cache-dir " + cache_dir));
+    }
     RegistryImageSource images(pull_client, std::move(routes), store,
                                ImageSourceSettings{.build_contexts = options.build_contexts,
                                                    .transfer_jobs = options.registries.transfer_jobs,
-                                                   .default_fallback = options.registries.default_fallback});
+                                                   .default_fallback = options.registries.default_fallback,
+                                                   .warm = warm ? &*warm : nullptr});
 
     BuildPlan plan;
     {
@@ -198,8 +248,10 @@ Result<BuildResult> run_build(const BuildOptions& options, const HostEnvironment
     std::unique_ptr<Snapshotter> snapshotter =
         make_snapshotter(choice, snapshot_policy(options, host.facts), layers, work.path());
     ImageFilesystems image_filesystems(images, work.path() + "/copy-sources", host.facts.ownership);
-    std::string cache_dir = options.cache_dir.empty() ? environment.default_cache_dir() : options.cache_dir;
-    KILN_ASSIGN(std::unique_ptr<LayerCache> cache, open_layer_cache(options, cache_dir));
+    UrlDownloads downloads(work.path() + "/downloads");
+    KILN_ASSIGN(LayerCaches caches, open_layer_caches(options, destinations, cache_dir, registry_options, store,
+                                                      platforms.target));
+    LayerCache* cache = caches.cache.get();
     BuildInputs build{.options = options,
                       .environment = environment,
                       .host = host.facts,
@@ -208,8 +260,9 @@ Result<BuildResult> run_build(const BuildOptions& options, const HostEnvironment
                       .context = context,
                       .images = images,
                       .image_filesystems = image_filesystems,
+                      .downloads = downloads,
                       .snapshotter = *snapshotter,
-                      .cache = cache.get(),
+                      .cache = cache,
                       .work_dir = work.path(),
                       .cache_dir = cache_dir,
                       .platform = platforms.target,
@@ -235,8 +288,11 @@ Result<BuildResult> run_build(const BuildOptions& options, const HostEnvironment
     {
         PhaseTimer timer("output");
         PushOptions push{{.jobs = options.registries.transfer_jobs}, images.blob_origins()};
+        if (cache) push.blob_origins.merge(cache->blob_origins());
         KILN_TRY(write_outputs(options, destinations, image, documents, push_client ? &*push_client : nullptr, push));
     }
+    // The cache's uploads ran alongside the stages and the push; what is left is waited for here.
+    if (cache) cache->flush();
     if (options.keep_work_dir) log_info("kept the work directory ", work.release());
     log_info("built ", documents.manifest.digest.str(), " in ", format_seconds(seconds_since(build_start), 2), " s");
     return BuildResult{.manifest_digest = documents.manifest.digest};

@@ -15,6 +15,7 @@
 #include "builder/sources/context.hpp"
 #include "builder/sources/image_filesystems.hpp"
 #include "builder/sources/image_source.hpp"
+#include "builder/sources/url_source.hpp"
 #include "dockerfile-parser/stages.hpp"
 
 namespace kiln {
@@ -28,6 +29,7 @@ struct BuildInputs {
     const BuildContext& context;
     ImageSource& images;
     ImageFilesystems& image_filesystems;
+    UrlDownloads& downloads;  // ADD's URLs, each fetched once
     Snapshotter& snapshotter;
     LayerCache* cache = nullptr;  // --cache; null without it
     std::string work_dir;            // kiln's private directory for this build

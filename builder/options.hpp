@@ -56,9 +56,10 @@ enum class SnapshotterKind {
 // The layer cache (Kaniko's --cache flags).
 struct CacheSettings {
     bool enabled = false;  // --cache
-    // --cache-repo: the registry repository of cache entries. Not served yet: a build with --cache uses the
-    // local cache in --cache-dir alone.
+    // --cache-repo: the registry repository of cache entries. Empty: the first destination's repository +
+    // "/cache" when the build pushes, else none (the local cache in --cache-dir serves alone).
     std::string repository;
+    bool push = true;  // false with --no-push-cache: the registry cache is looked up, never written
     std::chrono::seconds ttl{14 * 24 * 3600};  // --cache-ttl: older entries are misses
     // --cache-run-layers / --cache-copy-layers. Kaniko leaves COPY uncached by default; kiln's keys cover the
     // copied files' content, so both are on.

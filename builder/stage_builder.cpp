@@ -1,6 +1,7 @@
 #include "builder/stage_builder.hpp"
 
 #include <chrono>
+#include <set>
 
 #include "builder/cache/step_key.hpp"
 #include "common/files.hpp"
@@ -18,6 +19,18 @@ public:
     }
 
     Result<StageOutput> run() {
+        while (true) {
+            auto output = run_once();
+            if (output || !m_start_over) return output;
+            // A cached layer could not be fetched before the stage had a filesystem: nothing is spent yet, and
+            // the stage starts over with that entry refused.
+            m_start_over = false;
+            m_pending.clear();
+        }
+    }
+
+private:
+    Result<StageOutput> run_once() {
         log_info("[", m_stage.label, " 1/", m_step_count, "] ", m_stage.from.text);
         KILN_TRY(start());
         for (const Step& step : m_stage.steps) {
@@ -43,7 +56,6 @@ public:
         return StageOutput{.image = std::move(m_image), .filesystem = std::move(m_filesystem)};
     }
 
-private:
     // The image the stage starts from: a finished stage's, an image's, or scratch.
     Status start() {
         m_base = Image::empty(m_stage.platform);
@@ -62,6 +74,14 @@ private:
     // cached never makes one.
     Status ensure_filesystem() {
         if (m_filesystem) return {};
+        // The cached layers are fetched before the filesystem is made: a broken one costs a restart, not the build.
+        for (const PendingLayer& pending : m_pending) {
+            if (auto fetched = pending.layer->open_blob(); !fetched) {
+                refuse(pending.key, fetched.error());
+                m_start_over = true;
+                return fail(str_cat("the stage ", m_stage.label, " starts over"));
+            }
+        }
         std::string directory = str_cat(m_build.work_dir, "/stages/", m_stage.index);
         KILN_TRY(make_directories(directory, 0700));
         StageFilesystem* parent = m_stage.base_stage ? m_dependencies.base->filesystem.get() : nullptr;
@@ -72,9 +92,9 @@ private:
         KILN_ASSIGN(m_filesystem, with_location(m_build.snapshotter.prepare_stage(start), m_stage.from));
         log_debug("the filesystem of ", m_stage.label, " is prepared (", m_build.snapshotter.name(), "), with ",
                   m_pending.size(), " cached layer(s) to apply");
-        for (const LayerPtr& layer : m_pending)
-            KILN_TRY_CONTEXT(m_filesystem->apply_layer(*layer),
-                             str_cat("applying the cached layer ", layer->descriptor().digest.str()));
+        for (const PendingLayer& pending : m_pending)
+            KILN_TRY_CONTEXT(m_filesystem->apply_layer(*pending.layer),
+                             str_cat("applying the cached layer ", pending.layer->descriptor().digest.str()));
         m_pending.clear();
         return {};
     }
@@ -96,7 +116,12 @@ private:
             return false;
         }
         LayerCache& cache = *m_build.cache;
-        auto hit = cache.lookup(key->inputs->key());
+        Digest cache_key = key->inputs->key();
+        if (m_refused.contains(cache_key.str())) {
+            log_info("  not cached: its entry's layer could not be fetched");
+            return false;
+        }
+        auto hit = cache.lookup(cache_key);
         if (!hit) {
             log_warn("layer cache: ", hit.error().message(), "; the step runs");
             return false;
@@ -106,7 +131,14 @@ private:
             log_info("  not cached: ", before ? key->inputs->difference_from(*before) : "no earlier build of this step");
             return false;
         }
-        log_info("  cached (", cache.name(), ")");
+        if ((*hit)->layer && m_filesystem) {
+            // Applied now: fetched first, so that a layer that cannot be fetched is a miss.
+            if (auto fetched = (*hit)->layer->open_blob(); !fetched) {
+                refuse(cache_key, fetched.error());
+                return false;
+            }
+        }
+        log_info("  cached (", (*hit)->source, ")");
         if (!(*hit)->layer) {
             m_image = m_image.with_empty_layer_history(history(step.created_by));
             return true;
@@ -116,14 +148,19 @@ private:
             KILN_TRY_CONTEXT(m_filesystem->apply_layer(*(*hit)->layer),
                              str_cat("applying the cached layer ", (*hit)->layer->descriptor().digest.str()));
         else
-            m_pending.push_back((*hit)->layer);
+            m_pending.push_back(PendingLayer{.layer = (*hit)->layer, .key = cache_key});
         return true;
+    }
+
+    void refuse(const Digest& key, const Error& error) {
+        log_warn("layer cache: the entry ", key.short_str(), " is not used: ", error.message());
+        m_refused.insert(key.str());
     }
 
     // Keeps what the step made for later builds; a failure is a warning, never the build's.
     void keep(const StepKey& key, const LayerPtr& layer) {
         LayerCache& cache = *m_build.cache;
-        if (auto stored = cache.store(key.inputs->key(), layer.get()); !stored)
+        if (auto stored = cache.store(key.inputs->key(), layer); !stored)
             log_warn("layer cache: keeping a layer of ", m_stage.label, " failed: ", stored.error().message());
         if (auto recorded = cache.record_inputs(key.identity, *key.inputs); !recorded)
             log_debug("layer cache: ", recorded.error().message());
@@ -179,7 +216,13 @@ private:
     size_t m_step_count = 1;  // FROM is step 1
     Image m_base = Image::empty(Platform{});  // the image the stage starts from
     std::unique_ptr<StageFilesystem> m_filesystem;  // made by ensure_filesystem()
-    std::vector<LayerPtr> m_pending;  // cached layers not yet applied to m_filesystem
+    struct PendingLayer {
+        LayerPtr layer;
+        Digest key;  // of the cache entry it came from
+    };
+    std::vector<PendingLayer> m_pending;  // cached layers not yet applied to m_filesystem
+    std::set<std::string> m_refused;      // cache entries whose layer could not be fetched: misses
+    bool m_start_over = false;
     Image m_image = Image::empty(Platform{});
 };
 

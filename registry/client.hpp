@@ -130,6 +130,8 @@ public:
     // Fetches the manifest or index a reference names (its digest if it has one, else its tag). The content must
     // hash to the reference's digest, and to the Docker-Content-Digest the registry announces.
     Result<FetchedManifest> get_manifest(const Reference& reference);
+    // As get_manifest, but a manifest the registry does not have (404) is nullopt rather than an error.
+    Result<std::optional<FetchedManifest>> find_manifest(const Reference& reference);
 
     // Follows an index to the manifest for `platform`, then fetches and verifies the config. The error for a
     // platform the index lacks lists the ones it offers.
@@ -168,6 +170,7 @@ public:
 
 private:
     struct Call;
+    Result<std::optional<FetchedManifest>> request_manifest(const Reference& reference, bool absent_ok);
     struct RequestBody;
     struct UploadSession;
     // One try of one request, answering a 401's challenge once.

@@ -41,6 +41,15 @@ Result<std::string> manifest_media_type(const HttpResponse& response, std::strin
 }  // namespace
 
 Result<FetchedManifest> RegistryClient::get_manifest(const Reference& reference) {
+    KILN_ASSIGN(std::optional<FetchedManifest> fetched, request_manifest(reference, false));
+    return std::move(*fetched);
+}
+
+Result<std::optional<FetchedManifest>> RegistryClient::find_manifest(const Reference& reference) {
+    return request_manifest(reference, true);
+}
+
+Result<std::optional<FetchedManifest>> RegistryClient::request_manifest(const Reference& reference, bool absent_ok) {
     std::string what = str_cat("GET manifest ", reference.repository_str(), " from ", reference.registry());
     if (reference.digest() && reference.digest()->algorithm() != "sha256")
         return fail(str_cat(what, ": only sha256 digests can be verified"));
@@ -52,9 +61,11 @@ Result<FetchedManifest> RegistryClient::get_manifest(const Reference& reference)
     KILN_ASSIGN(HttpResponse response, with_retries(m_options.retry, [&](int) -> Result<HttpResponse> {
                     KILN_ASSIGN(HttpResponse response, exchange({what, reference, RepositoryAccess::pull}, request, {},
                                                                 nullptr, k_max_manifest_size));
+                    if (absent_ok && response.status == 404) return response;
                     if (!response.ok()) return fail(http_status_error(what, response));
                     return response;
                 }));
+    if (absent_ok && response.status == 404) return std::nullopt;
 
     FetchedManifest fetched{.bytes = std::move(response.body)};
     fetched.digest = Digest::of_bytes(fetched.bytes);

@@ -1,16 +1,20 @@
 #pragma once
-// Where cached step results are kept: behind one interface, a local directory (--cache-dir) now, a registry
-// repository (--cache-repo) next. An entry maps a step's key to the layer the step made, or to "no layer"
+// Where cached step results are kept: behind one interface, a local directory (--cache-dir), a registry
+// repository (--cache-repo), or both in turn. An entry maps a step's key to the layer the step made, or to "no layer"
 // (WORKDIR of a directory that exists). Entries are data that may be stale, corrupted or hostile: a store
 // returns only what it has verified, and treats everything else as a miss.
 
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "builder/cache/key_inputs.hpp"
 #include "common/error.hpp"
 #include "images/layer.hpp"
+#include "registry/reference.hpp"
 
 namespace kiln {
 
@@ -18,6 +22,7 @@ namespace kiln {
 struct CachedStep {
     LayerPtr layer;  // null when the step made no layer
     std::int64_t created = 0;  // when the entry was stored, seconds since the epoch
+    const char* source = "";   // the name() of the cache that had it
 };
 
 class LayerCache {
@@ -29,11 +34,32 @@ public:
     // with a warning when it is broken.
     virtual Result<std::optional<CachedStep>> lookup(const Digest& key) = 0;
     // Keeps `layer` (null: the step made none) as the entry for `key`.
-    virtual Status store(const Digest& key, const Layer* layer) = 0;
+    virtual Status store(const Digest& key, const LayerPtr& layer) = 0;
     // What the step known as `identity` read the last time it was built, to explain a miss; nullopt when it
     // never was (or the record is unreadable).
     virtual std::optional<KeyInputs> previous_inputs(const Digest& identity) = 0;
     virtual Status record_inputs(const Digest& identity, const KeyInputs& inputs) = 0;
+    // Waits for writes still under way (a registry's uploads); their failures were warnings.
+    virtual void flush() {}
+    // Where hits' blobs are on a registry, by digest: a push to that registry mounts them from there.
+    virtual std::map<std::string, Reference> blob_origins() const { return {}; }
+};
+
+// Several caches in turn, nearest first (the local directory, then the registry): a lookup is served by the
+// first that has the entry, and everything kept is kept in each.
+class CacheChain final : public LayerCache {
+public:
+    explicit CacheChain(std::vector<std::unique_ptr<LayerCache>> caches) : m_caches(std::move(caches)) {}
+    const char* name() const override { return "chain"; }
+    Result<std::optional<CachedStep>> lookup(const Digest& key) override;
+    Status store(const Digest& key, const LayerPtr& layer) override;
+    std::optional<KeyInputs> previous_inputs(const Digest& identity) override;
+    Status record_inputs(const Digest& identity, const KeyInputs& inputs) override;
+    void flush() override;
+    std::map<std::string, Reference> blob_origins() const override;
+
+private:
+    std::vector<std::unique_ptr<LayerCache>> m_caches;
 };
 
 }  // namespace kiln

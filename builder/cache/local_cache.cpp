@@ -72,7 +72,7 @@ Result<std::optional<CachedStep>> LocalLayerCache::lookup(const Digest& key) {
         log_debug("layer cache: the entry for ", key.short_str(), " has expired (--cache-ttl)");
         return std::nullopt;
     }
-    if (entry["layer"].is_null()) return CachedStep{.layer = nullptr, .created = created};
+    if (entry["layer"].is_null()) return CachedStep{.layer = nullptr, .created = created, .source = name()};
     const json& layer = entry["layer"];
     if (!layer.is_object() || !layer.contains("mediaType") || !layer.contains("digest") || !layer.contains("size") ||
         !layer.contains("diffID") || !layer["mediaType"].is_string() || !layer["digest"].is_string() ||
@@ -91,7 +91,8 @@ Result<std::optional<CachedStep>> LocalLayerCache::lookup(const Digest& key) {
     if (auto verified = verify_layer_blob(m_blobs.path(*digest), descriptor, *diff_id); !verified)
         return miss(verified.error().message());
     return CachedStep{.layer = std::make_shared<FileLayer>(descriptor, *diff_id, m_blobs.path(*digest)),
-                      .created = created};
+                      .created = created,
+                      .source = name()};
 }
 
 Status LocalLayerCache::store_blob(const Layer& layer) {
@@ -105,7 +106,7 @@ Status LocalLayerCache::store_blob(const Layer& layer) {
     return sync_directory(parent_path(m_blobs.path(descriptor.digest)));
 }
 
-Status LocalLayerCache::store(const Digest& key, const Layer* layer) {
+Status LocalLayerCache::store(const Digest& key, const LayerPtr& layer) {
     json entry = {{"created", m_now}, {"layer", nullptr}};
     if (layer) {
         KILN_TRY(store_blob(*layer));

@@ -25,7 +25,7 @@ public:
 
     const char* name() const override { return "local"; }
     Result<std::optional<CachedStep>> lookup(const Digest& key) override;
-    Status store(const Digest& key, const Layer* layer) override;
+    Status store(const Digest& key, const LayerPtr& layer) override;
     std::optional<KeyInputs> previous_inputs(const Digest& identity) override;
     Status record_inputs(const Digest& identity, const KeyInputs& inputs) override;
 

@@ -63,11 +63,15 @@ public:
         KILN_ASSIGN(CopySelection selection, select_copy_sources(context, copy, m_step.location));
         for (const SelectedSource& source : selection.sources) {
             if (source.is_url) {
+                // With --checksum the key needs no download; without, it is the downloaded bytes', and the
+                // step, if it runs, copies that same download.
                 if (copy.checksum.empty()) {
-                    m_not_cached = "ADD of a URL without --checksum is not cached";
-                    return {};
+                    KILN_ASSIGN(UrlDownloads::File file,
+                                with_location(m_build.downloads.fetch(source.path), m_step.location));
+                    out["url " + source.path] = file.download.digest;
+                } else {
+                    out["url " + source.path] = copy.checksum;
                 }
-                out["url " + source.path] = copy.checksum;
                 continue;
             }
             KILN_TRY(digest_tree(selection.root, source.path, selection.ignore, false, "context:", out));

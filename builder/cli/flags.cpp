@@ -225,6 +225,21 @@ const std::vector<FlagSpec>& flag_specs() {
         {"cache-copy-layers", 0, FlagKind::boolean,
          set_nested_bool(&BuildOptions::cache, &CacheSettings::copy_layers, "cache-copy-layers"),
          "cache COPY and ADD layers (default true: keys cover the copied files' content)"},
+        {"cache-repo", 0, FlagKind::value,
+         [](BuildOptions& o, const std::string& v) -> Status {
+             if (v.empty()) return fail("--cache-repo: expected a repository such as registry.example/app/cache");
+             o.cache.repository = v;
+             return {};
+         },
+         "registry repository of the layer cache, shared by every build that reaches it (default: the first "
+         "--destination's repository + /cache)"},
+        {"no-push-cache", 0, FlagKind::boolean,
+         [](BuildOptions& o, const std::string& v) -> Status {
+             KILN_ASSIGN(bool no_push, parse_bool("no-push-cache", v));
+             o.cache.push = !no_push;
+             return {};
+         },
+         "look layers up in --cache-repo but store none there"},
         {"secret", 0, FlagKind::value,
          [](BuildOptions& o, const std::string& v) -> Status {
              KILN_ASSIGN(SecretSource secret, parse_secret_flag(v));
@@ -257,9 +272,7 @@ const std::vector<FlagSpec>& flag_specs() {
 
 const std::vector<IgnoredFlag>& ignored_flags() {
     static const std::vector<IgnoredFlag> flags = {
-        {"cache-repo", FlagKind::value, "the registry cache is not implemented yet: --cache uses --cache-dir alone"},
         {"compressed-caching", FlagKind::boolean, "kiln's cache always keeps the compressed layer"},
-        {"no-push-cache", FlagKind::boolean, "the registry cache is not implemented yet: nothing is pushed to it"},
         {"cleanup", FlagKind::boolean, "kiln always removes its work directory"},
         {"force", FlagKind::boolean, "kiln never builds in its own root filesystem, so there is nothing to force"},
         {"skip-unused-stages", FlagKind::boolean, "kiln always skips the stages the target does not need"},
@@ -280,6 +293,12 @@ const std::vector<RefusedFlag>& refused_flags() {
     return flags;
 }
 
+std::string usage_line(const FlagSpec& spec) {
+    std::string names = spec.short_name ? str_cat("-", spec.short_name, ", --", spec.name) : str_cat("    --", spec.name);
+    if (spec.kind == FlagKind::value) names += " VALUE";
+    return str_cat("  ", names, std::string(names.size() < 40 ? 40 - names.size() : 1, ' '), spec.help, "\n");
+}
+
 const FlagSpec* find_flag(std::string_view name, bool is_short) {
     for (const FlagSpec& spec : flag_specs()) {
         if (is_short ? (name.size() == 1 && spec.short_name == name[0]) : spec.name == name) return &spec;
@@ -287,15 +306,19 @@ const FlagSpec* find_flag(std::string_view name, bool is_short) {
     return nullptr;
 }
 
-}  // namespace
-
-Result<BuildOptions> parse_build_flags(const std::vector<std::string>& args) {
-    BuildOptions options;
+// Parses `args` against `specs`, with `ignored` and `refused` Kaniko flags; `command` names the command in
+// errors ("kiln build"). `apply` stores one known flag's value.
+template <class Apply>
+Status parse_flags(const std::vector<std::string>& args, std::string_view command,
+                   const std::function<const FlagSpec*(std::string_view, bool)>& find,
+                   const std::vector<IgnoredFlag>& ignored, const std::vector<RefusedFlag>& refused,
+                   const Apply& apply) {
     for (size_t i = 0; i < args.size(); ++i) {
         const std::string& arg = args[i];
         bool is_short = arg.size() >= 2 && arg[0] == '-' && arg[1] != '-';
         if (!arg.starts_with("--") && !is_short)
-            return fail(str_cat("unexpected argument \"", arg, "\": kiln build takes only flags (see kiln build --help)"));
+            return fail(str_cat("unexpected argument \"", arg, "\": ", command, " takes only flags (see ", command,
+                                " --help)"));
         std::string body = arg.substr(is_short ? 1 : 2);
         std::string name = body;
         std::optional<std::string> inline_value;
@@ -309,7 +332,7 @@ Result<BuildOptions> parse_build_flags(const std::vector<std::string>& args) {
         }
         std::string display = str_cat(is_short ? "-" : "--", name);
 
-        if (const FlagSpec* spec = find_flag(name, is_short)) {
+        if (const FlagSpec* spec = find(name, is_short)) {
             std::string value;
             if (inline_value) {
                 value = *inline_value;
@@ -319,25 +342,67 @@ Result<BuildOptions> parse_build_flags(const std::vector<std::string>& args) {
                 if (i + 1 >= args.size()) return fail(str_cat(display, " needs a value"));
                 value = args[++i];
             }
-            KILN_TRY_CONTEXT(spec->apply(options, value), display);
+            KILN_TRY_CONTEXT(apply(*spec, value), display);
             continue;
         }
         bool handled = false;
-        for (const IgnoredFlag& ignored : ignored_flags()) {
-            if (is_short || ignored.name != name) continue;
-            if (!inline_value && ignored.kind == FlagKind::value) {
+        for (const IgnoredFlag& flag : ignored) {
+            if (is_short || flag.name != name) continue;
+            if (!inline_value && flag.kind == FlagKind::value) {
                 if (i + 1 >= args.size()) return fail(str_cat(display, " needs a value"));
                 ++i;
             }
-            log_warn(display, " is accepted but has no effect: ", ignored.why);
+            log_warn(display, " is accepted but has no effect: ", flag.why);
             handled = true;
         }
         if (handled) continue;
-        for (const RefusedFlag& refused : refused_flags()) {
-            if (!is_short && refused.name == name) return fail(str_cat(display, ": ", refused.why));
+        for (const RefusedFlag& flag : refused) {
+            if (!is_short && flag.name == name) return fail(str_cat(display, ": ", flag.why));
         }
-        return fail(str_cat("unknown flag ", display, " (see kiln build --help)"));
+        return fail(str_cat("unknown flag ", display, " (see ", command, " --help)"));
     }
+    return {};
+}
+
+// `kiln warm` takes the build's registry, TLS, credential and mirror flags, and these of its own.
+const std::vector<std::string_view>& shared_warm_flags() {
+    static const std::vector<std::string_view> names = {
+        "cache-dir", "build-arg", "custom-platform", "insecure", "insecure-pull", "insecure-registry",
+        "skip-tls-verify", "skip-tls-verify-pull", "skip-tls-verify-registry", "registry-certificate",
+        "registry-client-cert", "registry-mirror", "registry-map", "skip-default-registry-fallback",
+        "transfer-jobs", "registry-stall-timeout", "image-download-retry", "verbosity", "log-timestamp",
+        "customPlatform"};
+    return names;
+}
+
+// Kaniko's warmer spells some short flags differently from its executor.
+const std::vector<FlagSpec>& warm_only_flags() {
+    static const std::vector<FlagSpec> specs = {
+        {"image", 'i', FlagKind::value, nullptr, "image to warm (repeatable)"},
+        {"dockerfile", 'd', FlagKind::value, nullptr, "warm every image this Dockerfile's FROM lines name"},
+        {"force", 'f', FlagKind::boolean, nullptr,
+         "fetch again what is already warm (every tag is resolved anew in any case)"},
+        {"cache-dir", 'c', FlagKind::value, set_string(&BuildOptions::cache_dir),
+         "directory kept across builds; images go to its images/ folder (default ${XDG_CACHE_HOME:-$HOME/.cache}/kiln)"},
+    };
+    return specs;
+}
+
+const FlagSpec* find_warm_flag(std::string_view name, bool is_short) {
+    for (const FlagSpec& spec : warm_only_flags())
+        if (is_short ? (name.size() == 1 && spec.short_name == name[0]) : spec.name == name) return &spec;
+    if (is_short) return nullptr;
+    for (std::string_view shared : shared_warm_flags())
+        if (shared == name) return find_flag(name, false);
+    return nullptr;
+}
+
+}  // namespace
+
+Result<BuildOptions> parse_build_flags(const std::vector<std::string>& args) {
+    BuildOptions options;
+    KILN_TRY(parse_flags(args, "kiln build", find_flag, ignored_flags(), refused_flags(),
+                         [&](const FlagSpec& spec, const std::string& value) { return spec.apply(options, value); }));
     if (options.destinations.empty() && !options.no_push)
         return fail("no --destination given: name where to push the image, or pass --no-push");
     if (!options.image_name_with_digest_file.empty() && options.destinations.empty())
@@ -345,19 +410,49 @@ Result<BuildOptions> parse_build_flags(const std::vector<std::string>& args) {
     return options;
 }
 
+Result<WarmOptions> parse_warm_flags(const std::vector<std::string>& args) {
+    WarmOptions options;
+    options.settings.dockerfile.clear();
+    KILN_TRY(parse_flags(args, "kiln warm", find_warm_flag, {}, {},
+                         [&](const FlagSpec& spec, const std::string& value) -> Status {
+                             if (spec.name == "image") {
+                                 options.images.push_back(value);
+                             } else if (spec.name == "dockerfile") {
+                                 options.settings.dockerfile = value;
+                             } else if (spec.name == "force") {
+                                 KILN_ASSIGN(options.force, parse_bool("force", value));
+                             } else {
+                                 return spec.apply(options.settings, value);
+                             }
+                             return {};
+                         }));
+    if (options.images.empty() && options.settings.dockerfile.empty())
+        return fail("nothing to warm: name images with --image, or a Dockerfile with --dockerfile");
+    return options;
+}
+
+std::string warm_usage() {
+    std::string usage =
+        "Usage: kiln warm [flags]\n"
+        "       warmer [flags]          (Kaniko warmer compatibility)\n\n"
+        "Fetches base images into --cache-dir, verified, so that builds take them from there and still build\n"
+        "when the registry cannot be reached.\n\nFlags:\n";
+    std::vector<const FlagSpec*> specs;
+    for (const FlagSpec& spec : warm_only_flags()) specs.push_back(&spec);
+    for (std::string_view name : shared_warm_flags())
+        if (name != "cache-dir")
+            if (const FlagSpec* spec = find_flag(name, false); spec && !spec->help.empty()) specs.push_back(spec);
+    for (const FlagSpec* spec : specs) usage += usage_line(*spec);
+    return usage;
+}
+
 std::string build_usage() {
     std::string usage =
         "Usage: kiln build [flags]\n"
         "       kiln [flags]            (Kaniko executor compatibility)\n\n"
         "Builds an image from a Dockerfile and pushes it, or writes it locally with --no-push.\n\nFlags:\n";
-    for (const FlagSpec& spec : flag_specs()) {
-        if (spec.help.empty()) continue;
-        std::string names = spec.short_name ? str_cat("-", spec.short_name, ", --", spec.name) : str_cat("    --", spec.name);
-        if (spec.kind == FlagKind::value) names += " VALUE";
-        usage += str_cat("  ", names);
-        usage += std::string(names.size() < 40 ? 40 - names.size() : 1, ' ');
-        usage += str_cat(spec.help, "\n");
-    }
+    for (const FlagSpec& spec : flag_specs())
+        if (!spec.help.empty()) usage += usage_line(spec);
     return usage;
 }
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "builder/options.hpp"
+#include "builder/warm.hpp"
 #include "common/error.hpp"
 
 namespace kiln {
@@ -16,5 +17,10 @@ Result<BuildOptions> parse_build_flags(const std::vector<std::string>& args);
 
 // The help text for `kiln build`.
 std::string build_usage();
+
+// `kiln warm`'s flags: Kaniko warmer's (--image/-i, --dockerfile/-d, --force/-f, --cache-dir/-c, --build-arg,
+// --custom-platform) and the build's registry, TLS, credential and mirror flags.
+Result<WarmOptions> parse_warm_flags(const std::vector<std::string>& args);
+std::string warm_usage();
 
 }  // namespace kiln

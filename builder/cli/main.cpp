@@ -1,4 +1,5 @@
-// The kiln executable: `kiln build [flags]`, or Kaniko's executor form `kiln [flags]`.
+// The kiln executable: `kiln build [flags]`, or Kaniko's executor form `kiln [flags]`; `kiln warm [flags]`, also
+// run as `warmer` (Kaniko's warmer).
 
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include "builder/host.hpp"
 #include "builder/cli/flags.hpp"
 #include "builder/sandbox/userns.hpp"
+#include "builder/warm.hpp"
 #include "common/log.hpp"
 
 extern char** environ;
@@ -57,6 +59,7 @@ void print_usage(std::FILE* to) {
                  "Usage:\n"
                  "  kiln build [flags]     build an image (kiln build --help lists the flags)\n"
                  "  kiln [flags]           the same, with Kaniko executor's argument form\n"
+                 "  kiln warm [flags]      fetch base images into --cache-dir (kiln warm --help); also run as warmer\n"
                  "  kiln version           print the version\n",
                  k_version);
 }
@@ -101,11 +104,40 @@ int run_build_command(const std::vector<std::string>& args, char** argv) {
     return 0;
 }
 
+int run_warm_command(const std::vector<std::string>& args) {
+    for (const std::string& arg : args) {
+        if (arg == "--help" || arg == "-h") {
+            std::fputs(kiln::warm_usage().c_str(), stdout);
+            return 0;
+        }
+    }
+    install_log_sink(kiln::LogLevel::info, false);
+    auto options = kiln::parse_warm_flags(args);
+    if (!options) {
+        std::fprintf(stderr, "error: %s\n", options.error().message().c_str());
+        return 2;
+    }
+    install_log_sink(options->settings.verbosity, options->settings.log_timestamps);
+    if (auto warmed = kiln::run_warm(*options, host_environment()); !warmed) {
+        std::fprintf(stderr, "error: %s\n", warmed.error().message().c_str());
+        return warmed.error().exit_code();
+    }
+    return 0;
+}
+
+// The name kiln was run as, without its directory: "warmer" runs `kiln warm`.
+std::string_view program_name(const char* argv0) {
+    std::string_view name = argv0 ? argv0 : "";
+    if (size_t slash = name.rfind('/'); slash != std::string_view::npos) name.remove_prefix(slash + 1);
+    return name;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
     try {
+        if (program_name(argv[0]) == "warmer") return run_warm_command(args);
         if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
             print_usage(args.empty() ? stderr : stdout);
             return args.empty() ? 2 : 0;
@@ -115,6 +147,7 @@ int main(int argc, char** argv) {
             return 0;
         }
         if (args[0] == "build") return run_build_command({args.begin() + 1, args.end()}, argv);
+        if (args[0] == "warm") return run_warm_command({args.begin() + 1, args.end()});
         if (args[0].starts_with("-")) return run_build_command(args, argv);
         std::fprintf(stderr, "error: unknown command \"%s\"\n\n", args[0].c_str());
         print_usage(stderr);

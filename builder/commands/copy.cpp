@@ -177,20 +177,19 @@ private:
     // in with BuildKit's metadata: mode 0600 unless --chmod, the Last-Modified time (else the epoch), root or
     // --chown.
     Status copy_url(const std::string& url) {
-        if (!m_http) m_http.emplace(HttpClientOptions{});
-        KILN_ASSIGN(TempDir scratch, TempDir::create(m_context.build.work_dir, "add-url-"));
-        std::string file = scratch.path() + "/download";
-        KILN_ASSIGN(Download download, located(download_url(*m_http, url, file)));
+        KILN_ASSIGN(UrlDownloads::File fetched, located(m_context.build.downloads.fetch(url)));
+        const std::string& file = fetched.path;
+        const Download& download = fetched.download;
         if (!m_copy.checksum.empty() && download.digest != m_copy.checksum)
             return fail(error(str_cat("checksum mismatch for ", url, ": expected ", m_copy.checksum, ", got ",
                                       download.digest)));
         log_info("  downloaded ", url_file_name(url), ": ", format_bytes(download.size), " ", download.digest);
         timespec times[2] = {{download.last_modified.value_or(0), 0}, {download.last_modified.value_or(0), 0}};
         if (::utimensat(AT_FDCWD, file.c_str(), times, 0) != 0) return fail_errno(str_cat("set times of ", file));
-        KILN_ASSIGN(RootFs scratch_root, RootFs::open(scratch.path()));
+        KILN_ASSIGN(RootFs downloads, RootFs::open(parent_path(file)));
         std::string target = m_dest_is_dir ? join_path(m_copy.destination, url_file_name(url)) : m_copy.destination;
         CopyOptions options{.owner = m_options.owner, .mode = m_options.mode};
-        return located(copy_path(scratch_root, "download", rootfs(), target, options, m_written));
+        return located(copy_path(downloads, basename_of(file), rootfs(), target, options, m_written));
     }
 
     Status copy_inline(const dockerfile::HeredocFile& file) {
@@ -204,7 +203,6 @@ private:
     std::optional<CopyOwner> m_chown;  // --chown alone: archives keep their owners without it
     std::optional<CopySelection> m_selection;
     bool m_dest_is_dir = false;
-    std::optional<HttpClient> m_http;
     std::vector<std::string> m_written;
     bool m_warned_chmod = false;
 };

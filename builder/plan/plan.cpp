@@ -34,6 +34,29 @@ void add_read(std::vector<size_t>& reads, const SourceRef& from) {
 
 // Plans stages on demand: a stage is planned after the stage it is built FROM, whose final config it starts
 // with, and only when the target needs it.
+// A FROM line with its meta ARGs expanded: the base's name, the earlier stage it names if any, the platform.
+struct FromLine {
+    std::string base;
+    std::optional<size_t> base_stage;
+    Platform platform;
+};
+
+Result<FromLine> expand_from(const dockerfile::Dockerfile& dockerfile, size_t index, const MetaArgs& meta_args,
+                             const StageNames& names, const Platform& platform) {
+    const dockerfile::FromInstruction& from = dockerfile.stages[index].from;
+    SourceLocation location = from.source_location();
+    dockerfile::ShellExpander expander(dockerfile.escape);
+    FromLine line{.base = {}, .base_stage = std::nullopt, .platform = platform};
+    KILN_ASSIGN(line.base, with_location(expander.process_word(from.image, meta_args.lookup()), location));
+    if (line.base.empty()) return fail_at(location, "the base image name is empty after expanding build arguments");
+    line.base_stage = names.find(line.base, index, /*allow_number=*/false);
+    if (!line.base_stage && !from.platform.empty()) {
+        KILN_ASSIGN(std::string text, with_location(expander.process_word(from.platform, meta_args.lookup()), location));
+        KILN_ASSIGN(line.platform, with_location(Platform::parse(text), location));
+    }
+    return line;
+}
+
 class Planner {
 public:
     explicit Planner(const PlanInputs& inputs)
@@ -104,17 +127,10 @@ private:
         planned.name = stage.name;
         planned.label = stage.name.empty() ? str_cat("stage ", index) : stage.name;
         planned.from = from.source_location();
-        dockerfile::ShellExpander expander(m_in.dockerfile.escape);
-        KILN_ASSIGN(planned.base, with_location(expander.process_word(from.image, m_in.meta_args.lookup()), planned.from));
-        if (planned.base.empty())
-            return fail_at(planned.from, "the base image name is empty after expanding build arguments");
-        planned.base_stage = m_names.find(planned.base, index, /*allow_number=*/false);
-        planned.platform = m_in.platform;
-        if (!planned.base_stage && !from.platform.empty()) {
-            KILN_ASSIGN(std::string text,
-                        with_location(expander.process_word(from.platform, m_in.meta_args.lookup()), planned.from));
-            KILN_ASSIGN(planned.platform, with_location(Platform::parse(text), planned.from));
-        }
+        KILN_ASSIGN(FromLine line, expand_from(m_in.dockerfile, index, m_in.meta_args, m_names, m_in.platform));
+        planned.base = std::move(line.base);
+        planned.base_stage = line.base_stage;
+        planned.platform = line.platform;
         return {};
     }
 
@@ -202,5 +218,18 @@ bool BuildPlan::runs_commands() const {
 }
 
 Result<BuildPlan> plan_build(const PlanInputs& inputs) { return Planner(inputs).run(); }
+
+Result<std::vector<std::pair<std::string, Platform>>> base_images(const dockerfile::Dockerfile& dockerfile,
+                                                                 const MetaArgs& meta_args, const Platform& platform) {
+    StageNames names(dockerfile);
+    std::vector<std::pair<std::string, Platform>> images;
+    for (size_t index = 0; index < dockerfile.stages.size(); ++index) {
+        KILN_ASSIGN(FromLine line, expand_from(dockerfile, index, meta_args, names, platform));
+        if (line.base_stage || line.base == "scratch") continue;
+        std::pair<std::string, Platform> image{line.base, line.platform};
+        if (std::find(images.begin(), images.end(), image) == images.end()) images.push_back(std::move(image));
+    }
+    return images;
+}
 
 }  // namespace kiln

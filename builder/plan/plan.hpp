@@ -62,4 +62,9 @@ struct PlanInputs {
 // instructions names the file and line.
 Result<BuildPlan> plan_build(const PlanInputs& inputs);
 
+// The images every stage's FROM names (stages and scratch left out), each once, with its platform: what
+// `kiln warm --dockerfile` fetches.
+Result<std::vector<std::pair<std::string, Platform>>> base_images(const dockerfile::Dockerfile& dockerfile,
+                                                                 const MetaArgs& meta_args, const Platform& platform);
+
 }  // namespace kiln

@@ -1,7 +1,9 @@
 #include "builder/sources/image_source.hpp"
 
 #include <fcntl.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <functional>
 
@@ -132,7 +134,10 @@ Result<SourceImage> RegistryImageSource::resolve_layout(const std::string& conte
                       .manifest_digest = manifest_descriptor.digest,
                       .image = Image::empty(platform),
                       .repository = std::nullopt,
-                      .layout_directory = dir};
+                      .layout_directory = dir,
+                      .manifest = manifest_descriptor,
+                      .manifest_bytes = bytes,
+                      .config_bytes = config_bytes};
     KILN_ASSIGN(image.image, image_from_parts(m_store, manifest, std::move(config), name, fetcher_of(image, manifest)));
     return image;
 }
@@ -165,14 +170,31 @@ Result<std::pair<Reference, ResolvedImage>> RegistryImageSource::resolve_routed(
 
 Result<SourceImage> RegistryImageSource::resolve_registry(const std::string& name, const Platform& platform) {
     KILN_ASSIGN(Reference reference, Reference::parse(name));
-    KILN_ASSIGN(auto routed, with_context(resolve_routed(reference, platform), str_cat("resolving base image ", name)));
-    auto& [source, resolved] = routed;
+    const WarmImages* warm = m_settings.warm;
+    std::optional<WarmedImage> warmed = warm ? warm->find(name, platform) : std::nullopt;
+    // A digest names the same image forever: a warmed one needs no registry.
+    if (warmed && reference.digest()) {
+        if (auto image = resolve_warmed(name, *warmed)) return image;
+    }
+    auto routed = resolve_routed(reference, platform);
+    if (!routed && warmed && routed.error().retryable()) {
+        log_warn("FROM ", name, ": ", routed.error().message(), "; using the image warmed at ",
+                 format_rfc3339(warmed->warmed), " (", warmed->resolved, ")");
+        return resolve_warmed(name, *warmed);
+    }
+    if (!routed) return fail(std::move(routed.error()).context(str_cat("resolving base image ", name)));
+    auto& [source, resolved] = *routed;
     SourceImage image{.name = name,
                       .resolved = resolved.reference.str(),
                       .manifest_digest = resolved.manifest_digest,
                       .image = Image::empty(platform),
                       .repository = source,
-                      .layout_directory = {}};
+                      .layout_directory = {},
+                      .manifest = Descriptor{.media_type = resolved.manifest_media_type,
+                                             .digest = resolved.manifest_digest,
+                                             .size = static_cast<std::int64_t>(resolved.manifest_bytes.size())},
+                      .manifest_bytes = resolved.manifest_bytes,
+                      .config_bytes = resolved.config_bytes};
     KILN_ASSIGN(image.image, image_from_parts(m_store, resolved.manifest, std::move(resolved.config), image.resolved,
                                               fetcher_of(image, resolved.manifest)));
     {
@@ -181,6 +203,53 @@ Result<SourceImage> RegistryImageSource::resolve_registry(const std::string& nam
         for (const Descriptor& blob : resolved.manifest.layers) m_origins.emplace(blob.digest.str(), source);
     }
     return image;
+}
+
+Result<SourceImage> RegistryImageSource::resolve_warmed(const std::string& name, const WarmedImage& warmed) {
+    const WarmImages& warm = *m_settings.warm;
+    std::string what = str_cat("the warmed image ", warmed.resolved, " in ", warm.directory());
+    KILN_ASSIGN(Reference resolved, with_context(Reference::parse(warmed.resolved), what));
+    KILN_ASSIGN(std::string manifest_bytes, with_context(warm.blobs().read(warmed.manifest.digest), what));
+    if (Digest::of_bytes(manifest_bytes) != warmed.manifest.digest)
+        return fail(str_cat(what, ": the manifest does not match its digest ", warmed.manifest.digest.str()));
+    KILN_ASSIGN(Manifest manifest, with_context(Manifest::parse(manifest_bytes), what));
+    KILN_ASSIGN(std::string config_bytes, with_context(warm.blobs().read(manifest.config.digest, 8 << 20), what));
+    if (Digest::of_bytes(config_bytes) != manifest.config.digest)
+        return fail(str_cat(what, ": the config does not match its digest ", manifest.config.digest.str()));
+    KILN_ASSIGN(ImageConfig config, with_context(ImageConfig::parse(config_bytes), what));
+    Platform platform{.os = config.os, .architecture = config.architecture, .variant = config.variant};
+    log_info("FROM ", name, ": ", warmed.resolved, " from the warmed cache (warmed ",
+             format_rfc3339(warmed.warmed), ")");
+    SourceImage image{.name = name,
+                      .resolved = warmed.resolved,
+                      .manifest_digest = warmed.manifest.digest,
+                      .image = Image::empty(platform),
+                      .repository = resolved,
+                      .layout_directory = {},
+                      .manifest = warmed.manifest,
+                      .manifest_bytes = std::move(manifest_bytes),
+                      .config_bytes = std::move(config_bytes)};
+    KILN_ASSIGN(image.image, image_from_parts(m_store, manifest, std::move(config), image.resolved,
+                                              fetcher_of(image, manifest)));
+    return image;
+}
+
+bool RegistryImageSource::take_warmed(const Descriptor& blob) {
+    const WarmImages* warm = m_settings.warm;
+    if (!warm || !warm->contains(blob.digest)) return false;
+    if (auto verified = warm->verify(blob); !verified) {
+        log_warn("the warmed cache's copy of ", blob.digest.str(), " is not used: ", verified.error().message());
+        return false;
+    }
+    std::string from = warm->blobs().path(blob.digest);
+    std::string to = m_store.path(blob.digest);
+    // A link costs no copy; across filesystems, the blob is copied and verified again on the way.
+    if (::link(from.c_str(), to.c_str()) == 0 || errno == EEXIST) return true;
+    if (auto copied = import_blob(m_store, from, blob); !copied) {
+        log_warn("copying the warmed blob ", blob.digest.str(), " failed: ", copied.error().message());
+        return false;
+    }
+    return true;
 }
 
 std::function<Status()> RegistryImageSource::fetcher_of(const SourceImage& image, const Manifest& manifest) {
@@ -221,10 +290,22 @@ Status RegistryImageSource::fetch_uncached(const FetchRequest& request) {
         return {};
     }
     auto start = std::chrono::steady_clock::now();
+    std::vector<Descriptor> missing;
+    size_t warmed = 0;
+    for (const Descriptor& blob : request.blobs) {
+        if (m_store.contains(blob.digest)) continue;
+        if (take_warmed(blob))
+            ++warmed;
+        else
+            missing.push_back(blob);
+    }
+    if (warmed > 0)
+        log_info("FROM ", request.name, ": ", warmed, " layer(s) from the warmed cache ", m_settings.warm->directory());
+    if (missing.empty()) return {};
     TransferOptions transfer{.jobs = m_settings.transfer_jobs};
-    KILN_ASSIGN(std::uint64_t pulled, with_context(pull_blobs(m_client, *request.repository, request.blobs, m_store, transfer),
+    KILN_ASSIGN(std::uint64_t pulled, with_context(pull_blobs(m_client, *request.repository, missing, m_store, transfer),
                                                    str_cat("pulling ", request.name)));
-    log_info("FROM ", request.name, ": ", request.resolved, ", ", request.blobs.size(), " layer(s), ",
+    log_info("FROM ", request.name, ": ", request.resolved, ", ", missing.size(), " layer(s), ",
              format_bytes(pulled), " pulled in ", format_seconds(seconds_since(start)), " s");
     return {};
 }

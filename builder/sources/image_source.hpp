@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "builder/sources/warm_images.hpp"
 #include "common/error.hpp"
 #include "images/blob_store.hpp"
 #include "images/digest.hpp"
@@ -34,6 +35,10 @@ struct SourceImage {
     // Where the blobs are: a repository (a mirror's, when one served it), or a layout's directory.
     std::optional<Reference> repository;
     std::string layout_directory;
+    // The documents as the registry or layout served them, verified: what `kiln warm` keeps.
+    Descriptor manifest;
+    std::string manifest_bytes;
+    std::string config_bytes;
 };
 
 class ImageSource {
@@ -53,6 +58,9 @@ struct ImageSourceSettings {
     std::vector<std::pair<std::string, std::string>> build_contexts;
     size_t transfer_jobs = 4;        // blobs fetched at once
     bool default_fallback = true;    // false with --skip-default-registry-fallback: said in errors
+    // Images warmed by `kiln warm`: their blobs are taken from there, and a warmed tag stands in for a registry
+    // that cannot be reached. Null: none.
+    const WarmImages* warm = nullptr;
 };
 
 // The registry-and-layout ImageSource, storing blobs in `store`.
@@ -92,6 +100,9 @@ private:
     Result<SourceImage> resolve_layout(const std::string& context_name, const std::string& location,
                                        const Platform& platform);
     Result<SourceImage> resolve_registry(const std::string& name, const Platform& platform);
+    Result<SourceImage> resolve_warmed(const std::string& name, const WarmedImage& warmed);
+    // Puts a warmed blob in the store (verified, linked when it can be); false when the warm cache lacks it.
+    bool take_warmed(const Descriptor& blob);
     Result<std::pair<Reference, ResolvedImage>> resolve_routed(const Reference& reference, const Platform& platform);
     Status fetch_uncached(const FetchRequest& request);
 

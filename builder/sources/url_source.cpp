@@ -6,6 +6,8 @@
 #include <ctime>
 
 #include "common/fd.hpp"
+#include "common/files.hpp"
+#include "images/digest.hpp"
 #include "common/strings.hpp"
 
 namespace kiln {
@@ -178,6 +180,30 @@ Result<Download> download_url(HttpClient& client, const std::string& url, const 
     if (auto modified = response.headers.get("Last-Modified"))
         download.last_modified = parse_http_date(*modified);
     return download;
+}
+
+Result<UrlDownloads::File> UrlDownloads::fetch(const std::string& url) {
+    std::shared_ptr<Once> once;
+    size_t number = 0;
+    {
+        std::lock_guard lock(m_mutex);
+        std::shared_ptr<Once>& entry = m_urls[url];
+        if (!entry) entry = std::make_shared<Once>();
+        once = entry;
+        number = m_urls.size();
+    }
+    std::lock_guard lock(once->mutex);
+    if (!once->result) {
+        once->result = [&]() -> Result<File> {
+            KILN_TRY(make_directories(m_directory, 0700));
+            File file{.path = str_cat(m_directory, "/", number, "-", Digest::of_bytes(url).encoded().substr(0, 16)),
+                      .download = {}};
+            HttpClient client(HttpClientOptions{});
+            KILN_ASSIGN(file.download, download_url(client, url, file.path));
+            return file;
+        }();
+    }
+    return *once->result;
 }
 
 }  // namespace kiln

@@ -3,6 +3,9 @@
 // streamed to a file and hashed on the way. Git sources are recognised so that they can be refused clearly.
 
 #include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,5 +41,27 @@ struct Download {
 // GETs `url` (following redirects) into the new file `path`, streaming. A non-2xx answer fails naming the URL
 // and the HTTP status; a stalled or unreachable server fails within the client's timeouts.
 Result<Download> download_url(HttpClient& client, const std::string& url, const std::string& path);
+
+// A build's downloads, each URL fetched once into `directory`: the cache key of an ADD without --checksum is
+// the downloaded bytes' digest, and the step that then runs copies the same file. Safe to use from several
+// stages at once.
+class UrlDownloads {
+public:
+    struct File {
+        std::string path;  // in `directory`; never modified
+        Download download;
+    };
+    explicit UrlDownloads(std::string directory) : m_directory(std::move(directory)) {}
+    Result<File> fetch(const std::string& url);
+
+private:
+    struct Once {
+        std::mutex mutex;
+        std::optional<Result<File>> result;
+    };
+    std::string m_directory;
+    std::mutex m_mutex;
+    std::map<std::string, std::shared_ptr<Once>> m_urls;
+};
 
 }  // namespace kiln

@@ -42,14 +42,20 @@ private:
 // A layer known by its descriptor and diffID only.
 class DescribedLayer final : public Layer {
 public:
-    explicit DescribedLayer(const Layer& layer) : m_descriptor(layer.descriptor()), m_diff_id(layer.diff_id()) {}
+    // A fetchable one reads as no bytes (the fake snapshotter reads none); another fails as a broken download.
+    explicit DescribedLayer(const Layer& layer, bool fetchable = true)
+        : m_descriptor(layer.descriptor()), m_diff_id(layer.diff_id()), m_fetchable(fetchable) {}
     const Descriptor& descriptor() const override { return m_descriptor; }
     const Digest& diff_id() const override { return m_diff_id; }
-    Result<std::unique_ptr<Reader>> open_blob() const override { return fail("a described layer has no bytes"); }
+    Result<std::unique_ptr<Reader>> open_blob() const override {
+        if (!m_fetchable) return fail(str_cat("blob ", m_descriptor.digest.str(), " failed verification"));
+        return std::unique_ptr<Reader>(std::make_unique<StringReader>(""));
+    }
 
 private:
     Descriptor m_descriptor;
     Digest m_diff_id;
+    bool m_fetchable;
 };
 
 // A layer cache in memory; it counts what it was asked.
@@ -61,9 +67,11 @@ public:
         ++lookups;
         auto found = m_entries.find(key.str());
         if (found == m_entries.end()) return std::nullopt;
-        return CachedStep{.layer = found->second, .created = 0};
+        if (found->second && broken_layers)
+            return CachedStep{.layer = std::make_shared<DescribedLayer>(*found->second, false), .created = 0, .source = name()};
+        return CachedStep{.layer = found->second, .created = 0, .source = name()};
     }
-    Status store(const Digest& key, const Layer* layer) override {
+    Status store(const Digest& key, const LayerPtr& layer) override {
         std::lock_guard lock(m_mutex);
         ++stores;
         m_entries[key.str()] = layer ? std::make_shared<DescribedLayer>(*layer) : nullptr;
@@ -82,6 +90,7 @@ public:
     }
     size_t lookups = 0;
     size_t stores = 0;
+    bool broken_layers = false;  // hits' layers fail when fetched, as a corrupted registry blob does
 
 private:
     std::mutex m_mutex;

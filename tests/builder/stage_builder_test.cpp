@@ -45,6 +45,7 @@ protected:
                                                   .images = m_images}));
         KILN_ASSIGN(BuildContext context, BuildContext::open(context_dir(), context_dir() + "/Dockerfile"));
         ImageFilesystems image_filesystems(m_images, m_dir.path() + "/work/images", OwnershipFailure::error);
+        UrlDownloads downloads(m_dir.path() + "/work/downloads");
         BuildInputs inputs{.options = m_options,
                            .environment = m_environment,
                            .host = m_host,
@@ -53,6 +54,7 @@ protected:
                            .context = context,
                            .images = m_images,
                            .image_filesystems = image_filesystems,
+                           .downloads = downloads,
                            .snapshotter = m_snapshotter,
                            .cache = m_cache_on ? &m_cache : nullptr,
                            .work_dir = m_dir.path() + "/work",
@@ -222,6 +224,19 @@ TEST_F(StageBuilderTest, TheFirstMissAppliesTheCachedLayersBeforeIt) {
     EXPECT_TRUE(rebuild[3].starts_with("prepare run stage 0"));
     EXPECT_TRUE(rebuild[4].starts_with("commit stage 0"));
     EXPECT_EQ(m_runner.runs().back().argv.back(), "three");
+}
+
+TEST_F(StageBuilderTest, ACachedLayerThatCannotBeFetchedIsAMissAndTheStageStartsOver) {
+    m_cache_on = true;
+    ASSERT_TRUE(build("FROM a\nRUN one\nRUN two\n"));
+    m_cache.broken_layers = true;
+    test::LogCapture capture;
+    ASSERT_TRUE(build("FROM a\nRUN one\nRUN two\nRUN three\n"));
+    EXPECT_TRUE(capture.contains("not cached: its entry's layer could not be fetched")) << capture.text();
+    EXPECT_TRUE(capture.contains("failed verification")) << capture.text();
+    std::vector<std::string> runs;
+    for (const auto& run : m_runner.runs()) runs.push_back(run.argv.back());
+    EXPECT_EQ(runs, (std::vector<std::string>{"one", "two", "one", "two", "three"}));
 }
 
 TEST_F(StageBuilderTest, AStageThatLaterStepsReadIsPreparedEvenWhenFullyCached) {

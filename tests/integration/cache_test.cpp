@@ -9,12 +9,14 @@
 
 #include <filesystem>
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include "common/files.hpp"
 #include "common/sha256.hpp"
 #include "common/strings.hpp"
 #include "tests/integration/registry_fixture.hpp"
+#include "tests/support/local_http_server.hpp"
 #include "tests/integration/run_build_fixture.hpp"
 
 namespace kiln::test {
@@ -107,6 +109,34 @@ TEST_F(CacheTest, AnArgOfAnotherStageRebuildsThatStageAndTheCopyFromIt) {
     EXPECT_EQ(content_of("before"), first["before"]);
     EXPECT_NE(content_of("made"), first["made"]);
     EXPECT_NE(content_of("after"), first["after"]);
+}
+
+TEST_F(CacheTest, AnAddedUrlIsKeyedByTheBytesItServesAndFetchedOncePerBuild) {
+    std::mutex mutex;
+    std::string body = "version 1\n";
+    int requests = 0;
+    auto server = LocalHttpServer::start([&](const LocalRequest&) {
+        std::lock_guard lock(mutex);
+        ++requests;
+        return LocalResponse{.body = body};
+    });
+    ASSERT_TRUE(server) << server.error().message();
+    std::string dockerfile =
+        str_cat("FROM base\nADD ", (*server)->url("/tool.txt"), " /tool.txt\nRUN ", k_random, " > /after\n");
+    build_ok(dockerfile, cached());
+    std::string after = content_of("after");
+    EXPECT_EQ(requests, 1) << "the key's download is the one the step copies";
+    KilnRun same = build_ok(dockerfile, cached());
+    EXPECT_EQ(content_of("after"), after);
+    EXPECT_EQ(same.output.find("not cached"), std::string::npos) << same.output;
+    {
+        std::lock_guard lock(mutex);
+        body = "version 2\n";
+    }
+    KilnRun changed = build_ok(dockerfile, cached());
+    EXPECT_EQ(content_of("tool.txt"), "version 2\n");
+    EXPECT_NE(content_of("after"), after);
+    EXPECT_EQ(requests, 3);
 }
 
 TEST_F(CacheTest, ANewBaseRebuildsEverything) {
@@ -242,7 +272,158 @@ TEST_F(CacheTest, KillingBuildsWhileTheyWriteTheCacheLeavesACacheTheNextBuildTru
 namespace kiln::test {
 namespace {
 
-using RegistryCacheTest = RegistryBuildTest;
+// Builds as pipeline pods run them: each in a "pod" of its own, with a fresh HOME, work directory and
+// --cache-dir, so that anything reused came through the registry.
+class RegistryCacheTest : public RegistryBuildTest {
+protected:
+    KilnRun build_in_pod(const std::string& context, const std::string& destination, std::vector<std::string> more = {}) {
+        std::string pod = str_cat(m_dir.path(), "/pod-", ++m_pods);
+        EXPECT_TRUE(make_directories(pod + "/home"));
+        std::vector<std::string> args = {"build", "--context", context, "--build-arg", "BASE=" + base(), "--insecure",
+                                         "--insecure-pull", "--destination", destination, "--cache", "--cache-dir",
+                                         pod + "/cache", "--work-dir", pod + "/work"};
+        args.insert(args.end(), more.begin(), more.end());
+        return run_kiln(args, {}, {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + pod + "/home"});
+    }
+    // The files of a pushed image, as umoci unpacks them.
+    std::string unpacked(const std::string& image) {
+        std::string tag = str_cat("t", ++m_pods);
+        std::string layout = m_dir.path() + "/layout";
+        std::string bundle = m_dir.path() + "/bundle-" + tag;
+        EXPECT_TRUE(pull_to_layout(image, layout, tag));
+        auto unpacked = unpack_layout(layout, tag, bundle);
+        EXPECT_TRUE(unpacked) << unpacked.error().message();
+        return bundle + "/rootfs";
+    }
+    // The file the COPY reads, context/src/a.txt.
+    void put_source(const std::string& context, const std::string& text) {
+        ASSERT_TRUE(make_directories(context + "/src"));
+        ASSERT_TRUE(write_file_atomic(context + "/src/a.txt", text));
+    }
+    size_t m_pods = 0;
+};
+
+// Each RUN leaves fresh random bytes, so the image tells which steps ran again.
+std::string two_step_dockerfile() {
+    return str_cat("ARG BASE\nFROM $BASE\nRUN ", k_random, " > /one\nCOPY src/ /src/\nRUN ", k_random,
+                   " > /two && rm /bin/true\n");
+}
+
+TEST_F(RegistryCacheTest, PodsThatShareNothingHitThroughTheRegistryAlone) {
+    std::string context = context_with(two_step_dockerfile());
+    put_source(context, "a\n");
+    KilnRun first = build_in_pod(context, reference("pods/app:1"));
+    ASSERT_EQ(first.exit_code, 0) << first.output;
+    KilnRun second = build_in_pod(context, reference("pods/app:2"));
+    ASSERT_EQ(second.exit_code, 0) << second.output;
+    EXPECT_NE(second.output.find("cached (registry)"), std::string::npos) << second.output;
+    EXPECT_EQ(second.output.find("not cached"), std::string::npos) << second.output;
+    EXPECT_EQ(second.output.find("pulled"), std::string::npos) << "a fully cached build downloads nothing\n"
+                                                                    << second.output;
+    std::string one = unpacked(reference("pods/app:1"));
+    std::string two = unpacked(reference("pods/app:2"));
+    EXPECT_EQ(read_file(one + "/one").value_or("?"), read_file(two + "/one").value_or("!"));
+    EXPECT_EQ(read_file(one + "/two").value_or("?"), read_file(two + "/two").value_or("!"));
+    EXPECT_FALSE(path_exists(two + "/bin/true")) << "the deletion in a cached layer was lost";
+
+    // A one-file change in a third pod: the RUN before the COPY comes from the registry, the ones after run,
+    // and the log says which file changed, from what the registry recorded.
+    put_source(context, "changed\n");
+    KilnRun third = build_in_pod(context, reference("pods/app:3"));
+    ASSERT_EQ(third.exit_code, 0) << third.output;
+    EXPECT_NE(third.output.find("what it reads changed: src/a.txt"), std::string::npos) << third.output;
+    std::string three = unpacked(reference("pods/app:3"));
+    EXPECT_EQ(read_file(one + "/one").value_or("?"), read_file(three + "/one").value_or("!"));
+    EXPECT_NE(read_file(one + "/two").value_or("?"), read_file(three + "/two").value_or("?"));
+    EXPECT_EQ(read_file(three + "/src/a.txt").value_or("?"), "changed\n");
+}
+
+TEST_F(RegistryCacheTest, ThreeConsecutiveCachedBuildsGiveAnImageUmociUnpacks) {
+    std::string context = context_with(two_step_dockerfile());
+    put_source(context, "a\n");
+    std::string first_one;
+    for (int build = 1; build <= 3; ++build) {
+        std::string image = reference(str_cat("thrice/app:", build));
+        KilnRun run = build_in_pod(context, image);
+        ASSERT_EQ(run.exit_code, 0) << run.output;
+        std::string rootfs = unpacked(image);
+        auto one = read_file(rootfs + "/one");
+        ASSERT_TRUE(one) << "build " << build;
+        if (build == 1) first_one = *one;
+        EXPECT_EQ(*one, first_one) << "build " << build;
+        EXPECT_TRUE(path_exists(rootfs + "/bin/sh")) << "build " << build;
+        EXPECT_FALSE(path_exists(rootfs + "/bin/true")) << "build " << build;
+    }
+}
+
+TEST_F(RegistryCacheTest, AnUnreachableCacheRepositoryIsAWarningAndTheBuildSucceeds) {
+    std::string context = context_with(two_step_dockerfile());
+    put_source(context, "a\n");
+    // A port that nothing listens on: the build's own socket was closed before kiln runs.
+    KilnRun run = build_in_pod(context, reference("unreachable/app:1"), {"--cache-repo", "127.0.0.1:1/cache"});
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+    EXPECT_NE(run.output.find("the build goes on without the registry cache"), std::string::npos) << run.output;
+    EXPECT_TRUE(inspect_remote(reference("unreachable/app:1")));
+}
+
+TEST_F(RegistryCacheTest, ACorruptedCachedLayerIsAMissWithAWarningAndTheStepRunsAgain) {
+    std::string context = context_with(two_step_dockerfile());
+    put_source(context, "a\n");
+    KilnRun first = build_in_pod(context, reference("corrupt/app:1"));
+    ASSERT_EQ(first.exit_code, 0) << first.output;
+    // The layer of the first RUN, as the cache holds it: the image's second layer.
+    auto inspected = inspect_remote(reference("corrupt/app:1"));
+    ASSERT_TRUE(inspected);
+    std::string layer = (*inspected)["Layers"][1];
+    std::string data = registry().blob_data_path(layer);
+    auto original = read_file(data);
+    ASSERT_TRUE(original);
+    std::string corrupted = *original;
+    corrupted[corrupted.size() / 2] ^= 0x55;
+    ASSERT_TRUE(write_file_atomic(data, corrupted));
+    // The COPY misses, so the first RUN's cached layer must be fetched, and fails its digest.
+    put_source(context, "changed\n");
+    KilnRun second = build_in_pod(context, reference("corrupt/app:2"), {"--push-retry", "0"});
+    ASSERT_TRUE(write_file_atomic(data, *original));  // the registry's blobs are shared by the other tests
+    ASSERT_EQ(second.exit_code, 0) << second.output;
+    EXPECT_NE(second.output.find("is not used"), std::string::npos) << second.output;
+    EXPECT_NE(second.output.find(layer), std::string::npos) << second.output;
+    EXPECT_NE(second.output.find("its entry's layer could not be fetched"), std::string::npos) << second.output;
+    std::string rootfs = unpacked(reference("corrupt/app:2"));
+    EXPECT_EQ(read_file(rootfs + "/src/a.txt").value_or("?"), "changed\n");
+}
+
+TEST_F(RegistryCacheTest, NoPushCacheLooksUpButStoresNothing) {
+    std::string context = context_with(two_step_dockerfile());
+    put_source(context, "a\n");
+    KilnRun first = build_in_pod(context, reference("readonly/app:1"), {"--no-push-cache"});
+    ASSERT_EQ(first.exit_code, 0) << first.output;
+    KilnRun second = build_in_pod(context, reference("readonly/app:2"), {"--no-push-cache"});
+    ASSERT_EQ(second.exit_code, 0) << second.output;
+    EXPECT_EQ(second.output.find("cached (registry)"), std::string::npos) << second.output;
+    // Stored now, and found by a build that only reads.
+    KilnRun storing = build_in_pod(context, reference("readonly/app:3"));
+    ASSERT_EQ(storing.exit_code, 0) << storing.output;
+    KilnRun reading = build_in_pod(context, reference("readonly/app:4"), {"--no-push-cache"});
+    ASSERT_EQ(reading.exit_code, 0) << reading.output;
+    EXPECT_NE(reading.output.find("cached (registry)"), std::string::npos) << reading.output;
+}
+
+TEST_F(RegistryCacheTest, AnExplicitCacheRepoServesBuildsThatDoNotPush) {
+    std::string context = context_with(two_step_dockerfile());
+    put_source(context, "a\n");
+    std::string repo = reference("shared/cache");
+    for (int build = 1; build <= 2; ++build) {
+        std::string pod = str_cat(m_dir.path(), "/nopush-", build);
+        KilnRun run = run_kiln({"build", "--context", context, "--build-arg", "BASE=" + base(), "--insecure",
+                                "--insecure-pull", "--no-push", "--cache", "--cache-repo", repo, "--cache-dir",
+                                pod + "/cache", "--work-dir", pod + "/work"});
+        ASSERT_EQ(run.exit_code, 0) << run.output;
+        if (build == 2) {
+            EXPECT_EQ(run.output.find("not cached"), std::string::npos) << run.output;
+        }
+    }
+}
 
 // A fully cached build that pushes to the registry its base came from downloads nothing: the base's layers are
 // mounted from the base's repository, and no step needs their files.

@@ -63,7 +63,7 @@ protected:
 };
 
 TEST_F(LocalCacheTest, AStoredLayerIsFoundByItsKeyWithItsDigestAndDiffId) {
-    ASSERT_TRUE(open()->store(key("a"), m_layer.get()));
+    ASSERT_TRUE(open()->store(key("a"), m_layer));
     auto hit = open()->lookup(key("a"));
     ASSERT_TRUE(hit) << hit.error().message();
     ASSERT_TRUE(*hit);
@@ -82,13 +82,13 @@ TEST_F(LocalCacheTest, AStepThatMadeNoLayerIsAHitWithoutOne) {
 }
 
 TEST_F(LocalCacheTest, AnEntryOlderThanTheTtlIsAMiss) {
-    ASSERT_TRUE(open(k_now)->store(key("a"), m_layer.get()));
+    ASSERT_TRUE(open(k_now)->store(key("a"), m_layer));
     EXPECT_TRUE(*open(k_now + 3599)->lookup(key("a")));
     EXPECT_FALSE(*open(k_now + 3601)->lookup(key("a")));
 }
 
 TEST_F(LocalCacheTest, ABlobThatFailsItsDigestIsAMissWithAWarning) {
-    ASSERT_TRUE(open()->store(key("a"), m_layer.get()));
+    ASSERT_TRUE(open()->store(key("a"), m_layer));
     std::string blob = m_dir.path() + "/cache/blobs/sha256/" + m_layer->descriptor().digest.encoded();
     std::string bytes = *read_file(blob);
     bytes[bytes.size() / 2] ^= 0x20;
@@ -100,7 +100,7 @@ TEST_F(LocalCacheTest, ABlobThatFailsItsDigestIsAMissWithAWarning) {
 }
 
 TEST_F(LocalCacheTest, AnEntryClaimingAnotherDiffIdIsAMiss) {
-    ASSERT_TRUE(open()->store(key("a"), m_layer.get()));
+    ASSERT_TRUE(open()->store(key("a"), m_layer));
     std::string entry = m_dir.path() + "/cache/entries/" + key("a").encoded() + ".json";
     nlohmann::json document = nlohmann::json::parse(*read_file(entry));
     document["layer"]["diffID"] = Digest::of_bytes("another tar").str();
