@@ -1,6 +1,10 @@
 #include "builder/build.hpp"
 
+#include <sys/mount.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <ctime>
 #include <optional>
@@ -10,6 +14,7 @@
 #include "builder/build_inputs.hpp"
 #include "builder/cache/local_cache.hpp"
 #include "builder/cache/registry_cache.hpp"
+#include "builder/memory_budget.hpp"
 #include "builder/output.hpp"
 #include "builder/plan/plan.hpp"
 #include "builder/scheduler.hpp"
@@ -19,6 +24,7 @@
 #include "builder/sandbox/id_map.hpp"
 #include "common/files.hpp"
 #include "common/log.hpp"
+#include "common/mount_guard.hpp"
 #include "common/strings.hpp"
 #include "common/temp_dir.hpp"
 #include "registry/transfer.hpp"
@@ -122,6 +128,37 @@ SnapshotPolicy snapshot_policy(const BuildOptions& options, const HostFacts& fac
     for (const std::string& path : options.ignore_paths) policy.ignored.push_back("/" + clean_path(path));
     if (options.ignore_var_run) policy.ignored.emplace_back("/var/run");
     return policy;
+}
+
+// The tmpfs that the overlay snapshotter extracts layers into, within --memory-budget; unmounted before the
+// work directory is removed.
+struct MemoryDirectory {
+    std::string path;  // empty: none, layers go to the disk
+    MountGuard mount;
+};
+
+Result<MemoryDirectory> memory_directory(const BuildOptions& options, const HostEnvironment& environment,
+                                         const SnapshotterChoice& choice, const std::string& work_dir) {
+    MemoryDirectory memory;
+    std::uint64_t budget = options.memory_budget.value_or(automatic_memory_budget());
+    if (budget == 0 || !choice.overlay) return memory;
+    // Mounts stay in kiln's own mount namespace; without one, the disk it is.
+    if (!environment.private_mount_namespace) {
+        log_info("memory budget: layers are extracted to the disk (", environment.private_mount_namespace_error, ")");
+        return memory;
+    }
+    std::string path = work_dir + "/memory";
+    KILN_TRY(make_directories(path, 0700));
+    std::string data = str_cat("size=", budget, ",mode=0700");
+    if (::mount("tmpfs", path.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, data.c_str()) != 0) {
+        log_info("memory budget: layers are extracted to the disk (mount tmpfs: ", std::strerror(errno), ")");
+        return memory;
+    }
+    memory.mount = MountGuard(path);
+    memory.path = path;
+    log_info("memory budget: layers are extracted into memory up to ", format_bytes(budget),
+             ", to the disk past it (--memory-budget)");
+    return memory;
 }
 
 // The caches a build with --cache uses, with the client the registry cache talks through.
@@ -245,8 +282,9 @@ Result<BuildResult> run_build(const BuildOptions& options, const HostEnvironment
     std::int64_t created = options.reproducible ? epoch.value_or(0) : static_cast<std::int64_t>(std::time(nullptr));
     StoreLayerSink layers(store, layer_write_options(options, options.reproducible ? std::optional(created) : std::nullopt),
                           options.manifest_format);
+    KILN_ASSIGN(MemoryDirectory memory, memory_directory(options, environment, choice, work.path()));
     std::unique_ptr<Snapshotter> snapshotter =
-        make_snapshotter(choice, snapshot_policy(options, host.facts), layers, work.path());
+        make_snapshotter(choice, snapshot_policy(options, host.facts), layers, work.path(), memory.path);
     ImageFilesystems image_filesystems(images, work.path() + "/copy-sources", host.facts.ownership);
     UrlDownloads downloads(work.path() + "/downloads");
     KILN_ASSIGN(LayerCaches caches, open_layer_caches(options, destinations, cache_dir, registry_options, store,

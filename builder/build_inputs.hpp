@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <string>
 
-#include "builder/cache/layer_cache.hpp"
 #include "builder/host.hpp"
 #include "builder/options.hpp"
 #include "builder/plan/plan.hpp"
@@ -19,6 +18,9 @@
 #include "dockerfile-parser/stages.hpp"
 
 namespace kiln {
+
+// The layer cache (builder/cache/) uses BuildInputs to key steps; stages reach it through this pointer.
+class LayerCache;
 
 struct BuildInputs {
     const BuildOptions& options;

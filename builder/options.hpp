@@ -2,6 +2,7 @@
 // Everything a build is asked to do, as parsed from Kaniko-compatible flags.
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -101,13 +102,16 @@ struct BuildOptions {
     // Paths left out of every layer, with everything below them (--ignore-path, in the image's namespace).
     std::vector<std::string> ignore_paths;
     bool ignore_var_run = true;  // --ignore-var-run: /var/run and below stay out of layers, as in Kaniko
-    // What kiln keeps across builds, each in a folder of its own: the layer cache (layers/) and RUN
-    // --mount=type=cache directories (run-mounts/). Empty: HostEnvironment::default_cache_dir().
+    // What kiln keeps across builds, each in a folder of its own: base images warmed by `kiln warm` (images/),
+    // the layer cache (layers/) and RUN --mount=type=cache directories (run-mounts/). Empty: HostEnvironment::default_cache_dir().
     std::string cache_dir;
     CacheSettings cache;
     std::vector<SecretSource> secrets;  // --secret, in flag order; a later one with the same id wins
 
     std::string work_dir_parent;  // where kiln makes its private work directory; empty: HostEnvironment::temp_parent()
+    // --memory-budget: the size of the tmpfs that layers are extracted into (0: none, the disk only); nullopt:
+    // automatic_memory_budget().
+    std::optional<std::uint64_t> memory_budget;
     bool keep_work_dir = false;
 
     LogLevel verbosity = LogLevel::info;

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <set>
 
+#include "builder/cache/layer_cache.hpp"
 #include "builder/cache/step_key.hpp"
 #include "common/files.hpp"
 #include "common/log.hpp"
@@ -88,13 +89,12 @@ private:
         // Without the parent's files, the stage starts from its image, whose base layers must be readable.
         if (!parent) KILN_TRY(fetch_base_layers(m_build.plan, m_stage.index, m_build.images));
         bool shared = !m_stage.base_stage || m_build.plan.find(*m_stage.base_stage)->readers > 1;
-        StageStart start{.directory = directory, .base = m_base, .parent = parent, .parent_has_other_readers = shared};
+        StageStart start{.directory = directory, .base = m_base, .parent = parent, .parent_has_other_readers = shared,
+                         .cached = {}};
+        for (const PendingLayer& pending : m_pending) start.cached.push_back(pending.layer);
         KILN_ASSIGN(m_filesystem, with_location(m_build.snapshotter.prepare_stage(start), m_stage.from));
         log_debug("the filesystem of ", m_stage.label, " is prepared (", m_build.snapshotter.name(), "), with ",
-                  m_pending.size(), " cached layer(s) to apply");
-        for (const PendingLayer& pending : m_pending)
-            KILN_TRY_CONTEXT(m_filesystem->apply_layer(*pending.layer),
-                             str_cat("applying the cached layer ", pending.layer->descriptor().digest.str()));
+                  m_pending.size(), " cached layer(s)");
         m_pending.clear();
         return {};
     }

@@ -6,6 +6,7 @@
 #include <functional>
 #include <string_view>
 
+#include "builder/memory_budget.hpp"
 #include "builder/run/secrets.hpp"
 #include "common/strings.hpp"
 
@@ -206,10 +207,10 @@ const std::vector<FlagSpec>& flag_specs() {
         {"reproducible", 0, FlagKind::boolean, set_bool(&BuildOptions::reproducible, "reproducible"),
          "strip timestamps (SOURCE_DATE_EPOCH, else 0) so that the same inputs give the same digest"},
         {"cache-dir", 0, FlagKind::value, set_string(&BuildOptions::cache_dir),
-         "directory kept across builds: the layer cache and RUN --mount=type=cache "
+         "directory kept across builds: warmed base images, the layer cache and RUN --mount=type=cache "
          "(default ${XDG_CACHE_HOME:-$HOME/.cache}/kiln)"},
         {"cache", 0, FlagKind::boolean, set_nested_bool(&BuildOptions::cache, &CacheSettings::enabled, "cache"),
-         "reuse the layers of steps whose inputs are unchanged, and keep new ones, in --cache-dir"},
+         "reuse the layers of steps whose inputs are unchanged, and keep new ones, in --cache-dir and --cache-repo"},
         {"cache-ttl", 0, FlagKind::value,
          [](BuildOptions& o, const std::string& v) -> Status {
              std::optional<std::int64_t> nanoseconds = parse_go_duration_ns(v);
@@ -250,6 +251,13 @@ const std::vector<FlagSpec>& flag_specs() {
         {"work-dir", 0, FlagKind::value, set_string(&BuildOptions::work_dir_parent),
          "directory under which kiln keeps its private work directory (default $TMPDIR or /var/tmp)"},
         {"kaniko-dir", 0, FlagKind::value, set_string(&BuildOptions::work_dir_parent), "alias of --work-dir"},
+        {"memory-budget", 0, FlagKind::value,
+         [](BuildOptions& o, const std::string& v) -> Status {
+             KILN_ASSIGN(o.memory_budget, parse_memory_budget(v));
+             return {};
+         },
+         "memory for extracted layers, on a tmpfs, past which they go to the disk: auto (default: half of what "
+         "the memory cgroup still allows), 0, or a size such as 2Gi"},
         {"keep-work-dir", 0, FlagKind::boolean, set_bool(&BuildOptions::keep_work_dir, "keep-work-dir"),
          "keep the work directory after the build, for debugging"},
         {"verbosity", 'v', FlagKind::value, apply_verbosity, "log level: trace, debug, info, warn, error"},

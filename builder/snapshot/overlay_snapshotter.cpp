@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
 
 #include "layers/apply_image.hpp"
@@ -33,10 +34,31 @@ Status LayerDirectories::link_lower_layers(const Layer& layer, const std::vector
     std::shared_ptr<Slot> slot = slot_for(hex);
     std::lock_guard lock(slot->mutex);
     if (slot->links.empty()) return {};
-    KILN_ASSIGN(RootFs root, RootFs::open(str_cat(m_root, "/", hex)));
+    KILN_ASSIGN(RootFs root, RootFs::open(slot->directory));
     KILN_TRY(copy_from_lower_layers(root, slot->links, lowers, layer.descriptor().digest.str()));
     slot->links.clear();
     return {};
+}
+
+Result<ExtractStats> LayerDirectories::extract_into(const std::string& root, const Layer& layer,
+                                                    OwnershipFailure ownership_failure) {
+    std::string hex = layer.diff_id().encoded();
+    KILN_TRY(make_directories(root, 0700));
+    // A failed attempt leaves a partial directory: start again from an empty one.
+    std::string partial = str_cat(root, "/", hex, ".partial");
+    if (path_exists(partial)) KILN_TRY(remove_tree(partial));
+    if (::mkdir(partial.c_str(), 0755) != 0) return fail_errno(str_cat("mkdir ", partial));
+    ExtractStats stats;
+    {
+        KILN_ASSIGN(RootFs tree, RootFs::open(partial));
+        KILN_ASSIGN(stats, with_context(extract_layer(layer, tree, ownership_failure, WhiteoutFormat::overlay),
+                                        str_cat("extracting layer ", layer.descriptor().digest.str(),
+                                                " for the overlay snapshotter")));
+    }
+    std::string directory = str_cat(root, "/", hex);
+    if (::rename(partial.c_str(), directory.c_str()) != 0)
+        return fail_errno(str_cat("rename ", partial, " to ", directory));
+    return stats;
 }
 
 Result<std::string> LayerDirectories::directory_for(const Layer& layer, OwnershipFailure ownership_failure) {
@@ -44,25 +66,35 @@ Result<std::string> LayerDirectories::directory_for(const Layer& layer, Ownershi
     std::shared_ptr<Slot> slot = slot_for(hex);
     // One stage extracts; another that wants the same layer waits for it here.
     std::lock_guard lock(slot->mutex);
-    std::string directory = str_cat(m_root, "/", hex);
-    if (slot->done) return directory;
-    KILN_TRY(make_directories(m_root, 0700));
-    // A failed attempt leaves a partial directory: start again from an empty one.
-    std::string partial = str_cat(m_root, "/", hex, ".partial");
-    if (path_exists(partial)) KILN_TRY(remove_tree(partial));
-    if (::mkdir(partial.c_str(), 0755) != 0) return fail_errno(str_cat("mkdir ", partial));
-    {
-        KILN_ASSIGN(RootFs root, RootFs::open(partial));
-        KILN_ASSIGN(ExtractStats stats,
-                    with_context(extract_layer(layer, root, ownership_failure, WhiteoutFormat::overlay),
-                                 str_cat("extracting layer ", layer.descriptor().digest.str(),
-                                         " for the overlay snapshotter")));
-        slot->links = std::move(stats.lower_layer_links);
+    if (slot->done) return slot->directory;
+    std::optional<ExtractStats> stats;
+    if (!m_memory_root.empty() && !m_memory_full) {
+        auto in_memory = extract_into(m_memory_root, layer, ownership_failure);
+        if (in_memory) {
+            stats = std::move(*in_memory);
+            slot->directory = str_cat(m_memory_root, "/", hex);
+        } else {
+            // Past the budget (ENOSPC), every later layer goes to the disk too; any other failure is tried
+            // there again, where it fails the same way if the layer itself is at fault.
+            if (in_memory.error().errno_value() == ENOSPC) {
+                m_memory_full = true;
+                log_info("memory budget: full; layer ", layer.descriptor().digest.short_str(),
+                         " and later ones are extracted to the disk");
+            } else {
+                log_debug("extracting layer ", layer.descriptor().digest.short_str(), " in memory failed (",
+                          in_memory.error().message(), "); extracting it to the disk");
+            }
+            if (auto removed = remove_tree(str_cat(m_memory_root, "/", hex, ".partial")); !removed)
+                log_debug(removed.error().message());
+        }
     }
-    if (::rename(partial.c_str(), directory.c_str()) != 0)
-        return fail_errno(str_cat("rename ", partial, " to ", directory));
+    if (!stats) {
+        KILN_ASSIGN(stats, extract_into(m_root, layer, ownership_failure));
+        slot->directory = str_cat(m_root, "/", hex);
+    }
+    slot->links = std::move(stats->lower_layer_links);
     slot->done = true;
-    return directory;
+    return slot->directory;
 }
 
 Result<std::unique_ptr<StageOverlay>> StageOverlay::mount(std::string stage_dir,
@@ -243,19 +275,22 @@ private:
 
 }  // namespace
 
-Result<std::vector<std::string>> OverlaySnapshotter::layer_directories_of(const Image& base) {
-    // Each layer has a directory of its own, so they are extracted side by side; the stack is topmost first.
-    const std::vector<LayerPtr>& layers = base.layers();
+Result<std::vector<std::string>> OverlaySnapshotter::layer_directories_of(const std::vector<LayerPtr>& layers,
+                                                                          const std::vector<std::string>& below) {
+    // Each layer has a directory of its own, so they are fetched and extracted side by side; the stack is
+    // topmost first.
     std::vector<std::string> directories(layers.size());
     KILN_TRY(run_bounded(layers.size(), k_concurrent_extractions, [&](size_t i) -> Status {
         KILN_ASSIGN(directories[i], m_layers.directory_for(*layers[i], m_policy.ownership));
         return {};
     }));
     // Hardlinks into earlier layers need those layers in place: completed bottom to top.
-    for (size_t i = 0; i < layers.size(); ++i)
-        KILN_TRY(m_layers.link_lower_layers(
-            *layers[i], std::vector<std::string>(directories.rend() - static_cast<std::ptrdiff_t>(i), directories.rend())));
-    return std::vector<std::string>(directories.rbegin(), directories.rend());
+    std::vector<std::string> stack = below;
+    for (size_t i = 0; i < layers.size(); ++i) {
+        KILN_TRY(m_layers.link_lower_layers(*layers[i], stack));
+        stack.insert(stack.begin(), directories[i]);
+    }
+    return stack;
 }
 
 Result<std::unique_ptr<StageFilesystem>> OverlaySnapshotter::prepare_stage(const StageStart& start) {
@@ -263,9 +298,10 @@ Result<std::unique_ptr<StageFilesystem>> OverlaySnapshotter::prepare_stage(const
     // The parent's layer directories are stacked again, read-only; its mount stays for COPY --from.
     std::vector<std::string> lowers;
     if (start.parent) lowers = start.parent->layer_directories();
-    if (lowers.empty()) {
-        KILN_ASSIGN(lowers, layer_directories_of(start.base));
-    }
+    std::vector<LayerPtr> layers;
+    if (lowers.empty()) layers = start.base.layers();
+    layers.insert(layers.end(), start.cached.begin(), start.cached.end());
+    KILN_ASSIGN(lowers, layer_directories_of(layers, lowers));
     if (lowers.empty()) {
         // FROM scratch: overlay needs a lower, so an empty one.
         std::string empty = start.directory + "/empty-lower";

@@ -4,6 +4,7 @@
 // those directories with a fresh upper directory per layer-making step, and the upper is the step's diff.
 // The upper then joins the lowers. Mounts live in kiln's private mount namespace (main.cpp).
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -22,11 +23,13 @@
 
 namespace kiln {
 
-// Base layers extracted in overlay format under <work>/layers/<hex of the diffID>, each exactly once however
-// many stages ask for it at the same time.
+// Base layers extracted in overlay format under <root>/<hex of the diffID>, each exactly once however many
+// stages ask for it at the same time. With a memory root (a tmpfs of a fixed size), layers go there first;
+// one that does not fit (or fails there) is extracted under <root> again, and later ones go straight there.
 class LayerDirectories {
 public:
-    explicit LayerDirectories(std::string root) : m_root(std::move(root)) {}
+    explicit LayerDirectories(std::string root, std::string memory_root = {})
+        : m_root(std::move(root)), m_memory_root(std::move(memory_root)) {}
     // The directory of `layer`, extracting it first if no stage has. Layers may be extracted side by side;
     // link_lower_layers() then completes each, bottom to top.
     Result<std::string> directory_for(const Layer& layer, OwnershipFailure ownership_failure);
@@ -38,10 +41,15 @@ private:
     struct Slot {
         std::mutex mutex;
         bool done = false;
+        std::string directory;  // where it was extracted, once done
         std::vector<LowerLayerLink> links;  // until link_lower_layers() completes them
     };
     std::shared_ptr<Slot> slot_for(const std::string& hex);
+    // Extracts `layer` into <root>/<hex>, through a partial directory; returns the stats.
+    Result<ExtractStats> extract_into(const std::string& root, const Layer& layer, OwnershipFailure ownership_failure);
     std::string m_root;
+    std::string m_memory_root;
+    std::atomic<bool> m_memory_full{false};
     std::mutex m_mutex;
     std::map<std::string, std::shared_ptr<Slot>> m_slots;
 };
@@ -97,14 +105,19 @@ private:
 // The overlay snapshotter: layer directories shared by the build's stages, an overlay mount per stage.
 class OverlaySnapshotter final : public Snapshotter {
 public:
-    OverlaySnapshotter(SnapshotPolicy policy, LayerSink& sink, const std::string& work_dir)
-        : m_policy(std::move(policy)), m_sink(sink), m_layers(work_dir + "/layers") {}
+    OverlaySnapshotter(SnapshotPolicy policy, LayerSink& sink, const std::string& work_dir,
+                       const std::string& memory_dir = {})
+        : m_policy(std::move(policy)),
+          m_sink(sink),
+          m_layers(work_dir + "/layers", memory_dir.empty() ? std::string() : memory_dir + "/layers") {}
     const char* name() const override { return "overlay"; }
     Result<std::unique_ptr<StageFilesystem>> prepare_stage(const StageStart& start) override;
 
 private:
     // The base's layers as directories, topmost first, each extracted once for the whole build.
-    Result<std::vector<std::string>> layer_directories_of(const Image& base);
+    // The directories of `layers` (bottom first), extracted, stacked over `below` (topmost first).
+    Result<std::vector<std::string>> layer_directories_of(const std::vector<LayerPtr>& layers,
+                                                          const std::vector<std::string>& below);
 
     SnapshotPolicy m_policy;
     LayerSink& m_sink;

@@ -103,6 +103,9 @@ struct StageStart {
     // The stage it is built FROM, when it is: its filesystem, to share or take over.
     StageFilesystem* parent = nullptr;
     bool parent_has_other_readers = true;
+    // Layers of the stage's first steps, from the layer cache, that go on top of the base (bottom first): with
+    // the base's, they are fetched and extracted side by side where the snapshotter can.
+    std::vector<LayerPtr> cached;
 };
 
 class Snapshotter {
@@ -131,8 +134,10 @@ struct SnapshotterChoice {
 };
 Result<SnapshotterChoice> choose_snapshotter(SnapshotterKind requested, const SnapshotterEnvironment& environment);
 
-// The chosen snapshotter, writing layers to `sink`.
+// The chosen snapshotter, writing layers to `sink`. With `memory_dir` (a tmpfs; empty for none), the overlay
+// snapshotter extracts layers there while they fit, and into `work_dir` past that.
 std::unique_ptr<Snapshotter> make_snapshotter(const SnapshotterChoice& choice, const SnapshotPolicy& policy,
-                                              LayerSink& sink, const std::string& work_dir);
+                                              LayerSink& sink, const std::string& work_dir,
+                                              const std::string& memory_dir = {});
 
 }  // namespace kiln

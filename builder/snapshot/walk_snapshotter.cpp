@@ -131,6 +131,8 @@ Result<std::unique_ptr<StageFilesystem>> WalkSnapshotter::prepare_stage(const St
     KILN_ASSIGN(RootFs root, RootFs::open(rootfs_path));
     auto stage = std::make_unique<WalkStage>(m_policy, m_sink, rootfs_path, std::move(root));
     KILN_TRY(stage->start());
+    for (const LayerPtr& layer : start.cached)
+        KILN_TRY_CONTEXT(stage->apply_layer(*layer), str_cat("applying the cached layer ", layer->descriptor().digest.str()));
     return std::unique_ptr<StageFilesystem>(std::move(stage));
 }
 

@@ -223,8 +223,9 @@ public:
         std::string path = start.directory + "/rootfs";
         KILN_TRY(make_directories(path, 0755));
         KILN_ASSIGN(RootFs root, RootFs::open(path));
-        return std::unique_ptr<StageFilesystem>(
-            std::make_unique<FakeStageFilesystem>("stage " + name, path, std::move(root), log));
+        auto stage = std::make_unique<FakeStageFilesystem>("stage " + name, path, std::move(root), log);
+        for (const LayerPtr& layer : start.cached) KILN_TRY(stage->apply_layer(*layer));
+        return std::unique_ptr<StageFilesystem>(std::move(stage));
     }
     SnapshotLog log;
 };

@@ -130,6 +130,27 @@ TEST_F(SnapshotterTest, WalkAndOverlayAgreeAcrossStages) {
     EXPECT_EQ(content_of("copied-a"), "one\n");
 }
 
+// Layers extracted into the memory budget's tmpfs, spilled to the disk when it is too small, or kept on the
+// disk with --memory-budget=0: the same image every way.
+TEST_F(SnapshotterTest, TheMemoryBudgetChangesWhereLayersAreExtractedNotTheImage) {
+    if (auto why = overlay_unavailable()) GTEST_SKIP() << *why;
+    const std::string dockerfile =
+        "FROM base AS first\nRUN mkdir /d && echo one > /d/a && ln /d/a /d/b && rm /bin/vi\n"
+        "FROM first\nRUN echo two >> /d/a && rm /bin/ls && rm /d/b\n";
+    KilnRun disk = build_ok(dockerfile, {"--reproducible", "--snapshotter=overlay", "--memory-budget=0"});
+    EXPECT_FALSE(contains(disk.output, "memory budget")) << disk.output;
+    std::string layers = layer_listing();
+    std::string tree = tree_listing();
+    KilnRun memory = build_ok(dockerfile, {"--reproducible", "--snapshotter=overlay", "--memory-budget=256Mi"});
+    EXPECT_TRUE(contains(memory.output, "layers are extracted into memory up to")) << memory.output;
+    EXPECT_EQ(layer_listing(), layers);
+    EXPECT_EQ(tree_listing(), tree);
+    KilnRun spilled = build_ok(dockerfile, {"--reproducible", "--snapshotter=overlay", "--memory-budget=4Ki"});
+    EXPECT_TRUE(contains(spilled.output, "memory budget: full")) << spilled.output;
+    EXPECT_EQ(layer_listing(), layers);
+    EXPECT_EQ(tree_listing(), tree);
+}
+
 TEST_F(SnapshotterTest, AutoPicksOverlayWhereItWorksAndSaysSo) {
     if (auto why = overlay_unavailable()) GTEST_SKIP() << *why;
     KilnRun run = build_ok("FROM base\nRUN echo x > /x\n");
