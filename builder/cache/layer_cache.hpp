@@ -4,6 +4,7 @@
 // (WORKDIR of a directory that exists). Entries are data that may be stale, corrupted or hostile: a store
 // returns only what it has verified, and treats everything else as a miss.
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -44,6 +45,14 @@ public:
     // Where hits' blobs are on a registry, by digest: a push to that registry mounts them from there.
     virtual std::map<std::string, Reference> blob_origins() const { return {}; }
 };
+
+// Reads the blob at `path` once, checking both its digest and its uncompressed content's digest (the diffID):
+// a cached layer is used only when both are what its entry claims.
+Status verify_layer_blob(const std::string& path, const Descriptor& descriptor, const Digest& diff_id);
+
+// Whether an entry stored at `created` is older than `ttl` at `now`; an entry from the future is not (a pod's
+// clock may run ahead), and no value overflows.
+bool expired(std::int64_t created, std::chrono::seconds ttl, std::int64_t now);
 
 // Several caches in turn, nearest first (the local directory, then the registry): a lookup is served by the
 // first that has the entry, and everything kept is kept in each.

@@ -19,27 +19,6 @@ using nlohmann::json;
 constexpr size_t k_max_entry_size = 64 << 10;
 constexpr size_t k_max_record_size = 16 << 20;
 
-// Reads the blob at `path` once, checking both its digest and its uncompressed content's digest (the diffID):
-// an entry is used only when both are what it claims.
-Status verify_layer_blob(const std::string& path, const Descriptor& descriptor, const Digest& diff_id) {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) return fail_errno(str_cat("open ", path));
-    FdReader file(fd.get(), path);
-    HashingReader blob_hash(file);
-    KILN_ASSIGN(auto tar, make_auto_decompressor(blob_hash));
-    HashingReader tar_hash(*tar);
-    std::vector<char> buffer(1 << 16);
-    while (true) {
-        KILN_ASSIGN(size_t n, tar_hash.read(buffer.data(), buffer.size()));
-        if (n == 0) break;
-    }
-    if (blob_hash.finish_digest() != descriptor.digest.str())
-        return fail(str_cat("its blob does not match its digest ", descriptor.digest.str()));
-    if (tar_hash.finish_digest() != diff_id.str())
-        return fail(str_cat("its blob's content does not match its diffID ", diff_id.str()));
-    return {};
-}
-
 }  // namespace
 
 Result<std::unique_ptr<LocalLayerCache>> LocalLayerCache::open(const std::string& root, std::chrono::seconds ttl,
@@ -68,7 +47,7 @@ Result<std::optional<CachedStep>> LocalLayerCache::lookup(const Digest& key) {
         !entry.contains("layer"))
         return miss("it is malformed");
     std::int64_t created = entry["created"].get<std::int64_t>();
-    if (created + m_ttl.count() < m_now) {
+    if (expired(created, m_ttl, m_now)) {
         log_debug("layer cache: the entry for ", key.short_str(), " has expired (--cache-ttl)");
         return std::nullopt;
     }

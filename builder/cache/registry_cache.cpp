@@ -1,6 +1,7 @@
 #include "builder/cache/registry_cache.hpp"
 
 #include <cstdint>
+#include <exception>
 
 #include <nlohmann/json.hpp>
 
@@ -52,11 +53,19 @@ RegistryLayerCache::~RegistryLayerCache() {
 
 bool RegistryLayerCache::reachable(const Error& error) {
     std::lock_guard lock(m_mutex);
-    if (!m_off)
-        log_warn("layer cache ", m_repository.name(), ": ", error.message(),
-                 "; the build goes on without the registry cache");
-    m_off = true;
-    return false;
+    // A registry that does not answer (or keeps answering 5xx) is not asked again; a refusal (401, 403, a
+    // repository that does not exist yet) is a miss, and the writes that create the repository go on.
+    if (error.retryable()) {
+        if (!m_off)
+            log_warn("layer cache ", m_repository.name(), ": ", error.message(),
+                     "; the build goes on without looking in the registry cache");
+        m_off = true;
+        return false;
+    }
+    if (!m_refusal_reported)
+        log_warn("layer cache ", m_repository.name(), ": ", error.message(), "; such lookups count as misses");
+    m_refusal_reported = true;
+    return true;
 }
 
 Result<std::optional<CachedStep>> RegistryLayerCache::lookup(const Digest& key) {
@@ -84,7 +93,7 @@ Result<std::optional<CachedStep>> RegistryLayerCache::lookup(const Digest& key) 
         created_value > static_cast<std::uint64_t>(INT64_MAX))
         return miss(str_cat("it has no valid ", k_created_annotation, " annotation"));
     std::optional<std::int64_t> created = static_cast<std::int64_t>(created_value);
-    if (*created + m_settings.ttl.count() < m_settings.now) {
+    if (expired(*created, m_settings.ttl, m_settings.now)) {
         log_debug("layer cache: the entry ", reference.str(), " has expired (--cache-ttl)");
         return std::nullopt;
     }
@@ -95,14 +104,23 @@ Result<std::optional<CachedStep>> RegistryLayerCache::lookup(const Digest& key) 
     auto diff_id_text = annotations.find(std::string(k_diff_id_annotation));
     if (diff_id_text == annotations.end()) return miss(str_cat("it has no ", k_diff_id_annotation, " annotation"));
     auto diff_id = Digest::parse(diff_id_text->second);
-    if (!diff_id) return miss("its diffID is malformed");
+    if (!diff_id || diff_id->algorithm() != "sha256" || descriptor.digest.algorithm() != "sha256")
+        return miss("its digests are malformed or not sha256");
+    // The blob must still be there (a retention policy may have deleted it): a push mounts it from here.
+    auto present = m_client.blob_exists(m_repository, descriptor.digest);
+    if (!present) {
+        reachable(present.error());
+        return std::nullopt;
+    }
+    if (!*present) return miss(str_cat("its layer ", descriptor.digest.str(), " is not in the repository"));
     {
         std::lock_guard lock(m_mutex);
         m_origins.emplace(descriptor.digest.str(), m_repository);
     }
-    // The blob is fetched the first time the build reads it, and verified against its digest then.
+    // The blob is fetched the first time the build reads it, and verified then: its digest, and its content
+    // against the diffID the entry claims.
     auto fetch = [fetches = m_fetches, &client = m_client, repository = m_repository, &store = m_store,
-                  descriptor]() -> Status {
+                  descriptor, diff_id = *diff_id]() -> Status {
         std::shared_ptr<std::pair<std::mutex, std::optional<Status>>> once;
         {
             std::lock_guard lock(fetches->mutex);
@@ -112,12 +130,13 @@ Result<std::optional<CachedStep>> RegistryLayerCache::lookup(const Digest& key) 
         }
         std::lock_guard lock(once->first);
         if (!once->second) {
-            auto pulled = pull_blobs(client, repository, {descriptor}, store);
-            once->second = pulled ? Status{}
-                                  : Status(fail(std::move(pulled.error())
-                                                    .context(str_cat("layer cache ", repository.name(),
-                                                                     ": fetching the cached layer ",
-                                                                     descriptor.digest.str()))));
+            once->second = [&]() -> Status {
+                std::string what = str_cat("layer cache ", repository.name(), ": the cached layer ",
+                                           descriptor.digest.str());
+                KILN_TRY_CONTEXT(pull_blobs(client, repository, {descriptor}, store), what);
+                KILN_TRY_CONTEXT(verify_layer_blob(store.path(descriptor.digest), descriptor, diff_id), what);
+                return {};
+            }();
         }
         return *once->second;
     };
@@ -151,11 +170,6 @@ std::optional<KeyInputs> RegistryLayerCache::previous_inputs(const Digest& ident
 }
 
 Status RegistryLayerCache::store(const Digest& key, const LayerPtr& layer) {
-    if (layer) {
-        std::lock_guard lock(m_mutex);
-        // A push of the final image to this registry mounts the layer once its upload here has finished.
-        m_origins.emplace(layer->descriptor().digest.str(), m_repository);
-    }
     enqueue(str_cat("the entry for ", key.short_str()), [this, key, layer] { return push_entry(key, layer); });
     return {};
 }
@@ -175,6 +189,9 @@ Status RegistryLayerCache::push_entry(const Digest& key, const LayerPtr& layer) 
     KILN_ASSIGN(ImageDocuments documents, write_image_documents(image, ManifestFormat::oci, m_store));
     if (layer) {
         KILN_TRY(m_client.push_blob(m_repository, layer->descriptor(), [layer] { return layer->open_blob(); }));
+        // Uploaded: a push of the final image to this registry that comes later mounts it from here.
+        std::lock_guard lock(m_mutex);
+        m_origins.emplace(layer->descriptor().digest.str(), m_repository);
     }
     StringReader config_bytes(documents.config_bytes);
     KILN_TRY(m_client.push_blob(m_repository, documents.config, config_bytes));
@@ -201,7 +218,7 @@ Status RegistryLayerCache::push_inputs(const Digest& identity, const std::string
 void RegistryLayerCache::enqueue(std::string what, std::function<Status()> write) {
     {
         std::lock_guard lock(m_mutex);
-        if (!m_settings.push || m_off || m_writes_failed) return;
+        if (!m_settings.push || m_writes_failed) return;
         if (m_written == m_reported && m_busy == 0) m_first_write = std::chrono::steady_clock::now();
         m_queue.emplace_back(std::move(what), std::move(write));
         ++m_busy;
@@ -216,9 +233,14 @@ void RegistryLayerCache::write_loop() {
         if (m_queue.empty()) return;
         auto [what, write] = std::move(m_queue.front());
         m_queue.pop_front();
-        bool skip = m_writes_failed || m_off;
+        bool skip = m_writes_failed;
         lock.unlock();
-        Status written = skip ? Status{} : write();
+        Status written;
+        try {
+            if (!skip) written = write();
+        } catch (const std::exception& e) {
+            written = fail(str_cat("internal error: ", e.what()));
+        }
         lock.lock();
         if (!written && !m_writes_failed) {
             m_writes_failed = true;

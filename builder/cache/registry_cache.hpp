@@ -5,8 +5,8 @@
 //   <repo>:inputs-<identity hex>  what the step read when it was last built, to explain a later miss
 // A lookup is one manifest request. A hit's layer is fetched only when the build reads it, and a push to the
 // same registry mounts it from the cache repository. Writes run in the background while the build goes on;
-// a failed write is a warning. A registry that cannot be reached turns the cache off for the rest of the
-// build, with one warning.
+// a failed write is a warning, and stops later ones. A registry that cannot be reached stops the lookups for
+// the rest of the build, with one warning.
 
 #include <chrono>
 #include <condition_variable>
@@ -51,7 +51,8 @@ private:
     // Runs `write` on the writer thread; a failure is a warning, and the first one stops further writes.
     void enqueue(std::string what, std::function<Status()> write);
     void write_loop();
-    // Whether the registry answered; on a failure, warns once and turns the cache off.
+    // After a failed request: whether the registry answered (a refusal, warned about once) or cannot be
+    // reached (warned about once; lookups stop).
     bool reachable(const Error& error);
     Status push_entry(const Digest& key, const LayerPtr& layer);
     Status push_inputs(const Digest& identity, const std::string& record);
@@ -63,7 +64,8 @@ private:
     std::shared_ptr<Fetches> m_fetches;
 
     mutable std::mutex m_mutex;
-    bool m_off = false;             // the registry could not be reached
+    bool m_off = false;             // the registry could not be reached: no more lookups
+    bool m_refusal_reported = false;  // a lookup was refused (401, 403, …), and that was said once
     bool m_writes_failed = false;   // a write failed: later ones are skipped
     std::map<std::string, Reference> m_origins;
     std::deque<std::pair<std::string, std::function<Status()>>> m_queue;

@@ -68,7 +68,9 @@ public:
                 if (copy.checksum.empty()) {
                     KILN_ASSIGN(UrlDownloads::File file,
                                 with_location(m_build.downloads.fetch(source.path), m_step.location));
-                    out["url " + source.path] = file.download.digest;
+                    // The download's Last-Modified becomes the file's mtime, so it shapes the layer too.
+                    out["url " + source.path] =
+                        str_cat(file.download.digest, " mtime ", file.download.last_modified.value_or(0));
                 } else {
                     out["url " + source.path] = copy.checksum;
                 }

@@ -148,6 +148,7 @@ Result<std::pair<Reference, ResolvedImage>> RegistryImageSource::resolve_routed(
                                                                                 const Platform& platform) {
     std::vector<Reference> candidates = m_routes.candidates(reference);
     std::vector<std::string> failures;
+    bool all_retryable = true;  // every place failed in a way that may pass: none could be reached
     for (size_t i = 0; i < candidates.size(); ++i) {
         const Reference& candidate = candidates[i];
         auto resolved = m_client.resolve_image(candidate, platform);
@@ -159,21 +160,23 @@ Result<std::pair<Reference, ResolvedImage>> RegistryImageSource::resolve_routed(
         bool last = i + 1 == candidates.size();
         if (!last) log_warn(resolved.error().message(), "; trying ", candidates[i + 1].registry(), " next");
         failures.push_back(resolved.error().message());
+        all_retryable = all_retryable && resolved.error().retryable();
     }
     if (candidates.empty()) return fail(str_cat("no registry to pull ", reference.str(), " from"));
     std::string message = failures.size() == 1 ? failures.front()
                                                : str_cat("every registry failed: ", join(failures, "; "));
     if (!m_settings.default_fallback)
         message += str_cat(" (", reference.registry(), " itself was not tried: --skip-default-registry-fallback)");
-    return fail(std::move(message));
+    return fail(Error(std::move(message)).set_retryable(all_retryable));
 }
 
 Result<SourceImage> RegistryImageSource::resolve_registry(const std::string& name, const Platform& platform) {
     KILN_ASSIGN(Reference reference, Reference::parse(name));
     const WarmImages* warm = m_settings.warm;
     std::optional<WarmedImage> warmed = warm ? warm->find(name, platform) : std::nullopt;
-    // A digest names the same image forever: a warmed one needs no registry.
-    if (warmed && reference.digest()) {
+    // A digest names the same image forever: a warmed one needs no registry. (A digest of an index is
+    // resolved at the registry: the warm cache keeps the platform's manifest, not the index.)
+    if (warmed && reference.digest() && *reference.digest() == warmed->manifest.digest) {
         if (auto image = resolve_warmed(name, *warmed)) return image;
     }
     auto routed = resolve_routed(reference, platform);
@@ -237,14 +240,16 @@ Result<SourceImage> RegistryImageSource::resolve_warmed(const std::string& name,
 bool RegistryImageSource::take_warmed(const Descriptor& blob) {
     const WarmImages* warm = m_settings.warm;
     if (!warm || !warm->contains(blob.digest)) return false;
-    if (auto verified = warm->verify(blob); !verified) {
+    auto verified = warm->open_verified(blob);
+    if (!verified) {
         log_warn("the warmed cache's copy of ", blob.digest.str(), " is not used: ", verified.error().message());
         return false;
     }
-    std::string from = warm->blobs().path(blob.digest);
+    // The very file that was verified is linked (no copy); across filesystems it is copied, and verified
+    // again on the way.
+    std::string from = str_cat("/proc/self/fd/", verified->get());
     std::string to = m_store.path(blob.digest);
-    // A link costs no copy; across filesystems, the blob is copied and verified again on the way.
-    if (::link(from.c_str(), to.c_str()) == 0 || errno == EEXIST) return true;
+    if (::linkat(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), AT_SYMLINK_FOLLOW) == 0 || errno == EEXIST) return true;
     if (auto copied = import_blob(m_store, from, blob); !copied) {
         log_warn("copying the warmed blob ", blob.digest.str(), " failed: ", copied.error().message());
         return false;

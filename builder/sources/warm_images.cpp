@@ -1,6 +1,7 @@
 #include "builder/sources/warm_images.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -72,30 +73,34 @@ Status WarmImages::record(const std::string& name, const Platform& platform, con
     return write_file_durable(ref_path(name, platform), record.dump());
 }
 
-Status WarmImages::verify(const Descriptor& blob) const {
+Result<UniqueFd> WarmImages::open_verified(const Descriptor& blob) const {
     std::string path = m_blobs.path(blob.digest);
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
     if (!fd) return fail_errno(str_cat("open ", path));
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return fail_errno(str_cat("stat ", path));
+    if (!S_ISREG(st.st_mode)) return fail(str_cat(path, " is not a regular file"));
+    if (st.st_size != blob.size)
+        return fail(str_cat(path, " has ", st.st_size, " bytes, not the ", blob.size, " of ", blob.digest.str()));
     FdReader file(fd.get(), path);
     HashingReader hashed(file);
     std::vector<char> buffer(1 << 16);
     std::uint64_t size = 0;
-    while (true) {
+    while (size <= static_cast<std::uint64_t>(blob.size)) {
         KILN_ASSIGN(size_t n, hashed.read(buffer.data(), buffer.size()));
         if (n == 0) break;
         size += n;
     }
-    if (static_cast<std::int64_t>(size) != blob.size)
-        return fail(str_cat(path, " has ", size, " bytes, not the ", blob.size, " of ", blob.digest.str()));
-    if (hashed.finish_digest() != blob.digest.str())
+    if (size != static_cast<std::uint64_t>(blob.size) || hashed.finish_digest() != blob.digest.str())
         return fail(str_cat(path, " does not match its digest ", blob.digest.str()));
-    return {};
+    return fd;
 }
 
 Status WarmImages::put(const Descriptor& descriptor, std::string_view bytes) const {
     if (Digest::of_bytes(bytes) != descriptor.digest)
         return fail(str_cat("the document does not match its digest ", descriptor.digest.str()));
-    if (m_blobs.contains(descriptor.digest)) return {};
+    // Kept already and intact: nothing to do. A damaged copy is replaced.
+    if (m_blobs.contains(descriptor.digest) && verify(descriptor)) return {};
     KILN_ASSIGN(BlobIngest ingest, m_blobs.begin());
     KILN_TRY(ingest.write(bytes.data(), bytes.size()));
     KILN_TRY(ingest.sync());

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "common/error.hpp"
+#include "common/fd.hpp"
 #include "images/blob_store.hpp"
 #include "images/descriptor.hpp"
 #include "images/platform.hpp"
@@ -41,8 +42,14 @@ public:
 
     // Whether the blob is kept (not whether it is intact).
     bool contains(const Digest& digest) const { return m_blobs.contains(digest); }
-    // Reads the blob whole, checking its size and digest: it is the blob only if it passes.
-    Status verify(const Descriptor& blob) const;
+    // Reads the blob whole, checking its size and digest: it is the blob only if it passes. Only a regular
+    // file is read (not a link, a FIFO or a device), and no more than its size.
+    Status verify(const Descriptor& blob) const {
+        KILN_TRY(open_verified(blob));
+        return {};
+    }
+    // The same, returning the file verified, to be used rather than its name.
+    Result<UniqueFd> open_verified(const Descriptor& blob) const;
     // Keeps a small document (manifest, config) durably, checked against `descriptor`.
     Status put(const Descriptor& descriptor, std::string_view bytes) const;
     // Flushes a blob already in the store to the disk.

@@ -121,6 +121,21 @@ TEST_F(WarmTest, WhatIsWarmIsSkippedAndForceFetchesABrokenBlobAgain) {
     EXPECT_EQ(read_file(layer).value_or(""), *bytes);
 }
 
+TEST_F(WarmTest, AWarmedBlobReplacedByALinkToADeviceIsNotReadAndTheBuildDownloadsIt) {
+    ASSERT_EQ(warm({"--image", m_base}).exit_code, 0);
+    std::vector<std::string> blobs = warmed_blobs();
+    ASSERT_FALSE(blobs.empty());
+    std::string layer = *std::max_element(blobs.begin(), blobs.end(), [](const std::string& a, const std::string& b) {
+        return fs::file_size(a) < fs::file_size(b);
+    });
+    ASSERT_EQ(::unlink(layer.c_str()), 0);
+    ASSERT_EQ(::symlink("/dev/zero", layer.c_str()), 0);
+    KilnRun built = build("hostile");
+    ASSERT_EQ(built.exit_code, 0) << built.output;
+    EXPECT_NE(built.output.find("is not used"), std::string::npos) << built.output;
+    EXPECT_NE(built.output.find("pulled"), std::string::npos) << built.output;
+}
+
 TEST_F(WarmTest, ADockerfileWarmsEveryImageItsFromLinesNameAndNoStage) {
     std::string dockerfile = m_dir.path() + "/Dockerfile.warm";
     ASSERT_TRUE(write_file_atomic(dockerfile, "ARG BASE\nFROM $BASE AS tools\nFROM tools\nFROM scratch\n"));

@@ -3,7 +3,11 @@
 
 #include "builder/cache/registry_cache.hpp"
 
+#include <unistd.h>
+
 #include <gtest/gtest.h>
+
+#include <cstdint>
 
 #include "common/strings.hpp"
 #include "common/temp_dir.hpp"
@@ -145,6 +149,36 @@ TEST_F(RegistryLayerCacheTest, HostileEntriesAreMisses) {
         ASSERT_TRUE(hit) << what;
         EXPECT_FALSE(*hit) << what;
     }
+}
+
+TEST_F(RegistryLayerCacheTest, ALayerThatIsNotTheDiffIdItsEntryClaimsFailsWhenRead) {
+    store("run", m_layer);
+    Manifest lying = stored_manifest("run");
+    lying.annotations["dev.kiln.cache.diff-id"] = Digest::of_bytes("other content").str();
+    put_manifest("run", lying);
+    auto hit = open(*m_reader_store)->lookup(key("run"));
+    ASSERT_TRUE(hit && *hit) << "the lie shows only in the bytes";
+    auto blob = (*hit)->layer->open_blob();
+    ASSERT_FALSE(blob);
+    EXPECT_NE(blob.error().message().find("diffID"), std::string::npos) << blob.error().message();
+}
+
+TEST_F(RegistryLayerCacheTest, AnEntryWhoseLayerIsGoneFromTheRegistryIsAMiss) {
+    store("run", m_layer);
+    ASSERT_EQ(::unlink(m_registry->blob_data_path(m_layer->descriptor().digest.str()).c_str()), 0);
+    auto hit = open(*m_reader_store)->lookup(key("run"));
+    ASSERT_TRUE(hit);
+    EXPECT_FALSE(*hit);
+}
+
+TEST(CacheExpiryTest, OldEntriesExpireAndNoValueOverflows) {
+    using std::chrono::seconds;
+    EXPECT_FALSE(expired(1000, seconds(100), 1050));
+    EXPECT_TRUE(expired(1000, seconds(100), 1101));
+    EXPECT_FALSE(expired(2000, seconds(100), 1000)) << "an entry from a clock that runs ahead is not expired";
+    EXPECT_FALSE(expired(INT64_MAX, seconds(INT64_MAX), 1000));
+    EXPECT_TRUE(expired(INT64_MIN, seconds(100), 1000));
+    EXPECT_FALSE(expired(0, seconds(INT64_MAX), INT64_MAX));
 }
 
 TEST_F(RegistryLayerCacheTest, WhatAStepReadIsFoundByTheNextBuild) {
