@@ -405,12 +405,39 @@ const FlagSpec* find_warm_flag(std::string_view name, bool is_short) {
     return nullptr;
 }
 
+// Kaniko's environment variables, read after the flags as Kaniko reads them: KANIKO_REGISTRY_MIRROR adds
+// mirrors (comma-separated) after --registry-mirror's, KANIKO_REGISTRY_MAP adds maps, KANIKO_NO_PUSH
+// overrides --no-push, and KANIKO_DIR is the work directory unless --kaniko-dir/--work-dir names one.
+Status apply_kaniko_environment(BuildOptions& options, const EnvironmentLookup& environment) {
+    if (auto mirrors = environment("KANIKO_REGISTRY_MIRROR")) {
+        for (const std::string& mirror : split(*mirrors, ','))
+            if (!trim(mirror).empty()) options.registries.mirrors.emplace_back(trim(mirror));
+    }
+    if (auto maps = environment("KANIKO_REGISTRY_MAP"); maps && !maps->empty()) options.registries.maps.push_back(*maps);
+    if (auto no_push = environment("KANIKO_NO_PUSH")) {
+        auto value = parse_bool("KANIKO_NO_PUSH", *no_push);
+        if (!value) return fail(std::move(value.error()).context("the environment variable KANIKO_NO_PUSH"));
+        options.no_push = *value;
+    }
+    if (auto dir = environment("KANIKO_DIR"); dir && !dir->empty() && options.work_dir_parent.empty())
+        options.work_dir_parent = *dir;
+    return {};
+}
+
 }  // namespace
 
 Result<BuildOptions> parse_build_flags(const std::vector<std::string>& args) {
+    return parse_build_flags(args, [](std::string_view name) -> std::optional<std::string> {
+        const char* value = std::getenv(std::string(name).c_str());
+        return value ? std::optional<std::string>(value) : std::nullopt;
+    });
+}
+
+Result<BuildOptions> parse_build_flags(const std::vector<std::string>& args, const EnvironmentLookup& environment) {
     BuildOptions options;
     KILN_TRY(parse_flags(args, "kiln build", find_flag, ignored_flags(), refused_flags(),
                          [&](const FlagSpec& spec, const std::string& value) { return spec.apply(options, value); }));
+    KILN_TRY(apply_kaniko_environment(options, environment));
     if (options.destinations.empty() && !options.no_push)
         return fail("no --destination given: name where to push the image, or pass --no-push");
     if (!options.image_name_with_digest_file.empty() && options.destinations.empty())

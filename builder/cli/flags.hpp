@@ -1,7 +1,10 @@
 #pragma once
 // Kaniko's executor flags, spelled as Kaniko spells them, in "--flag value" and "--flag=value" forms.
 
+#include <functional>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "builder/options.hpp"
@@ -14,6 +17,12 @@ namespace kiln {
 // does not provide yet (and that would change the result if ignored) are errors; Kaniko flags that only tune
 // performance are accepted with a warning.
 Result<BuildOptions> parse_build_flags(const std::vector<std::string>& args);
+
+// A variable of kiln's environment; nullopt when unset.
+using EnvironmentLookup = std::function<std::optional<std::string>(std::string_view)>;
+// As above, with Kaniko's environment variables read from `environment`: KANIKO_REGISTRY_MIRROR,
+// KANIKO_REGISTRY_MAP, KANIKO_NO_PUSH and KANIKO_DIR.
+Result<BuildOptions> parse_build_flags(const std::vector<std::string>& args, const EnvironmentLookup& environment);
 
 // The help text for `kiln build`.
 std::string build_usage();

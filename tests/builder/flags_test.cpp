@@ -1,6 +1,7 @@
 #include "builder/cli/flags.hpp"
 
 #include <cstdlib>
+#include <map>
 
 #include <gtest/gtest.h>
 
@@ -151,6 +152,50 @@ TEST(BuildFlags, PlatformAndFormatAreValidated) {
     EXPECT_EQ(options->manifest_format, ManifestFormat::docker);
     EXPECT_FALSE(parse_build_flags({"--no-push", "--custom-platform=linux"}));
     EXPECT_FALSE(parse_build_flags({"--no-push", "--format=rpm"}));
+}
+
+}  // namespace
+}  // namespace kiln
+
+namespace kiln {
+namespace {
+
+EnvironmentLookup environment_of(std::map<std::string, std::string> variables) {
+    return [variables = std::move(variables)](std::string_view name) -> std::optional<std::string> {
+        auto found = variables.find(std::string(name));
+        return found == variables.end() ? std::nullopt : std::optional<std::string>(found->second);
+    };
+}
+
+TEST(KanikoEnvironment, MirrorsAndMapsAddToTheFlags) {
+    auto options = parse_build_flags({"--no-push", "--registry-mirror", "flag.example"},
+                                     environment_of({{"KANIKO_REGISTRY_MIRROR", "one.example, two.example:5000/hub"},
+                                                     {"KANIKO_REGISTRY_MAP", "a.example=b.example;c.example=d.example"}}));
+    ASSERT_TRUE(options) << options.error().message();
+    EXPECT_EQ(options->registries.mirrors,
+              (std::vector<std::string>{"flag.example", "one.example", "two.example:5000/hub"}));
+    EXPECT_EQ(options->registries.maps, (std::vector<std::string>{"a.example=b.example;c.example=d.example"}));
+}
+
+TEST(KanikoEnvironment, NoPushFromTheEnvironmentNeedsNoDestination) {
+    auto options = parse_build_flags({"--context=."}, environment_of({{"KANIKO_NO_PUSH", "true"}}));
+    ASSERT_TRUE(options) << options.error().message();
+    EXPECT_TRUE(options->no_push);
+    auto refused = parse_build_flags({"--no-push"}, environment_of({{"KANIKO_NO_PUSH", "false"}}));
+    ASSERT_FALSE(refused) << "KANIKO_NO_PUSH=false overrides --no-push, as in Kaniko";
+    auto invalid = parse_build_flags({"--no-push"}, environment_of({{"KANIKO_NO_PUSH", "perhaps"}}));
+    ASSERT_FALSE(invalid);
+    EXPECT_NE(invalid.error().message().find("KANIKO_NO_PUSH"), std::string::npos) << invalid.error().message();
+}
+
+TEST(KanikoEnvironment, KanikoDirIsTheWorkDirectoryUnlessAFlagNamesOne) {
+    auto from_env = parse_build_flags({"--no-push"}, environment_of({{"KANIKO_DIR", "/kaniko-work"}}));
+    ASSERT_TRUE(from_env);
+    EXPECT_EQ(from_env->work_dir_parent, "/kaniko-work");
+    auto from_flag =
+        parse_build_flags({"--no-push", "--kaniko-dir", "/flag-work"}, environment_of({{"KANIKO_DIR", "/kaniko-work"}}));
+    ASSERT_TRUE(from_flag);
+    EXPECT_EQ(from_flag->work_dir_parent, "/flag-work");
 }
 
 }  // namespace
