@@ -240,7 +240,7 @@ Result<BuildResult> run_build(const BuildOptions& options, const HostEnvironment
     KILN_ASSIGN(BlobStore store, BlobStore::open(work.path() + "/store"));
     KILN_ASSIGN(BuildContext context, BuildContext::open(options.context_dir, dockerfile_path));
     KILN_ASSIGN(RegistryClientOptions registry_options,
-                shared_client_options(options.registries, environment.credentials()));
+                shared_client_options(options.registries, environment.credentials(), environment.trust()));
     KILN_ASSIGN(RegistryRoutes routes, registry_routes(options.registries));
     RegistryClient pull_client(client_options(registry_options, options.pull));
     std::optional<RegistryClient> push_client;

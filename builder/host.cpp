@@ -18,6 +18,12 @@ CredentialEnvironment HostEnvironment::credentials() const {
             .path = variable("PATH").value_or("")};
 }
 
+TrustEnvironment HostEnvironment::trust() const {
+    return {.ssl_cert_file = variable("SSL_CERT_FILE").value_or(""),
+            .ssl_cert_dir = variable("SSL_CERT_DIR").value_or(""),
+            .kaniko_certs = "/kaniko/ssl/certs"};
+}
+
 std::optional<std::int64_t> HostEnvironment::source_date_epoch() const {
     std::optional<std::string> text = variable("SOURCE_DATE_EPOCH");
     std::uint64_t value = 0;

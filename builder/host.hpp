@@ -11,6 +11,7 @@
 
 #include "builder/sandbox/sandbox.hpp"
 #include "layers/extract.hpp"
+#include "registry/client.hpp"
 #include "registry/credentials.hpp"
 
 namespace kiln {
@@ -27,6 +28,8 @@ struct HostEnvironment {
     std::optional<std::string> variable(std::string_view name) const;
     // What the registry credentials depend on: DOCKER_CONFIG, HOME and PATH.
     CredentialEnvironment credentials() const;
+    // Where CA certificates are: SSL_CERT_FILE, SSL_CERT_DIR and Kaniko's /kaniko/ssl/certs.
+    TrustEnvironment trust() const;
     // SOURCE_DATE_EPOCH, when it holds a number of seconds.
     std::optional<std::int64_t> source_date_epoch() const;
     // $TMPDIR, else /var/tmp: where work directories go by default.

@@ -127,7 +127,7 @@ Status run_warm(const WarmOptions& options, const HostEnvironment& environment) 
     KILN_ASSIGN(auto images, images_to_warm(options, platform));
     std::string cache_dir = settings.cache_dir.empty() ? environment.default_cache_dir() : settings.cache_dir;
     KILN_ASSIGN(WarmImages warm, with_context(WarmImages::open(cache_dir + "/images"), "--cache-dir " + cache_dir));
-    KILN_ASSIGN(RegistryClientOptions shared, shared_client_options(settings.registries, environment.credentials()));
+    KILN_ASSIGN(RegistryClientOptions shared, shared_client_options(settings.registries, environment.credentials(), environment.trust()));
     KILN_ASSIGN(RegistryRoutes routes, registry_routes(settings.registries));
     // Warming only pulls: Kaniko's warmer takes --insecure and --skip-tls-verify for its pulls.
     RegistryAccess access = settings.pull;

@@ -53,8 +53,9 @@ HttpClient& RegistryClient::http_for(const Reference& reference) {
         HttpClientOptions http{.tls_verification = verify ? TlsVerification::verify : TlsVerification::skip,
                                .user_agent = m_options.user_agent,
                                .timeouts = m_options.timeouts};
+        http.extra_ca_pem = m_options.trusted_ca_pem;
         if (tls != m_options.tls.end()) {
-            http.extra_ca_pem = tls->second.extra_ca_pem;
+            http.extra_ca_pem += tls->second.extra_ca_pem;
             http.client_certificate = tls->second.client_certificate;
         }
         client = std::make_unique<HttpClient>(std::move(http));

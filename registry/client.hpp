@@ -68,6 +68,13 @@ struct RegistryTls {
     std::optional<ClientCertificate> client_certificate;
 };
 
+// Where the process was told to find CA certificates, as OpenSSL and Kaniko's image tell it.
+struct TrustEnvironment {
+    std::string ssl_cert_file;  // $SSL_CERT_FILE: a PEM bundle
+    std::string ssl_cert_dir;   // $SSL_CERT_DIR: a directory of PEM files
+    std::string kaniko_certs = "/kaniko/ssl/certs";  // Kaniko's image keeps its CA bundle there
+};
+
 // How to reach registries: scheme and TLS per registry, identity, limits and retries.
 struct RegistryClientOptions {
     // Registries spoken to over plain HTTP; HTTPS otherwise, localhost included. Kaniko's --insecure (push) and
@@ -78,6 +85,9 @@ struct RegistryClientOptions {
     RegistrySet skip_tls_verify;
     // Per registry (host[:port]; Docker Hub as docker.io).
     std::map<std::string, RegistryTls, std::less<>> tls;
+    // PEM certificates every registry is trusted with, beyond the system's CA bundle (SSL_CERT_FILE,
+    // SSL_CERT_DIR and Kaniko's /kaniko/ssl/certs, for kiln).
+    std::string trusted_ca_pem;
     std::string user_agent = "kiln/0.1";
     // Where secrets come from; null means anonymous.
     std::shared_ptr<CredentialProvider> credentials;

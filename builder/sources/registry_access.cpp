@@ -1,6 +1,9 @@
 #include "builder/sources/registry_access.hpp"
 
 #include <algorithm>
+#include <filesystem>
+#include <set>
+#include <string_view>
 
 #include "common/files.hpp"
 #include "common/log.hpp"
@@ -8,9 +11,64 @@
 
 namespace kiln {
 
+namespace {
+
+constexpr std::string_view k_pem_certificate = "-----BEGIN CERTIFICATE-----";
+constexpr size_t k_max_certificate_file = 4 << 20;
+
+void append_pem(std::string& bundle, const std::string& pem) {
+    bundle += pem;
+    if (!bundle.empty() && bundle.back() != '\n') bundle += '\n';
+}
+
+// The PEM files of `dir`, by name; links (as c_rehash makes) are followed, other entries skipped.
+Result<std::string> certificates_in(const std::string& dir, std::string_view what) {
+    std::error_code error;
+    std::vector<std::string> names;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, error)) {
+        if (!entry.is_regular_file(error)) continue;
+        names.push_back(entry.path().filename().string());
+    }
+    if (error) return fail(str_cat(what, " ", dir, ": ", error.message()));
+    std::sort(names.begin(), names.end());
+    std::string bundle;
+    std::set<std::string> seen;  // c_rehash links name the same certificate twice
+    for (const std::string& name : names) {
+        auto pem = read_file(dir + "/" + name, k_max_certificate_file);
+        if (!pem || pem->find(k_pem_certificate) == std::string::npos || !seen.insert(*pem).second) continue;
+        append_pem(bundle, *pem);
+    }
+    return bundle;
+}
+
+}  // namespace
+
+Result<std::string> trusted_certificates(const TrustEnvironment& trust) {
+    std::string bundle;
+    if (!trust.ssl_cert_file.empty()) {
+        KILN_ASSIGN(std::string pem, with_context(read_file(trust.ssl_cert_file, 16 << 20),
+                                                  "SSL_CERT_FILE=" + trust.ssl_cert_file));
+        if (pem.find(k_pem_certificate) == std::string::npos)
+            return fail(str_cat("SSL_CERT_FILE=", trust.ssl_cert_file, ": no PEM certificate in the file"));
+        append_pem(bundle, pem);
+    }
+    if (!trust.ssl_cert_dir.empty()) {
+        KILN_ASSIGN(std::string pem, certificates_in(trust.ssl_cert_dir, "SSL_CERT_DIR"));
+        append_pem(bundle, pem);
+    }
+    if (!trust.kaniko_certs.empty() && trust.kaniko_certs != trust.ssl_cert_dir &&
+        std::filesystem::is_directory(trust.kaniko_certs)) {
+        KILN_ASSIGN(std::string pem, certificates_in(trust.kaniko_certs, "Kaniko's certificate directory"));
+        append_pem(bundle, pem);
+    }
+    return bundle;
+}
+
 Result<RegistryClientOptions> shared_client_options(const RegistrySettings& settings,
-                                                    const CredentialEnvironment& environment) {
+                                                    const CredentialEnvironment& environment,
+                                                    const TrustEnvironment& trust) {
     RegistryClientOptions options;
+    KILN_ASSIGN(options.trusted_ca_pem, trusted_certificates(trust));
     for (const auto& [registry, path] : settings.certificates) {
         KILN_ASSIGN(std::string pem, with_context(read_file(path, 4 << 20),
                                                   str_cat("--registry-certificate ", registry, "=", path)));

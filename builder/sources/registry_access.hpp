@@ -11,10 +11,17 @@
 
 namespace kiln {
 
+// The CA certificates `trust` names, concatenated: SSL_CERT_FILE, each PEM file of SSL_CERT_DIR and of Kaniko's
+// directory (files holding no certificate are skipped). A variable naming a file or directory that cannot be
+// read is an error that names it.
+Result<std::string> trusted_certificates(const TrustEnvironment& trust);
+
 // What pull and push clients share: --registry-certificate, --registry-client-cert, config.json credentials
-// (found through `environment`) and --registry-stall-timeout. Errors name the flag and the file.
+// (found through `environment`), the CA certificates of `trust` for every registry, and
+// --registry-stall-timeout. Errors name the flag and the file.
 Result<RegistryClientOptions> shared_client_options(const RegistrySettings& settings,
-                                                    const CredentialEnvironment& environment);
+                                                    const CredentialEnvironment& environment,
+                                                    const TrustEnvironment& trust = {});
 
 // `shared` for one direction: --insecure*, --skip-tls-verify* and the retries of `access`.
 RegistryClientOptions client_options(RegistryClientOptions shared, const RegistryAccess& access);

@@ -512,6 +512,35 @@ TEST_F(RegistryAuthTls, AnUntrustedCertificateFailsNamingTheRegistry) {
     EXPECT_FALSE(stored("tls/untrusted", "1")) << "a push to an untrusted registry left a tag";
 }
 
+TEST_F(RegistryAuthTls, SslCertFileAndSslCertDirTrustThePrivateCaAsOpenSslDoes) {
+    std::vector<std::string> with_file = kiln_environment(docker_config());
+    with_file.push_back("SSL_CERT_FILE=" + pki().ca_certificate);
+    KilnRun file = build(reference("tls/ssl-cert-file:1"), {}, with_file);
+    ASSERT_EQ(file.exit_code, 0) << file.output;
+    EXPECT_TRUE(stored("tls/ssl-cert-file", "1"));
+
+    std::string dir = m_dir.path() + "/certs";
+    ASSERT_TRUE(make_directories(dir));
+    auto pem = read_file(pki().ca_certificate);
+    ASSERT_TRUE(pem);
+    ASSERT_TRUE(write_file_atomic(dir + "/private-ca.pem", *pem));
+    ASSERT_TRUE(write_file_atomic(dir + "/README", "not a certificate\n"));
+    std::vector<std::string> with_dir = kiln_environment(docker_config());
+    with_dir.push_back("SSL_CERT_DIR=" + dir);
+    KilnRun directory = build(reference("tls/ssl-cert-dir:1"), {}, with_dir);
+    ASSERT_EQ(directory.exit_code, 0) << directory.output;
+    EXPECT_TRUE(stored("tls/ssl-cert-dir", "1"));
+}
+
+TEST_F(RegistryAuthTls, AnSslCertFileThatCannotBeReadIsNamed) {
+    std::vector<std::string> environment = kiln_environment(docker_config());
+    std::string missing = m_dir.path() + "/no-such-ca.pem";
+    environment.push_back("SSL_CERT_FILE=" + missing);
+    KilnRun run = build(reference("tls/ssl-cert-missing:1"), {}, environment);
+    EXPECT_NE(run.exit_code, 0) << run.output;
+    EXPECT_NE(run.output.find("SSL_CERT_FILE=" + missing), std::string::npos) << run.output;
+}
+
 TEST_F(RegistryAuthTls, SkipTlsVerifyRegistryPushesWithoutTheCa) {
     KilnRun run =
         build(reference("tls/skip-verify:1"), {"--skip-tls-verify-registry", registry().host_port()},
