@@ -14,6 +14,7 @@
 #include "builder/sandbox/cloned_process.hpp"
 #include "builder/sandbox/container_init.hpp"
 #include "builder/sandbox/mount_stubs.hpp"
+#include "builder/sandbox/output_relay.hpp"
 #include "builder/sandbox/step_mounts.hpp"
 #include "builder/sandbox/userns_overlay.hpp"
 #include "common/files.hpp"
@@ -331,6 +332,12 @@ Result<int> Sandbox::run(const RunSpec& spec) const {
     KILN_ASSIGN(IdMapping mapping, mapping_for_run(spec, rootfs_tree, step_mounts));
     KILN_ASSIGN(auto sync_pipe, make_pipe());
     KILN_ASSIGN(auto report_pipe, make_pipe());
+    // Declared before the child: on every path the child (and its pid namespace) is gone before a relay waits.
+    KILN_ASSIGN(std::unique_ptr<OutputRelay> stdout_relay, OutputRelay::start(spec.stdout_fd));
+    std::unique_ptr<OutputRelay> stderr_relay;
+    if (spec.stderr_fd != spec.stdout_fd) {
+        KILN_ASSIGN(stderr_relay, OutputRelay::start(spec.stderr_fd));
+    }
 
     plan.sync_fd = sync_pipe.first.get();
     plan.report_fd = report_pipe.second.get();
@@ -346,8 +353,8 @@ Result<int> Sandbox::run(const RunSpec& spec) const {
     plan.argv = argv.data();
     plan.envp = envp.data();
     plan.exec_candidates = candidate_pointers.data();
-    plan.stdout_fd = spec.stdout_fd;
-    plan.stderr_fd = spec.stderr_fd;
+    plan.stdout_fd = stdout_relay->write_fd();
+    plan.stderr_fd = stderr_relay ? stderr_relay->write_fd() : stdout_relay->write_fd();
     plan.step_mounts = step_mounts.plan();
     plan.step_mount_count = step_mounts.size();
 
@@ -360,6 +367,8 @@ Result<int> Sandbox::run(const RunSpec& spec) const {
     sync_pipe.first.reset();
     report_pipe.second.reset();
     rootfs_tree.reset();
+    stdout_relay->close_write_end();
+    if (stderr_relay) stderr_relay->close_write_end();
     step_mounts.release_clones();
 
     KILN_TRY_CONTEXT(write_id_maps(child->pid(), mapping), "mapping the RUN's ids");
@@ -367,6 +376,10 @@ Result<int> Sandbox::run(const RunSpec& spec) const {
     if (::write(sync_pipe.second.get(), "g", 1) != 1) return fail_errno("start the RUN sandbox");
     KILN_ASSIGN(std::vector<InitReport> reports, read_reports(report_pipe.first.get()));
     KILN_ASSIGN(int status, child->wait());
+    // The pid namespace died with its init: every copy of the output pipes is closed, and what the step
+    // wrote reaches kiln's log before the step's result does.
+    stdout_relay->finish();
+    if (stderr_relay) stderr_relay->finish();
     KILN_TRY_CONTEXT(stubs.remove(), "removing the RUN's mount point stubs");
 
     std::optional<Error> setup_failure;

@@ -102,6 +102,20 @@ TEST_F(SandboxTest, CommandRunsAsTheGivenUserAndGroups) {
     EXPECT_EQ(st.st_gid, 1000u);
 }
 
+// kiln's own output (here a root-owned 0600 file) is not the step's to reopen: the step writes to a pipe of its
+// own, which /dev/stdout and /dev/stderr reopen whoever the step runs as, as in Docker.
+TEST_F(SandboxTest, TheStepReopensItsStdoutAndStderrAsRootAndAsAnotherUser) {
+    for (uid_t uid : {0u, 1000u}) {
+        RunSpec step = shell("echo to-err > /dev/stderr && echo to-out | tee /dev/stderr > /dev/null && "
+                             "echo via-fd > /proc/self/fd/1");
+        step.uid = uid;
+        step.gid = uid;
+        RunOutput output = run(step);
+        EXPECT_EQ(output.exit_code, 0) << "uid " << uid << ": " << output.output;
+        EXPECT_EQ(output.output, "to-err\nto-out\nvia-fd\n") << "uid " << uid;
+    }
+}
+
 TEST_F(SandboxTest, EnvironmentIsExactlyTheGivenOne) {
     RunSpec env = spec({"env"});
     env.environment = {"PATH=/bin", "GREETING=hello world", "EMPTY="};

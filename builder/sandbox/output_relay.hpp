@@ -1,0 +1,39 @@
+#pragma once
+// A RUN step's stdout or stderr: a pipe of kiln's, relayed by a thread to one of kiln's own descriptors. The
+// step writes to the pipe rather than to kiln's descriptor because a step reopens it as /dev/stdout or
+// /dev/stderr (`tee /dev/stderr`), and kiln's own (a pipe or file of the pod's runtime, owned by another id)
+// would refuse the step's unprivileged id. The pipe is opened to every id: only the step holds it.
+
+#include <memory>
+#include <thread>
+
+#include "common/error.hpp"
+#include "common/fd.hpp"
+
+namespace kiln {
+
+class OutputRelay {
+public:
+    // Starts relaying to `target`, which must stay open until finish().
+    static Result<std::unique_ptr<OutputRelay>> start(int target);
+    // Closes the write end (if still open) and waits until every copy of it is closed and the pipe drained.
+    ~OutputRelay();
+    OutputRelay(const OutputRelay&) = delete;
+    OutputRelay& operator=(const OutputRelay&) = delete;
+
+    // What the step writes to.
+    int write_fd() const { return m_write.get(); }
+    // Once the step holds its copy: kiln's is closed, so that the step's ending ends the relay.
+    void close_write_end() { m_write.reset(); }
+    // Waits for the relay to end: after the step (and everything it started) is gone.
+    void finish();
+
+private:
+    OutputRelay() = default;
+    UniqueFd m_read;
+    UniqueFd m_write;
+    int m_target = -1;
+    std::thread m_thread;
+};
+
+}  // namespace kiln
