@@ -20,6 +20,7 @@
 #include "builder/scheduler.hpp"
 #include "builder/snapshot/layer_sink.hpp"
 #include "builder/sources/context.hpp"
+#include "builder/sources/context_source.hpp"
 #include "builder/sources/registry_access.hpp"
 #include "builder/sandbox/id_map.hpp"
 #include "common/files.hpp"
@@ -42,12 +43,6 @@ private:
     std::string m_name;
     std::chrono::steady_clock::time_point m_start;
 };
-
-// Kaniko's rule: the Dockerfile as given if it exists, else relative to the context.
-std::string resolve_dockerfile_path(const BuildOptions& options) {
-    if (options.dockerfile.starts_with("/") || path_exists(options.dockerfile)) return options.dockerfile;
-    return options.context_dir + "/" + options.dockerfile;
-}
 
 Result<dockerfile::Dockerfile> parse(const std::string& path) {
     KILN_ASSIGN(std::string text, with_context(read_file(path, 16 << 20), "reading the Dockerfile"));
@@ -224,7 +219,14 @@ Result<BuildResult> run_build(const BuildOptions& options, const HostEnvironment
     auto build_start = std::chrono::steady_clock::now();
     KILN_ASSIGN(std::vector<Reference> destinations, parse_destinations(options));
 
-    std::string dockerfile_path = resolve_dockerfile_path(options);
+    std::string work_parent = options.work_dir_parent.empty() ? environment.temp_parent() : options.work_dir_parent;
+    KILN_TRY_CONTEXT(make_directories(work_parent, 0755), "--work-dir");
+    KILN_ASSIGN(TempDir work, TempDir::create(work_parent, "kiln-build-"));
+    KILN_ASSIGN(PreparedContext prepared, prepare_context(ContextInputs{.context = options.context_dir,
+                                                                        .dockerfile = options.dockerfile,
+                                                                        .work_dir = work.path(),
+                                                                        .stdin_fd = environment.stdin_fd}));
+    const std::string& dockerfile_path = prepared.dockerfile;
     dockerfile::Dockerfile dockerfile;
     {
         PhaseTimer timer("parse");
@@ -234,11 +236,8 @@ Result<BuildResult> run_build(const BuildOptions& options, const HostEnvironment
     BuildPlatforms platforms{.target = options.custom_platform.value_or(host_platform()), .build = host_platform()};
     KILN_ASSIGN(MetaArgs meta_args, MetaArgs::evaluate(dockerfile, build_args, platforms));
 
-    std::string work_parent = options.work_dir_parent.empty() ? environment.temp_parent() : options.work_dir_parent;
-    KILN_TRY_CONTEXT(make_directories(work_parent, 0755), "--work-dir");
-    KILN_ASSIGN(TempDir work, TempDir::create(work_parent, "kiln-build-"));
     KILN_ASSIGN(BlobStore store, BlobStore::open(work.path() + "/store"));
-    KILN_ASSIGN(BuildContext context, BuildContext::open(options.context_dir, dockerfile_path));
+    KILN_ASSIGN(BuildContext context, BuildContext::open(prepared.directory, dockerfile_path));
     KILN_ASSIGN(RegistryClientOptions registry_options,
                 shared_client_options(options.registries, environment.credentials(), environment.trust()));
     KILN_ASSIGN(RegistryRoutes routes, registry_routes(options.registries));

@@ -23,6 +23,8 @@ struct HostEnvironment {
     // the host, and if not, why.
     bool private_mount_namespace = false;
     std::string private_mount_namespace_error = "kiln did not enter a mount namespace of its own";
+    // Where `--context tar://stdin` and `--dockerfile -` read.
+    int stdin_fd = 0;
 
     // A variable's value; nullopt when it is unset.
     std::optional<std::string> variable(std::string_view name) const;

@@ -277,4 +277,11 @@ std::string parent_path(std::string_view path) {
     return std::string(path.substr(0, slash));
 }
 
+std::string file_name(std::string_view path) {
+    while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+    size_t slash = path.rfind('/');
+    if (slash == std::string_view::npos) return std::string(path);
+    return std::string(path.substr(slash + 1));
+}
+
 }  // namespace kiln

@@ -92,6 +92,8 @@ Result<std::vector<std::pair<std::string, std::string>>> read_xattrs(int fd, con
 
 // The directory of `path` ("a/b" for "a/b/c", "." for "c").
 std::string parent_path(std::string_view path);
+// The last component of `path` ("c" for "a/b/c" and "a/b/c/"; "" for "/").
+std::string file_name(std::string_view path);
 
 // `name` below the relative directory `dir`: "dir/name", or `name` itself when `dir` is "" (the root).
 std::string join_path(std::string_view dir, std::string_view name);

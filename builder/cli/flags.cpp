@@ -40,13 +40,14 @@ const std::vector<FlagSpec>& flag_specs() {
     static const std::vector<FlagSpec> specs = {
         {"context", 'c', FlagKind::value,
          [](BuildOptions& o, const std::string& v) -> Status {
-             // Kaniko's dir:// prefix names a plain directory too.
-             o.context_dir = v.starts_with("dir://") ? v.substr(6) : v;
+             // Kept as given: dir://, tar:// and https:// are resolved by the build (sources/context_source).
+             o.context_dir = v;
              return {};
          },
-         "build context directory"},
+         "build context: a directory (or dir://DIR), tar://FILE or tar://stdin (plain, gzip, bzip2, xz or zstd), "
+         "or an https:// URL of a tar archive"},
         {"dockerfile", 'f', FlagKind::value, set_string(&BuildOptions::dockerfile),
-         "Dockerfile path (absolute, relative to the working directory, or to the context)"},
+         "Dockerfile path (absolute, relative to the working directory, or to the context), or - for stdin"},
         {"destination", 'd', FlagKind::value, append_string(&BuildOptions::destinations),
          "image reference to push to (repeatable)"},
         {"build-arg", 0, FlagKind::value, apply_build_arg, "build argument NAME=VALUE, or NAME from the environment"},

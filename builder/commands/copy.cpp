@@ -21,11 +21,6 @@
 namespace kiln {
 namespace {
 
-std::string basename_of(const std::string& cleaned) {
-    size_t slash = cleaned.rfind('/');
-    return slash == std::string::npos ? cleaned : cleaned.substr(slash + 1);
-}
-
 // `path` below `base` ("" when they are the same); both cleaned, `path` at or under `base`.
 std::string relative_to(const std::string& path, const std::string& base) {
     if (path == base) return "";
@@ -158,7 +153,7 @@ private:
         if (::fstat(probe.get(), &st) != 0)
             return fail(Error::from_errno(str_cat("stat ", from.display(source.path)), errno).at(at()));
         std::string target = S_ISDIR(st.st_mode) || !m_dest_is_dir ? m_copy.destination
-                                                                    : join_path(m_copy.destination, basename_of(source.path));
+                                                                    : join_path(m_copy.destination, file_name(source.path));
         return located(copy_path(from, source.path, rootfs(), target, m_options, m_written));
     }
 
@@ -189,7 +184,7 @@ private:
         KILN_ASSIGN(RootFs downloads, RootFs::open(parent_path(file)));
         std::string target = m_dest_is_dir ? join_path(m_copy.destination, url_file_name(url)) : m_copy.destination;
         CopyOptions options{.owner = m_options.owner, .mode = m_options.mode};
-        return located(copy_path(downloads, basename_of(file), rootfs(), target, options, m_written));
+        return located(copy_path(downloads, file_name(file), rootfs(), target, options, m_written));
     }
 
     Status copy_inline(const dockerfile::HeredocFile& file) {

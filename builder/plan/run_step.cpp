@@ -4,17 +4,14 @@
 
 #include "builder/plan/stage_scope.hpp"
 #include "builder/run/run_command.hpp"
+#include "common/files.hpp"
 #include "common/strings.hpp"
 #include "layers/rootfs.hpp"
 
 namespace kiln {
 namespace {
 
-std::string basename_of(const std::string& path) {
-    std::string cleaned = clean_path(path);
-    size_t slash = cleaned.rfind('/');
-    return slash == std::string::npos ? cleaned : cleaned.substr(slash + 1);
-}
+std::string basename_of(const std::string& path) { return file_name(clean_path(path)); }
 
 // `target` made absolute against WORKDIR and cleaned; "/" itself is refused.
 Result<std::string> absolute_target(const std::string& target, const std::string& working_dir) {

@@ -24,11 +24,7 @@ Result<std::string> absolute_directory(const std::string& path) {
     return std::string(resolved);
 }
 
-std::string basename_of(const std::string& path) {
-    std::string cleaned = clean_path(path);
-    size_t slash = cleaned.rfind('/');
-    return slash == std::string::npos ? cleaned : cleaned.substr(slash + 1);
-}
+std::string basename_of(const std::string& path) { return file_name(clean_path(path)); }
 
 }  // namespace
 

@@ -23,10 +23,10 @@ TEST(BuildFlags, ShortFlagWithAttachedValue) {
     EXPECT_EQ(options->context_dir, "/ctx");
 }
 
-TEST(BuildFlags, DirPrefixOfContextIsStripped) {
+TEST(BuildFlags, TheContextIsKeptAsGivenForTheBuildToResolve) {
     auto options = parse_build_flags({"--context=dir:///workspace", "--no-push"});
     ASSERT_TRUE(options);
-    EXPECT_EQ(options->context_dir, "/workspace");
+    EXPECT_EQ(options->context_dir, "dir:///workspace");
 }
 
 TEST(BuildFlags, BooleanFlagsTakeOptionalValues) {

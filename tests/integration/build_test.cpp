@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "common/files.hpp"
+#include "common/process.hpp"
 #include "common/strings.hpp"
 #include "tests/integration/registry_fixture.hpp"
 
@@ -148,6 +149,42 @@ TEST_F(TwoStageBuildTest, TarballHoldsTheSameImage) {
     ASSERT_TRUE(remote);
     auto local = nlohmann::json::parse(inspected->stdout_bytes);
     EXPECT_EQ(local["Layers"].size(), (*remote)["Layers"].size());
+}
+
+}  // namespace
+}  // namespace kiln::test
+
+namespace kiln::test {
+namespace {
+
+using ContextArchiveTest = RegistryBuildTest;
+
+// The kiln binary builds from a tar context, as Kaniko's --context=tar://… does, and a Dockerfile on stdin.
+TEST_F(ContextArchiveTest, ATarContextBuildsWithTheDockerfileInsideIt) {
+    std::string context = context_with("FROM scratch\nCOPY app.txt /app.txt\n");
+    ASSERT_TRUE(write_file_atomic(context + "/app.txt", "from the archive\n"));
+    std::string archive = m_dir.path() + "/context.tar.gz";
+    auto tar = run_process({"tar", "-C", context, "-czf", archive, "."});
+    ASSERT_TRUE(tar && tar->exit_code == 0) << (tar ? tar->stderr_bytes : tar.error().message());
+    KilnRun run = run_kiln({"build", "--context", "tar://" + archive, "--no-push", "--oci-layout-path",
+                            m_dir.path() + "/layout"});
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+    EXPECT_NE(run.output.find("context: tar://" + archive), std::string::npos) << run.output;
+    ASSERT_TRUE(unpack_layout(m_dir.path() + "/layout", "latest", m_dir.path() + "/bundle"));
+    EXPECT_EQ(read_file(m_dir.path() + "/bundle/rootfs/app.txt").value_or(""), "from the archive\n");
+}
+
+TEST_F(ContextArchiveTest, ADockerfileOnStdinBuilds) {
+    std::string context = context_with("FROM scratch\nCOPY app.txt /wrong.txt\n");
+    ASSERT_TRUE(write_file_atomic(context + "/app.txt", "app\n"));
+    // sh feeds the Dockerfile to kiln's stdin; the one in the context is not used.
+    KilnRun run = run_kiln({"build", "--context", context, "--dockerfile", "-", "--no-push", "--oci-layout-path",
+                            m_dir.path() + "/layout"},
+                           {"sh", "-c", "printf 'FROM scratch\\nCOPY app.txt /from-stdin.txt\\n' | \"$0\" \"$@\""});
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+    ASSERT_TRUE(unpack_layout(m_dir.path() + "/layout", "latest", m_dir.path() + "/bundle"));
+    EXPECT_TRUE(path_exists(m_dir.path() + "/bundle/rootfs/from-stdin.txt"));
+    EXPECT_FALSE(path_exists(m_dir.path() + "/bundle/rootfs/wrong.txt"));
 }
 
 }  // namespace

@@ -1,0 +1,29 @@
+#pragma once
+// Where --context points, in Kaniko's spellings, made into a directory the build can read:
+//   DIR, dir://DIR                  a directory, used where it is
+//   tar://PATH, tar://stdin         a tar archive (plain, gzip, bzip2, xz or zstd), unpacked into the work directory
+//   https://…, http://… (not .git)  the same, downloaded first
+// Git contexts (git://, ssh://, https://….git), buckets (s3://, gs://) and Azure blobs are refused, naming what
+// works instead. `--dockerfile -` reads the Dockerfile from stdin.
+
+#include <string>
+
+#include "common/error.hpp"
+
+namespace kiln {
+
+struct ContextInputs {
+    std::string context;     // --context as given
+    std::string dockerfile;  // --dockerfile as given
+    std::string work_dir;    // the build's private directory: unpacked contexts and a Dockerfile from stdin go there
+    int stdin_fd = 0;        // where tar://stdin and --dockerfile - read
+};
+
+struct PreparedContext {
+    std::string directory;  // the context, as a directory
+    std::string dockerfile;  // the Dockerfile's path: as given, relative to the context, or from stdin
+};
+
+Result<PreparedContext> prepare_context(const ContextInputs& inputs);
+
+}  // namespace kiln
