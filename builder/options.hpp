@@ -85,6 +85,7 @@ struct BuildOptions {
     std::string image_name_with_digest_file;
     std::string image_name_tag_with_digest_file;
     std::string image_url_file;
+    std::string image_ref_file;  // the first destination's repository@digest, no newline (a kiln extension)
 
     RegistryAccess pull;
     RegistryAccess push;

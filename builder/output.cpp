@@ -55,6 +55,9 @@ Status write_outputs(const BuildOptions& options, const std::vector<Reference>& 
         KILN_TRY_CONTEXT(write_file_atomic(options.image_name_tag_with_digest_file, lines),
                          "--image-name-tag-with-digest-file");
     }
+    if (!options.image_ref_file.empty() && !destinations.empty())
+        KILN_TRY_CONTEXT(write_file_atomic(options.image_ref_file, destinations.front().name() + "@" + digest),
+                         "--image-ref-file");
     if (!options.image_url_file.empty() && !options.destinations.empty())
         KILN_TRY_CONTEXT(write_file_atomic(options.image_url_file, options.destinations.front()), "--image-url-file");
     return {};

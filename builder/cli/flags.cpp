@@ -86,6 +86,8 @@ const std::vector<FlagSpec>& flag_specs() {
          set_string(&BuildOptions::image_name_tag_with_digest_file), "write one REPOSITORY:TAG@DIGEST line per destination"},
         {"image-url-file", 0, FlagKind::value, set_string(&BuildOptions::image_url_file),
          "write the first destination's reference (Tekton's IMAGE_URL)"},
+        {"image-ref-file", 0, FlagKind::value, set_string(&BuildOptions::image_ref_file),
+         "write the first destination's repository@digest, without a newline (Tekton's IMAGE_REF result)"},
         {"insecure", 0, FlagKind::boolean, set_nested_bool(&BuildOptions::push, &RegistryAccess::plain_http, "insecure"),
          "push over plain HTTP"},
         {"insecure-pull", 0, FlagKind::boolean,
@@ -443,6 +445,8 @@ Result<BuildOptions> parse_build_flags(const std::vector<std::string>& args, con
         return fail("no --destination given: name where to push the image, or pass --no-push");
     if (!options.image_name_with_digest_file.empty() && options.destinations.empty())
         return fail("--image-name-with-digest-file needs at least one --destination");
+    if (!options.image_ref_file.empty() && options.destinations.empty())
+        return fail("--image-ref-file needs at least one --destination");
     return options;
 }
 

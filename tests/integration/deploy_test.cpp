@@ -89,7 +89,7 @@ TaskFile read_task(const std::string& text, const std::string& step_name) {
 
 class DeployTaskTest : public RegistryBuildTest {};
 
-TEST_F(DeployTaskTest, TheBuildStepsArgumentsPushTheImageAndWriteBothResults) {
+TEST_F(DeployTaskTest, TheBuildStepsArgumentsPushTheImageAndWriteEveryResult) {
     auto text = read_file(source_path("deploy/tekton/kiln.yaml"));
     ASSERT_TRUE(text) << text.error().message();
     TaskFile task = read_task(*text, "build-and-push");
@@ -111,6 +111,7 @@ TEST_F(DeployTaskTest, TheBuildStepsArgumentsPushTheImageAndWriteBothResults) {
         {"$(params.IMAGE)", image},
         {"$(results.IMAGE_DIGEST.path)", results + "/IMAGE_DIGEST"},
         {"$(results.IMAGE_URL.path)", results + "/IMAGE_URL"},
+        {"$(results.IMAGE_REF.path)", results + "/IMAGE_REF"},
     };
     std::vector<std::string> args;
     for (std::string arg : task.step.args) {
@@ -143,6 +144,10 @@ TEST_F(DeployTaskTest, TheBuildStepsArgumentsPushTheImageAndWriteBothResults) {
     auto pushed = inspect_remote(image);
     ASSERT_TRUE(pushed) << pushed.error().message();
     EXPECT_EQ(*digest, (*pushed)["Digest"].get<std::string>());
+    // IMAGE_REF pins the repository by digest, with no newline that a consumer would carry along.
+    auto ref = read_file(results + "/IMAGE_REF");
+    ASSERT_TRUE(ref) << ref.error().message();
+    EXPECT_EQ(*ref, reference("pipeline/app") + "@" + *digest);
 }
 
 }  // namespace
