@@ -223,6 +223,7 @@ Result<BuildResult> run_build(const BuildOptions& options, const HostEnvironment
     KILN_TRY_CONTEXT(make_directories(work_parent, 0755), "--work-dir");
     KILN_ASSIGN(TempDir work, TempDir::create(work_parent, "kiln-build-"));
     KILN_ASSIGN(PreparedContext prepared, prepare_context(ContextInputs{.context = options.context_dir,
+                                                                        .sub_path = options.context_sub_path,
                                                                         .dockerfile = options.dockerfile,
                                                                         .work_dir = work.path(),
                                                                         .stdin_fd = environment.stdin_fd}));

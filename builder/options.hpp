@@ -69,7 +69,8 @@ struct CacheSettings {
 };
 
 struct BuildOptions {
-    std::string context_dir = ".";
+    std::string context_dir = ".";  // --context as given: a directory, dir://, tar:// or https://
+    std::string context_sub_path;   // --context-sub-path
     std::string dockerfile = "Dockerfile";  // absolute, relative to the working directory, or to the context
     std::vector<std::string> destinations;
     std::vector<std::pair<std::string, std::string>> build_args;  // in flag order; later ones win

@@ -46,6 +46,8 @@ const std::vector<FlagSpec>& flag_specs() {
          },
          "build context: a directory (or dir://DIR), tar://FILE or tar://stdin (plain, gzip, bzip2, xz or zstd), "
          "or an https:// URL of a tar archive"},
+        {"context-sub-path", 0, FlagKind::value, set_string(&BuildOptions::context_sub_path),
+         "the directory inside the context (a directory or an unpacked archive) that is the build's context"},
         {"dockerfile", 'f', FlagKind::value, set_string(&BuildOptions::dockerfile),
          "Dockerfile path (absolute, relative to the working directory, or to the context), or - for stdin"},
         {"destination", 'd', FlagKind::value, append_string(&BuildOptions::destinations),
@@ -298,7 +300,6 @@ const std::vector<RefusedFlag>& refused_flags() {
     static const std::vector<RefusedFlag> flags = {
         {"push-ignore-immutable-tag-errors", "not supported yet"},
         {"git", "git contexts are not supported yet: check the repository out and pass --context=DIR"},
-        {"context-sub-path", "remote contexts are not supported yet"},
         {"bucket", "bucket contexts are not supported yet"},
     };
     return flags;

@@ -110,6 +110,20 @@ Result<PreparedContext> prepare_context(const ContextInputs& inputs) {
     bool dockerfile_from_stdin = inputs.dockerfile == "-";
     PreparedContext prepared;
     KILN_ASSIGN(prepared.directory, context_directory(inputs, dockerfile_from_stdin));
+    if (!inputs.sub_path.empty()) {
+        // Inside the context, whatever it says: an absolute path, .. or a symlink cannot leave it.
+        if (inputs.sub_path.starts_with("/") || escapes_root(inputs.sub_path))
+            return fail(str_cat("--context-sub-path ", inputs.sub_path, ": must name a directory inside the context"));
+        std::error_code error;
+        std::filesystem::path root = std::filesystem::canonical(prepared.directory, error);
+        std::filesystem::path sub = std::filesystem::canonical(root / clean_path(inputs.sub_path), error);
+        if (error || !std::filesystem::is_directory(sub))
+            return fail(str_cat("--context-sub-path ", inputs.sub_path, ": no such directory in the context"));
+        auto relative = sub.lexically_relative(root).string();
+        if (relative == ".." || relative.starts_with("../"))
+            return fail(str_cat("--context-sub-path ", inputs.sub_path, ": leads outside the context"));
+        prepared.directory = sub.string();
+    }
     if (dockerfile_from_stdin) {
         prepared.dockerfile = inputs.work_dir + "/Dockerfile.stdin";
         KILN_TRY(save_stdin(inputs.stdin_fd, prepared.dockerfile, k_max_dockerfile, "the Dockerfile"));

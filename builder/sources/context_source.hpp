@@ -14,6 +14,7 @@ namespace kiln {
 
 struct ContextInputs {
     std::string context;     // --context as given
+    std::string sub_path;    // --context-sub-path: the directory inside the context that is the build's context
     std::string dockerfile;  // --dockerfile as given
     std::string work_dir;    // the build's private directory: unpacked contexts and a Dockerfile from stdin go there
     int stdin_fd = 0;        // where tar://stdin and --dockerfile - read

@@ -53,9 +53,9 @@ protected:
         if (m_writer.joinable()) m_writer.join();
     }
     Result<PreparedContext> prepare(const std::string& context, const std::string& dockerfile = "Dockerfile",
-                                    int stdin_fd = -1) {
-        return prepare_context(
-            ContextInputs{.context = context, .dockerfile = dockerfile, .work_dir = work(), .stdin_fd = stdin_fd});
+                                    int stdin_fd = -1, const std::string& sub_path = "") {
+        return prepare_context(ContextInputs{
+            .context = context, .sub_path = sub_path, .dockerfile = dockerfile, .work_dir = work(), .stdin_fd = stdin_fd});
     }
 
     TempDir m_dir;
@@ -133,6 +133,26 @@ TEST_F(ContextSourceTest, HostileOrWrongArchivesAreRefusedNamingTheContext) {
     auto missing = prepare("tar://" + m_dir.path() + "/none.tar");
     ASSERT_FALSE(missing);
     EXPECT_NE(missing.error().message().find("does not exist"), std::string::npos);
+}
+
+TEST_F(ContextSourceTest, ASubPathNamesADirectoryInsideTheContextAndNeverOutside) {
+    std::string archive = put("mono.tar", test::TestTar()
+                                              .file("services/api/Dockerfile", "FROM scratch\n")
+                                              .file("services/api/main.go", "package main\n")
+                                              .bytes());
+    auto prepared = prepare("tar://" + archive, "Dockerfile", -1, "services/api");
+    ASSERT_TRUE(prepared) << prepared.error().message();
+    EXPECT_EQ(prepared->directory, work() + "/context/services/api");
+    EXPECT_EQ(prepared->dockerfile, work() + "/context/services/api/Dockerfile");
+    ASSERT_EQ(::symlink(m_dir.path().c_str(), (work() + "/context/services/out").c_str()), 0);
+    for (const char* outside : {"..", "../work", "/etc", "services/../../x", "services/out"}) {
+        auto refused = prepare("tar://" + archive, "Dockerfile", -1, outside);
+        ASSERT_FALSE(refused) << outside;
+        EXPECT_NE(refused.error().message().find("--context-sub-path"), std::string::npos) << outside;
+    }
+    auto missing = prepare("tar://" + archive, "Dockerfile", -1, "services/web");
+    ASSERT_FALSE(missing);
+    EXPECT_NE(missing.error().message().find("no such directory"), std::string::npos);
 }
 
 TEST_F(ContextSourceTest, BucketsAndGitAreRefusedSayingWhatWorks) {
