@@ -54,13 +54,23 @@ Result<std::optional<CachedStep>> CacheChain::lookup(const Digest& key) {
     return std::nullopt;
 }
 
-Status CacheChain::store(const Digest& key, const LayerPtr& layer) {
+namespace {
+
+// Calls `write` on every cache, even after one fails; the error lists each failure with its cache's name.
+template <class Write>
+Status write_each(const std::vector<std::unique_ptr<LayerCache>>& caches, Write write) {
     std::vector<std::string> failures;
-    for (const auto& cache : m_caches)
-        if (auto stored = cache->store(key, layer); !stored)
-            failures.push_back(str_cat(cache->name(), ": ", stored.error().message()));
+    for (const auto& cache : caches)
+        if (Status written = write(*cache); !written)
+            failures.push_back(str_cat(cache->name(), ": ", written.error().message()));
     if (!failures.empty()) return fail(join(failures, "; "));
     return {};
+}
+
+}  // namespace
+
+Status CacheChain::store(const Digest& key, const LayerPtr& layer) {
+    return write_each(m_caches, [&](LayerCache& cache) { return cache.store(key, layer); });
 }
 
 std::optional<KeyInputs> CacheChain::previous_inputs(const Digest& identity) {
@@ -70,12 +80,7 @@ std::optional<KeyInputs> CacheChain::previous_inputs(const Digest& identity) {
 }
 
 Status CacheChain::record_inputs(const Digest& identity, const KeyInputs& inputs) {
-    std::vector<std::string> failures;
-    for (const auto& cache : m_caches)
-        if (auto recorded = cache->record_inputs(identity, inputs); !recorded)
-            failures.push_back(str_cat(cache->name(), ": ", recorded.error().message()));
-    if (!failures.empty()) return fail(join(failures, "; "));
-    return {};
+    return write_each(m_caches, [&](LayerCache& cache) { return cache.record_inputs(identity, inputs); });
 }
 
 void CacheChain::flush() {

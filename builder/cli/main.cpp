@@ -64,31 +64,40 @@ void print_usage(std::FILE* to) {
                  k_version);
 }
 
-int run_build_command(const std::vector<std::string>& args, char** argv) {
+// Prints `usage` when `args` ask for help; true when they did.
+bool printed_help(const std::vector<std::string>& args, const std::string& usage) {
     for (const std::string& arg : args) {
         if (arg == "--help" || arg == "-h") {
-            std::fputs(kiln::build_usage().c_str(), stdout);
-            return 0;
+            std::fputs(usage.c_str(), stdout);
+            return true;
         }
     }
+    return false;
+}
+
+// Prints what ended a command; returns `code`.
+int report(const kiln::Error& error, int code) {
+    std::fprintf(stderr, "error: %s\n", error.message().c_str());
+    return code;
+}
+
+int run_build_command(const std::vector<std::string>& args, char** argv) {
+    if (printed_help(args, kiln::build_usage())) return 0;
     install_log_sink(kiln::LogLevel::info, false);
-    auto options = kiln::parse_build_flags(args);
-    if (!options) {
-        std::fprintf(stderr, "error: %s\n", options.error().message().c_str());
-        return 2;
-    }
+    // The environment is read once: the flags' KANIKO_* variables and the build see the same copy.
+    kiln::HostEnvironment host = host_environment();
+    auto options = kiln::parse_build_flags(args, [&host](std::string_view name) { return host.variable(name); });
+    if (!options) return report(options.error(), 2);
     install_log_sink(options->verbosity, options->log_timestamps);
 
     // A non-root caller continues inside its own user namespace, where it is root over a range of ids; this
     // re-executes kiln and only returns in the child (or when already inside).
     if (auto entered = kiln::enter_build_user_namespace(argv, environ); !entered) {
-        std::fprintf(stderr, "error: %s\n", entered.error().message().c_str());
-        return 1;
+        return report(entered.error(), 1);
     } else if (entered->has_value()) {
         return **entered;  // the parent: the child's exit code
     }
 
-    kiln::HostEnvironment host = host_environment();
     // Before any thread: kiln's overlay mounts live in a mount namespace of its own and die with it.
     if (auto entered = kiln::enter_private_mount_namespace(); entered) {
         host.private_mount_namespace = true;
@@ -97,31 +106,18 @@ int run_build_command(const std::vector<std::string>& args, char** argv) {
     }
 
     auto result = kiln::run_build(*options, host);
-    if (!result) {
-        std::fprintf(stderr, "error: %s\n", result.error().message().c_str());
-        return result.error().exit_code();
-    }
+    if (!result) return report(result.error(), result.error().exit_code());
     return 0;
 }
 
 int run_warm_command(const std::vector<std::string>& args) {
-    for (const std::string& arg : args) {
-        if (arg == "--help" || arg == "-h") {
-            std::fputs(kiln::warm_usage().c_str(), stdout);
-            return 0;
-        }
-    }
+    if (printed_help(args, kiln::warm_usage())) return 0;
     install_log_sink(kiln::LogLevel::info, false);
     auto options = kiln::parse_warm_flags(args);
-    if (!options) {
-        std::fprintf(stderr, "error: %s\n", options.error().message().c_str());
-        return 2;
-    }
+    if (!options) return report(options.error(), 2);
     install_log_sink(options->settings.verbosity, options->settings.log_timestamps);
-    if (auto warmed = kiln::run_warm(*options, host_environment()); !warmed) {
-        std::fprintf(stderr, "error: %s\n", warmed.error().message().c_str());
-        return warmed.error().exit_code();
-    }
+    if (auto warmed = kiln::run_warm(*options, host_environment()); !warmed)
+        return report(warmed.error(), warmed.error().exit_code());
     return 0;
 }
 
