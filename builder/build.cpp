@@ -68,28 +68,54 @@ Status check_push_permissions(RegistryClient& client, const std::vector<Referenc
     return {};
 }
 
-// What the machine allows, probed once before the first stage: the RUN sandbox (when some step runs a
-// command, or the overlay snapshotter may need it) and how layer ownership that cannot be applied is treated.
+// The first RUN instruction of the Dockerfile, if any: what needs a sandbox, known before any image is
+// resolved (a base image's ONBUILD RUN shows only in the plan).
+const dockerfile::RunInstruction* first_run(const dockerfile::Dockerfile& dockerfile) {
+    for (const dockerfile::Stage& stage : dockerfile.stages)
+        for (const dockerfile::Instruction& instruction : stage.instructions)
+            if (const auto* run = std::get_if<dockerfile::RunInstruction>(&instruction)) return run;
+    return nullptr;
+}
+
+// What the machine allows, probed once before any image is resolved or pulled: the RUN sandbox (when the
+// Dockerfile runs a command, a mode was asked for, or the overlay snapshotter may need it) and how layer
+// ownership that cannot be applied is treated.
 struct Host {
     std::unique_ptr<Sandbox> sandbox;  // where facts.sandbox points, however Host moves
     HostFacts facts;
 };
 
-Result<Host> probe_host(const BuildOptions& options, const BuildPlan& plan, const std::string& work_dir) {
+Result<Host> probe_host(const BuildOptions& options, const HostEnvironment& environment,
+                        const dockerfile::Dockerfile& dockerfile, const std::string& work_dir) {
     Host host;
     auto map = read_own_id_map("uid_map");
-    if (map && id_count(*map) < k_container_id_count) host.facts.ownership = OwnershipFailure::warn_once;
-    if (!plan.runs_commands() && options.snapshotter == SnapshotterKind::walk) return host;
-    auto sandbox = Sandbox::detect(SandboxOptions{.probe_directory = work_dir});
+    bool single_id = map && id_count(*map) < k_container_id_count;
+    // A non-root kiln that could not enter a user namespace of its own cannot give files other owners.
+    if (single_id || !environment.build_user_namespace_error.empty()) host.facts.ownership = OwnershipFailure::warn_once;
+    const dockerfile::RunInstruction* run = first_run(dockerfile);
+    if (!run && options.sandbox == SandboxMode::automatic && options.snapshotter == SnapshotterKind::walk) return host;
+    auto sandbox = environment.build_user_namespace_error.empty()
+                       ? Sandbox::detect(SandboxOptions{.mode = options.sandbox, .probe_directory = work_dir})
+                       : fail(str_cat("kiln runs as uid ", ::geteuid(), " and could not enter a user namespace of its own: ",
+                                      environment.build_user_namespace_error));
     if (sandbox) {
         log_info("sandbox: ", sandbox->description());
+        for (const std::string& reason : sandbox->ruled_out()) log_info("sandbox: not ", reason);
+        if (sandbox->mode() == SandboxMode::chroot)
+            log_warn("RUN steps run in a chroot as the host's root, without /proc: kiln trusts this Dockerfile, as Kaniko "
+                     "does (", options.sandbox == SandboxMode::chroot ? "--sandbox=chroot" : "nothing stronger works here",
+                     ")");
         host.sandbox = std::make_unique<Sandbox>(std::move(*sandbox));
         host.facts.sandbox = host.sandbox.get();
-    } else {
-        host.facts.sandbox_error = sandbox.error().message();
-        // Before any layer is pulled: a build whose RUN steps cannot run fails now.
-        if (plan.runs_commands()) return fail(std::move(sandbox.error()).context("setting up the RUN sandbox"));
+        if (host.sandbox->mode() == SandboxMode::chroot) host.facts.run_left_out = chroot_sandbox_run_paths();
+        return host;
     }
+    host.facts.sandbox_error = sandbox.error().message();
+    // Before any image is pulled: a build whose RUN steps cannot run, or whose --sandbox cannot work, fails now.
+    if (options.sandbox != SandboxMode::automatic) return fail(std::move(sandbox.error()));
+    if (run)
+        return fail(std::move(sandbox.error())
+                        .context(str_cat("setting up the RUN sandbox for ", format_location(run->source_location()))));
     return host;
 }
 
@@ -100,6 +126,7 @@ Result<SnapshotterChoice> choose(const BuildOptions& options, const HostEnvironm
         snapshotter_environment.mount_namespace_error = environment.private_mount_namespace_error;
     snapshotter_environment.overlay_run_error = [&]() -> std::string {
         if (!host.sandbox) return str_cat("no RUN sandbox: ", host.facts.sandbox_error);
+        if (host.sandbox->mode() == SandboxMode::chroot) return "the chroot sandbox cannot mount a RUN's overlay";
         if (auto runs = host.sandbox->probe_overlay_rootfs(work_dir); !runs)
             return str_cat("RUN steps cannot run on an overlay: ", runs.error().message());
         return {};
@@ -237,6 +264,8 @@ Result<BuildResult> run_build(const BuildOptions& options, const HostEnvironment
     BuildPlatforms platforms{.target = options.custom_platform.value_or(host_platform()), .build = host_platform()};
     KILN_ASSIGN(MetaArgs meta_args, MetaArgs::evaluate(dockerfile, build_args, platforms));
 
+    KILN_ASSIGN(Host host, probe_host(options, environment, dockerfile, work.path()));
+
     KILN_ASSIGN(BlobStore store, BlobStore::open(work.path() + "/store"));
     KILN_ASSIGN(BuildContext context, BuildContext::open(prepared.directory, dockerfile_path));
     KILN_ASSIGN(RegistryClientOptions registry_options,
@@ -275,7 +304,8 @@ Result<BuildResult> run_build(const BuildOptions& options, const HostEnvironment
     for (const std::string& unused : build_args.unused())
         log_warn("build argument ", unused, " was given but not declared by any ARG in ", dockerfile_path);
 
-    KILN_ASSIGN(Host host, probe_host(options, plan, work.path()));
+    if (!host.sandbox && plan.runs_commands())
+        return fail(str_cat("setting up the RUN sandbox for a base image's ONBUILD RUN: ", host.facts.sandbox_error));
     KILN_ASSIGN(SnapshotterChoice choice, choose(options, environment, host, work.path()));
     log_info("snapshotter: ", choice.overlay ? "overlay" : "walk", " (", choice.reason, ")");
     std::optional<std::int64_t> epoch = environment.source_date_epoch();

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "builder/sandbox/sandbox.hpp"
 #include "layers/extract.hpp"
@@ -23,6 +24,9 @@ struct HostEnvironment {
     // the host, and if not, why.
     bool private_mount_namespace = false;
     std::string private_mount_namespace_error = "kiln did not enter a mount namespace of its own";
+    // Why a non-root kiln runs outside a user namespace of its own (empty when it is root, or inside one): it
+    // can then neither run RUN steps nor give files other owners.
+    std::string build_user_namespace_error;
     // Where `--context tar://stdin` and `--dockerfile -` read.
     int stdin_fd = 0;
 
@@ -44,6 +48,9 @@ struct HostFacts {
     // The RUN sandbox; null when none works here, and sandbox_error says why.
     const StepRunner* sandbox = nullptr;
     std::string sandbox_error;
+    // Paths (absolute, in the image) that every RUN's layer leaves out: what the sandbox put in place for the
+    // step where it could not mount it (chroot mode's /etc/hosts and /etc/resolv.conf).
+    std::vector<std::string> run_left_out;
     // Layer ownership that cannot be applied: an error with a full id range, a warning in a single-id user
     // namespace, where every owner collapses to 0.
     OwnershipFailure ownership = OwnershipFailure::error;

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "builder/sandbox/sandbox_mode.hpp"
 #include "common/log.hpp"
 #include "images/media_type.hpp"
 #include "images/platform.hpp"
@@ -101,6 +102,7 @@ struct BuildOptions {
     // no comparison, except for Kaniko's full mode (see snapshotter.cpp).
     SnapshotMode snapshot_mode = SnapshotMode::metadata;
     SnapshotterKind snapshotter = SnapshotterKind::automatic;  // --snapshotter
+    SandboxMode sandbox = SandboxMode::automatic;              // --sandbox
     // Paths left out of every layer, with everything below them (--ignore-path, in the image's namespace).
     std::vector<std::string> ignore_paths;
     bool ignore_var_run = true;  // --ignore-var-run: /var/run and below stay out of layers, as in Kaniko

@@ -205,6 +205,13 @@ const std::vector<FlagSpec>& flag_specs() {
          "(mtime); default: every lstat field, ctime and inode included, and xattrs"},
         {"snapshotter", 0, FlagKind::value, apply_snapshotter,
          "auto (default: overlay where it can be mounted), overlay, or walk"},
+        {"sandbox", 0, FlagKind::value,
+         [](BuildOptions& o, const std::string& v) -> Status {
+             KILN_ASSIGN(o.sandbox, parse_sandbox_mode(v));
+             return {};
+         },
+         "how RUN steps are isolated: auto (default: the strongest that works here), userns, rootns (root, no "
+         "user namespace) or chroot (root that may not mount, as in a default pod; trusts the Dockerfile)"},
         {"ignore-path", 0, FlagKind::value, apply_ignore_path,
          "leave this path and everything below it out of every layer (repeatable)"},
         {"ignore-var-run", 0, FlagKind::boolean, set_bool(&BuildOptions::ignore_var_run, "ignore-var-run"),

@@ -93,7 +93,11 @@ int run_build_command(const std::vector<std::string>& args, char** argv) {
     // A non-root caller continues inside its own user namespace, where it is root over a range of ids; this
     // re-executes kiln and only returns in the child (or when already inside).
     if (auto entered = kiln::enter_build_user_namespace(argv, environ); !entered) {
-        return report(entered.error(), 1);
+        // Outside one, kiln still builds what needs no RUN sandbox, with a warning about ownership.
+        if (host.variable(kiln::k_build_userns_marker)) return report(entered.error(), 1);
+        host.build_user_namespace_error = entered.error().message();
+        kiln::log_warn("kiln builds as uid ", ::geteuid(), " without a user namespace of its own (",
+                       host.build_user_namespace_error, "): RUN steps cannot run, and files cannot be given other owners");
     } else if (entered->has_value()) {
         return **entered;  // the parent: the child's exit code
     }

@@ -80,6 +80,7 @@ Result<StepWrites> execute_run(StepContext& context, const RunStep& run) {
     // As runc does, a missing working directory is created for the step (and so lands in its layer).
     KILN_TRY(with_location(filesystem.root().make_directories(spec.working_directory, 0755, 0, 0), at));
     KILN_ASSIGN(StepWrites writes, with_location(make_volume_mount_points(filesystem.root(), run.volumes), at));
+    writes.discarded.insert(writes.discarded.end(), build.host.run_left_out.begin(), build.host.run_left_out.end());
     auto start = std::chrono::steady_clock::now();
     KILN_ASSIGN(int exit_code, with_location(build.host.sandbox->run(spec), at));
     log_debug("RUN took ", format_seconds(seconds_since(start)), " s");

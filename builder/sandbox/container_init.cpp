@@ -17,9 +17,11 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <utility>
 
 #include "builder/sandbox/sandbox.hpp"
+#include "common/log.hpp"
 #include "common/process.hpp"
 #include "common/strings.hpp"
 
@@ -38,9 +40,11 @@ long set_groups(size_t count, const gid_t* groups) {
     return ::syscall(SYS_setgroups, count, groups);
 }
 
+}  // namespace
+
 // Closes every descriptor but the plan's own: a concurrent sandbox's pipe ends copied into this process would
 // otherwise hold that sandbox's report pipe open until this RUN ends.
-void close_other_fds(const InitPlan& plan) {
+void close_unplanned_fds(const InitPlan& plan) {
     std::array<int, 8 + k_max_run_mounts> keep{};
     size_t count = 0;
     for (int fd :
@@ -59,6 +63,8 @@ void close_other_fds(const InitPlan& plan) {
     }
     ::close_range(next, ~0U, 0);
 }
+
+namespace {
 
 void bring_loopback_up(const InitPlan& plan) {
     int sock = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -90,6 +96,35 @@ void enter_rootfs(const InitPlan& plan) {
         init_die(plan, InitStep::chdir_working_directory, errno);
 }
 
+bool in_docker_default_set(int capability) {
+    switch (capability) {
+        case CAP_CHOWN: case CAP_DAC_OVERRIDE: case CAP_FOWNER: case CAP_FSETID: case CAP_KILL: case CAP_SETGID:
+        case CAP_SETUID: case CAP_SETPCAP: case CAP_NET_BIND_SERVICE: case CAP_NET_RAW: case CAP_SYS_CHROOT:
+        case CAP_MKNOD: case CAP_AUDIT_WRITE: case CAP_SETFCAP:
+            return true;
+        default:
+            return false;
+    }
+}
+
+// Drops from the bounding set what the step may not have; root's exec then keeps only what is left.
+void limit_capabilities(const InitPlan& plan) {
+    if (plan.capabilities == CapabilitySet::all_but_sys_admin) {
+        // As in Docker's RUN steps: without it the command can neither unmount nor remount writable what
+        // kiln mounted read-only (the build context, a stage's files, secrets).
+        if (::prctl(PR_CAPBSET_DROP, CAP_SYS_ADMIN, 0, 0, 0) != 0)
+            init_die(plan, InitStep::drop_capabilities, errno);
+        return;
+    }
+    for (int capability = 0; capability < 64; ++capability) {
+        if (in_docker_default_set(capability) || ::prctl(PR_CAPBSET_READ, capability, 0, 0, 0) != 1) continue;
+        if (::prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0)
+            init_die(plan, InitStep::drop_capabilities, errno);
+    }
+}
+
+}  // namespace
+
 [[noreturn]] void exec_command(const InitPlan& plan) {
     struct sigaction default_action {};
     default_action.sa_handler = SIG_DFL;
@@ -104,11 +139,7 @@ void enter_rootfs(const InitPlan& plan) {
     if (out < 0 || err < 0 || in < 0 || ::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0)
         init_die(plan, InitStep::redirect_output, errno);
 
-    // As in Docker's RUN steps: without it the command can neither unmount nor remount writable what kiln
-    // mounted read-only (the build context, a stage's files, secrets). Root's later exec keeps only the
-    // bounding set.
-    if (::prctl(PR_CAPBSET_DROP, CAP_SYS_ADMIN, 0, 0, 0) != 0)
-        init_die(plan, InitStep::drop_capabilities, errno);
+    limit_capabilities(plan);
     // An empty group list cannot be set where setgroups is denied (a single-id namespace), and needs not be.
     if (set_groups(plan.group_count, plan.groups) != 0 && !(plan.group_count == 0 && errno == EPERM))
         init_die(plan, InitStep::set_groups, errno);
@@ -127,8 +158,6 @@ void enter_rootfs(const InitPlan& plan) {
     ::_exit(exec_errno == ENOENT ? 127 : 126);
 }
 
-}  // namespace
-
 void init_report(const InitPlan& plan, InitStep step, ReportLevel level, int err, std::size_t item) {
     InitReport record{step, level, static_cast<std::uint16_t>(item), err};
     // A record is far below PIPE_BUF, so the write is atomic; if the parent is gone there is no one to tell.
@@ -142,7 +171,7 @@ void init_report(const InitPlan& plan, InitStep step, ReportLevel level, int err
 
 int container_init_main(void* argument) {
     const InitPlan& plan = *static_cast<const InitPlan*>(argument);
-    close_other_fds(plan);
+    close_unplanned_fds(plan);
     char go = 0;
     if (::read(plan.sync_fd, &go, 1) != 1) init_die(plan, InitStep::wait_for_parent, errno);
     if (set_ids(SYS_setresgid, 0) != 0) init_die(plan, InitStep::set_root_ids, errno);
@@ -182,6 +211,77 @@ int container_init_main(void* argument) {
         }
     }
     return exit_code_from_wait_status(command_status);  // pure arithmetic: safe here
+}
+
+namespace {
+
+std::vector<char*> c_strings(const std::vector<std::string>& strings) {
+    std::vector<char*> pointers;
+    for (const std::string& s : strings) pointers.push_back(const_cast<char*>(s.c_str()));
+    pointers.push_back(nullptr);
+    return pointers;
+}
+
+std::vector<std::string> exec_candidates(const RunSpec& spec) {
+    const std::string& program = spec.argv[0];
+    if (program.find('/') != std::string::npos) return {program};
+    std::string path = k_default_path;
+    for (const std::string& entry : spec.environment) {
+        if (entry.starts_with("PATH=")) {
+            path = entry.substr(5);
+            break;
+        }
+    }
+    std::vector<std::string> candidates;
+    for (const std::string& dir : split(path, ':'))
+        candidates.push_back(str_cat(dir.empty() ? "." : dir, "/", program));
+    return candidates;
+}
+
+}  // namespace
+
+Result<std::vector<InitReport>> read_init_reports(int fd) {
+    std::vector<InitReport> reports;
+    InitReport report;
+    while (true) {
+        ssize_t n = ::read(fd, &report, sizeof report);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return fail_errno("read the sandbox's report pipe");
+        if (n == 0) return reports;
+        if (static_cast<size_t>(n) != sizeof report) return fail("short record on the sandbox's report pipe");
+        reports.push_back(report);
+    }
+}
+
+
+CommandArrays command_arrays(const RunSpec& spec) {
+    CommandArrays arrays;
+    arrays.candidate_paths = exec_candidates(spec);
+    arrays.argv = c_strings(spec.argv);
+    arrays.envp = c_strings(spec.environment);
+    arrays.candidates = c_strings(arrays.candidate_paths);
+    return arrays;
+}
+
+Result<int> command_result(const std::vector<InitReport>& reports, int wait_status, const InitPlan& plan) {
+    std::optional<Error> setup_failure;
+    for (const InitReport& report : reports) {
+        std::string what = describe_init_report(report, plan);
+        if (report.level == ReportLevel::fatal && !setup_failure)
+            setup_failure = Error::from_errno(what, report.err).context("setting up the RUN sandbox");
+        else if (report.step == InitStep::exec_command)
+            log_warn("RUN: cannot ", what, ": ", std::strerror(report.err));
+        else if (report.level == ReportLevel::warning)
+            log_warn("RUN sandbox: ", what, ": ", std::strerror(report.err));
+        else
+            log_debug("RUN sandbox: ", what, ": ", std::strerror(report.err));
+    }
+    if (setup_failure) return fail(std::move(*setup_failure));
+    if (WIFSIGNALED(wait_status))
+        return fail(str_cat("the RUN sandbox's init process was killed by signal ", WTERMSIG(wait_status)));
+    if (!WIFEXITED(wait_status))
+        return fail(str_cat("the RUN sandbox's init process ended with status ", wait_status));
+    return WEXITSTATUS(wait_status);
 }
 
 std::string describe_init_report(const InitReport& report, const InitPlan& plan) {
@@ -247,6 +347,10 @@ std::string describe_init_report(const InitReport& report, const InitPlan& plan)
                            " (so the RUN is chrooted instead, which root can escape)");
         case InitStep::chroot_fallback:
             return str_cat("chroot into ", rootfs);
+        case InitStep::chroot_rootfs:
+            return str_cat("chroot into ", rootfs, " (does kiln have CAP_SYS_CHROOT?)");
+        case InitStep::become_subreaper:
+            return "prctl(PR_SET_CHILD_SUBREAPER) for the RUN's processes";
         case InitStep::detach_old_root:
             return "umount2(MNT_DETACH) of the host's root after pivot_root";
         case InitStep::chdir_working_directory:
@@ -264,7 +368,10 @@ std::string describe_init_report(const InitReport& report, const InitPlan& plan)
         case InitStep::exec_command:
             return str_cat("exec ", plan.argv && plan.argv[0] ? plan.argv[0] : "?");
         case InitStep::drop_capabilities:
-            return "drop CAP_SYS_ADMIN from the RUN command's bounding set";
+            return plan.capabilities == CapabilitySet::all_but_sys_admin
+                       ? "drop CAP_SYS_ADMIN from the RUN command's bounding set"
+                       : "drop what Docker's default capabilities leave out from the RUN command's bounding set "
+                         "(does kiln have CAP_SETPCAP?)";
         case InitStep::resolve_step_target:
             return str_cat("openat2(RESOLVE_IN_ROOT) the RUN mount point ", step_target(report.item));
         case InitStep::create_step_target:

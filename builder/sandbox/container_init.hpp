@@ -11,8 +11,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
+
+#include "common/error.hpp"
 
 namespace kiln {
+
+struct RunSpec;
 
 // The mount points inside the rootfs, as paths relative to its root.
 enum class MountTarget : std::uint8_t { proc, dev, sys, hosts, resolv_conf };
@@ -69,6 +74,8 @@ enum class InitStep : std::uint8_t {
     loopback_up,
     pivot_root,
     chroot_fallback,
+    chroot_rootfs,
+    become_subreaper,
     detach_old_root,
     chdir_working_directory,
     fork_command,
@@ -88,6 +95,13 @@ enum class InitStep : std::uint8_t {
 };
 
 enum class ReportLevel : std::uint8_t { fatal, warning, info };
+
+// The capabilities a RUN command may keep in its bounding set.
+enum class CapabilitySet : std::uint8_t {
+    all_but_sys_admin,  // in a user namespace of its own: they are that namespace's, not the host's
+    docker_default,     // host root: Docker's default list (chown, dac_override, fowner, fsetid, kill, setgid,
+                        // setuid, setpcap, net_bind_service, net_raw, sys_chroot, mknod, audit_write, setfcap)
+};
 
 // One record on the report pipe. `item` indexes k_mount_target_paths, k_dev_nodes or InitPlan::step_mounts
 // when the step names one.
@@ -118,6 +132,7 @@ struct InitPlan {
     const char* const* exec_candidates = nullptr;  // argv[0] resolved against the RUN's PATH, null-terminated
     int stdout_fd = 2;
     int stderr_fd = 2;
+    CapabilitySet capabilities = CapabilitySet::all_but_sys_admin;
     const StepMountPlan* step_mounts = nullptr;  // RUN --mount entries, parents first
     size_t step_mount_count = 0;
 };
@@ -135,7 +150,37 @@ int build_container_mounts(const InitPlan& plan);
 // (128+signal when killed); a fatal setup failure is reported on the pipe first.
 int container_init_main(void* plan);
 
+// The chroot sandbox's entry point (chroot_init.cpp), cloned into no new namespace: a subreaper that forks the
+// command into a session of its own, chrooted into plan.rootfs_path, and once the command ends kills every
+// process it left behind. Exits as container_init_main does.
+int chroot_init_main(void* plan);
+
+// Child side, shared by both entry points: closes every descriptor the plan does not name.
+void close_unplanned_fds(const InitPlan& plan);
+// Child side: in the command's process, with "/" and the working directory already its own, sets up stdio,
+// capabilities, groups and ids, and execs the command.
+[[noreturn]] void exec_command(const InitPlan& plan);
+
 // A report as a message fragment naming the operation and the path: "mount proc on /work/rootfs/proc".
 std::string describe_init_report(const InitReport& report, const InitPlan& plan);
+
+// Parent side: the command's argv, environment and exec candidates (argv[0] resolved against the RUN's own
+// PATH, not kiln's, as the container's shell would) as the null-terminated arrays an InitPlan points at. They
+// point into `spec` and into `candidate_paths`, which moving this keeps in place.
+struct CommandArrays {
+    std::vector<std::string> candidate_paths;
+    std::vector<char*> argv;
+    std::vector<char*> envp;
+    std::vector<char*> candidates;
+};
+CommandArrays command_arrays(const RunSpec& spec);
+
+// Parent side: every report the child wrote. The pipe reaches EOF once the init has forked the command and
+// the command has exec'd (or failed to), so this returns before the command ends.
+Result<std::vector<InitReport>> read_init_reports(int fd);
+
+// Parent side: the step's exit code from the init's wait status, once the reports are logged; an Error for a
+// fatal setup report or an init that did not exit.
+Result<int> command_result(const std::vector<InitReport>& reports, int wait_status, const InitPlan& plan);
 
 }  // namespace kiln

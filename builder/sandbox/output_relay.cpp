@@ -1,9 +1,12 @@
 #include "builder/sandbox/output_relay.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+
+#include "common/strings.hpp"
 
 namespace kiln {
 
@@ -15,8 +18,32 @@ Result<std::unique_ptr<OutputRelay>> OutputRelay::start(int target) {
     relay->m_target = target;
     // A pipe is mode 0600 for the id that made it; the step reopens it as its own.
     if (::fchmod(relay->m_write.get(), 0666) != 0) return fail_errno("chmod the RUN's output pipe");
-    int from = relay->m_read.get();
-    relay->m_thread = std::thread([from, target] {
+    relay->start_thread();
+    return relay;
+}
+
+Result<std::unique_ptr<OutputRelay>> OutputRelay::start_from_fifo(int directory_fd, const std::string& name,
+                                                                  int target) {
+    std::unique_ptr<OutputRelay> relay(new OutputRelay());
+    // The read end first, without waiting for a writer; then kiln's own writer, so that opening never blocks.
+    relay->m_read.reset(::openat(directory_fd, name.c_str(), O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC));
+    if (relay->m_read)
+        relay->m_write.reset(::openat(directory_fd, name.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
+    struct stat st;
+    if (!relay->m_read || !relay->m_write || ::fstat(relay->m_read.get(), &st) != 0 || !S_ISFIFO(st.st_mode))
+        return fail_errno(str_cat("open the fifo ", name, " for the RUN's output"));
+    int flags = ::fcntl(relay->m_read.get(), F_GETFL);
+    if (flags < 0 || ::fcntl(relay->m_read.get(), F_SETFL, flags & ~O_NONBLOCK) != 0)
+        return fail_errno(str_cat("make the fifo ", name, " blocking"));
+    relay->m_target = target;
+    relay->start_thread();
+    return relay;
+}
+
+void OutputRelay::start_thread() {
+    int from = m_read.get();
+    int target = m_target;
+    m_thread = std::thread([from, target] {
         char buffer[1 << 14];
         bool target_open = true;
         while (true) {
@@ -35,7 +62,6 @@ Result<std::unique_ptr<OutputRelay>> OutputRelay::start(int target) {
             }
         }
     });
-    return relay;
 }
 
 void OutputRelay::finish() {

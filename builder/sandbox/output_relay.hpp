@@ -5,6 +5,7 @@
 // would refuse the step's unprivileged id. The pipe is opened to every id: only the step holds it.
 
 #include <memory>
+#include <string>
 #include <thread>
 
 #include "common/error.hpp"
@@ -16,6 +17,11 @@ class OutputRelay {
 public:
     // Starts relaying to `target`, which must stay open until finish().
     static Result<std::unique_ptr<OutputRelay>> start(int target);
+    // Relays what is written to the fifo `name` in the directory `directory_fd` (a step's /dev/stdout where
+    // there is no /proc to reopen its descriptors through). kiln holds a write end of its own until finish(),
+    // so that the relay outlasts every writer; close_write_end() must not be called.
+    static Result<std::unique_ptr<OutputRelay>> start_from_fifo(int directory_fd, const std::string& name,
+                                                                 int target);
     // Closes the write end (if still open) and waits until every copy of it is closed and the pipe drained.
     ~OutputRelay();
     OutputRelay(const OutputRelay&) = delete;
@@ -30,6 +36,7 @@ public:
 
 private:
     OutputRelay() = default;
+    void start_thread();
     UniqueFd m_read;
     UniqueFd m_write;
     int m_target = -1;

@@ -81,48 +81,9 @@ std::string host_range_text(const IdExtent& extent) {
     return str_cat(extent.outside, "-", std::uint64_t(extent.outside) + extent.count - 1);
 }
 
-std::vector<char*> c_strings(const std::vector<std::string>& strings) {
-    std::vector<char*> pointers;
-    for (const std::string& s : strings) pointers.push_back(const_cast<char*>(s.c_str()));
-    pointers.push_back(nullptr);
-    return pointers;
-}
-
-// argv[0] resolved against the RUN's own PATH (not kiln's), as the container's shell would.
-std::vector<std::string> exec_candidates(const RunSpec& spec) {
-    const std::string& program = spec.argv[0];
-    if (program.find('/') != std::string::npos) return {program};
-    std::string path = k_default_path;
-    for (const std::string& entry : spec.environment) {
-        if (entry.starts_with("PATH=")) {
-            path = entry.substr(5);
-            break;
-        }
-    }
-    std::vector<std::string> candidates;
-    for (const std::string& dir : split(path, ':'))
-        candidates.push_back(str_cat(dir.empty() ? "." : dir, "/", program));
-    return candidates;
-}
-
-// Everything the child reported: the pipe reaches EOF once PID 1 has forked the command and the command has
-// exec'd (or failed to), so this returns before the command ends.
-Result<std::vector<InitReport>> read_reports(int fd) {
-    std::vector<InitReport> reports;
-    InitReport report;
-    while (true) {
-        ssize_t n = ::read(fd, &report, sizeof report);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return fail_errno("read the sandbox's report pipe");
-        if (n == 0) return reports;
-        if (static_cast<size_t>(n) != sizeof report) return fail("short record on the sandbox's report pipe");
-        reports.push_back(report);
-    }
-}
-
 }  // namespace
 
-Result<Sandbox> Sandbox::detect(const SandboxOptions& options) {
+Result<Sandbox> Sandbox::detect_userns(const SandboxOptions& options) {
     KILN_ASSIGN(IdMap own_uids, read_own_id_map("uid_map"));
     KILN_ASSIGN(IdMap own_gids, read_own_id_map("gid_map"));
     Sandbox sandbox;
@@ -298,6 +259,7 @@ Result<int> Sandbox::run(const RunSpec& spec) const {
         return fail(str_cat("RUN: rootfs \"", spec.rootfs, "\" is not absolute"));
     for (int fd : {spec.stdout_fd, spec.stderr_fd})
         if (::fcntl(fd, F_GETFD) < 0) return fail_errno(str_cat("RUN: output descriptor ", fd));
+    if (m_mode == SandboxMode::chroot) return run_chroot(spec);
     KILN_ASSIGN(RootFs rootfs, RootFs::open(spec.rootfs));
 
     InitPlan plan;
@@ -324,10 +286,7 @@ Result<int> Sandbox::run(const RunSpec& spec) const {
 
     KILN_ASSIGN(StepMounts step_mounts, StepMounts::prepare(spec.mounts, rootfs, stubs));
 
-    std::vector<char*> argv = c_strings(spec.argv);
-    std::vector<char*> envp = c_strings(spec.environment);
-    std::vector<std::string> candidates = exec_candidates(spec);
-    std::vector<char*> candidate_pointers = c_strings(candidates);
+    CommandArrays command = command_arrays(spec);
     UniqueFd rootfs_tree;
     KILN_ASSIGN(IdMapping mapping, mapping_for_run(spec, rootfs_tree, step_mounts));
     KILN_ASSIGN(auto sync_pipe, make_pipe());
@@ -350,19 +309,24 @@ Result<int> Sandbox::run(const RunSpec& spec) const {
     plan.gid = spec.gid;
     plan.groups = spec.supplementary_gids.data();
     plan.group_count = spec.supplementary_gids.size();
-    plan.argv = argv.data();
-    plan.envp = envp.data();
-    plan.exec_candidates = candidate_pointers.data();
+    plan.argv = command.argv.data();
+    plan.envp = command.envp.data();
+    plan.exec_candidates = command.candidates.data();
     plan.stdout_fd = stdout_relay->write_fd();
     plan.stderr_fd = stderr_relay ? stderr_relay->write_fd() : stdout_relay->write_fd();
     plan.step_mounts = step_mounts.plan();
     plan.step_mount_count = step_mounts.size();
+    // Without a user namespace the step's root is host root: it keeps only Docker's default capabilities.
+    bool own_user_namespace = m_mode == SandboxMode::userns;
+    plan.capabilities = own_user_namespace ? CapabilitySet::all_but_sys_admin : CapabilitySet::docker_default;
 
-    int flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
+    int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
+    if (own_user_namespace) flags |= CLONE_NEWUSER;
     if (spec.network == NetworkMode::none) flags |= CLONE_NEWNET;
     auto child = ClonedProcess::spawn(flags, container_init_main, &plan);
-    if (!child)
+    if (!child && own_user_namespace)
         return fail(user_namespace_error(child.error().errno_value()).context("starting the RUN sandbox"));
+    if (!child) return fail(std::move(child).error().context("starting the RUN sandbox (clone of new namespaces)"));
     // Only the child may hold these ends: EOF on the report pipe must mean the child is done with setup.
     sync_pipe.first.reset();
     report_pipe.second.reset();
@@ -371,34 +335,17 @@ Result<int> Sandbox::run(const RunSpec& spec) const {
     if (stderr_relay) stderr_relay->close_write_end();
     step_mounts.release_clones();
 
-    KILN_TRY_CONTEXT(write_id_maps(child->pid(), mapping), "mapping the RUN's ids");
+    if (own_user_namespace) KILN_TRY_CONTEXT(write_id_maps(child->pid(), mapping), "mapping the RUN's ids");
     // The write end stays open until the child has ended: its closing tells the child that kiln died.
     if (::write(sync_pipe.second.get(), "g", 1) != 1) return fail_errno("start the RUN sandbox");
-    KILN_ASSIGN(std::vector<InitReport> reports, read_reports(report_pipe.first.get()));
+    KILN_ASSIGN(std::vector<InitReport> reports, read_init_reports(report_pipe.first.get()));
     KILN_ASSIGN(int status, child->wait());
     // The pid namespace died with its init: every copy of the output pipes is closed, and what the step
     // wrote reaches kiln's log before the step's result does.
     stdout_relay->finish();
     if (stderr_relay) stderr_relay->finish();
     KILN_TRY_CONTEXT(stubs.remove(), "removing the RUN's mount point stubs");
-
-    std::optional<Error> setup_failure;
-    for (const InitReport& report : reports) {
-        std::string what = describe_init_report(report, plan);
-        if (report.level == ReportLevel::fatal && !setup_failure)
-            setup_failure = Error::from_errno(what, report.err).context("setting up the RUN sandbox");
-        else if (report.step == InitStep::exec_command)
-            log_warn("RUN: cannot ", what, ": ", std::strerror(report.err));
-        else if (report.level == ReportLevel::warning)
-            log_warn("RUN sandbox: ", what, ": ", std::strerror(report.err));
-        else
-            log_debug("RUN sandbox: ", what, ": ", std::strerror(report.err));
-    }
-    if (setup_failure) return fail(std::move(*setup_failure));
-    if (WIFSIGNALED(status))
-        return fail(str_cat("the RUN sandbox's init process was killed by signal ", WTERMSIG(status)));
-    if (!WIFEXITED(status)) return fail(str_cat("the RUN sandbox's init process ended with status ", status));
-    return WEXITSTATUS(status);
+    return command_result(reports, status, plan);
 }
 
 }  // namespace kiln

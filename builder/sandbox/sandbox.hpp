@@ -1,7 +1,8 @@
 #pragma once
-// The RUN-step sandbox: a command runs with a stage's rootfs as "/", in new user, mount, pid, ipc and uts
-// namespaces (and a network namespace on request), as PID 1's only child, so that every process it starts
-// dies with the step. See ../shared/research/sandbox.md §2 and §7 for the syscall sequence and the modes.
+// The RUN-step sandbox: a command runs with a stage's rootfs as "/". In the strongest mode that works here
+// (SandboxMode), it runs in new user, mount, pid, ipc and uts namespaces (and a network namespace on request),
+// as PID 1's only child, so that every process it starts dies with the step. See
+// ../shared/research/sandbox.md §2, §5 and §7 for the syscall sequence and the modes.
 
 #include <sys/types.h>
 #include <unistd.h>
@@ -9,9 +10,11 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "builder/sandbox/id_map.hpp"
+#include "builder/sandbox/sandbox_mode.hpp"
 #include "common/error.hpp"
 #include "common/fd.hpp"
 #include "layers/overlay_mount.hpp"
@@ -88,7 +91,13 @@ enum class IdmappedMounts {
     disabled,   // always the identity map
 };
 
+// The paths a RUN's layer leaves out in chroot mode (absolute, in the image), where the step's /etc/hosts and
+// /etc/resolv.conf are the host's, put in place for the step instead of mounted over the image's: what the
+// step writes there is lost, as with the other modes' read-only mounts.
+std::vector<std::string> chroot_sandbox_run_paths();
+
 struct SandboxOptions {
+    SandboxMode mode = SandboxMode::automatic;
     // A directory on the filesystem that will hold the rootfs directories, where idmapped mounts are probed.
     // Empty: default_temp_parent().
     std::string probe_directory;
@@ -123,19 +132,22 @@ public:
 
 class Sandbox final : public StepRunner {
 public:
-    // Probes once what this process may do and picks the mode (logging the reason for every fallback):
+    // Probes once what this process may do and picks options.mode, or with `automatic` the strongest mode
+    // that works. In userns mode:
     //  - root in the initial user namespace: RUN ids 0..65535 map to a host range, and the rootfs is an
-    //  idmapped
-    //    mount so files keep their image ids on disk; the identity map where idmapped mounts are unsupported;
+    //    idmapped mount so files keep their image ids on disk; the identity map where idmapped mounts are
+    //    unsupported;
     //  - uid 0 inside a user namespace (after enter_build_user_namespace): a nested namespace with the
-    //  identity
-    //    map of the ids this one has, and a plain bind mount of the rootfs.
-    // Fails, naming the errno and its meaning, when no user namespace can be created, or for a non-root
-    // caller.
+    //    identity map of the ids this one has, and a plain bind mount of the rootfs.
+    // Fails when the mode asked for (every mode, for `automatic`) cannot work here, naming for each mode the
+    // operation that failed and its errno's meaning.
     static Result<Sandbox> detect(const SandboxOptions& options = {});
 
+    SandboxMode mode() const { return m_mode; }
     // One line on the chosen mode and why, for the build log.
     const std::string& description() const { return m_description; }
+    // Why each stronger mode than mode() was ruled out (empty when a mode was asked for), for the build log.
+    const std::vector<std::string>& ruled_out() const { return m_ruled_out; }
 
     // Runs spec.argv to completion in a fresh sandbox and returns its exit code (128+signal when killed).
     // Every process it started is dead, and every mount point stub removed, when this returns. An Error means
@@ -150,6 +162,11 @@ public:
 private:
     enum class RootfsMount { idmapped, bind };
     Sandbox() = default;
+    static Result<Sandbox> detect_userns(const SandboxOptions& options);
+    static Result<Sandbox> detect_rootns(const SandboxOptions& options);
+    static Result<Sandbox> detect_chroot(const SandboxOptions& options);
+    // run() in chroot mode (chroot_run.cpp).
+    Result<int> run_chroot(const RunSpec& spec) const;
     Result<IdMapping> mapping_for_run(const RunSpec& spec, UniqueFd& rootfs_tree,
                                       StepMounts& step_mounts) const;
     // The overlay `spec` assembled from idmapped clones of its directories, detached.
@@ -162,7 +179,9 @@ private:
     RootfsMount m_rootfs_mount = RootfsMount::bind;
     bool m_parent_clones_rootfs = false;  // root in the initial namespace clones the rootfs mount itself
     UniqueFd m_idmap_userns;              // carries m_mapping for MOUNT_ATTR_IDMAP
+    SandboxMode m_mode = SandboxMode::userns;
     std::string m_description;
+    std::vector<std::string> m_ruled_out;
 };
 
 }  // namespace kiln

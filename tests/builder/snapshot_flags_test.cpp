@@ -1,8 +1,9 @@
-// Kaniko's snapshot flags and kiln's --snapshotter, as parsed into BuildOptions.
+// Kaniko's snapshot flags and kiln's --snapshotter and --sandbox, as parsed into BuildOptions.
 
 #include <gtest/gtest.h>
 
 #include "builder/cli/flags.hpp"
+#include "common/strings.hpp"
 
 namespace kiln {
 namespace {
@@ -69,6 +70,23 @@ TEST(SnapshotFlags, IgnoreVarRunCanBeTurnedOff) {
 
 TEST(SnapshotFlags, IgnoreVarRunRefusesAValueThatIsNotABoolean) {
     EXPECT_FALSE(parse_build_flags({"--no-push", "--ignore-var-run=maybe"}));
+}
+
+TEST(SandboxFlag, ModesParseDefaultIsAutoAndUnknownIsRefused) {
+    auto defaults = parse_build_flags({"--no-push"});
+    ASSERT_TRUE(defaults) << defaults.error().message();
+    EXPECT_EQ(defaults->sandbox, SandboxMode::automatic);
+    for (auto [name, mode] : {std::pair{"auto", SandboxMode::automatic}, std::pair{"userns", SandboxMode::userns},
+                              std::pair{"rootns", SandboxMode::rootns}, std::pair{"chroot", SandboxMode::chroot}}) {
+        auto options = parse_build_flags({"--no-push", str_cat("--sandbox=", name)});
+        ASSERT_TRUE(options) << options.error().message();
+        EXPECT_EQ(options->sandbox, mode) << name;
+        EXPECT_STREQ(sandbox_mode_name(mode), name);
+    }
+    auto unknown = parse_build_flags({"--no-push", "--sandbox=none"});
+    ASSERT_FALSE(unknown);
+    EXPECT_NE(unknown.error().message().find("expected auto, userns, rootns or chroot"), std::string::npos)
+        << unknown.error().message();
 }
 
 }  // namespace

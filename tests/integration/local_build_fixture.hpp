@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/files.hpp"
+#include "images/digest.hpp"
 #include "common/strings.hpp"
 #include "common/temp_dir.hpp"
 #include "tests/integration/harness.hpp"
@@ -54,7 +55,7 @@ protected:
         std::vector<std::string> args = {"build", "--context", context_path(""), "--no-push", "--oci-layout-path",
                                          m_layout};
         for (const std::vector<std::string>& more : {fixture_args(), extra_args}) args.insert(args.end(), more.begin(), more.end());
-        KilnRun run = run_kiln(args, {}, environment);
+        KilnRun run = run_kiln(args, m_command_prefix, environment);
         if (run.exit_code != 0) return run;
         m_bundle = case_path(str_cat("bundle-", m_builds));
         auto unpacked = unpack_layout(m_layout, "latest", m_bundle);
@@ -129,6 +130,25 @@ protected:
         return paths;
     }
 
+    // Per layer of the last build: its entries (tar -tv, numeric owners) and the digest of its files' bytes,
+    // without the whiteouts (which two snapshotters may write two ways for the same change).
+    std::string layer_listing() const {
+        std::string listing;
+        nlohmann::json image_manifest = manifest();  // alive for the loop: ["layers"] refers into it
+        for (const auto& layer : image_manifest["layers"]) {
+            std::string digest = layer["digest"];
+            std::string blob = m_layout + "/blobs/sha256/" + digest.substr(7);
+            auto tar = run_process({"tar", "--numeric-owner", "-tvzf", blob});
+            auto bytes = run_process({"tar", "-xzOf", blob});
+            EXPECT_TRUE(tar && tar->exit_code == 0 && bytes && bytes->exit_code == 0) << digest;
+            listing += "layer\n";
+            for (const std::string& line : split(tar ? tar->stdout_bytes : "", '\n'))
+                if (line.find(".wh.") == std::string::npos) listing += line + "\n";
+            listing += str_cat("content sha256 ", Digest::of_bytes(bytes ? bytes->stdout_bytes : "").str(), "\n");
+        }
+        return listing;
+    }
+
     // True when some layer lists `path` or something below it.
     bool any_layer_has(const std::string& path) const {
         for (std::string listed : layer_paths()) {
@@ -147,6 +167,7 @@ protected:
     std::string m_layout;
     std::string m_bundle;
     int m_builds = 0;
+    std::vector<std::string> m_command_prefix;  // what build() runs kiln under (capsh, unshare…)
 };
 
 }  // namespace kiln::test

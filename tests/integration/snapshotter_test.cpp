@@ -20,28 +20,10 @@ protected:
         return at == std::string::npos ? probe.output : probe.output.substr(at);
     }
 
-    // Per layer of the last build: its entries (tar -tv, numeric owners) and the bytes of its files, without
-    // the whiteouts. The walk cannot always tell a directory made again from the one it replaced (the file
-    // system may hand the new one the old inode number), and then whites out the old children one by one
-    // where overlay writes an opaque marker: the same change, written two ways. The whiteouts' effect is
-    // checked through the unpacked trees (tree_listing()).
-    std::string layer_listing() const {
-        std::string listing;
-        nlohmann::json image_manifest = manifest();  // alive for the loop: ["layers"] refers into it
-        for (const auto& layer : image_manifest["layers"]) {
-            std::string digest = layer["digest"];
-            std::string blob = m_layout + "/blobs/sha256/" + digest.substr(7);
-            auto tar = run_process({"tar", "--numeric-owner", "-tvzf", blob});
-            auto bytes = run_process({"tar", "-xzOf", blob});
-            EXPECT_TRUE(tar && tar->exit_code == 0 && bytes && bytes->exit_code == 0) << digest;
-            listing += "layer\n";
-            for (const std::string& line : split(tar ? tar->stdout_bytes : "", '\n'))
-                if (line.find(".wh.") == std::string::npos) listing += line + "\n";
-            listing +=
-                str_cat("content sha256 ", Digest::of_bytes(bytes ? bytes->stdout_bytes : "").str(), "\n");
-        }
-        return listing;
-    }
+    // The walk cannot always tell a directory made again from the one it replaced (the file system may hand
+    // the new one the old inode number), and then whites out the old children one by one where overlay writes
+    // an opaque marker: layer_listing() leaves whiteouts out, and their effect is checked through the unpacked
+    // trees (tree_listing()).
 
     // Every path of the last build's unpacked image, with its type, mode, owner, size, link target and the
     // digest of its content.

@@ -45,8 +45,9 @@ TEST_F(SandboxTest, WithoutASubuidEntryRootUsesKilnsDefaultRange) {
     EXPECT_NE(m_sandbox->description().find("default range"), std::string::npos) << m_sandbox->description();
 }
 
-// In a child process: a user namespace whose max_user_namespaces is 0, where detect() must explain the
-// ENOSPC.
+// In a child process: a user namespace whose max_user_namespaces is 0, where the userns mode must explain
+// the ENOSPC, and auto must fall back to a mode without a user namespace, saying why. Returns the userns
+// error, a newline, then auto's mode and what it ruled out.
 std::string detect_without_user_namespaces() {
     if (::unshare(CLONE_NEWUSER) != 0) return "skip: unshare(CLONE_NEWUSER) failed";
     const std::pair<const char*, const char*> writes[] = {{"/proc/self/setgroups", "deny"},
@@ -58,11 +59,14 @@ std::string detect_without_user_namespaces() {
         if (!fd || ::write(fd.get(), text, std::strlen(text)) < 0)
             return str_cat("skip: cannot write ", file);
     }
-    auto sandbox = Sandbox::detect();
-    return sandbox ? "detect succeeded" : sandbox.error().message();
+    auto userns = Sandbox::detect(SandboxOptions{.mode = SandboxMode::userns});
+    std::string report = userns ? "userns detect succeeded" : userns.error().message();
+    auto automatic = Sandbox::detect();
+    if (!automatic) return str_cat(report, "\nauto failed: ", automatic.error().message());
+    return str_cat(report, "\n", sandbox_mode_name(automatic->mode()), ": ", join(automatic->ruled_out(), "; "));
 }
 
-TEST(SandboxDetect, NoUserNamespacesIsAnErrorNamingTheSysctl) {
+TEST(SandboxDetect, NoUserNamespacesRulesOutUsernsNamingTheSysctl) {
     if (::geteuid() != 0)
         GTEST_SKIP() << "needs root to set max_user_namespaces in a user namespace of its own";
     int fds[2];
@@ -81,8 +85,50 @@ TEST(SandboxDetect, NoUserNamespacesIsAnErrorNamingTheSysctl) {
     ::close(fds[0]);
     ::waitpid(child, nullptr, 0);
     if (message.starts_with("skip: ")) GTEST_SKIP() << message.substr(6);
-    EXPECT_NE(message.find("user.max_user_namespaces"), std::string::npos) << message;
-    EXPECT_NE(message.find("No space left on device"), std::string::npos) << message;
+    std::vector<std::string> lines = split(message, '\n');
+    ASSERT_EQ(lines.size(), 2u) << message;
+    EXPECT_NE(lines[0].find("--sandbox=userns cannot work here"), std::string::npos) << message;
+    EXPECT_NE(lines[0].find("user.max_user_namespaces"), std::string::npos) << message;
+    EXPECT_NE(lines[0].find("No space left on device"), std::string::npos) << message;
+    // Root of that namespace may still mount in namespaces it owns.
+    EXPECT_TRUE(lines[1].starts_with("rootns: userns: ")) << message;
+    EXPECT_NE(lines[1].find("user.max_user_namespaces"), std::string::npos) << message;
+}
+
+// The chroot sandbox, run directly: real ids, no /proc, exit codes and exec failures as in the other modes,
+// and nothing left running.
+class ChrootSandboxTest : public SandboxTest {
+protected:
+    SandboxOptions options() const override { return SandboxOptions{.mode = SandboxMode::chroot}; }
+};
+
+TEST_F(ChrootSandboxTest, StepsRunWithTheHostsIdsAndWithoutProc) {
+    ASSERT_EQ(m_sandbox->mode(), SandboxMode::chroot);
+    RunSpec step = shell("id -u; test -e /proc/self && echo proc; touch /by-1000 2>/dev/null || echo denied; "
+                         "echo x > /dev/null && echo null-ok");
+    step.uid = 1000;
+    step.gid = 1000;
+    RunOutput output = run(step);
+    EXPECT_EQ(output.exit_code, 0) << output.output;
+    EXPECT_EQ(output.output, "1000\ndenied\nnull-ok\n");
+    RunOutput as_root = run(shell("touch /by-root && exit 3"));
+    EXPECT_EQ(as_root.exit_code, 3) << as_root.output;
+    struct stat st {};
+    ASSERT_EQ(::stat((m_rootfs + "/by-root").c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, 0u);
+    EXPECT_FALSE(path_exists(m_rootfs + "/dev/null"));
+}
+
+TEST_F(ChrootSandboxTest, AMissingCommandExitsWith127) {
+    RunOutput output = run(spec({"no-such-command"}));
+    EXPECT_EQ(output.exit_code, 127) << output.output;
+}
+
+TEST_F(ChrootSandboxTest, ProcessesTheStepLeftAreKilledWhenItEnds) {
+    std::vector<std::string> straggler = {"sleep", "7341"};
+    RunOutput output = run(shell("(setsid sleep 7341 > /dev/null 2>&1 &); echo started"));
+    EXPECT_EQ(output.exit_code, 0) << output.output;
+    EXPECT_TRUE(processes_running(straggler).empty());
 }
 
 }  // namespace
