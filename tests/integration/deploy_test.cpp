@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <sstream>
 
@@ -88,6 +89,85 @@ TaskFile read_task(const std::string& text, const std::string& step_name) {
 }
 
 class DeployTaskTest : public RegistryBuildTest {};
+
+// `text` without the characters of `chars` at either end.
+std::string strip(std::string_view text, std::string_view chars) {
+    size_t first = text.find_first_not_of(chars);
+    if (first == std::string_view::npos) return "";
+    return std::string(text.substr(first, text.find_last_not_of(chars) - first + 1));
+}
+
+// The Pod Security Standards' "baseline" level (kubernetes.io/docs/concepts/security/pod-security-standards),
+// the rules a manifest written in block style can break, as a line scanner: one message per violation.
+std::vector<std::string> baseline_violations(const std::string& text) {
+    const std::vector<std::string> allowed_capabilities = {"AUDIT_WRITE", "CHOWN",            "DAC_OVERRIDE", "FOWNER",
+                                                           "FSETID",      "KILL",             "MKNOD",        "NET_BIND_SERVICE",
+                                                           "SETFCAP",     "SETGID",           "SETPCAP",      "SETUID",
+                                                           "SYS_CHROOT"};
+    std::vector<std::string> violations;
+    std::istringstream in(text);
+    std::string line;
+    std::string profile;  // "seccompProfile" or "appArmorProfile" while inside one
+    bool in_add = false;  // inside capabilities.add
+    size_t number = 0;
+    while (std::getline(in, line)) {
+        ++number;
+        std::string content = std::string(trim(line));
+        if (content.empty() || content.starts_with("#")) continue;
+        auto violation = [&](const std::string& what) { violations.push_back(str_cat("line ", number, ": ", what)); };
+        for (const char* forbidden : {"privileged: true", "hostNetwork: true", "hostPID: true", "hostIPC: true",
+                                      "hostProcess: true"})
+            if (content == forbidden) violation(forbidden);
+        if (content.starts_with("hostPath:")) violation("a hostPath volume");
+        if (content.starts_with("hostPort:")) violation("a hostPort");
+        if (content.starts_with("procMount:") && content != "procMount: Default") violation(content);
+        if (content.starts_with("sysctls:")) violation("sysctls (only the safe set is allowed; none is needed)");
+        if (content.find("apparmor.security.beta.kubernetes.io") != std::string::npos &&
+            content.find("unconfined") != std::string::npos)
+            violation("an unconfined AppArmor annotation");
+        if (content == "seccompProfile:" || content == "appArmorProfile:") profile = content;
+        if (!profile.empty() && content.starts_with("type: ")) {
+            if (content == "type: Unconfined") violation(str_cat(profile, " type: Unconfined"));
+            profile.clear();
+        }
+        if (content.starts_with("add:")) {
+            in_add = true;
+            content = std::string(trim(content.substr(4)));
+            for (const std::string& item : split(strip(content, "[] "), ','))
+                if (std::string name = strip(item, " \"'"); !name.empty() &&
+                    std::find(allowed_capabilities.begin(), allowed_capabilities.end(), name) == allowed_capabilities.end())
+                    violation("capability " + name + " added");
+            continue;
+        }
+        if (in_add && content.starts_with("- ")) {
+            std::string name = strip(content.substr(2), " \"'");
+            if (std::find(allowed_capabilities.begin(), allowed_capabilities.end(), name) == allowed_capabilities.end())
+                violation("capability " + name + " added");
+        } else {
+            in_add = false;
+        }
+    }
+    return violations;
+}
+
+TEST(DeployManifests, TheBaselineRulesCatchWhatTheyForbid) {
+    EXPECT_EQ(baseline_violations("securityContext:\n  seccompProfile:\n    type: Unconfined\n").size(), 1u);
+    EXPECT_EQ(baseline_violations("securityContext:\n  appArmorProfile:\n    type: Unconfined\n").size(), 1u);
+    EXPECT_EQ(baseline_violations("  capabilities:\n    add: [\"SYS_ADMIN\"]\n").size(), 1u);
+    EXPECT_EQ(baseline_violations("  capabilities:\n    add:\n      - NET_ADMIN\n").size(), 1u);
+    EXPECT_EQ(baseline_violations("  privileged: true\n  hostPath:\n    path: /\n").size(), 2u);
+    EXPECT_TRUE(baseline_violations("  seccompProfile:\n    type: RuntimeDefault\n  capabilities:\n    add: [SYS_CHROOT]\n")
+                    .empty());
+}
+
+// The Task and the Job ask for nothing that Pod Security "baseline" refuses, as the catalog Kaniko Task does not.
+TEST(DeployManifests, TheTaskAndTheJobAreAdmittedUnderBaseline) {
+    for (const char* manifest : {"deploy/tekton/kiln.yaml", "deploy/kubernetes/kiln-job.yaml"}) {
+        auto text = read_file(source_path(manifest));
+        ASSERT_TRUE(text) << text.error().message();
+        EXPECT_EQ(join(baseline_violations(*text), "\n"), "") << manifest;
+    }
+}
 
 TEST_F(DeployTaskTest, TheBuildStepsArgumentsPushTheImageAndWriteEveryResult) {
     auto text = read_file(source_path("deploy/tekton/kiln.yaml"));

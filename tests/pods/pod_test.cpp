@@ -1,0 +1,173 @@
+// kiln in emulated pods (pod.hpp): the executor image, built by kiln, runs under runc with a pod's security
+// context, builds a Dockerfile whose RUN steps give files several owners, and pushes over the host's loopback to
+// the tests' registry. What it pushes must flatten to the image that kiln's userns sandbox builds on the host,
+// ownership and modes included, and the log must name the sandbox mode the pod allowed.
+
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "common/files.hpp"
+#include "common/process.hpp"
+#include "common/strings.hpp"
+#include "common/temp_dir.hpp"
+#include "tests/integration/flat_image.hpp"
+#include "tests/integration/harness.hpp"
+#include "tests/pods/pod.hpp"
+
+namespace kiln::test {
+namespace {
+
+// Files of several owners, made as root and as another user; a setuid binary; COPY --chown; a second stage's
+// COPY --from.
+constexpr const char* k_dockerfile =
+    "ARG BASE\n"
+    "FROM $BASE AS first\n"
+    "RUN echo 'app:x:1234:1234::/home/app:/bin/sh' >> /etc/passwd && echo 'app:x:1234:' >> /etc/group "
+    "&& mkdir -p /app /home/app && echo hi > /app/f && chown -R app:app /app /home/app && echo x > /dev/null\n"
+    "RUN cp /bin/busybox /suid && chmod 4755 /suid && id > /id-root && chown 7:8 /id-root && chmod 640 /id-root\n"
+    "USER app\n"
+    "RUN id > /tmp/id-app && touch /app/by-app && mkdir /home/app/private && chmod 700 /home/app/private\n"
+    "COPY --chown=1234:1234 copied /app/copied\n"
+    "FROM $BASE\n"
+    "COPY --from=first /app /app2\n"
+    "COPY --from=first /suid /id-root /\n";
+
+class PodTest : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        if (std::string why = pods_unavailable(); !why.empty()) {
+            s_skip_reason = why;
+            return;
+        }
+        if ((s_skip_reason = missing_tools())) return;
+        auto work = TempDir::create(default_temp_parent(), "kiln-pods-");
+        ASSERT_TRUE(work) << work.error().message();
+        s_work = new TempDir(std::move(*work));
+        auto registry = RegistryProcess::start();
+        ASSERT_TRUE(registry) << registry.error().message();
+        s_registry = registry->release();
+        auto base = push_busybox_base(*s_registry, s_work->path());
+        ASSERT_TRUE(base) << base.error().message();
+        s_base = new std::string(*base);
+
+        // The executor image: kiln builds it FROM the same busybox base (here from the context push_busybox_base
+        // left), and its rootfs is the pods' root filesystem.
+        std::string work_dir = s_work->path();
+        KilnRun local_base = run_kiln({"build", "--context", work_dir + "/busybox-context", "--dockerfile",
+                                       source_path("examples/busybox-base/Dockerfile"), "--no-push",
+                                       "--oci-layout-path", work_dir + "/base-layout"});
+        ASSERT_EQ(local_base.exit_code, 0) << local_base.output;
+        auto laid_out = run_process({source_path("scripts/make-executor-context"), work_dir + "/executor-context",
+                                     kiln_binary()});
+        ASSERT_TRUE(laid_out && laid_out->exit_code == 0) << (laid_out ? laid_out->stderr_bytes : laid_out.error().message());
+        KilnRun executor = run_kiln({"build", "--context", work_dir + "/executor-context", "--build-context",
+                                     "base=oci-layout://" + work_dir + "/base-layout", "--no-push", "--oci-layout-path",
+                                     work_dir + "/executor-layout"});
+        ASSERT_EQ(executor.exit_code, 0) << executor.output;
+        auto unpacked = unpack_layout(work_dir + "/executor-layout", "latest", work_dir + "/executor-bundle");
+        ASSERT_TRUE(unpacked) << unpacked.error().message();
+        s_rootfs = new std::string(work_dir + "/executor-bundle/rootfs");
+    }
+    static void TearDownTestSuite() {
+        delete s_rootfs;
+        delete s_base;
+        delete s_registry;
+        delete s_work;
+        s_rootfs = nullptr;
+        s_base = nullptr;
+        s_registry = nullptr;
+        s_work = nullptr;
+    }
+    void SetUp() override {
+        if (s_skip_reason) GTEST_SKIP() << *s_skip_reason;
+        ASSERT_NE(s_rootfs, nullptr) << "the executor image could not be built";
+        auto dir = TempDir::create(s_work->path(), "pod-");
+        ASSERT_TRUE(dir) << dir.error().message();
+        m_dir = std::move(*dir);
+        // The pod's bundle: its own config.json, for the shared executor rootfs.
+        m_bundle = m_dir.path() + "/bundle";
+        ASSERT_TRUE(make_directories(m_bundle));
+        // The pod's emptyDir: the build context.
+        m_workspace = m_dir.path() + "/workspace";
+        ASSERT_TRUE(make_directories(m_workspace + "/context"));
+        ASSERT_TRUE(write_file_atomic(m_workspace + "/context/Dockerfile", k_dockerfile));
+        ASSERT_TRUE(write_file_atomic(m_workspace + "/context/copied", "copied\n"));
+    }
+
+    std::string reference(const std::string& name) const { return str_cat(s_registry->host_port(), "/pods/", name); }
+
+    // kiln's build step, as the Tekton Task runs it, inside a pod of `spec`.
+    PodRun build_in_pod(PodSpec spec, const std::string& destination) {
+        spec.args = {"/kaniko/executor", "--context", "/workspace/context", "--build-arg", "BASE=" + *s_base,
+                     "--destination", destination, "--insecure", "--insecure-pull"};
+        spec.environment = {"PATH=/kaniko:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=/root"};
+        spec.volumes = {{m_workspace, "/workspace"}};
+        auto run = run_pod(m_bundle, *s_rootfs, spec);
+        EXPECT_TRUE(run) << run.error().message();
+        return run ? *run : PodRun{};
+    }
+
+    // The same build on the host, in kiln's userns sandbox: what every pod must match.
+    void build_reference(const std::string& destination) {
+        KilnRun run = run_kiln({"build", "--context", m_workspace + "/context", "--build-arg", "BASE=" + *s_base,
+                                "--destination", destination, "--insecure", "--insecure-pull", "--sandbox=userns"});
+        ASSERT_EQ(run.exit_code, 0) << run.output;
+    }
+
+    // Flattens both images and fails the test with every difference.
+    void expect_same_image(const std::string& built, const std::string& expected) {
+        auto left = pull_image(built, m_dir.path() + "/pulled-built");
+        auto right = pull_image(expected, m_dir.path() + "/pulled-expected");
+        ASSERT_TRUE(left) << left.error().message();
+        ASSERT_TRUE(right) << right.error().message();
+        auto left_tree = flatten_layers(left->layer_files);
+        auto right_tree = flatten_layers(right->layer_files);
+        ASSERT_TRUE(left_tree && right_tree);
+        EXPECT_EQ(join(tree_differences(*left_tree, *right_tree, "pod", "host"), "\n"), "");
+        EXPECT_EQ(join(config_differences(runtime_config(left->config), runtime_config(right->config), "pod", "host"), "\n"),
+                  "");
+        // The image holds what the steps did: files of another owner, a setuid bit.
+        ASSERT_TRUE(left_tree->count("/app2/by-app"));
+        EXPECT_EQ(left_tree->at("/app2/by-app").uid, 1234u);
+        EXPECT_EQ(left_tree->at("/suid").mode, 04755u);
+        EXPECT_EQ(left_tree->at("/id-root").uid, 7u);
+    }
+
+    static bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+    TempDir m_dir;
+    std::string m_bundle;
+    std::string m_workspace;
+    static inline std::optional<std::string> s_skip_reason;
+    static inline TempDir* s_work = nullptr;
+    static inline RegistryProcess* s_registry = nullptr;
+    static inline std::string* s_base = nullptr;
+    static inline std::string* s_rootfs = nullptr;
+};
+
+// Pod Security "baseline", Kaniko's usual pod: root, Docker's or containerd's default capabilities, RuntimeDefault.
+// No user namespace and no mount: kiln builds in chroot mode.
+TEST_F(PodTest, RootWithDefaultCapabilitiesAndRuntimeDefaultSeccompBuildsInChrootMode) {
+    PodRun run = build_in_pod(PodSpec{.capabilities = PodCapabilities::docker_default, .seccomp = PodSeccomp::runtime_default},
+                              reference("baseline:1"));
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+    EXPECT_TRUE(contains(run.output, "sandbox: chroot sandbox")) << run.output;
+    EXPECT_TRUE(contains(run.output, "sandbox: not userns: ")) << run.output;
+    EXPECT_TRUE(contains(run.output, "sandbox: not rootns: ")) << run.output;
+    build_reference(reference("reference:1"));
+    expect_same_image(reference("baseline:1"), reference("reference:1"));
+}
+
+// Root with the default capabilities where seccomp lets user namespaces through: the userns sandbox.
+TEST_F(PodTest, RootWithDefaultCapabilitiesAndUnconfinedSeccompBuildsInUsernsMode) {
+    PodRun run = build_in_pod(PodSpec{.capabilities = PodCapabilities::docker_default, .seccomp = PodSeccomp::unconfined},
+                              reference("unconfined:1"));
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+    EXPECT_TRUE(contains(run.output, "sandbox: userns sandbox")) << run.output;
+    build_reference(reference("reference:2"));
+    expect_same_image(reference("unconfined:1"), reference("reference:2"));
+}
+
+}  // namespace
+}  // namespace kiln::test
