@@ -85,15 +85,18 @@ struct Host {
     HostFacts facts;
 };
 
+// `run` is the Dockerfile's first RUN, or null; `runs_commands` is true when the plan, which may have found an
+// ONBUILD RUN of a base image, needs a sandbox whatever the Dockerfile says.
 Result<Host> probe_host(const BuildOptions& options, const HostEnvironment& environment,
-                        const dockerfile::Dockerfile& dockerfile, const std::string& work_dir) {
+                        const dockerfile::RunInstruction* run, bool runs_commands, const std::string& work_dir) {
     Host host;
     auto map = read_own_id_map("uid_map");
     bool single_id = map && id_count(*map) < k_container_id_count;
     // A non-root kiln that could not enter a user namespace of its own cannot give files other owners.
     if (single_id || !environment.build_user_namespace_error.empty()) host.facts.ownership = OwnershipFailure::warn_once;
-    const dockerfile::RunInstruction* run = first_run(dockerfile);
-    if (!run && options.sandbox == SandboxMode::automatic && options.snapshotter == SnapshotterKind::walk) return host;
+    if (!run && !runs_commands && options.sandbox == SandboxMode::automatic &&
+        options.snapshotter == SnapshotterKind::walk)
+        return host;
     auto sandbox = environment.build_user_namespace_error.empty()
                        ? Sandbox::detect(SandboxOptions{.mode = options.sandbox, .probe_directory = work_dir})
                        : fail(str_cat("kiln runs as uid ", ::geteuid(), " and could not enter a user namespace of its own: ",
@@ -116,6 +119,8 @@ Result<Host> probe_host(const BuildOptions& options, const HostEnvironment& envi
     if (run)
         return fail(std::move(sandbox.error())
                         .context(str_cat("setting up the RUN sandbox for ", format_location(run->source_location()))));
+    if (runs_commands)
+        return fail(std::move(sandbox.error()).context("setting up the RUN sandbox for a base image's ONBUILD RUN"));
     return host;
 }
 
@@ -264,7 +269,10 @@ Result<BuildResult> run_build(const BuildOptions& options, const HostEnvironment
     BuildPlatforms platforms{.target = options.custom_platform.value_or(host_platform()), .build = host_platform()};
     KILN_ASSIGN(MetaArgs meta_args, MetaArgs::evaluate(dockerfile, build_args, platforms));
 
-    KILN_ASSIGN(Host host, probe_host(options, environment, dockerfile, work.path()));
+    // Before any image is resolved or pulled, from the Dockerfile's own RUN steps; RUN steps in stages the target
+    // does not need count too, as which stages those are is known only from the plan.
+    const dockerfile::RunInstruction* run = first_run(dockerfile);
+    KILN_ASSIGN(Host host, probe_host(options, environment, run, false, work.path()));
 
     KILN_ASSIGN(BlobStore store, BlobStore::open(work.path() + "/store"));
     KILN_ASSIGN(BuildContext context, BuildContext::open(prepared.directory, dockerfile_path));
@@ -304,8 +312,10 @@ Result<BuildResult> run_build(const BuildOptions& options, const HostEnvironment
     for (const std::string& unused : build_args.unused())
         log_warn("build argument ", unused, " was given but not declared by any ARG in ", dockerfile_path);
 
-    if (!host.sandbox && plan.runs_commands())
-        return fail(str_cat("setting up the RUN sandbox for a base image's ONBUILD RUN: ", host.facts.sandbox_error));
+    if (!host.sandbox && plan.runs_commands()) {
+        // A base image's ONBUILD RUN, where the Dockerfile has none: the probe that was skipped runs now.
+        KILN_ASSIGN(host, probe_host(options, environment, nullptr, true, work.path()));
+    }
     KILN_ASSIGN(SnapshotterChoice choice, choose(options, environment, host, work.path()));
     log_info("snapshotter: ", choice.overlay ? "overlay" : "walk", " (", choice.reason, ")");
     std::optional<std::int64_t> epoch = environment.source_date_epoch();

@@ -95,17 +95,19 @@ int chroot_init_main(void* argument) {
     close_unplanned_fds(plan);
     char go = 0;
     if (::read(plan.sync_fd, &go, 1) != 1) init_die(plan, InitStep::wait_for_parent, errno);
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    pollfd sync{plan.sync_fd, POLLIN, 0};
-    if (::poll(&sync, 1, 0) != 0) ::_exit(k_setup_failed_exit);  // kiln died before the line above
-    ::close(plan.sync_fd);
+    // Signals meant for kiln (a terminal's, the pod's SIGTERM) must not end this process before the step's: it
+    // learns of kiln's end from the sync pipe instead, and ends them first. The command gets default handlers
+    // back (exec_command).
+    struct sigaction ignore {};
+    ignore.sa_handler = SIG_IGN;
+    for (int signal : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE})
+        ::sigaction(signal, &ignore, nullptr);
     // Orphans of the command become this process's children, not those of kiln's parent.
     if (::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) init_die(plan, InitStep::become_subreaper, errno);
 
     pid_t command = ::_Fork();
     if (command < 0) init_die(plan, InitStep::fork_command, errno);
     if (command == 0) {
-        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         ::setsid();  // a process group of its own, ended as a whole
         if (::chroot(plan.rootfs_path) != 0) init_die(plan, InitStep::chroot_rootfs, errno);
         if (::chdir("/") != 0 || ::chdir(plan.working_directory) != 0)
@@ -114,25 +116,41 @@ int chroot_init_main(void* argument) {
     }
     ::close(plan.report_fd);
 
+    // Everything the step left running ends with it, as in a pid namespace: its process group (killed while
+    // the command's zombie still holds the group's id, so that the id cannot name another group), then whatever
+    // was reparented here (daemons that left the group, orphans of the processes killed). The same happens when
+    // kiln goes away (its end of the sync pipe closes) before the step is over.
     int command_status = 0;
-    bool command_done = false;
+    bool command_reaped = false;
+    bool ending = false;
     while (true) {
-        int status = 0;
-        pid_t reaped = ::waitpid(-1, &status, __WALL);
-        if (reaped < 0) {
+        siginfo_t exited{};
+        if (::waitid(P_ALL, 0, &exited, WEXITED | WNOHANG | WNOWAIT | __WALL) != 0) {
             if (errno == EINTR) continue;
             break;  // ECHILD: nothing is left
         }
-        if (reaped == command) {
-            command_status = status;
-            command_done = true;
-        }
-        if (command_done) {
-            // Everything the step left running ends with it, as in a pid namespace: its process group, and
-            // whatever was reparented here (daemons that left the group, orphans of the processes killed).
-            ::kill(-command, SIGKILL);
+        if (exited.si_pid == 0) {
+            if (!ending) {
+                pollfd sync{plan.sync_fd, POLLIN, 0};
+                if (::poll(&sync, 1, 100) == 0) continue;
+                ending = true;  // kiln is gone, or wants the step ended
+                if (!command_reaped) ::kill(-command, SIGKILL);
+            } else {
+                ::poll(nullptr, 0, 10);
+            }
             kill_children();
+            continue;
         }
+        if (exited.si_pid == command) {
+            ::kill(-command, SIGKILL);
+            ending = true;
+        }
+        int status = 0;
+        if (::waitpid(exited.si_pid, &status, __WALL) == command) {
+            command_status = status;
+            command_reaped = true;
+        }
+        if (ending) kill_children();
     }
     return exit_code_from_wait_status(command_status);
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,54 +21,54 @@
 #include "common/log.hpp"
 #include "common/stream.hpp"
 #include "common/strings.hpp"
+#include "common/temp_dir.hpp"
 #include "layers/rootfs.hpp"
 
 namespace kiln {
 namespace {
 
-// The name the image's own entry is kept under while the host's copy stands in its place.
-std::string aside_name(const std::string& name) {
-    return ".kiln-image-" + name;
+bool same_time(const timespec& a, const timespec& b) {
+    return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
 }
 
-// The host's copy of a file in place of the image's entry at `path` (of any type, or none) for one step: the
-// image's entry is renamed aside in its own directory and renamed back afterwards, and the directory keeps
-// its timestamps. What the step does to the file is lost, as with the read-only bind mount of the other
-// modes; RUN layers leave these paths out (chroot_sandbox_run_paths).
-class HostFileCopy {
+// Makes the stand-in `name` in the directory `dir`; `display` names it in errors.
+using MakeStandIn = std::function<Status(int dir, const std::string& name, const std::string& display)>;
+
+// Something kiln puts at `path` in the stage's filesystem for one step, in place of the image's entry there (of
+// any type, or none): the image's entry is moved into `aside`, a directory of kiln's beside the rootfs that the
+// step cannot reach, and moved back afterwards. The directory holding it gets its timestamps back unless the step
+// changed it.
+class StandIn {
 public:
-    static Result<std::unique_ptr<HostFileCopy>> place(const RootFs& rootfs, const std::string& path,
-                                                       const std::string& content) {
+    static Result<std::unique_ptr<StandIn>> place(const RootFs& rootfs, const std::string& path, int aside_fd,
+                                                  std::string aside_name, const MakeStandIn& make) {
         KILN_ASSIGN(auto parent_path, rootfs.open_parent(path));
-        auto copy = std::unique_ptr<HostFileCopy>(new HostFileCopy);
-        copy->m_display = rootfs.display(path);
-        copy->m_name = parent_path.second;
-        copy->m_parent.reset(::openat(parent_path.first.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-        if (!copy->m_parent) return fail_errno(str_cat("open the directory of ", copy->m_display));
-        struct stat parent;
-        if (::fstat(copy->m_parent.get(), &parent) != 0)
-            return fail_errno(str_cat("stat the directory of ", copy->m_display));
-        copy->m_parent_times[0] = parent.st_atim;
-        copy->m_parent_times[1] = parent.st_mtim;
-        int dir = copy->m_parent.get();
-        struct stat existing;
-        if (::fstatat(dir, copy->m_name.c_str(), &existing, AT_SYMLINK_NOFOLLOW) == 0) {
-            std::string aside = aside_name(copy->m_name);
-            if (::renameat2(dir, copy->m_name.c_str(), dir, aside.c_str(), RENAME_NOREPLACE) != 0)
-                return fail_errno(str_cat("rename ", copy->m_display, " aside"));
-            copy->m_has_original = true;
-        } else if (errno != ENOENT) {
-            return fail_errno(str_cat("stat ", copy->m_display));
-        }
-        copy->m_placed = true;
-        UniqueFd file(::openat(dir, copy->m_name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                               0644));
-        if (!file || ::fchmod(file.get(), 0644) != 0) return fail_errno(str_cat("create ", copy->m_display));
-        KILN_TRY(FdWriter(file.get(), copy->m_display).write(content));
-        return copy;
+        auto stand_in = std::unique_ptr<StandIn>(new StandIn);
+        stand_in->m_display = rootfs.display(path);
+        stand_in->m_name = parent_path.second;
+        stand_in->m_aside_fd = aside_fd;
+        stand_in->m_aside_name = std::move(aside_name);
+        // O_PATH allows neither futimens nor fstat of times on every kernel: reopen the directory for real.
+        stand_in->m_parent.reset(::openat(parent_path.first.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!stand_in->m_parent) return fail_errno(str_cat("open the directory of ", stand_in->m_display));
+        int dir = stand_in->m_parent.get();
+        struct stat before;
+        if (::fstat(dir, &before) != 0) return fail_errno(str_cat("stat the directory of ", stand_in->m_display));
+        stand_in->m_parent_times[0] = before.st_atim;
+        stand_in->m_parent_times[1] = before.st_mtim;
+        if (::renameat2(dir, stand_in->m_name.c_str(), aside_fd, stand_in->m_aside_name.c_str(), RENAME_NOREPLACE) == 0)
+            stand_in->m_has_original = true;
+        else if (errno != ENOENT)
+            return fail_errno(str_cat("move the image's ", stand_in->m_display, " aside for the RUN"));
+        stand_in->m_placed = true;
+        KILN_TRY(make(dir, stand_in->m_name, stand_in->m_display));
+        struct stat after;
+        if (::fstat(dir, &after) != 0) return fail_errno(str_cat("stat the directory of ", stand_in->m_display));
+        stand_in->m_parent_mtime_after = after.st_mtim;
+        return stand_in;
     }
 
-    ~HostFileCopy() {
+    ~StandIn() {
         if (auto restored = restore(); !restored) log_warn(restored.error().message());
     }
 
@@ -76,24 +77,57 @@ public:
         if (!m_placed) return {};
         m_placed = false;
         int dir = m_parent.get();
+        struct stat now;
+        if (::fstat(dir, &now) != 0) return fail_errno(str_cat("stat the directory of ", m_display));
         KILN_TRY(remove_at(dir, m_name, m_display));
-        if (m_has_original &&
-            ::renameat2(dir, aside_name(m_name).c_str(), dir, m_name.c_str(), RENAME_NOREPLACE) != 0)
-            return fail_errno(str_cat("restore the image's ", m_display, " after the RUN"));
-        if (::futimens(dir, m_parent_times) != 0)
+        if (m_has_original && ::renameat2(m_aside_fd, m_aside_name.c_str(), dir, m_name.c_str(), RENAME_NOREPLACE) != 0)
+            return fail_errno(str_cat("put the image's ", m_display, " back after the RUN"));
+        // The step's own change to the directory (a file made or removed there) keeps its time.
+        timespec times[2] = {now.st_atim, now.st_mtim};
+        if (same_time(now.st_mtim, m_parent_mtime_after)) {
+            times[0] = m_parent_times[0];
+            times[1] = m_parent_times[1];
+        }
+        if (::futimens(dir, times) != 0)
             return fail_errno(str_cat("restore the timestamps of the directory of ", m_display));
         return {};
     }
 
 private:
-    HostFileCopy() = default;
+    StandIn() = default;
     UniqueFd m_parent;
     std::string m_name;
     std::string m_display;
+    int m_aside_fd = -1;
+    std::string m_aside_name;
     timespec m_parent_times[2]{};
+    timespec m_parent_mtime_after{};
     bool m_has_original = false;
     bool m_placed = false;
 };
+
+MakeStandIn make_file(const std::string& content) {
+    return [content](int dir, const std::string& name, const std::string& display) -> Status {
+        UniqueFd file(::openat(dir, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+        if (!file || ::fchmod(file.get(), 0644) != 0) return fail_errno(str_cat("create ", display));
+        return FdWriter(file.get(), display).write(content);
+    };
+}
+
+// A node of mode 0666: a character device numbered `device`, or a fifo.
+MakeStandIn make_node(mode_t type, dev_t device) {
+    return [type, device](int dir, const std::string& name, const std::string& display) -> Status {
+        if (::mknodat(dir, name.c_str(), type | 0666, device) != 0) return fail_errno(str_cat("mknod ", display));
+        UniqueFd node(::openat(dir, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+        struct stat st;
+        if (!node || ::fstat(node.get(), &st) != 0 || (st.st_mode & S_IFMT) != type)
+            return fail_errno(str_cat("open ", display));
+        // fchmod refuses O_PATH descriptors: through the descriptor's /proc entry, never a path the step chose.
+        if (::fchmodat(AT_FDCWD, str_cat("/proc/self/fd/", node.get()).c_str(), 0666, 0) != 0)
+            return fail_errno(str_cat("chmod ", display));
+        return {};
+    };
+}
 
 // The host's /etc/hosts and /etc/resolv.conf, for the names a step resolves.
 constexpr const char* k_host_files[] = {"etc/hosts", "etc/resolv.conf"};
@@ -101,8 +135,7 @@ constexpr const char* k_host_files[] = {"etc/hosts", "etc/resolv.conf"};
 }  // namespace
 
 std::vector<std::string> chroot_sandbox_run_paths() {
-    return {"/etc/hosts", "/etc/resolv.conf", str_cat("/etc/", aside_name("hosts")),
-            str_cat("/etc/", aside_name("resolv.conf"))};
+    return {"/etc/hosts", "/etc/resolv.conf"};
 }
 
 Result<int> Sandbox::run_chroot(const RunSpec& spec) const {
@@ -114,23 +147,36 @@ Result<int> Sandbox::run_chroot(const RunSpec& spec) const {
     if (spec.overlay) return fail("the chroot sandbox cannot run a step on an overlay rootfs");
     KILN_ASSIGN(RootFs rootfs, RootFs::open(spec.rootfs));
 
-    // Declared first: removed last, after the files and nodes inside them.
+    // Declared in this order: the stand-ins go back before the stubs holding them are removed, and before the
+    // directory holding the image's own entries is.
+    KILN_ASSIGN(TempDir aside, TempDir::create(parent_path(spec.rootfs), "chroot-aside-"));
+    UniqueFd aside_fd(::open(aside.path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!aside_fd) return fail_errno(str_cat("open ", aside.path()));
     MountStubs stubs;
+    std::vector<std::unique_ptr<StandIn>> stand_ins;
+    auto stand_in = [&](const std::string& path, const MakeStandIn& make) -> Status {
+        KILN_ASSIGN(auto placed, StandIn::place(rootfs, path, aside_fd.get(), str_cat(stand_ins.size()), make));
+        stand_ins.push_back(std::move(placed));
+        return {};
+    };
+
     KILN_TRY_CONTEXT(stubs.ensure(rootfs, "dev", StubKind::directory), "creating the RUN's /dev");
     std::vector<std::string> missing_nodes;
     for (const char* node : k_dev_nodes) {
         struct stat host;
         std::string path = str_cat("dev/", node);
         Status made = ::stat(str_cat("/", path).c_str(), &host) == 0 && S_ISCHR(host.st_mode)
-                          ? stubs.ensure(rootfs, path, StubKind::char_device, host.st_rdev)
+                          ? stand_in(path, make_node(S_IFCHR, host.st_rdev))
                           : fail(str_cat("the host has no /", path));
         if (!made) missing_nodes.push_back(str_cat("/", path, " (", made.error().message(), ")"));
     }
     if (!missing_nodes.empty())
         log_warn("the chroot sandbox could not give this RUN ", join(missing_nodes, ", "),
                  ": commands that open them fail");
+    // Without /proc, /dev/stdout and /dev/stderr cannot lead to the step's descriptors: they are fifos whose
+    // every byte kiln relays to the same place (`tee /dev/stderr`, `echo > /dev/stdout`).
+    for (const char* name : {"stdout", "stderr"}) KILN_TRY(stand_in(str_cat("dev/", name), make_node(S_IFIFO, 0)));
 
-    std::vector<std::unique_ptr<HostFileCopy>> host_files;
     for (const char* path : k_host_files) {
         auto content = read_file(str_cat("/", path));
         if (!content) {
@@ -138,10 +184,12 @@ Result<int> Sandbox::run_chroot(const RunSpec& spec) const {
             continue;
         }
         KILN_TRY_CONTEXT(stubs.ensure(rootfs, "etc", StubKind::directory), "creating the RUN's /etc");
-        KILN_ASSIGN(auto copy, HostFileCopy::place(rootfs, path, *content));
-        host_files.push_back(std::move(copy));
+        KILN_TRY(stand_in(path, make_file(*content)));
     }
 
+    // The step's stdin is the host's /dev/null, whatever the image's is.
+    UniqueFd dev_null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (!dev_null) return fail_errno("open /dev/null");
     CommandArrays command = command_arrays(spec);
     KILN_ASSIGN(auto sync_pipe, make_pipe());
     KILN_ASSIGN(auto report_pipe, make_pipe());
@@ -150,15 +198,9 @@ Result<int> Sandbox::run_chroot(const RunSpec& spec) const {
     if (spec.stderr_fd != spec.stdout_fd) {
         KILN_ASSIGN(stderr_relay, OutputRelay::start(spec.stderr_fd));
     }
-    // Without /proc, /dev/stdout and /dev/stderr cannot lead to the step's descriptors: they are fifos whose
-    // every byte kiln relays to the same place (`tee /dev/stderr`, `echo > /dev/stdout`).
     std::vector<std::unique_ptr<OutputRelay>> fifo_relays;
     for (auto [name, target] : {std::pair{"stdout", spec.stdout_fd}, std::pair{"stderr", spec.stderr_fd}}) {
-        std::string path = str_cat("dev/", name);
-        if (!stubs.ensure(rootfs, path, StubKind::fifo)) continue;  // the image has its own
-        KILN_ASSIGN(auto parent, rootfs.open_parent(path));
-        struct stat made;
-        if (::fstatat(parent.first.get(), name, &made, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISFIFO(made.st_mode)) continue;
+        KILN_ASSIGN(auto parent, rootfs.open_parent(str_cat("dev/", name)));
         KILN_ASSIGN(auto relay, OutputRelay::start_from_fifo(parent.first.get(), name, target));
         fifo_relays.push_back(std::move(relay));
     }
@@ -179,25 +221,41 @@ Result<int> Sandbox::run_chroot(const RunSpec& spec) const {
     plan.stdout_fd = stdout_relay->write_fd();
     plan.stderr_fd = stderr_relay ? stderr_relay->write_fd() : stdout_relay->write_fd();
     plan.capabilities = CapabilitySet::docker_default;
+    plan.stdin_fd = dev_null.get();
 
     KILN_ASSIGN(ClonedProcess child, with_context(ClonedProcess::spawn(0, chroot_init_main, &plan),
                                                   "starting the RUN's chroot sandbox"));
+    // On an early way out of here, the init must end the step's processes before it exits: kiln closes its end
+    // of the sync pipe, which the init takes as the order, and waits for it. Killing the init instead would
+    // leave them running, reparented to the pod's init.
+    struct EndInit {
+        UniqueFd& sync;
+        ClonedProcess& init;
+        bool done = false;
+        ~EndInit() {
+            if (done) return;
+            sync.reset();
+            [[maybe_unused]] auto ended = init.wait();
+        }
+    } init_guard{sync_pipe.second, child};
     sync_pipe.first.reset();
     report_pipe.second.reset();
     stdout_relay->close_write_end();
     if (stderr_relay) stderr_relay->close_write_end();
     if (::write(sync_pipe.second.get(), "g", 1) != 1) return fail_errno("start the RUN's chroot sandbox");
     KILN_ASSIGN(std::vector<InitReport> reports, read_init_reports(report_pipe.first.get()));
+    // The init exits once the step and everything it started are gone.
     KILN_ASSIGN(int status, child.wait());
+    init_guard.done = true;
     // The init killed everything the step left behind before it exited: the output pipes are closed.
     stdout_relay->finish();
     if (stderr_relay) stderr_relay->finish();
     for (auto& relay : fifo_relays) relay->finish();
-    while (!host_files.empty()) {
-        KILN_TRY(host_files.back()->restore());
-        host_files.pop_back();
+    while (!stand_ins.empty()) {
+        KILN_TRY(stand_ins.back()->restore());
+        stand_ins.pop_back();
     }
-    KILN_TRY_CONTEXT(stubs.remove(), "removing the RUN's /dev nodes");
+    KILN_TRY_CONTEXT(stubs.remove(), "removing the RUN's /dev and /etc");
     return command_result(reports, status, plan);
 }
 

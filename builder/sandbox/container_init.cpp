@@ -45,10 +45,10 @@ long set_groups(size_t count, const gid_t* groups) {
 // Closes every descriptor but the plan's own: a concurrent sandbox's pipe ends copied into this process would
 // otherwise hold that sandbox's report pipe open until this RUN ends.
 void close_unplanned_fds(const InitPlan& plan) {
-    std::array<int, 8 + k_max_run_mounts> keep{};
+    std::array<int, 9 + k_max_run_mounts> keep{};
     size_t count = 0;
-    for (int fd :
-         {0, 1, 2, plan.sync_fd, plan.report_fd, plan.rootfs_tree_fd, plan.stdout_fd, plan.stderr_fd})
+    for (int fd : {0, 1, 2, plan.sync_fd, plan.report_fd, plan.rootfs_tree_fd, plan.stdin_fd, plan.stdout_fd,
+                   plan.stderr_fd})
         keep[count++] = fd;
     for (size_t i = 0; i < plan.step_mount_count && count < keep.size(); ++i)
         keep[count++] = plan.step_mounts[i].tree_fd;
@@ -121,6 +121,15 @@ void limit_capabilities(const InitPlan& plan) {
         if (::prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0)
             init_die(plan, InitStep::drop_capabilities, errno);
     }
+    // exec keeps what is inheritable or ambient besides the bounding set: neither may carry more.
+    if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
+        init_die(plan, InitStep::drop_capabilities, errno);
+    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct data[2]{};
+    if (::syscall(SYS_capget, &header, data) != 0) init_die(plan, InitStep::drop_capabilities, errno);
+    data[0].inheritable = 0;
+    data[1].inheritable = 0;
+    if (::syscall(SYS_capset, &header, data) != 0) init_die(plan, InitStep::drop_capabilities, errno);
 }
 
 }  // namespace
@@ -135,7 +144,7 @@ void limit_capabilities(const InitPlan& plan) {
 
     int out = ::fcntl(plan.stdout_fd, F_DUPFD_CLOEXEC, 3);
     int err = ::fcntl(plan.stderr_fd, F_DUPFD_CLOEXEC, 3);
-    int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int in = plan.stdin_fd >= 0 ? ::fcntl(plan.stdin_fd, F_DUPFD_CLOEXEC, 3) : ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (out < 0 || err < 0 || in < 0 || ::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0)
         init_die(plan, InitStep::redirect_output, errno);
 

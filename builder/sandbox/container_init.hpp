@@ -130,6 +130,7 @@ struct InitPlan {
     char* const* argv = nullptr;
     char* const* envp = nullptr;
     const char* const* exec_candidates = nullptr;  // argv[0] resolved against the RUN's PATH, null-terminated
+    int stdin_fd = -1;  // the host's /dev/null, opened by kiln; -1: open the container's
     int stdout_fd = 2;
     int stderr_fd = 2;
     CapabilitySet capabilities = CapabilitySet::all_but_sys_admin;

@@ -17,7 +17,6 @@ bool same_time(const timespec& a, const timespec& b) {
 
 constexpr mode_t k_directory_mode = 0755;
 constexpr mode_t k_file_mode = 0644;
-constexpr mode_t k_device_mode = 0666;
 
 }  // namespace
 
@@ -26,7 +25,7 @@ MountStubs::~MountStubs() {
         log_warn("leaving a mount point stub behind: ", removed.error().message());
 }
 
-Status MountStubs::ensure(const RootFs& rootfs, std::string_view path, StubKind kind, dev_t device) {
+Status MountStubs::ensure(const RootFs& rootfs, std::string_view path, StubKind kind) {
     std::vector<std::string> parts = split(clean_path(path), '/');
     std::string prefix;
     for (size_t i = 0; i < parts.size(); ++i) {
@@ -47,7 +46,6 @@ Status MountStubs::ensure(const RootFs& rootfs, std::string_view path, StubKind 
         stub.name = parent_path.second;
         stub.display = rootfs.display(prefix);
         stub.kind = last ? kind : StubKind::directory;
-        stub.device = device;
         struct stat before;
         if (::fstat(parent.get(), &before) != 0)
             return fail_errno(str_cat("stat the parent of ", stub.display));
@@ -58,16 +56,6 @@ Status MountStubs::ensure(const RootFs& rootfs, std::string_view path, StubKind 
             if (::mkdirat(parent.get(), stub.name.c_str(), k_directory_mode) != 0)
                 return fail_errno(str_cat("mkdir ", stub.display));
             if (::fchmodat(parent.get(), stub.name.c_str(), k_directory_mode, 0) != 0)
-                return fail_errno(str_cat("chmod ", stub.display));
-        } else if (stub.kind == StubKind::fifo) {
-            if (::mkfifoat(parent.get(), stub.name.c_str(), k_device_mode) != 0)
-                return fail_errno(str_cat("mkfifo ", stub.display));
-            if (::fchmodat(parent.get(), stub.name.c_str(), k_device_mode, 0) != 0)
-                return fail_errno(str_cat("chmod ", stub.display));
-        } else if (stub.kind == StubKind::char_device) {
-            if (::mknodat(parent.get(), stub.name.c_str(), S_IFCHR | k_device_mode, device) != 0)
-                return fail_errno(str_cat("mknod ", stub.display));
-            if (::fchmodat(parent.get(), stub.name.c_str(), k_device_mode, 0) != 0)
                 return fail_errno(str_cat("chmod ", stub.display));
         } else {
             UniqueFd file(::openat(parent.get(), stub.name.c_str(),
@@ -104,22 +92,10 @@ Status MountStubs::remove_one(Stub& stub) {
         if (errno == ENOENT) return {};  // the RUN removed it itself
         return fail_errno(str_cat("stat ", stub.display));
     }
-    bool same_kind = false;
-    switch (stub.kind) {
-        case StubKind::directory:
-            same_kind = S_ISDIR(now.st_mode) && same_time(now.st_mtim, stub.mtime);
-            break;
-        case StubKind::file:
-            same_kind = S_ISREG(now.st_mode) && now.st_size == 0;
-            break;
-        case StubKind::char_device:
-            same_kind = S_ISCHR(now.st_mode) && now.st_rdev == stub.device;
-            break;
-        case StubKind::fifo:
-            same_kind = S_ISFIFO(now.st_mode);
-            break;
-    }
-    bool untouched = now.st_ino == stub.inode && same_kind;
+    bool untouched =
+        now.st_ino == stub.inode &&
+        (stub.kind == StubKind::directory ? S_ISDIR(now.st_mode) && same_time(now.st_mtim, stub.mtime)
+                                          : S_ISREG(now.st_mode) && now.st_size == 0);
     if (!untouched) {
         log_info("keeping ", stub.display, ": the RUN step changed this mount point stub");
         return {};

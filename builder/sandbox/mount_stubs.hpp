@@ -1,6 +1,6 @@
 #pragma once
-// Mount points that an image lacks (/proc, /dev, /sys, /etc/hosts, /etc/resolv.conf), and the device nodes
-// the chroot sandbox gives a RUN, are created as stubs before a RUN and removed after it, with their parent directories' timestamps restored, so that a
+// Mount points that an image lacks (/proc, /dev, /sys, /etc/hosts, /etc/resolv.conf) are created as empty
+// stubs before a RUN and removed after it, with their parent directories' timestamps restored, so that a
 // snapshot of the rootfs (mode, ids, mtime, inode of each directory) sees no trace of them.
 
 #include <sys/stat.h>
@@ -15,7 +15,7 @@
 
 namespace kiln {
 
-enum class StubKind { directory, file, char_device, fifo };
+enum class StubKind { directory, file };
 
 class MountStubs {
 public:
@@ -26,9 +26,9 @@ public:
     ~MountStubs();
 
     // Makes sure `path` exists in `rootfs`, creating it and any missing parent directory as empty stubs (0755
-    // directories, 0644 files, 0666 character devices numbered `device` and 0666 fifos) through RootFs, so a symlink in the
-    // image can only lead to a place inside it. An existing path, whatever its type, is left alone.
-    Status ensure(const RootFs& rootfs, std::string_view path, StubKind kind, dev_t device = 0);
+    // directories, 0644 files) through RootFs, so a symlink in the image can only lead to a place inside it.
+    // An existing path, whatever its type, is left alone.
+    Status ensure(const RootFs& rootfs, std::string_view path, StubKind kind);
 
     // Removes, newest first, every stub that is still the empty stub it was (same inode, unmodified) and
     // restores its parent's timestamps. A stub the RUN changed is kept: it is now part of the image.
@@ -41,7 +41,6 @@ private:
         std::string name;
         std::string display;
         StubKind kind = StubKind::directory;
-        dev_t device = 0;
         ino_t inode = 0;
         timespec mtime{};         // the stub's own once made (removing the stubs inside restores it)
         timespec parent_atime{};  // the parent's, before the stub existed

@@ -287,6 +287,9 @@ Result<int> Sandbox::run(const RunSpec& spec) const {
     KILN_ASSIGN(StepMounts step_mounts, StepMounts::prepare(spec.mounts, rootfs, stubs));
 
     CommandArrays command = command_arrays(spec);
+    // The step's stdin is the host's /dev/null, whatever the image's is.
+    UniqueFd dev_null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (!dev_null) return fail_errno("open /dev/null");
     UniqueFd rootfs_tree;
     KILN_ASSIGN(IdMapping mapping, mapping_for_run(spec, rootfs_tree, step_mounts));
     KILN_ASSIGN(auto sync_pipe, make_pipe());
@@ -312,6 +315,7 @@ Result<int> Sandbox::run(const RunSpec& spec) const {
     plan.argv = command.argv.data();
     plan.envp = command.envp.data();
     plan.exec_candidates = command.candidates.data();
+    plan.stdin_fd = dev_null.get();
     plan.stdout_fd = stdout_relay->write_fd();
     plan.stderr_fd = stderr_relay ? stderr_relay->write_fd() : stdout_relay->write_fd();
     plan.step_mounts = step_mounts.plan();

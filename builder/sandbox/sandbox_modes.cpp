@@ -2,7 +2,9 @@
 // needs, in a child process, so that a build learns before its first pull whether its RUN steps can run.
 
 #include <sched.h>
+#include <fcntl.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,6 +13,7 @@
 
 #include "builder/sandbox/cloned_process.hpp"
 #include "builder/sandbox/sandbox.hpp"
+#include "common/files.hpp"
 #include "common/strings.hpp"
 #include "common/temp_dir.hpp"
 
@@ -20,8 +23,13 @@ namespace {
 constexpr int k_rootns_flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
 
 // Children of the probes: they return 0, or the errno of the first operation that failed.
-int probe_private_mounts(void*) {
+int probe_private_mounts(void* directory) {
     if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return errno;
+    // What the sandbox mounts with: a clone of a tree (the rootfs, the RUN's bind sources).
+    int tree = static_cast<int>(::syscall(SYS_open_tree, AT_FDCWD, static_cast<const char*>(directory),
+                                          OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
+    if (tree < 0) return errno;
+    ::close(tree);
     return 0;
 }
 
@@ -78,11 +86,13 @@ const char* sandbox_mode_name(SandboxMode mode) {
     return "?";
 }
 
-Result<Sandbox> Sandbox::detect_rootns(const SandboxOptions&) {
+Result<Sandbox> Sandbox::detect_rootns(const SandboxOptions& options) {
     KILN_TRY(require_root("rootns"));
-    KILN_TRY(run_probe(k_rootns_flags, probe_private_mounts, nullptr,
-                       "clone(CLONE_NEWNS|CLONE_NEWPID|CLONE_NEWIPC|CLONE_NEWUTS) and mount --make-rprivate / "
-                       "(these need CAP_SYS_ADMIN and a seccomp profile that allows them)"));
+    std::string directory = probe_directory(options);
+    KILN_TRY(run_probe(k_rootns_flags, probe_private_mounts, directory.data(),
+                       str_cat("clone(CLONE_NEWNS|CLONE_NEWPID|CLONE_NEWIPC|CLONE_NEWUTS), mount --make-rprivate / "
+                               "and open_tree(OPEN_TREE_CLONE) ", directory,
+                               " (these need CAP_SYS_ADMIN and a seccomp profile that allows them)")));
     Sandbox sandbox;
     sandbox.m_mode = SandboxMode::rootns;
     sandbox.m_description =
@@ -95,6 +105,10 @@ Result<Sandbox> Sandbox::detect_chroot(const SandboxOptions& options) {
     KILN_TRY(require_root("chroot"));
     std::string directory = probe_directory(options);
     KILN_TRY(run_probe(0, probe_chroot, directory.data(), str_cat("chroot ", directory, " (this needs CAP_SYS_CHROOT)")));
+    // The step's init finds what a step left running through /proc: it must be this pid namespace's.
+    auto stat = read_file("/proc/self/stat");
+    if (!stat || !stat->starts_with(str_cat(::getpid(), " (")))
+        return fail("/proc is not this process's own, and the chroot sandbox needs it to end what a step leaves running");
     Sandbox sandbox;
     sandbox.m_mode = SandboxMode::chroot;
     sandbox.m_description =

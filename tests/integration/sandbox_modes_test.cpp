@@ -105,6 +105,30 @@ TEST_F(SandboxModesTest, ChrootEndsEveryProcessAStepLeaves) {
     EXPECT_EQ(left->exit_code, 1) << "still running: " << left->stdout_bytes;
 }
 
+// kiln killed in the middle of a step (a pod's SIGTERM): the step's processes end too.
+TEST_F(SandboxModesTest, ChrootStepsEndWhenKilnIsKilled) {
+    std::string marker = str_cat(20000 + ::getpid() % 20000);
+    m_command_prefix = {"sh", "-c", "\"$0\" \"$@\" & kiln=$!; sleep 2; kill -TERM $kiln; wait $kiln; sleep 1; exit 3"};
+    KilnRun run = build(str_cat("FROM base\nRUN (setsid sleep ", marker, " > /dev/null 2>&1 &); sleep ", marker, "\n"),
+                        {"--sandbox=chroot"});
+    EXPECT_EQ(run.exit_code, 3) << run.output;
+    EXPECT_TRUE(contains(run.output, "RUN (setsid sleep")) << "the step never started:\n" << run.output;
+    auto left = run_process({"pgrep", "-f", "sleep " + marker});
+    ASSERT_TRUE(left) << left.error().message();
+    EXPECT_EQ(left->exit_code, 1) << "still running: " << left->stdout_bytes;
+}
+
+// An image whose /dev holds something else than the devices (a regular /dev/null, say) keeps it; the step gets
+// the real devices.
+TEST_F(SandboxModesTest, ChrootStepsGetRealDevicesOverTheImagesOwn) {
+    put("not-a-device", "image bytes\n");
+    build_ok("FROM base\nCOPY not-a-device /dev/null\nRUN echo discarded > /dev/null && test -c /dev/null && "
+             "test -z \"$(cat /dev/null)\" && echo ran > /ran\n",
+             {"--sandbox=chroot"});
+    EXPECT_EQ(content_of("ran"), "ran\n");
+    EXPECT_EQ(content_of("dev/null"), "image bytes\n");
+}
+
 TEST_F(SandboxModesTest, ChrootRefusesRunMountsItCannotMount) {
     KilnRun run = build("FROM base\nRUN --mount=type=tmpfs,target=/scratch true\n", {"--sandbox=chroot"});
     EXPECT_NE(run.exit_code, 0);
