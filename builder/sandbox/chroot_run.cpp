@@ -168,7 +168,12 @@ Result<int> Sandbox::run_chroot(const RunSpec& spec) const {
         Status made = ::stat(str_cat("/", path).c_str(), &host) == 0 && S_ISCHR(host.st_mode)
                           ? stand_in(path, make_node(S_IFCHR, host.st_rdev))
                           : fail(str_cat("the host has no /", path));
-        if (!made) missing_nodes.push_back(str_cat("/", path, " (", made.error().message(), ")"));
+        if (made) continue;  // a stand-in that failed has put back what the image had there
+        if (std::string_view(node) == "null" && stand_in(path, make_file("")))
+            log_warn("this RUN's /dev/null is an empty regular file (", made.error().message(),
+                     "): what the step writes to it is dropped after the step, but reads within it see it");
+        else
+            missing_nodes.push_back(str_cat("/", path, " (", made.error().message(), ")"));
     }
     if (!missing_nodes.empty())
         log_warn("the chroot sandbox could not give this RUN ", join(missing_nodes, ", "),

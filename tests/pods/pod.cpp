@@ -97,8 +97,14 @@ nlohmann::json pod_config(const PodSpec& spec, const std::string& rootfs) {
         {{"destination", "/dev/shm"}, {"type", "tmpfs"}, {"source", "shm"},
          {"options", {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}}},
         {{"destination", "/dev/mqueue"}, {"type", "mqueue"}, {"source", "mqueue"}, {"options", {"nosuid", "noexec", "nodev"}}},
-        {{"destination", "/sys"}, {"type", "sysfs"}, {"source", "sysfs"}, {"options", {"nosuid", "noexec", "nodev", "ro"}}},
     };
+    // A fresh sysfs needs the network namespace's owner; a pod in a user namespace that shares the host's network
+    // (these do, to reach the tests' registry) gets the host's, bound read-only.
+    if (spec.user_namespace)
+        mounts.push_back({{"destination", "/sys"}, {"type", "bind"}, {"source", "/sys"}, {"options", {"rbind", "ro"}}});
+    else
+        mounts.push_back({{"destination", "/sys"}, {"type", "sysfs"}, {"source", "sysfs"},
+                          {"options", {"nosuid", "noexec", "nodev", "ro"}}});
     for (const char* file : {"/etc/hosts", "/etc/resolv.conf"})
         if (path_exists(file))
             mounts.push_back({{"destination", file}, {"type", "bind"}, {"source", file}, {"options", {"rbind", "ro"}}});

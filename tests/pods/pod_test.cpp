@@ -99,11 +99,24 @@ protected:
 
     // kiln's build step, as the Tekton Task runs it, inside a pod of `spec`.
     PodRun build_in_pod(PodSpec spec, const std::string& destination) {
+        std::string rootfs = *s_rootfs;
+        if (spec.user_namespace) {
+            // The kubelet gives such a pod its image and volumes through idmapped mounts, which this runc lacks:
+            // copies owned by the pod's root stand in for them.
+            rootfs = m_dir.path() + "/rootfs-" + str_cat(spec.host_id_base);
+            std::string owner = str_cat(spec.host_id_base, ":", spec.host_id_base);
+            for (const std::vector<std::string>& command :
+                 {std::vector<std::string>{"cp", "-a", *s_rootfs, rootfs}, {"chown", "-hR", owner, rootfs},
+                  {"chown", "-hR", owner, m_workspace}, {"chmod", "0711", s_work->path(), m_dir.path()}}) {
+                auto done = run_process(command);
+                EXPECT_TRUE(done && done->exit_code == 0) << join(command, " ");
+            }
+        }
         spec.args = {"/kaniko/executor", "--context", "/workspace/context", "--build-arg", "BASE=" + *s_base,
                      "--destination", destination, "--insecure", "--insecure-pull"};
         spec.environment = {"PATH=/kaniko:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=/root"};
         spec.volumes = {{m_workspace, "/workspace"}};
-        auto run = run_pod(m_bundle, *s_rootfs, spec);
+        auto run = run_pod(m_bundle, rootfs, spec);
         EXPECT_TRUE(run) << run.error().message();
         return run ? *run : PodRun{};
     }
@@ -167,6 +180,21 @@ TEST_F(PodTest, RootWithDefaultCapabilitiesAndUnconfinedSeccompBuildsInUsernsMod
     EXPECT_TRUE(contains(run.output, "sandbox: userns sandbox")) << run.output;
     build_reference(reference("reference:2"));
     expect_same_image(reference("unconfined:1"), reference("reference:2"));
+}
+
+// hostUsers: false: root in the pod's own user namespace, with the default capabilities there and RuntimeDefault.
+// No nested user namespace and no mount: chroot mode, where mknod of devices is refused.
+TEST_F(PodTest, RootInAPodUserNamespaceWithRuntimeDefaultSeccompBuilds) {
+    PodRun run = build_in_pod(PodSpec{.capabilities = PodCapabilities::docker_default,
+                                      .seccomp = PodSeccomp::runtime_default,
+                                      .user_namespace = true,
+                                      .host_id_base = 200000},
+                              reference("hostusers:1"));
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+    EXPECT_TRUE(contains(run.output, "sandbox: chroot sandbox")) << run.output;
+    EXPECT_TRUE(contains(run.output, "this RUN's /dev/null is an empty regular file")) << run.output;
+    build_reference(reference("reference:3"));
+    expect_same_image(reference("hostusers:1"), reference("reference:3"));
 }
 
 }  // namespace
