@@ -99,8 +99,9 @@ Result<Host> probe_host(const BuildOptions& options, const HostEnvironment& envi
         return host;
     auto sandbox = environment.build_user_namespace_error.empty()
                        ? Sandbox::detect(SandboxOptions{.mode = options.sandbox, .probe_directory = work_dir})
-                       : fail(str_cat("kiln runs as uid ", ::geteuid(), " and could not enter a user namespace of its own: ",
-                                      environment.build_user_namespace_error));
+                       : fail(str_cat("no RUN sandbox works here (kiln runs as uid ", ::geteuid(),
+                                      " and could not enter a user namespace of its own: ",
+                                      environment.build_user_namespace_error, "). ", sandbox_settings_that_work()));
     if (sandbox) {
         log_info("sandbox: ", sandbox->description());
         for (const std::string& reason : sandbox->ruled_out()) log_info("sandbox: not ", reason);

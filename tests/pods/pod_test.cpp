@@ -114,7 +114,7 @@ protected:
         }
         spec.args = {"/kaniko/executor", "--context", "/workspace/context", "--build-arg", "BASE=" + *s_base,
                      "--destination", destination, "--insecure", "--insecure-pull"};
-        spec.environment = {"PATH=/kaniko:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=/root"};
+        spec.environment = {"PATH=/kaniko:/usr/bin:/bin:/usr/sbin:/sbin", spec.uid == 0 ? "HOME=/root" : "HOME=/home/builder"};
         spec.volumes = {{m_workspace, "/workspace"}};
         auto run = run_pod(m_bundle, rootfs, spec);
         EXPECT_TRUE(run) << run.error().message();
@@ -195,6 +195,37 @@ TEST_F(PodTest, RootInAPodUserNamespaceWithRuntimeDefaultSeccompBuilds) {
     EXPECT_TRUE(contains(run.output, "this RUN's /dev/null is an empty regular file")) << run.output;
     build_reference(reference("reference:3"));
     expect_same_image(reference("hostusers:1"), reference("reference:3"));
+}
+
+// A non-root pod whose user has subordinate ids, where privilege escalation is allowed: newuidmap (with file
+// capabilities in the executor image) maps the full range, and RUN steps give files any owner.
+TEST_F(PodTest, NonRootWithSubordinateIdsBuildsInUsernsModeWithTheFullRange) {
+    PodRun run = build_in_pod(PodSpec{.capabilities = PodCapabilities::docker_default,
+                                      .seccomp = PodSeccomp::unconfined,
+                                      .uid = 1000,
+                                      .gid = 1000},
+                              reference("nonroot:1"));
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+    EXPECT_TRUE(contains(run.output, "sandbox: userns sandbox nested in kiln's user namespace")) << run.output;
+    EXPECT_FALSE(contains(run.output, "single-id user namespace")) << run.output;
+    build_reference(reference("reference:4"));
+    expect_same_image(reference("nonroot:1"), reference("reference:4"));
+}
+
+// Pod Security "restricted": non-root, no privilege escalation, RuntimeDefault. No user namespace can be made and
+// kiln is not root: a Dockerfile with RUN fails before anything is pulled, saying what would work.
+TEST_F(PodTest, RestrictedPodFailsBeforePullingAndSaysWhatWouldWork) {
+    PodRun run = build_in_pod(PodSpec{.capabilities = PodCapabilities::none,
+                                      .seccomp = PodSeccomp::runtime_default,
+                                      .no_new_privileges = true,
+                                      .uid = 1000,
+                                      .gid = 1000},
+                              reference("restricted:1"));
+    EXPECT_NE(run.exit_code, 0) << run.output;
+    EXPECT_TRUE(contains(run.output, "no RUN sandbox works here")) << run.output;
+    EXPECT_TRUE(contains(run.output, "Dockerfile:3")) << run.output;
+    EXPECT_TRUE(contains(run.output, "seccompProfile Unconfined")) << run.output;
+    EXPECT_FALSE(contains(run.output, "FROM ")) << "something was resolved first:\n" << run.output;
 }
 
 }  // namespace
