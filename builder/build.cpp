@@ -259,7 +259,9 @@ Result<BuildResult> run_build(const BuildOptions& options, const HostEnvironment
                                                                         .sub_path = options.context_sub_path,
                                                                         .dockerfile = options.dockerfile,
                                                                         .work_dir = work.path(),
-                                                                        .stdin_fd = environment.stdin_fd}));
+                                                                        .stdin_fd = environment.stdin_fd,
+                                                                        .git = options.git,
+                                                                        .environment = environment.variables}));
     const std::string& dockerfile_path = prepared.dockerfile;
     dockerfile::Dockerfile dockerfile;
     {

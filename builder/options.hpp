@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "builder/sandbox/sandbox_mode.hpp"
+#include "builder/sources/git_source.hpp"
 #include "common/log.hpp"
 #include "images/media_type.hpp"
 #include "images/platform.hpp"
@@ -72,6 +73,7 @@ struct CacheSettings {
 struct BuildOptions {
     std::string context_dir = ".";  // --context as given: a directory, dir://, tar:// or https://
     std::string context_sub_path;   // --context-sub-path
+    GitOptions git;                 // --git, for a git context
     std::string dockerfile = "Dockerfile";  // absolute, relative to the working directory, or to the context
     std::vector<std::string> destinations;
     std::vector<std::pair<std::string, std::string>> build_args;  // in flag order; later ones win

@@ -45,7 +45,12 @@ const std::vector<FlagSpec>& flag_specs() {
              return {};
          },
          "build context: a directory (or dir://DIR), tar://FILE or tar://stdin (plain, gzip, bzip2, xz or zstd), "
-         "or an https:// URL of a tar archive"},
+         "an https:// URL of a tar archive, or a git repository (git://…, https://….git, ssh://…, git@host:…) "
+         "with #ref and :subdir"},
+        {"git", 0, FlagKind::value,
+         [](BuildOptions& o, const std::string& v) -> Status { return apply_git_option(o.git, v); },
+         "for a git context: branch=NAME, single-branch=BOOL, recurse-submodules=BOOL, insecure-skip-tls=BOOL "
+         "(comma-separated, repeatable); credentials come from GIT_USERNAME and GIT_PASSWORD (or GIT_TOKEN)"},
         {"context-sub-path", 0, FlagKind::value, set_string(&BuildOptions::context_sub_path),
          "the directory inside the context (a directory or an unpacked archive) that is the build's context"},
         {"dockerfile", 'f', FlagKind::value, set_string(&BuildOptions::dockerfile),
@@ -306,7 +311,6 @@ const std::vector<IgnoredFlag>& ignored_flags() {
 const std::vector<RefusedFlag>& refused_flags() {
     static const std::vector<RefusedFlag> flags = {
         {"push-ignore-immutable-tag-errors", "not supported yet"},
-        {"git", "git contexts are not supported yet: check the repository out and pass --context=DIR"},
         {"bucket", "bucket contexts are not supported yet"},
     };
     return flags;

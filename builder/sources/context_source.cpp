@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "builder/sources/archive_source.hpp"
+#include "builder/sources/git_source.hpp"
 #include "builder/sources/url_source.hpp"
 #include "common/fd.hpp"
 #include "common/files.hpp"
@@ -64,10 +65,17 @@ Result<std::string> unpack_context(const std::string& archive, const std::string
     return directory;
 }
 
-bool is_git_url(std::string_view context) {
-    return context.starts_with("git://") || context.starts_with("git@") || context.starts_with("ssh://") ||
-           ((context.starts_with("https://") || context.starts_with("http://")) &&
-            (context.ends_with(".git") || context.find(".git#") != std::string_view::npos));
+// `sub` inside the context directory `root`, whatever it says: an absolute path, .. or a symlink cannot leave it.
+// `what` names it in errors ("--context-sub-path x").
+Result<std::string> directory_inside(const std::string& root_directory, const std::string& sub, const std::string& what) {
+    if (sub.starts_with("/") || escapes_root(sub)) return fail(str_cat(what, ": must name a directory inside the context"));
+    std::error_code error;
+    std::filesystem::path root = std::filesystem::canonical(root_directory, error);
+    std::filesystem::path inside = std::filesystem::canonical(root / clean_path(sub), error);
+    if (error || !std::filesystem::is_directory(inside)) return fail(str_cat(what, ": no such directory in the context"));
+    auto relative = inside.lexically_relative(root).string();
+    if (relative == ".." || relative.starts_with("../")) return fail(str_cat(what, ": leads outside the context"));
+    return inside.string();
 }
 
 Result<std::string> context_directory(const ContextInputs& inputs, bool dockerfile_from_stdin) {
@@ -78,9 +86,15 @@ Result<std::string> context_directory(const ContextInputs& inputs, bool dockerfi
             return fail(str_cat("--context ", context, ": ", bucket.substr(0, bucket.size() - 3),
                                 " contexts are not supported: download the context and pass --context=DIR or "
                                 "--context=tar://FILE"));
-    if (is_git_url(context))
-        return fail(str_cat("--context ", context,
-                            ": git contexts are not supported yet: check the repository out and pass --context=DIR"));
+    if (is_git_context(context)) {
+        KILN_ASSIGN(GitUrl url, parse_git_context(context));
+        KILN_ASSIGN(std::string checkout, fetch_git_context(GitFetch{.url = url,
+                                                                     .options = inputs.git,
+                                                                     .directory = inputs.work_dir + "/context",
+                                                                     .environment = inputs.environment}));
+        if (url.subdir.empty()) return checkout;
+        return directory_inside(checkout, url.subdir, str_cat("--context ", context, " (its subdirectory)"));
+    }
     if (context.starts_with("tar://")) {
         std::string path = context.substr(6);
         if (path == "stdin") {
@@ -111,18 +125,8 @@ Result<PreparedContext> prepare_context(const ContextInputs& inputs) {
     PreparedContext prepared;
     KILN_ASSIGN(prepared.directory, context_directory(inputs, dockerfile_from_stdin));
     if (!inputs.sub_path.empty()) {
-        // Inside the context, whatever it says: an absolute path, .. or a symlink cannot leave it.
-        if (inputs.sub_path.starts_with("/") || escapes_root(inputs.sub_path))
-            return fail(str_cat("--context-sub-path ", inputs.sub_path, ": must name a directory inside the context"));
-        std::error_code error;
-        std::filesystem::path root = std::filesystem::canonical(prepared.directory, error);
-        std::filesystem::path sub = std::filesystem::canonical(root / clean_path(inputs.sub_path), error);
-        if (error || !std::filesystem::is_directory(sub))
-            return fail(str_cat("--context-sub-path ", inputs.sub_path, ": no such directory in the context"));
-        auto relative = sub.lexically_relative(root).string();
-        if (relative == ".." || relative.starts_with("../"))
-            return fail(str_cat("--context-sub-path ", inputs.sub_path, ": leads outside the context"));
-        prepared.directory = sub.string();
+        KILN_ASSIGN(prepared.directory,
+                    directory_inside(prepared.directory, inputs.sub_path, "--context-sub-path " + inputs.sub_path));
     }
     if (dockerfile_from_stdin) {
         prepared.dockerfile = inputs.work_dir + "/Dockerfile.stdin";

@@ -3,11 +3,14 @@
 //   DIR, dir://DIR                  a directory, used where it is
 //   tar://PATH, tar://stdin         a tar archive (plain, gzip, bzip2, xz or zstd), unpacked into the work directory
 //   https://…, http://… (not .git)  the same, downloaded first
-// Git contexts (git://, ssh://, https://….git), buckets (s3://, gs://) and Azure blobs are refused, naming what
-// works instead. `--dockerfile -` reads the Dockerfile from stdin.
+//   git://…, https://….git, ssh://…, git@host:… a git repository (git_source.hpp), with #ref and :subdir
+// Buckets (s3://, gs://) and Azure blobs are refused, naming what works instead. `--dockerfile -` reads the
+// Dockerfile from stdin.
 
+#include <map>
 #include <string>
 
+#include "builder/sources/git_source.hpp"
 #include "common/error.hpp"
 
 namespace kiln {
@@ -18,6 +21,9 @@ struct ContextInputs {
     std::string dockerfile;  // --dockerfile as given
     std::string work_dir;    // the build's private directory: unpacked contexts and a Dockerfile from stdin go there
     int stdin_fd = 0;        // where tar://stdin and --dockerfile - read
+    GitOptions git;          // --git
+    // The process's environment, for git (its credentials, proxies and CA settings).
+    std::map<std::string, std::string, std::less<>> environment;
 };
 
 struct PreparedContext {

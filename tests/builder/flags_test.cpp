@@ -70,9 +70,19 @@ TEST(BuildFlags, UnknownFlagIsAnErrorNamingIt) {
 }
 
 TEST(BuildFlags, KanikoFlagsThatWouldChangeTheResultAreRefused) {
-    auto options = parse_build_flags({"--no-push", "--git=branch=main"});
+    auto options = parse_build_flags({"--no-push", "--bucket=contexts"});
     ASSERT_FALSE(options);
-    EXPECT_NE(options.error().message().find("--git"), std::string::npos);
+    EXPECT_NE(options.error().message().find("--bucket"), std::string::npos);
+}
+
+TEST(BuildFlags, GitOptionsAccumulateAndUnknownOnesAreRefused) {
+    auto options = parse_build_flags({"--no-push", "--git=branch=main", "--git", "recurse-submodules=true"});
+    ASSERT_TRUE(options) << options.error().message();
+    EXPECT_EQ(options->git.branch, "main");
+    EXPECT_TRUE(options->git.recurse_submodules);
+    auto unknown = parse_build_flags({"--no-push", "--git=depth=1"});
+    ASSERT_FALSE(unknown);
+    EXPECT_NE(unknown.error().message().find("depth"), std::string::npos) << unknown.error().message();
 }
 
 TEST(BuildFlags, RegistryFlagsAreParsed) {
