@@ -160,6 +160,26 @@ TEST(DeployManifests, TheBaselineRulesCatchWhatTheyForbid) {
                     .empty());
 }
 
+// The README's Pipeline uses the Task by its name and reads only results that the Task has.
+TEST(DeployManifests, TheReadmesPipelineReadsResultsTheTaskHas) {
+    auto readme = read_file(source_path("README.md"));
+    auto task = read_file(source_path("deploy/tekton/kiln.yaml"));
+    ASSERT_TRUE(readme && task);
+    EXPECT_NE(readme->find("kind: Pipeline"), std::string::npos);
+    EXPECT_NE(readme->find("$(tasks.build.results.IMAGE_URL)"), std::string::npos);
+    size_t results = task->find("\n  results:\n");
+    ASSERT_NE(results, std::string::npos);
+    std::string results_section = task->substr(results, task->find("\n  volumes:", results) - results);
+    const std::string marker = "$(tasks.build.results.";
+    size_t used = 0;
+    for (size_t at = readme->find(marker); at != std::string::npos; at = readme->find(marker, at + 1), ++used) {
+        size_t start = at + marker.size();
+        std::string name = readme->substr(start, readme->find(')', start) - start);
+        EXPECT_NE(results_section.find("- name: " + name + "\n"), std::string::npos) << "no result " << name;
+    }
+    EXPECT_GE(used, 2u);
+}
+
 // The Task and the Job ask for nothing that Pod Security "baseline" refuses, as the catalog Kaniko Task does not.
 TEST(DeployManifests, TheTaskAndTheJobAreAdmittedUnderBaseline) {
     for (const char* manifest : {"deploy/tekton/kiln.yaml", "deploy/kubernetes/kiln-job.yaml"}) {
