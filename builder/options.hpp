@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "builder/sandbox/sandbox_mode.hpp"
-#include "builder/sources/git_source.hpp"
 #include "common/log.hpp"
 #include "images/media_type.hpp"
 #include "images/platform.hpp"
@@ -68,6 +67,15 @@ struct CacheSettings {
     // copied files' content, so both are on.
     bool run_layers = true;
     bool copy_layers = true;
+};
+
+// Kaniko's --git options for a git context ("branch=main,single-branch=true,recurse-submodules=true,
+// insecure-skip-tls=false"; git_source.hpp applies them).
+struct GitOptions {
+    std::string branch;
+    bool single_branch = false;  // a shallow fetch of one ref is always single-branch
+    bool recurse_submodules = false;
+    bool insecure_skip_tls = false;
 };
 
 struct BuildOptions {

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "builder/memory_budget.hpp"
+#include "builder/sources/git_source.hpp"
 #include "builder/run/secrets.hpp"
 #include "common/strings.hpp"
 

@@ -16,6 +16,7 @@
 #include "builder/sandbox/container_init.hpp"
 #include "builder/sandbox/mount_stubs.hpp"
 #include "builder/sandbox/output_relay.hpp"
+#include "builder/sandbox/step_channels.hpp"
 #include "builder/sandbox/sandbox.hpp"
 #include "common/files.hpp"
 #include "common/log.hpp"
@@ -192,17 +193,7 @@ Result<int> Sandbox::run_chroot(const RunSpec& spec) const {
         KILN_TRY(stand_in(path, make_file(*content)));
     }
 
-    // The step's stdin is the host's /dev/null, whatever the image's is.
-    UniqueFd dev_null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-    if (!dev_null) return fail_errno("open /dev/null");
-    CommandArrays command = command_arrays(spec);
-    KILN_ASSIGN(auto sync_pipe, make_pipe());
-    KILN_ASSIGN(auto report_pipe, make_pipe());
-    KILN_ASSIGN(std::unique_ptr<OutputRelay> stdout_relay, OutputRelay::start(spec.stdout_fd));
-    std::unique_ptr<OutputRelay> stderr_relay;
-    if (spec.stderr_fd != spec.stdout_fd) {
-        KILN_ASSIGN(stderr_relay, OutputRelay::start(spec.stderr_fd));
-    }
+    KILN_ASSIGN(StepChannels channels, StepChannels::open(spec));
     std::vector<std::unique_ptr<OutputRelay>> fifo_relays;
     for (auto [name, target] : {std::pair{"stdout", spec.stdout_fd}, std::pair{"stderr", spec.stderr_fd}}) {
         KILN_ASSIGN(auto parent, rootfs.open_parent(str_cat("dev/", name)));
@@ -210,23 +201,8 @@ Result<int> Sandbox::run_chroot(const RunSpec& spec) const {
         fifo_relays.push_back(std::move(relay));
     }
 
-    InitPlan plan;
-    plan.sync_fd = sync_pipe.first.get();
-    plan.report_fd = report_pipe.second.get();
-    plan.rootfs_path = spec.rootfs.c_str();
-    plan.hostname = spec.hostname.c_str();
-    plan.working_directory = spec.working_directory.c_str();
-    plan.uid = spec.uid;
-    plan.gid = spec.gid;
-    plan.groups = spec.supplementary_gids.data();
-    plan.group_count = spec.supplementary_gids.size();
-    plan.argv = command.argv.data();
-    plan.envp = command.envp.data();
-    plan.exec_candidates = command.candidates.data();
-    plan.stdout_fd = stdout_relay->write_fd();
-    plan.stderr_fd = stderr_relay ? stderr_relay->write_fd() : stdout_relay->write_fd();
+    InitPlan plan = channels.plan(spec);
     plan.capabilities = CapabilitySet::docker_default;
-    plan.stdin_fd = dev_null.get();
 
     KILN_ASSIGN(ClonedProcess child, with_context(ClonedProcess::spawn(0, chroot_init_main, &plan),
                                                   "starting the RUN's chroot sandbox"));
@@ -234,27 +210,23 @@ Result<int> Sandbox::run_chroot(const RunSpec& spec) const {
     // of the sync pipe, which the init takes as the order, and waits for it. Killing the init instead would
     // leave them running, reparented to the pod's init.
     struct EndInit {
-        UniqueFd& sync;
+        StepChannels& channels;
         ClonedProcess& init;
         bool done = false;
         ~EndInit() {
             if (done) return;
-            sync.reset();
+            channels.close_sync();
             [[maybe_unused]] auto ended = init.wait();
         }
-    } init_guard{sync_pipe.second, child};
-    sync_pipe.first.reset();
-    report_pipe.second.reset();
-    stdout_relay->close_write_end();
-    if (stderr_relay) stderr_relay->close_write_end();
-    if (::write(sync_pipe.second.get(), "g", 1) != 1) return fail_errno("start the RUN's chroot sandbox");
-    KILN_ASSIGN(std::vector<InitReport> reports, read_init_reports(report_pipe.first.get()));
+    } init_guard{channels, child};
+    channels.child_started();
+    KILN_TRY(channels.go());
+    KILN_ASSIGN(std::vector<InitReport> reports, channels.read_reports());
     // The init exits once the step and everything it started are gone.
     KILN_ASSIGN(int status, child.wait());
     init_guard.done = true;
     // The init killed everything the step left behind before it exited: the output pipes are closed.
-    stdout_relay->finish();
-    if (stderr_relay) stderr_relay->finish();
+    channels.finish_output();
     for (auto& relay : fifo_relays) relay->finish();
     while (!stand_ins.empty()) {
         KILN_TRY(stand_ins.back()->restore());

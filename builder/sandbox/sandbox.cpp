@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -14,7 +15,7 @@
 #include "builder/sandbox/cloned_process.hpp"
 #include "builder/sandbox/container_init.hpp"
 #include "builder/sandbox/mount_stubs.hpp"
-#include "builder/sandbox/output_relay.hpp"
+#include "builder/sandbox/step_channels.hpp"
 #include "builder/sandbox/step_mounts.hpp"
 #include "builder/sandbox/userns_overlay.hpp"
 #include "common/files.hpp"
@@ -262,7 +263,7 @@ Result<int> Sandbox::run(const RunSpec& spec) const {
     if (m_mode == SandboxMode::chroot) return run_chroot(spec);
     KILN_ASSIGN(RootFs rootfs, RootFs::open(spec.rootfs));
 
-    InitPlan plan;
+    std::array<bool, k_mount_target_paths.size()> mount_wanted{};
     MountStubs stubs;
     for (MountTarget target : {MountTarget::proc, MountTarget::dev, MountTarget::sys, MountTarget::hosts,
                                MountTarget::resolv_conf}) {
@@ -281,43 +282,19 @@ Result<int> Sandbox::run(const RunSpec& spec) const {
             log_warn("not mounting /", path, " into the RUN: ", made.error().message());
             continue;
         }
-        plan.mount_wanted[index] = true;
+        mount_wanted[index] = true;
     }
 
     KILN_ASSIGN(StepMounts step_mounts, StepMounts::prepare(spec.mounts, rootfs, stubs));
 
-    CommandArrays command = command_arrays(spec);
-    // The step's stdin is the host's /dev/null, whatever the image's is.
-    UniqueFd dev_null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-    if (!dev_null) return fail_errno("open /dev/null");
     UniqueFd rootfs_tree;
     KILN_ASSIGN(IdMapping mapping, mapping_for_run(spec, rootfs_tree, step_mounts));
-    KILN_ASSIGN(auto sync_pipe, make_pipe());
-    KILN_ASSIGN(auto report_pipe, make_pipe());
     // Declared before the child: on every path the child (and its pid namespace) is gone before a relay waits.
-    KILN_ASSIGN(std::unique_ptr<OutputRelay> stdout_relay, OutputRelay::start(spec.stdout_fd));
-    std::unique_ptr<OutputRelay> stderr_relay;
-    if (spec.stderr_fd != spec.stdout_fd) {
-        KILN_ASSIGN(stderr_relay, OutputRelay::start(spec.stderr_fd));
-    }
-
-    plan.sync_fd = sync_pipe.first.get();
-    plan.report_fd = report_pipe.second.get();
+    KILN_ASSIGN(StepChannels channels, StepChannels::open(spec));
+    InitPlan plan = channels.plan(spec);
+    plan.mount_wanted = mount_wanted;
     plan.rootfs_tree_fd = rootfs_tree ? rootfs_tree.get() : -1;
-    plan.rootfs_path = spec.rootfs.c_str();
-    plan.hostname = spec.hostname.c_str();
     plan.private_network = spec.network == NetworkMode::none;
-    plan.working_directory = spec.working_directory.c_str();
-    plan.uid = spec.uid;
-    plan.gid = spec.gid;
-    plan.groups = spec.supplementary_gids.data();
-    plan.group_count = spec.supplementary_gids.size();
-    plan.argv = command.argv.data();
-    plan.envp = command.envp.data();
-    plan.exec_candidates = command.candidates.data();
-    plan.stdin_fd = dev_null.get();
-    plan.stdout_fd = stdout_relay->write_fd();
-    plan.stderr_fd = stderr_relay ? stderr_relay->write_fd() : stdout_relay->write_fd();
     plan.step_mounts = step_mounts.plan();
     plan.step_mount_count = step_mounts.size();
     // Without a user namespace the step's root is host root: it keeps only Docker's default capabilities.
@@ -331,23 +308,17 @@ Result<int> Sandbox::run(const RunSpec& spec) const {
     if (!child && own_user_namespace)
         return fail(user_namespace_error(child.error().errno_value()).context("starting the RUN sandbox"));
     if (!child) return fail(std::move(child).error().context("starting the RUN sandbox (clone of new namespaces)"));
-    // Only the child may hold these ends: EOF on the report pipe must mean the child is done with setup.
-    sync_pipe.first.reset();
-    report_pipe.second.reset();
+    channels.child_started();
     rootfs_tree.reset();
-    stdout_relay->close_write_end();
-    if (stderr_relay) stderr_relay->close_write_end();
     step_mounts.release_clones();
 
     if (own_user_namespace) KILN_TRY_CONTEXT(write_id_maps(child->pid(), mapping), "mapping the RUN's ids");
-    // The write end stays open until the child has ended: its closing tells the child that kiln died.
-    if (::write(sync_pipe.second.get(), "g", 1) != 1) return fail_errno("start the RUN sandbox");
-    KILN_ASSIGN(std::vector<InitReport> reports, read_init_reports(report_pipe.first.get()));
+    KILN_TRY(channels.go());
+    KILN_ASSIGN(std::vector<InitReport> reports, channels.read_reports());
     KILN_ASSIGN(int status, child->wait());
     // The pid namespace died with its init: every copy of the output pipes is closed, and what the step
     // wrote reaches kiln's log before the step's result does.
-    stdout_relay->finish();
-    if (stderr_relay) stderr_relay->finish();
+    channels.finish_output();
     KILN_TRY_CONTEXT(stubs.remove(), "removing the RUN's mount point stubs");
     return command_result(reports, status, plan);
 }

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "builder/options.hpp"
 #include "common/error.hpp"
 
 namespace kiln {
@@ -25,14 +26,6 @@ bool is_git_context(std::string_view context);
 // Splits a git context into repository, ref and subdirectory; refuses a subdirectory that leaves the checkout
 // and a repository git would read from the local disk.
 Result<GitUrl> parse_git_context(std::string_view context);
-
-// Kaniko's --git options ("branch=main,single-branch=true,recurse-submodules=true,insecure-skip-tls=false").
-struct GitOptions {
-    std::string branch;
-    bool single_branch = false;  // a shallow fetch of one ref is always single-branch
-    bool recurse_submodules = false;
-    bool insecure_skip_tls = false;
-};
 
 // Applies one --git value to `options`; an unknown key or a value that is not a boolean is an error.
 Status apply_git_option(GitOptions& options, std::string_view value);

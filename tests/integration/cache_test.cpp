@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <future>
 #include <mutex>
@@ -114,7 +115,7 @@ TEST_F(CacheTest, AnArgOfAnotherStageRebuildsThatStageAndTheCopyFromIt) {
 TEST_F(CacheTest, AnAddedUrlIsKeyedByTheBytesItServesAndFetchedOncePerBuild) {
     std::mutex mutex;
     std::string body = "version 1\n";
-    int requests = 0;
+    std::atomic<int> requests = 0;  // counted on the server's thread, read on this one
     auto server = LocalHttpServer::start([&](const LocalRequest&) {
         std::lock_guard lock(mutex);
         ++requests;
@@ -125,7 +126,7 @@ TEST_F(CacheTest, AnAddedUrlIsKeyedByTheBytesItServesAndFetchedOncePerBuild) {
         str_cat("FROM base\nADD ", (*server)->url("/tool.txt"), " /tool.txt\nRUN ", k_random, " > /after\n");
     build_ok(dockerfile, cached());
     std::string after = content_of("after");
-    EXPECT_EQ(requests, 1) << "the key's download is the one the step copies";
+    EXPECT_EQ(requests.load(), 1) << "the key's download is the one the step copies";
     KilnRun same = build_ok(dockerfile, cached());
     EXPECT_EQ(content_of("after"), after);
     EXPECT_EQ(same.output.find("not cached"), std::string::npos) << same.output;
@@ -136,7 +137,7 @@ TEST_F(CacheTest, AnAddedUrlIsKeyedByTheBytesItServesAndFetchedOncePerBuild) {
     KilnRun changed = build_ok(dockerfile, cached());
     EXPECT_EQ(content_of("tool.txt"), "version 2\n");
     EXPECT_NE(content_of("after"), after);
-    EXPECT_EQ(requests, 3);
+    EXPECT_EQ(requests.load(), 3);
 }
 
 TEST_F(CacheTest, ANewBaseRebuildsEverything) {

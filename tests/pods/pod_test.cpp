@@ -12,7 +12,7 @@
 #include "common/strings.hpp"
 #include "common/temp_dir.hpp"
 #include "tests/integration/flat_image.hpp"
-#include "tests/integration/harness.hpp"
+#include "tests/integration/registry_fixture.hpp"
 #include "tests/pods/pod.hpp"
 
 namespace kiln::test {
@@ -33,24 +33,15 @@ constexpr const char* k_dockerfile =
     "COPY --from=first /app /app2\n"
     "COPY --from=first /suid /id-root /\n";
 
-class PodTest : public ::testing::Test {
+class PodTest : public RegistryBuildTest {
 protected:
     static void SetUpTestSuite() {
         if (std::string why = pods_unavailable(); !why.empty()) {
             s_skip_reason = why;
             return;
         }
-        if ((s_skip_reason = missing_tools())) return;
-        auto work = TempDir::create(default_temp_parent(), "kiln-pods-");
-        ASSERT_TRUE(work) << work.error().message();
-        s_work = new TempDir(std::move(*work));
-        auto registry = RegistryProcess::start();
-        ASSERT_TRUE(registry) << registry.error().message();
-        s_registry = registry->release();
-        auto base = push_busybox_base(*s_registry, s_work->path());
-        ASSERT_TRUE(base) << base.error().message();
-        s_base = new std::string(*base);
-
+        RegistryBuildTest::SetUpTestSuite();
+        if (s_skip_reason || !s_base) return;
         // The executor image: kiln builds it FROM the same busybox base (here from the context push_busybox_base
         // left), and its rootfs is the pods' root filesystem.
         std::string work_dir = s_work->path();
@@ -71,20 +62,13 @@ protected:
     }
     static void TearDownTestSuite() {
         delete s_rootfs;
-        delete s_base;
-        delete s_registry;
-        delete s_work;
         s_rootfs = nullptr;
-        s_base = nullptr;
-        s_registry = nullptr;
-        s_work = nullptr;
+        RegistryBuildTest::TearDownTestSuite();
     }
     void SetUp() override {
-        if (s_skip_reason) GTEST_SKIP() << *s_skip_reason;
+        RegistryBuildTest::SetUp();
+        if (IsSkipped() || HasFatalFailure()) return;
         ASSERT_NE(s_rootfs, nullptr) << "the executor image could not be built";
-        auto dir = TempDir::create(s_work->path(), "pod-");
-        ASSERT_TRUE(dir) << dir.error().message();
-        m_dir = std::move(*dir);
         // The pod's bundle: its own config.json, for the shared executor rootfs.
         m_bundle = m_dir.path() + "/bundle";
         ASSERT_TRUE(make_directories(m_bundle));
@@ -95,7 +79,7 @@ protected:
         ASSERT_TRUE(write_file_atomic(m_workspace + "/context/copied", "copied\n"));
     }
 
-    std::string reference(const std::string& name) const { return str_cat(s_registry->host_port(), "/pods/", name); }
+    std::string pod_image(const std::string& name) const { return reference("pods/" + name); }
 
     // kiln's build step, as the Tekton Task runs it, inside a pod of `spec`.
     PodRun build_in_pod(PodSpec spec, const std::string& destination) {
@@ -149,13 +133,8 @@ protected:
 
     static bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
-    TempDir m_dir;
     std::string m_bundle;
     std::string m_workspace;
-    static inline std::optional<std::string> s_skip_reason;
-    static inline TempDir* s_work = nullptr;
-    static inline RegistryProcess* s_registry = nullptr;
-    static inline std::string* s_base = nullptr;
     static inline std::string* s_rootfs = nullptr;
 };
 
@@ -163,23 +142,23 @@ protected:
 // No user namespace and no mount: kiln builds in chroot mode.
 TEST_F(PodTest, RootWithDefaultCapabilitiesAndRuntimeDefaultSeccompBuildsInChrootMode) {
     PodRun run = build_in_pod(PodSpec{.capabilities = PodCapabilities::docker_default, .seccomp = PodSeccomp::runtime_default},
-                              reference("baseline:1"));
+                              pod_image("baseline:1"));
     ASSERT_EQ(run.exit_code, 0) << run.output;
     EXPECT_TRUE(contains(run.output, "sandbox: chroot sandbox")) << run.output;
     EXPECT_TRUE(contains(run.output, "sandbox: not userns: ")) << run.output;
     EXPECT_TRUE(contains(run.output, "sandbox: not rootns: ")) << run.output;
-    build_reference(reference("reference:1"));
-    expect_same_image(reference("baseline:1"), reference("reference:1"));
+    build_reference(pod_image("reference:1"));
+    expect_same_image(pod_image("baseline:1"), pod_image("reference:1"));
 }
 
 // Root with the default capabilities where seccomp lets user namespaces through: the userns sandbox.
 TEST_F(PodTest, RootWithDefaultCapabilitiesAndUnconfinedSeccompBuildsInUsernsMode) {
     PodRun run = build_in_pod(PodSpec{.capabilities = PodCapabilities::docker_default, .seccomp = PodSeccomp::unconfined},
-                              reference("unconfined:1"));
+                              pod_image("unconfined:1"));
     ASSERT_EQ(run.exit_code, 0) << run.output;
     EXPECT_TRUE(contains(run.output, "sandbox: userns sandbox")) << run.output;
-    build_reference(reference("reference:2"));
-    expect_same_image(reference("unconfined:1"), reference("reference:2"));
+    build_reference(pod_image("reference:2"));
+    expect_same_image(pod_image("unconfined:1"), pod_image("reference:2"));
 }
 
 // hostUsers: false: root in the pod's own user namespace, with the default capabilities there and RuntimeDefault.
@@ -189,12 +168,12 @@ TEST_F(PodTest, RootInAPodUserNamespaceWithRuntimeDefaultSeccompBuilds) {
                                       .seccomp = PodSeccomp::runtime_default,
                                       .user_namespace = true,
                                       .host_id_base = 200000},
-                              reference("hostusers:1"));
+                              pod_image("hostusers:1"));
     ASSERT_EQ(run.exit_code, 0) << run.output;
     EXPECT_TRUE(contains(run.output, "sandbox: chroot sandbox")) << run.output;
     EXPECT_TRUE(contains(run.output, "this RUN's /dev/null is an empty regular file")) << run.output;
-    build_reference(reference("reference:3"));
-    expect_same_image(reference("hostusers:1"), reference("reference:3"));
+    build_reference(pod_image("reference:3"));
+    expect_same_image(pod_image("hostusers:1"), pod_image("reference:3"));
 }
 
 // A non-root pod whose user has subordinate ids, where privilege escalation is allowed: newuidmap (with file
@@ -204,12 +183,12 @@ TEST_F(PodTest, NonRootWithSubordinateIdsBuildsInUsernsModeWithTheFullRange) {
                                       .seccomp = PodSeccomp::unconfined,
                                       .uid = 1000,
                                       .gid = 1000},
-                              reference("nonroot:1"));
+                              pod_image("nonroot:1"));
     ASSERT_EQ(run.exit_code, 0) << run.output;
     EXPECT_TRUE(contains(run.output, "sandbox: userns sandbox nested in kiln's user namespace")) << run.output;
     EXPECT_FALSE(contains(run.output, "single-id user namespace")) << run.output;
-    build_reference(reference("reference:4"));
-    expect_same_image(reference("nonroot:1"), reference("reference:4"));
+    build_reference(pod_image("reference:4"));
+    expect_same_image(pod_image("nonroot:1"), pod_image("reference:4"));
 }
 
 // Pod Security "restricted": non-root, no privilege escalation, RuntimeDefault. No user namespace can be made and
@@ -220,7 +199,7 @@ TEST_F(PodTest, RestrictedPodFailsBeforePullingAndSaysWhatWouldWork) {
                                       .no_new_privileges = true,
                                       .uid = 1000,
                                       .gid = 1000},
-                              reference("restricted:1"));
+                              pod_image("restricted:1"));
     EXPECT_NE(run.exit_code, 0) << run.output;
     EXPECT_TRUE(contains(run.output, "no RUN sandbox works here")) << run.output;
     EXPECT_TRUE(contains(run.output, "Dockerfile:3")) << run.output;
