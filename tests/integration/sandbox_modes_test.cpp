@@ -109,8 +109,9 @@ TEST_F(SandboxModesTest, ChrootEndsEveryProcessAStepLeaves) {
 TEST_F(SandboxModesTest, ChrootStepsEndWhenKilnIsKilled) {
     std::string marker = str_cat(20000 + ::getpid() % 20000);
     m_command_prefix = {"sh", "-c", "\"$0\" \"$@\" & kiln=$!; sleep 2; kill -TERM $kiln; wait $kiln; sleep 1; exit 3"};
+    // A killed kiln leaves its work directory: it goes with the test's own.
     KilnRun run = build(str_cat("FROM base\nRUN (setsid sleep ", marker, " > /dev/null 2>&1 &); sleep ", marker, "\n"),
-                        {"--sandbox=chroot"});
+                        {"--sandbox=chroot", "--work-dir", case_path("work")});
     EXPECT_EQ(run.exit_code, 3) << run.output;
     EXPECT_TRUE(contains(run.output, "RUN (setsid sleep")) << "the step never started:\n" << run.output;
     auto left = run_process({"pgrep", "-f", "sleep " + marker});
