@@ -5,6 +5,8 @@
 
 #include <unistd.h>
 
+#include <map>
+
 #include <gtest/gtest.h>
 
 #include "common/files.hpp"
@@ -13,6 +15,7 @@
 #include "common/temp_dir.hpp"
 #include "tests/integration/flat_image.hpp"
 #include "tests/integration/registry_fixture.hpp"
+#include "tests/integration/task_file.hpp"
 #include "tests/pods/pod.hpp"
 
 namespace kiln::test {
@@ -205,6 +208,62 @@ TEST_F(PodTest, RestrictedPodFailsBeforePullingAndSaysWhatWouldWork) {
     EXPECT_TRUE(contains(run.output, "Dockerfile:3")) << run.output;
     EXPECT_TRUE(contains(run.output, "seccompProfile Unconfined")) << run.output;
     EXPECT_FALSE(contains(run.output, "FROM ")) << "something was resolved first:\n" << run.output;
+}
+
+// deploy/tekton/kiln.yaml's build step, with Tekton's substitutions made as a TaskRun makes them, in the pod the
+// Task gets under Pod Security baseline: it builds, pushes and writes every result.
+TEST_F(PodTest, TheTasksBuildStepRunsInABaselinePod) {
+    auto text = read_file(source_path("deploy/tekton/kiln.yaml"));
+    ASSERT_TRUE(text) << text.error().message();
+    TaskFile task = read_task(*text, "build-and-push");
+    ASSERT_FALSE(task.step.args.empty()) << "no args found for the build-and-push step";
+    std::string source = m_dir.path() + "/source";
+    std::string results = m_dir.path() + "/results";
+    ASSERT_TRUE(make_directories(source));
+    ASSERT_TRUE(make_directories(results));
+    ASSERT_TRUE(write_file_atomic(source + "/" + task.defaults["DOCKERFILE"], k_dockerfile));
+    ASSERT_TRUE(write_file_atomic(source + "/copied", "copied\n"));
+    std::string image = pod_image("task:1");
+    std::map<std::string, std::string> substitutions = {
+        {"$(workspaces.source.path)", "/workspace/source"},
+        {"$(params.DOCKERFILE)", task.defaults["DOCKERFILE"]},
+        {"$(params.CONTEXT)", task.defaults["CONTEXT"]},
+        {"$(params.IMAGE)", image},
+        {"$(results.IMAGE_DIGEST.path)", "/tekton/results/IMAGE_DIGEST"},
+        {"$(results.IMAGE_URL.path)", "/tekton/results/IMAGE_URL"},
+        {"$(results.IMAGE_REF.path)", "/tekton/results/IMAGE_REF"},
+    };
+    PodSpec spec{.capabilities = PodCapabilities::docker_default, .seccomp = PodSeccomp::runtime_default};
+    spec.args = {"/kaniko/executor"};  // the image's entrypoint: the step gives args only
+    for (std::string arg : task.step.args) {
+        if (arg == "$(params.EXTRA_ARGS[*])") {
+            for (const char* extra : {"--insecure", "--insecure-pull"}) spec.args.emplace_back(extra);
+            spec.args.push_back("--build-arg=BASE=" + *s_base);
+            continue;
+        }
+        for (const auto& [from, to] : substitutions) arg = replace_all(arg, from, to);
+        ASSERT_EQ(arg.find("$("), std::string::npos) << "a substitution the test does not make: " << arg;
+        spec.args.push_back(arg);
+    }
+    spec.environment = {"PATH=/kaniko:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=/root"};
+    spec.working_directory = "/workspace/source";
+    spec.volumes = {{source, "/workspace/source"}, {results, "/tekton/results"}};
+    for (const auto& [name, mount_path] : task.step.volume_mounts) {
+        std::string local = m_dir.path() + "/volume-" + name;
+        ASSERT_TRUE(make_directories(local));
+        spec.volumes.emplace_back(local, mount_path);
+    }
+    auto run = run_pod(m_bundle, *s_rootfs, spec);
+    ASSERT_TRUE(run) << run.error().message();
+    ASSERT_EQ(run->exit_code, 0) << run->output;
+    EXPECT_TRUE(contains(run->output, "sandbox: chroot sandbox")) << run->output;
+
+    auto pushed = inspect_remote(image);
+    ASSERT_TRUE(pushed) << pushed.error().message();
+    std::string digest = (*pushed)["Digest"].get<std::string>();
+    EXPECT_EQ(read_file(results + "/IMAGE_DIGEST").value_or(""), digest);
+    EXPECT_EQ(read_file(results + "/IMAGE_URL").value_or(""), image);
+    EXPECT_EQ(read_file(results + "/IMAGE_REF").value_or(""), pod_image("task") + "@" + digest);
 }
 
 }  // namespace
