@@ -107,9 +107,25 @@ TEST(DeployManifests, TheReadmesPipelineReadsResultsTheTaskHas) {
     EXPECT_GE(used, 2u);
 }
 
-// The Task and the Job ask for nothing that Pod Security "baseline" refuses, as the catalog Kaniko Task does not.
-TEST(DeployManifests, TheTaskAndTheJobAreAdmittedUnderBaseline) {
-    for (const char* manifest : {"deploy/tekton/kiln.yaml", "deploy/kubernetes/kiln-job.yaml"}) {
+// The rootless Task is the same Task to a Pipeline: the same params, workspaces and results, word for word.
+TEST(DeployManifests, TheRootlessTaskHasTheTasksParamsWorkspacesAndResults) {
+    auto interface = [](const std::string& manifest) {
+        std::string text = read_file(source_path(manifest)).value_or("");
+        size_t start = text.find("\n  params:\n");
+        size_t end = text.find("\n  volumes:\n");
+        EXPECT_TRUE(start != std::string::npos && end != std::string::npos && start < end) << manifest;
+        return start < end && end != std::string::npos ? text.substr(start, end - start) : "";
+    };
+    std::string task = interface("deploy/tekton/kiln.yaml");
+    EXPECT_NE(task.find("name: IMAGE_DIGEST"), std::string::npos);
+    EXPECT_EQ(interface("deploy/tekton/kiln-rootless.yaml"), task);
+}
+
+// The Tasks and the Job ask for nothing that Pod Security "baseline" refuses, as the catalog Kaniko Task does not
+// (the rootless Task's seccomp profile is a Localhost one, which baseline admits).
+TEST(DeployManifests, TheTasksAndTheJobAreAdmittedUnderBaseline) {
+    for (const char* manifest :
+         {"deploy/tekton/kiln.yaml", "deploy/tekton/kiln-rootless.yaml", "deploy/kubernetes/kiln-job.yaml"}) {
         auto text = read_file(source_path(manifest));
         ASSERT_TRUE(text) << text.error().message();
         EXPECT_EQ(join(baseline_violations(*text), "\n"), "") << manifest;

@@ -22,9 +22,6 @@ std::vector<std::string> capability_list(PodCapabilities capabilities) {
             return {"CAP_CHOWN",  "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",      "CAP_MKNOD",
                     "CAP_NET_RAW", "CAP_SETGID",      "CAP_SETUID",           "CAP_SETFCAP",     "CAP_SETPCAP",
                     "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"};
-        case PodCapabilities::crio_default:
-            return {"CAP_CHOWN",  "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER",          "CAP_SETGID",
-                    "CAP_SETUID", "CAP_SETPCAP",      "CAP_NET_BIND_SERVICE", "CAP_KILL"};
         case PodCapabilities::none:
             return {};
     }
@@ -42,9 +39,10 @@ nlohmann::json deny_clone_with(unsigned long flag) {
     return rule;
 }
 
-nlohmann::json seccomp_profile(PodSeccomp seccomp) {
+// RuntimeDefault as containerd and Docker have it, for a pod without CAP_SYS_ADMIN (pod.hpp).
+nlohmann::json runtime_default_profile() {
     nlohmann::json syscalls = nlohmann::json::array();
-    if (seccomp == PodSeccomp::runtime_default) {
+    {
         // What moby's and containerd's profile allow only with CAP_SYS_ADMIN, or not at all (pivot_root).
         syscalls.push_back(deny({"unshare", "setns", "mount", "umount2", "pivot_root", "fsopen", "fsconfig", "fsmount",
                                  "fspick", "move_mount", "open_tree", "mount_setattr", "sethostname", "setdomainname"},
@@ -54,7 +52,7 @@ nlohmann::json seccomp_profile(PodSeccomp seccomp) {
             syscalls.push_back(deny_clone_with(flag));
         syscalls.push_back(deny({"clone3"}, ENOSYS));
     }
-    // Both profiles refuse what no container needs.
+    // What no container needs.
     syscalls.push_back(deny({"kexec_load", "init_module", "finit_module", "delete_module", "open_by_handle_at",
                              "reboot", "swapon", "swapoff"},
                             EPERM));
@@ -72,7 +70,7 @@ nlohmann::json device_rule(const char* type, int major, int minor, const char* a
 
 }  // namespace
 
-nlohmann::json pod_config(const PodSpec& spec, const std::string& rootfs) {
+Result<nlohmann::json> pod_config(const PodSpec& spec, const std::string& rootfs) {
     std::vector<std::string> capabilities = capability_list(spec.capabilities);
     nlohmann::json process = {
         {"terminal", false},
@@ -127,14 +125,20 @@ nlohmann::json pod_config(const PodSpec& spec, const std::string& rootfs) {
             device_rule("c", 1, 8, "rwm"), device_rule("c", 1, 9, "rwm"), device_rule("c", 5, 0, "rwm"),
             device_rule("c", 5, 1, "rwm"), device_rule("c", 5, 2, "rwm"), device_rule("c", 136, -1, "rwm")}}}},
     };
-    if (spec.seccomp != PodSeccomp::unconfined) linux_section["seccomp"] = seccomp_profile(spec.seccomp);
+    if (spec.seccomp == PodSeccomp::runtime_default) linux_section["seccomp"] = runtime_default_profile();
+    if (spec.seccomp == PodSeccomp::localhost) {
+        KILN_ASSIGN(std::string profile, read_file(spec.localhost_profile));
+        auto parsed = nlohmann::json::parse(profile, nullptr, false);
+        if (parsed.is_discarded()) return fail(str_cat(spec.localhost_profile, ": not JSON"));
+        linux_section["seccomp"] = parsed;
+    }
     if (spec.user_namespace) {
         linux_section["namespaces"].push_back({{"type", "user"}});
         nlohmann::json map = {{{"containerID", 0}, {"hostID", spec.host_id_base}, {"size", 65536}}};
         linux_section["uidMappings"] = map;
         linux_section["gidMappings"] = map;
     }
-    return {{"ociVersion", "1.0.2"},
+    return nlohmann::json{{"ociVersion", "1.0.2"},
             {"process", process},
             {"root", {{"path", rootfs}, {"readonly", false}}},
             {"hostname", "pod"},
@@ -143,7 +147,8 @@ nlohmann::json pod_config(const PodSpec& spec, const std::string& rootfs) {
 }
 
 Result<PodRun> run_pod(const std::string& bundle, const std::string& rootfs, const PodSpec& spec, int timeout_seconds) {
-    KILN_TRY(write_file_atomic(bundle + "/config.json", pod_config(spec, rootfs).dump(2)));
+    KILN_ASSIGN(nlohmann::json config, pod_config(spec, rootfs));
+    KILN_TRY(write_file_atomic(bundle + "/config.json", config.dump(2)));
     KILN_ASSIGN(TempDir state, TempDir::create(default_temp_parent(), "kiln-runc-state-"));
     static std::atomic<int> counter{0};
     std::string id = str_cat("kiln-pod-", ::getpid(), "-", counter++);

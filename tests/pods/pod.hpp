@@ -18,7 +18,6 @@ namespace kiln::test {
 
 enum class PodCapabilities {
     docker_default,  // Docker's and containerd's default list: CHOWN … SYS_CHROOT, MKNOD, SETFCAP
-    crio_default,    // CRI-O's: without SYS_CHROOT, MKNOD, SETFCAP, NET_RAW and AUDIT_WRITE
     none,            // drop: [ALL]
 };
 
@@ -28,13 +27,14 @@ enum class PodSeccomp {
     // umount2, pivot_root, the new mount API and namespace-creating clone are refused (EPERM), clone3 gives
     // ENOSYS so that the C library falls back to clone.
     runtime_default,
-    // CRI-O's default (the containers/common profile), which lets those calls through to the capability check.
-    crio_default,
+    // A Localhost profile: PodSpec::localhost_profile, a JSON file in the kubelet's (and OCI's) format.
+    localhost,
 };
 
 struct PodSpec {
     PodCapabilities capabilities = PodCapabilities::docker_default;
     PodSeccomp seccomp = PodSeccomp::runtime_default;
+    std::string localhost_profile;
     bool no_new_privileges = false;  // allowPrivilegeEscalation: false
     uid_t uid = 0;                   // runAsUser
     gid_t gid = 0;
@@ -48,8 +48,9 @@ struct PodSpec {
     std::string working_directory = "/workspace";
 };
 
-// The OCI runtime config of a pod running `spec` on the root filesystem `rootfs` (an absolute path).
-nlohmann::json pod_config(const PodSpec& spec, const std::string& rootfs);
+// The OCI runtime config of a pod running `spec` on the root filesystem `rootfs` (an absolute path). Fails when
+// the Localhost seccomp profile cannot be read.
+Result<nlohmann::json> pod_config(const PodSpec& spec, const std::string& rootfs);
 
 struct PodRun {
     int exit_code = -1;

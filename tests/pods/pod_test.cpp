@@ -134,6 +134,64 @@ protected:
         EXPECT_EQ(left_tree->at("/id-root").uid, 7u);
     }
 
+    // Runs `manifest`'s build-and-push step in a pod of `spec`, pushing `image`; checks the push and the results,
+    // and returns kiln's output.
+    std::string run_task_step(const std::string& manifest, PodSpec spec, const std::string& image) {
+        auto text = read_file(source_path(manifest));
+        EXPECT_TRUE(text) << text.error().message();
+        TaskFile task = read_task(text.value_or(""), "build-and-push");
+        EXPECT_FALSE(task.step.args.empty()) << "no args found for the build-and-push step of " << manifest;
+        std::string source = m_dir.path() + "/source";
+        std::string results = m_dir.path() + "/results";
+        EXPECT_TRUE(make_directories(source) && make_directories(results, 0777));
+        ::chmod(results.c_str(), 0777);  // as Tekton's: any step's user writes its results
+        EXPECT_TRUE(write_file_atomic(source + "/" + task.defaults["DOCKERFILE"], k_dockerfile));
+        EXPECT_TRUE(write_file_atomic(source + "/copied", "copied\n"));
+        std::map<std::string, std::string> substitutions = {
+            {"$(workspaces.source.path)", "/workspace/source"},
+            {"$(params.DOCKERFILE)", task.defaults["DOCKERFILE"]},
+            {"$(params.CONTEXT)", task.defaults["CONTEXT"]},
+            {"$(params.IMAGE)", image},
+            {"$(results.IMAGE_DIGEST.path)", "/tekton/results/IMAGE_DIGEST"},
+            {"$(results.IMAGE_URL.path)", "/tekton/results/IMAGE_URL"},
+            {"$(results.IMAGE_REF.path)", "/tekton/results/IMAGE_REF"},
+        };
+        spec.args = {"/kaniko/executor"};  // the image's entrypoint: the step gives args only
+        for (std::string arg : task.step.args) {
+            if (arg == "$(params.EXTRA_ARGS[*])") {
+                for (const char* extra : {"--insecure", "--insecure-pull"}) spec.args.emplace_back(extra);
+                spec.args.push_back("--build-arg=BASE=" + *s_base);
+                continue;
+            }
+            for (const auto& [from, to] : substitutions) arg = replace_all(arg, from, to);
+            EXPECT_EQ(arg.find("$("), std::string::npos) << "a substitution the test does not make: " << arg;
+            spec.args.push_back(arg);
+        }
+        spec.environment = {"PATH=/kaniko:/usr/bin:/bin:/usr/sbin:/sbin",
+                            spec.uid == 0 ? "HOME=/root" : "HOME=/home/builder"};
+        spec.working_directory = "/workspace/source";
+        spec.volumes = {{source, "/workspace/source"}, {results, "/tekton/results"}};
+        for (const auto& [name, mount_path] : task.step.volume_mounts) {
+            std::string local = m_dir.path() + "/volume-" + name;
+            EXPECT_TRUE(make_directories(local));
+            ::chmod(local.c_str(), 0777);  // an emptyDir
+            spec.volumes.emplace_back(local, mount_path);
+        }
+        auto run = run_pod(m_bundle, *s_rootfs, spec);
+        EXPECT_TRUE(run) << run.error().message();
+        if (!run) return "";
+        EXPECT_EQ(run->exit_code, 0) << run->output;
+        auto pushed = inspect_remote(image);
+        EXPECT_TRUE(pushed) << pushed.error().message();
+        if (!pushed) return run->output;
+        std::string digest = (*pushed)["Digest"].get<std::string>();
+        EXPECT_EQ(read_file(results + "/IMAGE_DIGEST").value_or(""), digest);
+        EXPECT_EQ(read_file(results + "/IMAGE_URL").value_or(""), image);
+        std::string repository = image.substr(0, image.rfind(':'));
+        EXPECT_EQ(read_file(results + "/IMAGE_REF").value_or(""), repository + "@" + digest);
+        return run->output;
+    }
+
     static bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
     std::string m_bundle;
@@ -210,60 +268,23 @@ TEST_F(PodTest, RestrictedPodFailsBeforePullingAndSaysWhatWouldWork) {
     EXPECT_FALSE(contains(run.output, "FROM ")) << "something was resolved first:\n" << run.output;
 }
 
-// deploy/tekton/kiln.yaml's build step, with Tekton's substitutions made as a TaskRun makes them, in the pod the
-// Task gets under Pod Security baseline: it builds, pushes and writes every result.
+// Each Tekton Task's build step, with Tekton's substitutions made as a TaskRun makes them, in the pod it claims to
+// run in: it builds, pushes and writes every result.
 TEST_F(PodTest, TheTasksBuildStepRunsInABaselinePod) {
-    auto text = read_file(source_path("deploy/tekton/kiln.yaml"));
-    ASSERT_TRUE(text) << text.error().message();
-    TaskFile task = read_task(*text, "build-and-push");
-    ASSERT_FALSE(task.step.args.empty()) << "no args found for the build-and-push step";
-    std::string source = m_dir.path() + "/source";
-    std::string results = m_dir.path() + "/results";
-    ASSERT_TRUE(make_directories(source));
-    ASSERT_TRUE(make_directories(results));
-    ASSERT_TRUE(write_file_atomic(source + "/" + task.defaults["DOCKERFILE"], k_dockerfile));
-    ASSERT_TRUE(write_file_atomic(source + "/copied", "copied\n"));
-    std::string image = pod_image("task:1");
-    std::map<std::string, std::string> substitutions = {
-        {"$(workspaces.source.path)", "/workspace/source"},
-        {"$(params.DOCKERFILE)", task.defaults["DOCKERFILE"]},
-        {"$(params.CONTEXT)", task.defaults["CONTEXT"]},
-        {"$(params.IMAGE)", image},
-        {"$(results.IMAGE_DIGEST.path)", "/tekton/results/IMAGE_DIGEST"},
-        {"$(results.IMAGE_URL.path)", "/tekton/results/IMAGE_URL"},
-        {"$(results.IMAGE_REF.path)", "/tekton/results/IMAGE_REF"},
-    };
     PodSpec spec{.capabilities = PodCapabilities::docker_default, .seccomp = PodSeccomp::runtime_default};
-    spec.args = {"/kaniko/executor"};  // the image's entrypoint: the step gives args only
-    for (std::string arg : task.step.args) {
-        if (arg == "$(params.EXTRA_ARGS[*])") {
-            for (const char* extra : {"--insecure", "--insecure-pull"}) spec.args.emplace_back(extra);
-            spec.args.push_back("--build-arg=BASE=" + *s_base);
-            continue;
-        }
-        for (const auto& [from, to] : substitutions) arg = replace_all(arg, from, to);
-        ASSERT_EQ(arg.find("$("), std::string::npos) << "a substitution the test does not make: " << arg;
-        spec.args.push_back(arg);
-    }
-    spec.environment = {"PATH=/kaniko:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=/root"};
-    spec.working_directory = "/workspace/source";
-    spec.volumes = {{source, "/workspace/source"}, {results, "/tekton/results"}};
-    for (const auto& [name, mount_path] : task.step.volume_mounts) {
-        std::string local = m_dir.path() + "/volume-" + name;
-        ASSERT_TRUE(make_directories(local));
-        spec.volumes.emplace_back(local, mount_path);
-    }
-    auto run = run_pod(m_bundle, *s_rootfs, spec);
-    ASSERT_TRUE(run) << run.error().message();
-    ASSERT_EQ(run->exit_code, 0) << run->output;
-    EXPECT_TRUE(contains(run->output, "sandbox: chroot sandbox")) << run->output;
+    std::string output = run_task_step("deploy/tekton/kiln.yaml", spec, pod_image("task:1"));
+    EXPECT_TRUE(contains(output, "sandbox: chroot sandbox")) << output;
+}
 
-    auto pushed = inspect_remote(image);
-    ASSERT_TRUE(pushed) << pushed.error().message();
-    std::string digest = (*pushed)["Digest"].get<std::string>();
-    EXPECT_EQ(read_file(results + "/IMAGE_DIGEST").value_or(""), digest);
-    EXPECT_EQ(read_file(results + "/IMAGE_URL").value_or(""), image);
-    EXPECT_EQ(read_file(results + "/IMAGE_REF").value_or(""), pod_image("task") + "@" + digest);
+TEST_F(PodTest, TheRootlessTasksBuildStepRunsAsItsUserUnderItsLocalhostProfile) {
+    PodSpec spec{.capabilities = PodCapabilities::docker_default,
+                 .seccomp = PodSeccomp::localhost,
+                 .localhost_profile = source_path("deploy/seccomp/kiln-userns.json"),
+                 .uid = 1000,
+                 .gid = 1000};
+    std::string output = run_task_step("deploy/tekton/kiln-rootless.yaml", spec, pod_image("rootless-task:1"));
+    EXPECT_TRUE(contains(output, "sandbox: userns sandbox nested in kiln's user namespace")) << output;
+    EXPECT_FALSE(contains(output, "single-id user namespace")) << output;
 }
 
 }  // namespace
