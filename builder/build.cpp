@@ -97,11 +97,9 @@ Result<Host> probe_host(const BuildOptions& options, const HostEnvironment& envi
     if (!run && !runs_commands && options.sandbox == SandboxMode::automatic &&
         options.snapshotter == SnapshotterKind::walk)
         return host;
-    auto sandbox = environment.build_user_namespace_error.empty()
-                       ? Sandbox::detect(SandboxOptions{.mode = options.sandbox, .probe_directory = work_dir})
-                       : fail(str_cat("no RUN sandbox works here (kiln runs as uid ", ::geteuid(),
-                                      " and could not enter a user namespace of its own: ",
-                                      environment.build_user_namespace_error, "). ", sandbox_settings_that_work()));
+    auto sandbox = Sandbox::detect(SandboxOptions{.mode = options.sandbox,
+                                                  .build_user_namespace_error = environment.build_user_namespace_error,
+                                                  .probe_directory = work_dir});
     if (sandbox) {
         log_info("sandbox: ", sandbox->description());
         for (const std::string& reason : sandbox->ruled_out()) log_info("sandbox: not ", reason);

@@ -142,8 +142,9 @@ Result<Sandbox> Sandbox::detect_userns(const SandboxOptions& options) {
                    : "");
         return sandbox;
     }
-    return fail(str_cat("kiln runs as uid ", ::geteuid(),
-                        " outside a user namespace of its own: enter_build_user_namespace() must run first"));
+    return fail(str_cat("kiln runs as uid ", ::geteuid(), " outside a user namespace of its own: ",
+                        options.build_user_namespace_error.empty() ? "enter_build_user_namespace() must run first"
+                                                                   : options.build_user_namespace_error));
 }
 
 Result<IdMapping> Sandbox::mapping_for_run(const RunSpec& spec, UniqueFd& rootfs_tree,

@@ -98,6 +98,9 @@ std::vector<std::string> chroot_sandbox_run_paths();
 
 struct SandboxOptions {
     SandboxMode mode = SandboxMode::automatic;
+    // Why a non-root kiln runs outside a user namespace of its own (enter_build_user_namespace failed): the
+    // userns mode's reason, where it has none of its own to give.
+    std::string build_user_namespace_error;
     // A directory on the filesystem that will hold the rootfs directories, where idmapped mounts are probed.
     // Empty: default_temp_parent().
     std::string probe_directory;

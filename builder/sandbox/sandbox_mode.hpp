@@ -26,7 +26,4 @@ enum class SandboxMode {
 Result<SandboxMode> parse_sandbox_mode(std::string_view text);
 const char* sandbox_mode_name(SandboxMode mode);
 
-// What would let RUN steps run where no mode works, as the last sentence of that error.
-const char* sandbox_settings_that_work();
-
 }  // namespace kiln

@@ -57,16 +57,16 @@ std::string probe_directory(const SandboxOptions& options) {
     return options.probe_directory.empty() ? default_temp_parent() : options.probe_directory;
 }
 
-}  // namespace
+// What would let RUN steps run where no mode works: the error's last sentence.
+constexpr const char* k_settings_that_work =
+    "RUN steps need one of: user namespaces (seccompProfile Unconfined, or a Localhost profile that allows "
+    "unshare, mount and pivot_root as CRI-O's default does; no AppArmor profile that denies mount; "
+    "user.max_user_namespaces above 0; for a non-root user, subordinate ids in /etc/subuid and /etc/subgid "
+    "and allowPrivilegeEscalation left true, else a single id), root with CAP_SYS_ADMIN, or root with "
+    "CAP_SYS_CHROOT (the default capabilities of a Docker or containerd pod). A Dockerfile without RUN "
+    "builds anywhere";
 
-const char* sandbox_settings_that_work() {
-    return "RUN steps need one of: user namespaces (seccompProfile Unconfined, or a Localhost profile that allows "
-           "unshare, mount and pivot_root as CRI-O's default does; no AppArmor profile that denies mount; "
-           "user.max_user_namespaces above 0; for a non-root user, subordinate ids in /etc/subuid and /etc/subgid "
-           "and allowPrivilegeEscalation left true, else a single id), root with CAP_SYS_ADMIN, or root with "
-           "CAP_SYS_CHROOT (the default capabilities of a Docker or containerd pod). A Dockerfile without RUN "
-           "builds anywhere";
-}
+}  // namespace
 
 Result<SandboxMode> parse_sandbox_mode(std::string_view text) {
     for (SandboxMode mode : {SandboxMode::automatic, SandboxMode::userns, SandboxMode::rootns, SandboxMode::chroot})
@@ -146,7 +146,7 @@ Result<Sandbox> Sandbox::detect(const SandboxOptions& options) {
         }
         ruled_out.push_back(str_cat(sandbox_mode_name(mode), ": ", sandbox.error().message()));
     }
-    return fail(str_cat("no RUN sandbox works here (", join(ruled_out, "; "), "). ", sandbox_settings_that_work()));
+    return fail(str_cat("no RUN sandbox works here (", join(ruled_out, "; "), "). ", k_settings_that_work));
 }
 
 }  // namespace kiln

@@ -1,7 +1,6 @@
 #include "builder/sources/git_source.hpp"
 
-#include <unistd.h>
-
+#include <cerrno>
 #include <chrono>
 #include <vector>
 
@@ -67,6 +66,8 @@ public:
         options.timeout = k_fetch_timeout;
         options.output_limit = k_output_limit;
         auto result = run_process(argv, options);
+        if (!result && result.error().errno_value() == ENOENT)
+            return fail(str_cat(what, ": git contexts need the git command, which is not installed"));
         if (!result) return fail(std::move(result).error().context(what));
         if (result->exit_code != 0)
             return fail(str_cat(what, ": git exited with ", result->exit_code, ": ", trim(result->stderr_bytes)));
@@ -143,8 +144,6 @@ Status apply_git_option(GitOptions& options, std::string_view value) {
 Result<std::string> fetch_git_context(const GitFetch& fetch) {
     const GitUrl& url = fetch.url;
     std::string shown = url.repository + (url.ref.empty() ? "" : "#" + url.ref);
-    if (::access("/usr/bin/git", X_OK) != 0 && ::access("/bin/git", X_OK) != 0 && ::access("/usr/local/bin/git", X_OK) != 0)
-        return fail(str_cat("--context ", shown, ": git contexts need the git command, which is not installed"));
     KILN_TRY(make_directories(fetch.directory, 0755));
     std::string askpass;
     auto variable = [&](const char* name) { return fetch.environment.contains(name); };

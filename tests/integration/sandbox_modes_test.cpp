@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include "tests/integration/ownership_dockerfile.hpp"
 #include "tests/integration/run_build_fixture.hpp"
 
 namespace kiln::test {
@@ -37,23 +38,15 @@ protected:
 // second stage's COPY --from: the same layers in every mode.
 TEST_F(SandboxModesTest, RootnsAndChrootBuildWhatUsernsBuilds) {
     put("copied", "copied\n");
-    const std::string dockerfile =
-        "FROM base AS first\n"
-        "RUN echo 'app:x:1234:1234::/home/app:/bin/sh' >> /etc/passwd && echo 'app:x:1234:' >> /etc/group "
-        "&& mkdir -p /app /home/app && echo hi > /app/f && chown -R app:app /app /home/app && echo x > /dev/null\n"
-        "RUN cp /bin/busybox /suid && chmod 4755 /suid && id > /id-root && chown 7:8 /id-root && chmod 640 /id-root\n"
-        "USER app\n"
-        "RUN id > /tmp/id-app && touch /app/by-app && mkdir /home/app/private && chmod 700 /home/app/private\n"
-        "COPY --chown=1234:1234 copied /app/copied\n"
-        "FROM base\n"
-        "COPY --from=first /app /app2\n";
+    const std::string dockerfile = k_ownership_dockerfile;
     std::vector<std::string> listings;
     for (std::string target : {"first", ""}) {
         std::vector<std::string> target_args = target.empty() ? std::vector<std::string>{}
                                                               : std::vector<std::string>{"--target", target};
         std::string userns_listing;
         for (const char* mode : {"userns", "rootns", "chroot"}) {
-            std::vector<std::string> args = {"--reproducible", "--snapshotter=walk", str_cat("--sandbox=", mode)};
+            std::vector<std::string> args = {"--reproducible", "--snapshotter=walk", str_cat("--sandbox=", mode),
+                                             "--build-arg", "BASE=base"};
             args.insert(args.end(), target_args.begin(), target_args.end());
             KilnRun run = build_ok(dockerfile, args);
             EXPECT_TRUE(contains(run.output, str_cat("sandbox: ", mode, " sandbox"))) << run.output;

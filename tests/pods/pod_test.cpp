@@ -14,27 +14,13 @@
 #include "common/strings.hpp"
 #include "common/temp_dir.hpp"
 #include "tests/integration/flat_image.hpp"
+#include "tests/integration/ownership_dockerfile.hpp"
 #include "tests/integration/registry_fixture.hpp"
 #include "tests/integration/task_file.hpp"
 #include "tests/pods/pod.hpp"
 
 namespace kiln::test {
 namespace {
-
-// Files of several owners, made as root and as another user; a setuid binary; COPY --chown; a second stage's
-// COPY --from.
-constexpr const char* k_dockerfile =
-    "ARG BASE\n"
-    "FROM $BASE AS first\n"
-    "RUN echo 'app:x:1234:1234::/home/app:/bin/sh' >> /etc/passwd && echo 'app:x:1234:' >> /etc/group "
-    "&& mkdir -p /app /home/app && echo hi > /app/f && chown -R app:app /app /home/app && echo x > /dev/null\n"
-    "RUN cp /bin/busybox /suid && chmod 4755 /suid && id > /id-root && chown 7:8 /id-root && chmod 640 /id-root\n"
-    "USER app\n"
-    "RUN id > /tmp/id-app && touch /app/by-app && mkdir /home/app/private && chmod 700 /home/app/private\n"
-    "COPY --chown=1234:1234 copied /app/copied\n"
-    "FROM $BASE\n"
-    "COPY --from=first /app /app2\n"
-    "COPY --from=first /suid /id-root /\n";
 
 class PodTest : public RegistryBuildTest {
 protected:
@@ -78,7 +64,7 @@ protected:
         // The pod's emptyDir: the build context.
         m_workspace = m_dir.path() + "/workspace";
         ASSERT_TRUE(make_directories(m_workspace + "/context"));
-        ASSERT_TRUE(write_file_atomic(m_workspace + "/context/Dockerfile", k_dockerfile));
+        ASSERT_TRUE(write_file_atomic(m_workspace + "/context/Dockerfile", k_ownership_dockerfile));
         ASSERT_TRUE(write_file_atomic(m_workspace + "/context/copied", "copied\n"));
     }
 
@@ -145,7 +131,7 @@ protected:
         std::string results = m_dir.path() + "/results";
         EXPECT_TRUE(make_directories(source) && make_directories(results, 0777));
         ::chmod(results.c_str(), 0777);  // as Tekton's: any step's user writes its results
-        EXPECT_TRUE(write_file_atomic(source + "/" + task.defaults["DOCKERFILE"], k_dockerfile));
+        EXPECT_TRUE(write_file_atomic(source + "/" + task.defaults["DOCKERFILE"], k_ownership_dockerfile));
         EXPECT_TRUE(write_file_atomic(source + "/copied", "copied\n"));
         std::map<std::string, std::string> substitutions = {
             {"$(workspaces.source.path)", "/workspace/source"},

@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdlib>
+
 #include <gtest/gtest.h>
 
 #include "common/base64.hpp"
@@ -212,6 +214,16 @@ TEST_F(GitContextTest, SubmodulesFromTheLocalDiskAreRefused) {
     auto refused = prepare(base + "#main", options);
     ASSERT_FALSE(refused) << "the local submodule was fetched";
     EXPECT_NE(refused.error().message().find("not allowed"), std::string::npos) << refused.error().message();
+}
+
+TEST_F(GitContextTest, WithoutTheGitCommandAGitContextIsRefusedSayingSo) {
+    std::string path = std::getenv("PATH") ? std::getenv("PATH") : "";
+    ::setenv("PATH", m_dir.path().c_str(), 1);  // where kiln looks for git: no git there
+    auto refused = prepare("git://127.0.0.1:9/repo.git");
+    ::setenv("PATH", path.c_str(), 1);
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.error().message().find("git contexts need the git command"), std::string::npos)
+        << refused.error().message();
 }
 
 TEST(GitContextSpelling, UrlsRefsAndOptions) {
