@@ -15,7 +15,10 @@ std::optional<std::string> HostEnvironment::variable(std::string_view name) cons
 CredentialEnvironment HostEnvironment::credentials() const {
     return {.docker_config = variable("DOCKER_CONFIG").value_or(""),
             .home = variable("HOME").value_or(""),
-            .path = variable("PATH").value_or("")};
+            .path = variable("PATH").value_or(""),
+            .handed_config_fd = handed_docker_config_fd,
+            .handed_config_path = handed_docker_config_path,
+            .handed_no_config = handed_no_docker_config};
 }
 
 TrustEnvironment HostEnvironment::trust() const {

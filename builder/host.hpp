@@ -29,6 +29,11 @@ struct HostEnvironment {
     std::string build_user_namespace_error;
     // Where `--context tar://stdin` and `--dockerfile -` read.
     int stdin_fd = 0;
+    // The Docker config that root opened for kiln re-executed as an unprivileged id (userns.hpp), or -1; or
+    // that root found none.
+    int handed_docker_config_fd = -1;
+    std::string handed_docker_config_path;
+    bool handed_no_docker_config = false;
 
     // A variable's value; nullopt when it is unset.
     std::optional<std::string> variable(std::string_view name) const;

@@ -11,6 +11,7 @@
 #include "common/files.hpp"
 #include "common/log.hpp"
 #include "common/process.hpp"
+#include "common/stream.hpp"
 #include "common/strings.hpp"
 #include "registry/client.hpp"
 
@@ -101,8 +102,7 @@ std::string credential_helper_server_url(std::string_view registry) {
     return normalized == k_docker_hub ? std::string(k_docker_hub_server_url) : normalized;
 }
 
-Result<std::shared_ptr<DockerConfigCredentials>> DockerConfigCredentials::from_environment(
-    const CredentialEnvironment& environment) {
+std::vector<std::string> docker_config_candidates(const CredentialEnvironment& environment) {
     std::vector<std::string> candidates;
     if (!environment.docker_config.empty()) {
         candidates.push_back(str_cat(environment.docker_config, "/config.json"));
@@ -110,6 +110,20 @@ Result<std::shared_ptr<DockerConfigCredentials>> DockerConfigCredentials::from_e
         if (!environment.home.empty()) candidates.push_back(str_cat(environment.home, "/.docker/config.json"));
         if (!environment.kaniko_config.empty()) candidates.push_back(environment.kaniko_config);
     }
+    return candidates;
+}
+
+Result<std::shared_ptr<DockerConfigCredentials>> DockerConfigCredentials::from_environment(
+    const CredentialEnvironment& environment) {
+    if (environment.handed_config_fd >= 0) {
+        ::lseek(environment.handed_config_fd, 0, SEEK_SET);  // each read takes the whole file
+        FdReader reader(environment.handed_config_fd, environment.handed_config_path);
+        KILN_ASSIGN(std::string text, with_context(read_all(reader, k_config_limit),
+                                                   str_cat("reading the Docker config ", environment.handed_config_path)));
+        return from_json(text, environment.handed_config_path, environment.path);
+    }
+    std::vector<std::string> candidates;
+    if (!environment.handed_no_config) candidates = docker_config_candidates(environment);
     for (const std::string& candidate : candidates) {
         Result<std::string> text = read_file(candidate, k_config_limit);
         if (!text) {

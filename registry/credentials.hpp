@@ -26,10 +26,20 @@ struct CredentialEnvironment {
     std::string path;           // $PATH, where docker-credential-<name> programs are looked up
     // Kaniko's default, tried when neither of the above has a config.json.
     std::string kaniko_config = "/kaniko/.docker/config.json";
+    // The first of the candidates that exists, opened by a process that could read it for this one, which may
+    // not (root's kiln re-executed as an unprivileged id, userns.hpp): read from this inherited descriptor
+    // instead, and named as `handed_config_path`. -1: none. `handed_no_config`: that process found none of them,
+    // so there are none to read.
+    int handed_config_fd = -1;
+    std::string handed_config_path;
+    bool handed_no_config = false;
 
     // The current process's values: for the CLI, which owns the environment.
     static CredentialEnvironment of_this_process();
 };
+
+// The config.json paths looked at, in order: $DOCKER_CONFIG's, or $HOME's and then Kaniko's.
+std::vector<std::string> docker_config_candidates(const CredentialEnvironment& environment);
 
 // "docker.io" for Docker Hub's aliases ("https://index.docker.io/v1/", "registry-1.docker.io", …), otherwise the
 // lowercased host[:port] of a config.json key or server URL ("http://host:5000/v2/" → "host:5000").

@@ -1,6 +1,7 @@
 // The kiln executable: `kiln build [flags]`, or Kaniko's executor form `kiln [flags]`; `kiln warm [flags]`, also
 // run as `warmer` (Kaniko's warmer).
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -15,6 +16,7 @@
 #include "builder/sandbox/userns.hpp"
 #include "builder/warm.hpp"
 #include "common/log.hpp"
+#include "common/strings.hpp"
 
 extern char** environ;
 
@@ -32,6 +34,23 @@ kiln::HostEnvironment host_environment() {
         host.variables.emplace(std::string(text.substr(0, equals)), std::string(text.substr(equals + 1)));
     }
     return host;
+}
+
+// Inside the user namespace that root's kiln re-executed itself in: the Docker config root opened for it.
+void take_handed_docker_config(kiln::HostEnvironment& host) {
+    std::optional<std::string> handed = host.variable(kiln::k_handed_file_variable);
+    if (!handed || !host.variable(kiln::k_build_userns_marker)) return;
+    if (*handed == kiln::k_handed_nothing) {
+        host.handed_no_docker_config = true;
+        return;
+    }
+    size_t colon = handed->find(':');
+    std::uint64_t fd = 0;
+    if (colon == std::string::npos || !kiln::parse_uint64(handed->substr(0, colon), fd) || fd > 65535 ||
+        ::fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC) != 0)
+        return;
+    host.handed_docker_config_fd = static_cast<int>(fd);
+    host.handed_docker_config_path = handed->substr(colon + 1);
 }
 
 void install_log_sink(kiln::LogLevel verbosity, bool timestamps) {
@@ -90,9 +109,11 @@ int run_build_command(const std::vector<std::string>& args, char** argv) {
     if (!options) return report(options.error(), 2);
     install_log_sink(options->verbosity, options->log_timestamps);
 
-    // A non-root caller continues inside its own user namespace, where it is root over a range of ids; this
-    // re-executes kiln and only returns in the child (or when already inside).
-    if (auto entered = kiln::enter_build_user_namespace(argv, environ); !entered) {
+    // A non-root caller, or root that can neither map host uid 0 nor idmap a mount, continues inside its own user
+    // namespace, where it is root over a range of ids; this re-executes kiln and only returns in the child (or
+    // when already inside).
+    std::vector<std::string> docker_configs = kiln::docker_config_candidates(host.credentials());
+    if (auto entered = kiln::enter_build_user_namespace(argv, environ, options->sandbox, docker_configs); !entered) {
         // Outside one, kiln still builds what needs no RUN sandbox, with a warning about ownership.
         if (host.variable(kiln::k_build_userns_marker)) return report(entered.error(), 1);
         host.build_user_namespace_error = entered.error().message();
@@ -101,6 +122,7 @@ int run_build_command(const std::vector<std::string>& args, char** argv) {
     } else if (entered->has_value()) {
         return **entered;  // the parent: the child's exit code
     }
+    take_handed_docker_config(host);
 
     // Before any thread: kiln's overlay mounts live in a mount namespace of its own and die with it.
     if (auto entered = kiln::enter_private_mount_namespace(); entered) {

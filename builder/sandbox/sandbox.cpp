@@ -27,12 +27,12 @@
 namespace kiln {
 namespace {
 
-struct HostRange {
-    std::uint32_t start = k_default_host_id_base;
-    std::string source;
-};
+IdMapping single_extent_mapping(std::uint32_t uid_start, std::uint32_t gid_start) {
+    return {{{0, uid_start, k_container_id_count}}, {{0, gid_start, k_container_id_count}}, SetGroups::leave};
+}
 
-// Root's RUN ids come from the "root" entry of /etc/subuid (or subgid) when it has a full 65536 ids.
+}  // namespace
+
 Result<HostRange> root_host_range(const std::string& file) {
     KILN_ASSIGN(auto range, find_subordinate_range(file, "root", 0));
     if (range && range->count >= k_container_id_count)
@@ -41,12 +41,6 @@ Result<HostRange> root_host_range(const std::string& file) {
         k_default_host_id_base,
         str_cat("kiln's default range: ", file, " has no \"root\" entry of ", k_container_id_count, " ids")};
 }
-
-IdMapping single_extent_mapping(std::uint32_t uid_start, std::uint32_t gid_start) {
-    return {{{0, uid_start, k_container_id_count}}, {{0, gid_start, k_container_id_count}}, SetGroups::leave};
-}
-
-}  // namespace
 
 Result<UniqueFd> clone_inside(int detached_mount, const std::string& staging_parent, const std::string& source) {
     // A path inside a detached mount cannot be cloned: attach it in kiln's private namespace for a moment.

@@ -116,6 +116,16 @@ struct SandboxOptions {
 inline constexpr std::uint32_t k_default_host_id_base = 0x70000000;
 inline constexpr std::uint32_t k_container_id_count = 65536;
 
+// The first host id of the range that a root caller's RUN ids 0..65535 become.
+struct HostRange {
+    std::uint32_t start = k_default_host_id_base;
+    std::string source;  // where it came from, for the log
+};
+
+// Root's range from the "root" entry of `file` (/etc/subuid or /etc/subgid) when it has a full 65536 ids, else
+// k_default_host_id_base.
+Result<HostRange> root_host_range(const std::string& file);
+
 // The PATH a command runs with when its environment has none: Docker's default.
 inline constexpr const char* k_default_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 

@@ -130,18 +130,6 @@ TEST_F(SandboxModesTest, ChrootRefusesRunMountsItCannotMount) {
     EXPECT_TRUE(contains(run.output, "Dockerfile:2")) << run.output;
 }
 
-// Root without CAP_SYS_ADMIN and CAP_SETFCAP (CRI-O's default capabilities lack both) can neither create a
-// user namespace mapping root nor mount: auto says so for each stronger mode and builds in chroot mode.
-TEST_F(SandboxModesTest, AutoNamesWhyEachStrongerModeIsRuledOut) {
-    drop_capabilities("cap_sys_admin,cap_setfcap");
-    KilnRun run = build_ok("FROM base\nRUN echo built > /built\n");
-    EXPECT_TRUE(contains(run.output, "sandbox: chroot sandbox")) << run.output;
-    EXPECT_TRUE(contains(run.output, "sandbox: not userns: ")) << run.output;
-    EXPECT_TRUE(contains(run.output, "sandbox: not rootns: ")) << run.output;
-    EXPECT_TRUE(contains(run.output, "snapshotter: walk")) << run.output;
-    EXPECT_EQ(content_of("built"), "built\n");
-}
-
 // Without CAP_SYS_CHROOT no mode but userns is left; asked for chroot, kiln fails before it resolves the base.
 TEST_F(SandboxModesTest, AnExplicitModeThatCannotWorkFailsBeforeTheBaseIsResolved) {
     drop_capabilities("cap_sys_chroot");
@@ -150,21 +138,6 @@ TEST_F(SandboxModesTest, AnExplicitModeThatCannotWorkFailsBeforeTheBaseIsResolve
     EXPECT_TRUE(contains(run.output, "--sandbox=chroot cannot work here")) << run.output;
     EXPECT_TRUE(contains(run.output, "CAP_SYS_CHROOT")) << run.output;
     EXPECT_FALSE(contains(run.output, "FROM base:")) << "the base was resolved first:\n" << run.output;
-}
-
-// Where no mode works, a Dockerfile with RUN fails before its base is resolved, naming the line and what
-// would work; one without RUN builds.
-TEST_F(SandboxModesTest, NoSandboxFailsOnlyDockerfilesWithRun) {
-    drop_capabilities("cap_sys_admin,cap_setfcap,cap_sys_chroot");
-    KilnRun run = build("FROM base\nRUN true\n");
-    EXPECT_NE(run.exit_code, 0);
-    EXPECT_TRUE(contains(run.output, "no RUN sandbox works here")) << run.output;
-    EXPECT_TRUE(contains(run.output, "Dockerfile:2")) << run.output;
-    EXPECT_TRUE(contains(run.output, "seccompProfile Unconfined")) << run.output;
-    EXPECT_FALSE(contains(run.output, "FROM base:")) << run.output;
-    put("f", "f\n");
-    build_ok("FROM base\nCOPY f /f\n");
-    EXPECT_EQ(content_of("f"), "f\n");
 }
 
 }  // namespace

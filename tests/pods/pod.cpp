@@ -22,6 +22,9 @@ std::vector<std::string> capability_list(PodCapabilities capabilities) {
             return {"CAP_CHOWN",  "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",      "CAP_MKNOD",
                     "CAP_NET_RAW", "CAP_SETGID",      "CAP_SETUID",           "CAP_SETFCAP",     "CAP_SETPCAP",
                     "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"};
+        case PodCapabilities::crio_default:
+            return {"CAP_CHOWN",  "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER",           "CAP_SETGID",
+                    "CAP_SETUID", "CAP_SETPCAP",      "CAP_KILL",   "CAP_NET_BIND_SERVICE"};
         case PodCapabilities::none:
             return {};
     }
@@ -39,6 +42,20 @@ nlohmann::json deny_clone_with(unsigned long flag) {
     return rule;
 }
 
+// What no container's profile allows.
+nlohmann::json no_container_needs() {
+    return deny({"kexec_load", "init_module", "finit_module", "delete_module", "open_by_handle_at", "reboot", "swapon",
+                 "swapoff"},
+                EPERM);
+}
+
+// An OCI profile that allows every call but those `syscalls` rules refuse.
+nlohmann::json allowing_all_but(const nlohmann::json& syscalls) {
+    return {{"defaultAction", "SCMP_ACT_ALLOW"},
+            {"architectures", {"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"}},
+            {"syscalls", syscalls}};
+}
+
 // RuntimeDefault as containerd and Docker have it, for a pod without CAP_SYS_ADMIN (pod.hpp).
 nlohmann::json runtime_default_profile() {
     nlohmann::json syscalls = nlohmann::json::array();
@@ -52,13 +69,14 @@ nlohmann::json runtime_default_profile() {
             syscalls.push_back(deny_clone_with(flag));
         syscalls.push_back(deny({"clone3"}, ENOSYS));
     }
-    // What no container needs.
-    syscalls.push_back(deny({"kexec_load", "init_module", "finit_module", "delete_module", "open_by_handle_at",
-                             "reboot", "swapon", "swapoff"},
-                            EPERM));
-    return {{"defaultAction", "SCMP_ACT_ALLOW"},
-            {"architectures", {"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"}},
-            {"syscalls", syscalls}};
+    syscalls.push_back(no_container_needs());
+    return allowing_all_but(syscalls);
+}
+
+// RuntimeDefault as CRI-O has it, for a pod without CAP_SYS_CHROOT and CAP_SYS_ADMIN (pod.hpp).
+nlohmann::json crio_default_profile() {
+    return allowing_all_but(nlohmann::json::array(
+        {deny({"chroot"}, EPERM), deny({"sethostname", "setdomainname"}, EPERM), no_container_needs()}));
 }
 
 nlohmann::json device_rule(const char* type, int major, int minor, const char* access) {
@@ -126,6 +144,7 @@ Result<nlohmann::json> pod_config(const PodSpec& spec, const std::string& rootfs
             device_rule("c", 5, 1, "rwm"), device_rule("c", 5, 2, "rwm"), device_rule("c", 136, -1, "rwm")}}}},
     };
     if (spec.seccomp == PodSeccomp::runtime_default) linux_section["seccomp"] = runtime_default_profile();
+    if (spec.seccomp == PodSeccomp::crio_default) linux_section["seccomp"] = crio_default_profile();
     if (spec.seccomp == PodSeccomp::localhost) {
         KILN_ASSIGN(std::string profile, read_file(spec.localhost_profile));
         auto parsed = nlohmann::json::parse(profile, nullptr, false);

@@ -18,7 +18,10 @@ namespace kiln::test {
 
 enum class PodCapabilities {
     docker_default,  // Docker's and containerd's default list: CHOWN … SYS_CHROOT, MKNOD, SETFCAP
-    none,            // drop: [ALL]
+    // CRI-O's default list: CHOWN, DAC_OVERRIDE, FSETID, FOWNER, SETGID, SETUID, SETPCAP, NET_BIND_SERVICE,
+    // KILL; no SYS_CHROOT, MKNOD or SETFCAP
+    crio_default,
+    none,  // drop: [ALL]
 };
 
 enum class PodSeccomp {
@@ -27,6 +30,9 @@ enum class PodSeccomp {
     // umount2, pivot_root, the new mount API and namespace-creating clone are refused (EPERM), clone3 gives
     // ENOSYS so that the C library falls back to clone.
     runtime_default,
+    // RuntimeDefault as CRI-O has it (the containers/common profile): unshare, mount, pivot_root and namespace
+    // flags are allowed, chroot is refused without CAP_SYS_CHROOT and sethostname without CAP_SYS_ADMIN.
+    crio_default,
     // A Localhost profile: PodSpec::localhost_profile, a JSON file in the kubelet's (and OCI's) format.
     localhost,
 };

@@ -3,6 +3,7 @@
 // the tests' registry. What it pushes must flatten to the image that kiln's userns sandbox builds on the host,
 // ownership and modes included, and the log must name the sandbox mode the pod allowed.
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <map>
@@ -70,8 +71,9 @@ protected:
 
     std::string pod_image(const std::string& name) const { return reference("pods/" + name); }
 
-    // kiln's build step, as the Tekton Task runs it, inside a pod of `spec`.
-    PodRun build_in_pod(PodSpec spec, const std::string& destination) {
+    // kiln's build step, as the Tekton Task runs it, inside a pod of `spec`; `home` is its $HOME, when not the
+    // user's home in the executor image.
+    PodRun build_in_pod(PodSpec spec, const std::string& destination, const std::string& home = "") {
         std::string rootfs = *s_rootfs;
         if (spec.user_namespace) {
             // The kubelet gives such a pod its image and volumes through idmapped mounts, which this runc lacks:
@@ -87,7 +89,8 @@ protected:
         }
         spec.args = {"/kaniko/executor", "--context", "/workspace/context", "--build-arg", "BASE=" + *s_base,
                      "--destination", destination, "--insecure", "--insecure-pull"};
-        spec.environment = {"PATH=/kaniko:/usr/bin:/bin:/usr/sbin:/sbin", spec.uid == 0 ? "HOME=/root" : "HOME=/home/builder"};
+        spec.environment = {"PATH=/kaniko:/usr/bin:/bin:/usr/sbin:/sbin",
+                            "HOME=" + (!home.empty() ? home : spec.uid == 0 ? "/root" : "/home/builder")};
         spec.volumes = {{m_workspace, "/workspace"}};
         auto run = run_pod(m_bundle, rootfs, spec);
         EXPECT_TRUE(run) << run.error().message();
@@ -194,8 +197,28 @@ TEST_F(PodTest, RootWithDefaultCapabilitiesAndRuntimeDefaultSeccompBuildsInChroo
     EXPECT_TRUE(contains(run.output, "sandbox: chroot sandbox")) << run.output;
     EXPECT_TRUE(contains(run.output, "sandbox: not userns: ")) << run.output;
     EXPECT_TRUE(contains(run.output, "sandbox: not rootns: ")) << run.output;
+    EXPECT_TRUE(contains(run.output, "snapshotter: walk")) << run.output;
     build_reference(pod_image("reference:1"));
     expect_same_image(pod_image("baseline:1"), pod_image("reference:1"));
+}
+
+// Root with CRI-O's default capabilities and profile: unshare and mount are allowed, but without CAP_SETFCAP no
+// user namespace may map host uid 0, and without CAP_SYS_ADMIN no mount can be idmapped. kiln re-executes itself
+// in a user namespace over root's host range, where every id is mapped, and nests the userns sandbox there.
+// Root's Docker config, which only root may read, is handed to it by the outer process.
+TEST_F(PodTest, RootWithCrioDefaultCapabilitiesAndSeccompBuildsInUsernsMode) {
+    ASSERT_TRUE(make_directories(m_workspace + "/home/.docker"));
+    ASSERT_TRUE(write_file_atomic(m_workspace + "/home/.docker/config.json", "{\"auths\": {}}", 0600));
+    ASSERT_EQ(::chmod((m_workspace + "/home").c_str(), 0700), 0);
+    PodRun run = build_in_pod(PodSpec{.capabilities = PodCapabilities::crio_default, .seccomp = PodSeccomp::crio_default},
+                              pod_image("crio:1"), "/workspace/home");
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+    EXPECT_TRUE(contains(run.output, "kiln builds in a user namespace of its own whose ids 0-65535 are host uids"))
+        << run.output;
+    EXPECT_TRUE(contains(run.output, "sandbox: userns sandbox nested in kiln's user namespace")) << run.output;
+    EXPECT_FALSE(contains(run.output, "single-id user namespace")) << run.output;
+    build_reference(pod_image("reference:5"));
+    expect_same_image(pod_image("crio:1"), pod_image("reference:5"));
 }
 
 // Root with the default capabilities where seccomp lets user namespaces through: the userns sandbox.
@@ -252,6 +275,18 @@ TEST_F(PodTest, RestrictedPodFailsBeforePullingAndSaysWhatWouldWork) {
     EXPECT_TRUE(contains(run.output, "Dockerfile:3")) << run.output;
     EXPECT_TRUE(contains(run.output, "seccompProfile Unconfined")) << run.output;
     EXPECT_FALSE(contains(run.output, "FROM ")) << "something was resolved first:\n" << run.output;
+
+    // A Dockerfile without RUN needs no sandbox: it builds here too.
+    ASSERT_TRUE(write_file_atomic(m_workspace + "/context/Dockerfile", "ARG BASE\nFROM $BASE\nCOPY copied /copied\n"));
+    run = build_in_pod(PodSpec{.capabilities = PodCapabilities::none,
+                               .seccomp = PodSeccomp::runtime_default,
+                               .no_new_privileges = true,
+                               .uid = 1000,
+                               .gid = 1000},
+                       pod_image("restricted:2"));
+    EXPECT_EQ(run.exit_code, 0) << run.output;
+    auto pushed = inspect_remote(pod_image("restricted:2"));
+    EXPECT_TRUE(pushed) << (pushed ? "" : pushed.error().message());
 }
 
 // Each Tekton Task's build step, with Tekton's substitutions made as a TaskRun makes them, in the pod it claims to

@@ -2,6 +2,8 @@
 // scripts in a temporary PATH directory), and an identity token carried through to the OAuth2 grant.
 #include "registry/credentials.hpp"
 
+#include <fcntl.h>
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include "common/base64.hpp"
+#include "common/fd.hpp"
 #include "common/files.hpp"
 #include "common/log.hpp"
 #include "common/strings.hpp"
@@ -305,6 +308,33 @@ TEST_F(CredentialsTest, NoFileAnywhereIsAnonymous) {
     ASSERT_TRUE(credentials) << credentials.error().message();
     EXPECT_EQ(ghcr_user(**credentials), "anonymous");
     EXPECT_EQ((*credentials)->source(), "");
+}
+
+// Root's kiln re-executed as an unprivileged id reads the config root opened for it, however often, and no path.
+TEST_F(CredentialsTest, AHandedConfigIsReadFromItsDescriptorEachTime) {
+    std::string path = write_config(config_for("handed"), "root-only/config.json");
+    write_config(config_for("from-home"), "home/.docker/config.json");
+    UniqueFd handed(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    ASSERT_TRUE(handed);
+    ASSERT_TRUE(remove_tree(m_dir.path() + "/root-only"));  // the path itself is out of reach
+    CredentialEnvironment environment{.home = m_dir.path() + "/home",
+                                      .handed_config_fd = handed.get(),
+                                      .handed_config_path = path};
+    for (int time = 0; time < 2; ++time) {
+        auto credentials = DockerConfigCredentials::from_environment(environment);
+        ASSERT_TRUE(credentials) << credentials.error().message();
+        EXPECT_EQ(ghcr_user(**credentials), "handed");
+        EXPECT_EQ((*credentials)->source(), path);
+    }
+}
+
+// Where root found no config, none is looked for: its home may be one the unprivileged id cannot search.
+TEST_F(CredentialsTest, HandedNoConfigIsAnonymous) {
+    write_config(config_for("from-home"), "home/.docker/config.json");
+    CredentialEnvironment environment{.home = m_dir.path() + "/home", .handed_no_config = true};
+    auto credentials = DockerConfigCredentials::from_environment(environment);
+    ASSERT_TRUE(credentials) << credentials.error().message();
+    EXPECT_EQ(ghcr_user(**credentials), "anonymous");
 }
 
 TEST_F(CredentialsTest, MalformedFileFoundInTheEnvironmentIsAnError) {
