@@ -1,6 +1,7 @@
 #pragma once
 // An owned file descriptor, closed when it goes out of scope.
 
+#include <sys/types.h>
 #include <unistd.h>
 
 #include <utility>
@@ -39,5 +40,19 @@ private:
 
 // A pipe whose both ends close on exec: {read end, write end}.
 Result<std::pair<UniqueFd, UniqueFd>> make_pipe();
+
+// Sends the byte `tag` and the descriptor `fd` (SCM_RIGHTS) over the Unix socket `socket`. Returns 0, or the
+// errno. Async-signal-safe: a cloned child of kiln may call it.
+int send_descriptor(int socket, int fd, char tag);
+
+// One message from the Unix socket `socket`: up to `size` bytes into `data`, and the descriptor it carries,
+// close-on-exec. `size` is what recvmsg returned (-1 with `err` set, 0 when every sender is gone); `fd` is
+// invalid when the message carried none.
+struct ReceivedMessage {
+    ssize_t size = -1;
+    int err = 0;
+    UniqueFd fd;
+};
+ReceivedMessage receive_descriptor(int socket, void* data, size_t size);
 
 }  // namespace kiln

@@ -37,6 +37,11 @@ struct OverrideStat {
 
 // "uid:gid:mode:type" as containers/storage writes it: "1000:1000:4755:file", "0:42:0750:dir".
 std::string format_override_stat(const OverrideStat& stat);
+// Whether `stat` speaks for a file of type `type` (S_IFDIR, S_IFREG, …): a record with a type must name it.
+inline bool override_applies(const OverrideStat& stat, mode_t type) {
+    return (stat.mode & S_IFMT) == 0 || (stat.mode & S_IFMT) == (type & S_IFMT);
+}
+
 // Reads "uid:gid:mode:type" and the older "uid:gid:mode" (whose octal mode may hold the type bits); nullopt
 // for anything else.
 std::optional<OverrideStat> parse_override_stat(std::string_view value);

@@ -264,9 +264,8 @@ private:
     // The owner that extraction or COPY could only record (a single-id user namespace holds no other ids).
     // The mode stays lstat's: it is always applied for real, and a later chmod by a RUN step changes only it.
     static void apply_override(const std::optional<OverrideStat>& recorded, TarEntry& entry) {
-        if (!recorded) return;
-        mode_t type = recorded->mode & S_IFMT;
-        if (type != 0 && type != (entry.type == TarEntryType::directory ? S_IFDIR : S_IFREG)) return;
+        if (!recorded || !override_applies(*recorded, entry.type == TarEntryType::directory ? S_IFDIR : S_IFREG))
+            return;
         entry.uid = recorded->uid;
         entry.gid = recorded->gid;
     }

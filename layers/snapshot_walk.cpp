@@ -132,11 +132,15 @@ const char* snapshot_mode_name(SnapshotMode mode) {
     return "unknown";
 }
 
-std::string read_xattrs_encoded(int dir_fd, const std::string& name) {
+std::string read_xattrs_encoded(int dir_fd, const std::string& name, std::optional<OverrideStat>* recorded) {
     char proc[64];
     std::snprintf(proc, sizeof proc, "/proc/self/fd/%d/", dir_fd);
     auto all = read_xattrs(-1, proc + name);
     if (!all) return {};  // best-effort, as the layer writer's warning covers what cannot be read
+    if (recorded) {
+        for (const auto& [key, value] : *all)
+            if (key == k_override_stat_xattr) *recorded = parse_override_stat(value);
+    }
     std::erase_if(*all, [](const auto& xattr) { return is_host_private_xattr(xattr.first); });
     std::sort(all->begin(), all->end());
     std::string encoded;
@@ -236,8 +240,16 @@ Result<Snapshot> scan_snapshot(int dir_fd, const ScanOptions& options) {
         }
         std::string xattrs;
         std::string digest;
-        if (records_xattrs(options.mode))
-            xattrs = read_xattrs_encoded(frame.fd.get(), name);
+        if (records_xattrs(options.mode)) {
+            // An owner recorded where the namespace holds no such id (file_metadata.hpp) is the entry's owner:
+            // a RUN step that only changes it changes the entry.
+            std::optional<OverrideStat> recorded;
+            xattrs = read_xattrs_encoded(frame.fd.get(), name, &recorded);
+            if (recorded && override_applies(*recorded, st.st_mode)) {
+                info.uid = recorded->uid;
+                info.gid = recorded->gid;
+            }
+        }
         if (info.type == FileType::regular && options.mode == SnapshotMode::full) {
             std::optional<size_t> earlier = previous ? previous->find(path) : std::nullopt;
             if (earlier) {

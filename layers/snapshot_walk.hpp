@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "layers/file_metadata.hpp"
 #include "layers/rootfs.hpp"
 
 namespace kiln {
@@ -126,7 +127,9 @@ const char* change_kind_name(ChangeKind kind);
 
 // The extended attributes of the entry `name` in `dir_fd` (not followed), in Snapshot::xattrs's encoding,
 // without the host's private ones (is_host_private_xattr: overlay's bookkeeping, SELinux labels).
-// Best-effort: a filesystem without xattrs gives "".
-std::string read_xattrs_encoded(int dir_fd, const std::string& name);
+// Best-effort: a filesystem without xattrs gives "". `recorded`, when given, receives the entry's ownership
+// override (file_metadata.hpp), which the encoding leaves out.
+std::string read_xattrs_encoded(int dir_fd, const std::string& name,
+                                std::optional<OverrideStat>* recorded = nullptr);
 
 }  // namespace kiln

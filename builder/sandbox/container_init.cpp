@@ -20,6 +20,7 @@
 #include <optional>
 #include <utility>
 
+#include "builder/sandbox/ownership_filter.hpp"
 #include "builder/sandbox/sandbox.hpp"
 #include "common/log.hpp"
 #include "common/process.hpp"
@@ -45,10 +46,10 @@ long set_groups(size_t count, const gid_t* groups) {
 // Closes every descriptor but the plan's own: a concurrent sandbox's pipe ends copied into this process would
 // otherwise hold that sandbox's report pipe open until this RUN ends.
 void close_unplanned_fds(const InitPlan& plan) {
-    std::array<int, 9 + k_max_run_mounts> keep{};
+    std::array<int, 10 + k_max_run_mounts> keep{};
     size_t count = 0;
     for (int fd : {0, 1, 2, plan.sync_fd, plan.report_fd, plan.rootfs_tree_fd, plan.stdin_fd, plan.stdout_fd,
-                   plan.stderr_fd})
+                   plan.stderr_fd, plan.ownership_socket})
         keep[count++] = fd;
     for (size_t i = 0; i < plan.step_mount_count && count < keep.size(); ++i)
         keep[count++] = plan.step_mounts[i].tree_fd;
@@ -149,6 +150,11 @@ void limit_capabilities(const InitPlan& plan) {
         init_die(plan, InitStep::redirect_output, errno);
 
     limit_capabilities(plan);
+    // Before the ids change: the supervisor pretends that change, and those of every process the command makes.
+    if (plan.ownership_socket >= 0) {
+        if (int failed = install_ownership_filter(plan.ownership_socket); failed != 0)
+            init_die(plan, InitStep::install_ownership_filter, failed);
+    }
     // An empty group list cannot be set where setgroups is denied (a single-id namespace), and needs not be.
     if (set_groups(plan.group_count, plan.groups) != 0 && !(plan.group_count == 0 && errno == EPERM))
         init_die(plan, InitStep::set_groups, errno);
@@ -399,6 +405,8 @@ std::string describe_init_report(const InitReport& report, const InitPlan& plan)
         case InitStep::attach_step_mount:
             return str_cat("move_mount onto the RUN mount point ", step_target(report.item),
                            " (a directory mounted on a file, or the reverse?)");
+        case InitStep::install_ownership_filter:
+            return "installing the ownership supervisor's seccomp filter";
     }
     return "sandbox setup";
 }

@@ -92,6 +92,7 @@ enum class InitStep : std::uint8_t {
     mount_step_tmpfs,
     write_step_file,
     attach_step_mount,
+    install_ownership_filter,
 };
 
 enum class ReportLevel : std::uint8_t { fatal, warning, info };
@@ -136,6 +137,9 @@ struct InitPlan {
     CapabilitySet capabilities = CapabilitySet::all_but_sys_admin;
     const StepMountPlan* step_mounts = nullptr;  // RUN --mount entries, parents first
     size_t step_mount_count = 0;
+    // A socket to kiln's ownership supervisor (ownership_supervisor.hpp): the command installs the filter and
+    // sends its listener there before it changes ids and execs. -1: no supervisor.
+    int ownership_socket = -1;
 };
 
 // Child side: writes a report record; init_die also ends the child. Async-signal-safe.

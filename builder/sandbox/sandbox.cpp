@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -10,11 +11,14 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <optional>
 
 #include "builder/sandbox/cloned_process.hpp"
 #include "builder/sandbox/container_init.hpp"
 #include "builder/sandbox/mount_stubs.hpp"
+#include "builder/sandbox/ownership_filter.hpp"
+#include "builder/sandbox/ownership_supervisor.hpp"
 #include "builder/sandbox/step_channels.hpp"
 #include "builder/sandbox/step_mounts.hpp"
 #include "builder/sandbox/userns_overlay.hpp"
@@ -128,12 +132,18 @@ Result<Sandbox> Sandbox::detect_userns(const SandboxOptions& options) {
         sandbox.m_mapping = {identity_of(own_uids), identity_of(own_gids), SetGroups::leave};
         sandbox.m_identity_mapping = sandbox.m_mapping;
         KILN_TRY(create_user_namespace(sandbox.m_mapping));
-        bool single = id_count(own_uids) == 1;
-        sandbox.m_description = str_cat(
-            "userns sandbox nested in kiln's user namespace: RUN uids ", describe_inside_ids(own_uids),
-            ", gids ", describe_inside_ids(own_gids), " (identity map)",
-            single ? "; a single id: ownership collapses to 0, chown to other ids and switching users fail"
-                   : "");
+        std::string single;
+        if (id_count(own_uids) == 1) {
+            Status supervised = probe_ownership_filter();
+            sandbox.m_pretend_ownership = supervised.has_value();
+            single = supervised ? "; a single id: a seccomp supervisor pretends chown and user switches and "
+                                  "records the owners they give files, which the layers carry"
+                                : str_cat("; a single id: ownership collapses to 0, chown to other ids and switching "
+                                          "users fail (", supervised.error().message(), ")");
+        }
+        sandbox.m_description = str_cat("userns sandbox nested in kiln's user namespace: RUN uids ",
+                                        describe_inside_ids(own_uids), ", gids ", describe_inside_ids(own_gids),
+                                        " (identity map)", single);
         return sandbox;
     }
     return fail(str_cat("kiln runs as uid ", ::geteuid(), " outside a user namespace of its own: ",
@@ -296,6 +306,20 @@ Result<int> Sandbox::run(const RunSpec& spec) const {
     bool own_user_namespace = m_mode == SandboxMode::userns;
     plan.capabilities = own_user_namespace ? CapabilitySet::all_but_sys_admin : CapabilitySet::docker_default;
 
+    // In a single-id namespace: the thread that pretends the step's ownership calls, and the end of its socket
+    // the step sends the filter's listener on, which kiln holds only until the sandbox has its copy. Declared
+    // before the child, so that the supervisor stops only once the child is gone.
+    std::unique_ptr<OwnershipSupervisor> supervisor;
+    UniqueFd supervised_end;
+    if (m_pretend_ownership) {
+        int ends[2];
+        if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ends) != 0)
+            return fail_errno("socketpair for the RUN's ownership supervisor");
+        supervised_end.reset(ends[1]);
+        KILN_ASSIGN(supervisor, OwnershipSupervisor::start(UniqueFd(ends[0])));
+        plan.ownership_socket = supervised_end.get();
+    }
+
     int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
     if (own_user_namespace) flags |= CLONE_NEWUSER;
     if (spec.network == NetworkMode::none) flags |= CLONE_NEWNET;
@@ -304,6 +328,7 @@ Result<int> Sandbox::run(const RunSpec& spec) const {
         return fail(user_namespace_error(child.error().errno_value()).context("starting the RUN sandbox"));
     if (!child) return fail(std::move(child).error().context("starting the RUN sandbox (clone of new namespaces)"));
     channels.child_started();
+    supervised_end.reset();
     rootfs_tree.reset();
     step_mounts.release_clones();
 

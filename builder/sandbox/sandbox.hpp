@@ -192,6 +192,7 @@ private:
     RootfsMount m_rootfs_mount = RootfsMount::bind;
     bool m_parent_clones_rootfs = false;  // root in the initial namespace clones the rootfs mount itself
     UniqueFd m_idmap_userns;              // carries m_mapping for MOUNT_ATTR_IDMAP
+    bool m_pretend_ownership = false;     // a single-id namespace with an ownership supervisor
     SandboxMode m_mode = SandboxMode::userns;
     std::string m_description;
     std::vector<std::string> m_ruled_out;

@@ -1,13 +1,13 @@
 #include "builder/sandbox/userns.hpp"
 
 #include <fcntl.h>
-#include <grp.h>
 #include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <linux/capability.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -52,9 +52,9 @@ int reexec_main(void* argument) {
     if (::read(plan.sync_read_fd, &go, 1) != 1) ::_exit(1);
     ::close(plan.sync_read_fd);
     // Root's own host ids are not in its namespace's map: become the namespace's root. (A non-root caller's
-    // are: it is already uid 0 there, and setgroups may be denied.)
-    ::setgroups(0, nullptr);
-    if (::setresgid(0, 0, 0) != 0 || ::setresuid(0, 0, 0) != 0) ::_exit(1);
+    // are: it is already uid 0 there, and setgroups may be denied.) Raw calls, as a cloned child's must be.
+    ::syscall(SYS_setgroups, 0, nullptr);
+    if (::syscall(SYS_setresgid, 0, 0, 0) != 0 || ::syscall(SYS_setresuid, 0, 0, 0) != 0) ::_exit(1);
     ::sigprocmask(SIG_SETMASK, &plan.original_mask, nullptr);
     ::execve("/proc/self/exe", plan.argv, plan.envp);
     [[maybe_unused]] ssize_t ignored = ::write(2, k_exec_failed, sizeof k_exec_failed - 1);
@@ -96,8 +96,8 @@ Status map_ids(pid_t pid, const std::string& user, uid_t uid, gid_t gid) {
         uid_problem = run_id_helper("newuidmap", pid, uid, *uid_range);
 
     const char* collapse =
-        "; ownership collapses to 0: files RUN steps give to other users are owned by root, "
-        "and chown, su and apt's privilege drop fail";
+        "; files are owned by that one id on disk, and other owners only recorded (the sandbox line says whether "
+        "RUN steps' chown and user switches can be pretended)";
     if (uid_problem) {
         log_warn("single-id user namespace (only uid ", uid, " as 0): ", *uid_problem, collapse);
         IdMapping single{{{0, uid, 1}}, {{0, gid, 1}}, SetGroups::deny};

@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -53,8 +54,10 @@ int child_main(void* argument) {
     // While still kiln's root, which may search kiln's private directories; unshare keeps the directory.
     if (::fchdir(plan.directory_fd) != 0) return report(plan.socket_fd, 10);
     if (::setns(plan.userns_fd, CLONE_NEWUSER) != 0) return report(plan.socket_fd, 1);
-    if (::setgid(0) != 0) return report(plan.socket_fd, 2);
-    if (::setuid(0) != 0) return report(plan.socket_fd, 3);
+    // Raw calls: glibc's setgid and setuid would wait for kiln's other threads, whose bookkeeping this copy of
+    // its memory holds though the threads are not here, and so hang.
+    if (::syscall(SYS_setresgid, 0, 0, 0) != 0) return report(plan.socket_fd, 2);
+    if (::syscall(SYS_setresuid, 0, 0, 0) != 0) return report(plan.socket_fd, 3);
     // fsopen needs CAP_SYS_ADMIN over the mount namespace's owner: a namespace of the new user namespace's
     // own.
     if (::unshare(CLONE_NEWNS) != 0) return report(plan.socket_fd, 4);
@@ -68,20 +71,10 @@ int child_main(void* argument) {
     if (::fsconfig(fs, FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0) return report(plan.socket_fd, 7);
     int mount_fd = ::fsmount(fs, FSMOUNT_CLOEXEC, 0);
     if (mount_fd < 0) return report(plan.socket_fd, 8);
-    char data = 'm';
-    iovec iov{&data, 1};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msghdr message{};
-    message.msg_iov = &iov;
-    message.msg_iovlen = 1;
-    message.msg_control = control;
-    message.msg_controllen = sizeof control;
-    cmsghdr* header = CMSG_FIRSTHDR(&message);
-    header->cmsg_level = SOL_SOCKET;
-    header->cmsg_type = SCM_RIGHTS;
-    header->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(header), &mount_fd, sizeof(int));
-    if (::sendmsg(plan.socket_fd, &message, MSG_NOSIGNAL) != 1) return report(plan.socket_fd, 9);
+    if (int err = send_descriptor(plan.socket_fd, mount_fd, 'm'); err != 0) {
+        errno = err;
+        return report(plan.socket_fd, 9);
+    }
     return 0;
 }
 
@@ -106,27 +99,10 @@ Result<UniqueFd> make_overlay_mount_in_userns(const OverlayMountSpec& spec, int 
 
     // One record: the byte 'm' with the mount's fd, or a Failure.
     Failure failure{};
-    iovec iov{&failure, sizeof failure};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msghdr message{};
-    message.msg_iov = &iov;
-    message.msg_iovlen = 1;
-    message.msg_control = control;
-    message.msg_controllen = sizeof control;
-    ssize_t n;
-    do {
-        n = ::recvmsg(ours.get(), &message, MSG_CMSG_CLOEXEC);
-    } while (n < 0 && errno == EINTR);
-    int receive_errno = errno;
-    UniqueFd mount;
-    for (cmsghdr* header = n > 0 ? CMSG_FIRSTHDR(&message) : nullptr; header;
-         header = CMSG_NXTHDR(&message, header)) {
-        if (header->cmsg_level == SOL_SOCKET && header->cmsg_type == SCM_RIGHTS) {
-            int fd;
-            std::memcpy(&fd, CMSG_DATA(header), sizeof fd);
-            mount = UniqueFd(fd);
-        }
-    }
+    ReceivedMessage received = receive_descriptor(ours.get(), &failure, sizeof failure);
+    ssize_t n = received.size;
+    int receive_errno = received.err;
+    UniqueFd mount = std::move(received.fd);
     KILN_ASSIGN(int status, child.wait());
     if (mount) return mount;
     if (n == static_cast<ssize_t>(sizeof failure) && failure.step > 0 && failure.step <= 10)

@@ -261,6 +261,23 @@ TEST_F(PodTest, NonRootWithSubordinateIdsBuildsInUsernsModeWithTheFullRange) {
     expect_same_image(pod_image("nonroot:1"), pod_image("reference:4"));
 }
 
+// A non-root pod without privilege escalation: newuidmap cannot work, so kiln's namespace maps its own id alone.
+// The ownership supervisor pretends the steps' chown and user switches and records the owners, so the image is
+// the same as the full range builds.
+TEST_F(PodTest, NonRootWithNoNewPrivilegesBuildsWithASingleIdAndRecordedOwnership) {
+    PodRun run = build_in_pod(PodSpec{.capabilities = PodCapabilities::docker_default,
+                                      .seccomp = PodSeccomp::unconfined,
+                                      .no_new_privileges = true,
+                                      .uid = 1000,
+                                      .gid = 1000},
+                              pod_image("single:1"));
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+    EXPECT_TRUE(contains(run.output, "single-id user namespace")) << run.output;
+    EXPECT_TRUE(contains(run.output, "a seccomp supervisor pretends chown and user switches")) << run.output;
+    build_reference(pod_image("reference:6"));
+    expect_same_image(pod_image("single:1"), pod_image("reference:6"));
+}
+
 // Pod Security "restricted": non-root, no privilege escalation, RuntimeDefault. No user namespace can be made and
 // kiln is not root: a Dockerfile with RUN fails before anything is pulled, saying what would work.
 TEST_F(PodTest, RestrictedPodFailsBeforePullingAndSaysWhatWouldWork) {

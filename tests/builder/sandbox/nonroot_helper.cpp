@@ -4,6 +4,7 @@
 // With --wait instead of a work directory, it prints "ready" once inside the namespace and waits to be
 // killed.
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,7 +14,9 @@
 
 #include "builder/sandbox/sandbox.hpp"
 #include "builder/sandbox/userns.hpp"
+#include "common/fd.hpp"
 #include "common/files.hpp"
+#include "layers/file_metadata.hpp"
 #include "tests/builder/sandbox/busybox_rootfs.hpp"
 
 namespace {
@@ -83,12 +86,22 @@ int main(int argc, char** argv) {
         {kiln::RunMount{.kind = kiln::RunMountKind::bind, .target = "/src", .source_root = source},
          kiln::RunMount{.kind = kiln::RunMountKind::tmpfs, .target = "/scratch"},
          kiln::RunMount{.kind = kiln::RunMountKind::file, .target = "/run/secrets/s", .content = "hidden"}});
-    for (const char* path : {"by-root", "owned", "tmp/made", "src", "scratch", "run"}) {
+    run_step(*sandbox, rootfs, "tree", "mkdir -p /app/sub && echo x > /app/sub/f && chown -R 1234:5678 /app", 0);
+    run_step(*sandbox, rootfs, "switch",
+             "test \"$(id -u)\" = 1000 && test \"$(id -g)\" = 1000 && test \"$(sh -c 'sh -c \"id -u\"')\" = 1000 && "
+             "mkdir /tmp/by-user && echo hi > /tmp/by-user/f",
+             1000);
+    kiln::UniqueFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    for (const char* path : {"by-root", "owned", "tmp/made", "src", "scratch", "run", "app", "app/sub/f",
+                             "tmp/by-user", "tmp/by-user/f"}) {
         struct stat st;
         if (::lstat((rootfs + "/" + path).c_str(), &st) == 0)
             std::printf("stat %s %u %u\n", path, st.st_uid, st.st_gid);
         else
             std::printf("stat %s missing\n", path);
+        // The owner a single-id namespace could only record.
+        if (auto recorded = kiln::read_override_stat(root.get(), path))
+            std::printf("override_%s %u:%u\n", path, recorded->uid, recorded->gid);
     }
     return 0;
 }

@@ -120,18 +120,27 @@ TEST_F(NonRootTest, SubordinateIdsGiveImageIdsInsideAndShiftedIdsOnTheHost) {
     EXPECT_TRUE((*user)->remove()) << "the test user was not cleaned up";
 }
 
-TEST_F(NonRootTest, NoNewPrivsFallsBackToASingleIdThatStillRuns) {
+// Under no_new_privs only the user's own id can be mapped. The ownership supervisor pretends what RUN steps do
+// with other ids: chown succeeds and records the owner, a step as uid 1000 runs as that user in its own eyes,
+// and what it makes is recorded as that user's. On disk everything stays the user's.
+TEST_F(NonRootTest, NoNewPrivsGivesASingleIdWhereOwnershipIsPretendedAndRecorded) {
     auto user = create_user(AccountKind::regular);
     if (!user) GTEST_SKIP() << user.error().message();
     HelperRun run = run_helper(**user, m_work.path(), NoNewPrivs::on);
     ASSERT_EQ(run.exit_code, 0) << run.transcript;
     EXPECT_NE(run.transcript.find("no_new_privs"), std::string::npos) << run.transcript;
-    EXPECT_NE(run.facts["mode"].find("a single id"), std::string::npos) << run.transcript;
-    EXPECT_EQ(run.facts["root_exit"], "0") << run.transcript;
-    EXPECT_NE(run.facts["chown_exit"], "0") << "chown to an unmapped id succeeded: " << run.transcript;
-    EXPECT_TRUE(run.facts.contains("user_error")) << "uid 1000 cannot exist in a single-id namespace";
-    struct stat by_root = stat_of(m_work.path() + "/rootfs/by-root");
-    EXPECT_EQ(by_root.st_uid, (*user)->uid());
+    EXPECT_NE(run.facts["mode"].find("a single id: a seccomp supervisor pretends"), std::string::npos) << run.transcript;
+    for (const char* step : {"root", "chown", "user", "tree", "switch"})
+        EXPECT_EQ(run.facts[str_cat(step, "_exit")], "0") << step << "\n" << run.transcript;
+    EXPECT_FALSE(run.facts.contains("override_by-root"));
+    EXPECT_EQ(run.facts["override_owned"], "1000:1000");
+    EXPECT_EQ(run.facts["override_tmp/made"], "1000:1000");
+    EXPECT_EQ(run.facts["override_app"], "1234:5678");
+    EXPECT_EQ(run.facts["override_app/sub/f"], "1234:5678");
+    EXPECT_EQ(run.facts["override_tmp/by-user"], "1000:1000");
+    EXPECT_EQ(run.facts["override_tmp/by-user/f"], "1000:1000");
+    for (const char* path : {"/by-root", "/owned", "/tmp/made", "/app/sub/f", "/tmp/by-user/f"})
+        EXPECT_EQ(stat_of(m_work.path() + "/rootfs" + path).st_uid, (*user)->uid()) << path;
     EXPECT_TRUE((*user)->remove()) << "the test user was not cleaned up";
 }
 
