@@ -41,6 +41,12 @@ constexpr long k_notified[] = {
 #ifdef SYS_creat
     SYS_creat,
 #endif
+#ifdef SYS_stat
+    SYS_stat,
+    SYS_lstat,
+    SYS_fstat,
+#endif
+    SYS_newfstatat, SYS_statx,
     SYS_fchown,    SYS_fchownat,  SYS_setuid,    SYS_setgid,  SYS_setreuid, SYS_setregid, SYS_setresuid,
     SYS_setresgid, SYS_setgroups, SYS_setfsuid,  SYS_setfsgid, SYS_getuid,  SYS_geteuid,  SYS_getgid,
     SYS_getegid,   SYS_getresuid, SYS_getresgid, SYS_getgroups, SYS_mkdirat, SYS_openat2,

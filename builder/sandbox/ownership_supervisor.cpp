@@ -151,6 +151,16 @@ private:
             case SYS_openat:
                 return create_file(request, ids, fd_arg(0), arg[1], arg[2], static_cast<mode_t>(arg[3]));
             case SYS_openat2: return open_with_how(request, ids);
+#ifdef SYS_stat
+            case SYS_stat: return report_owner(request, AT_FDCWD, arg[0], arg[1], 0);
+            case SYS_lstat: return report_owner(request, AT_FDCWD, arg[0], arg[1], AT_SYMLINK_NOFOLLOW);
+            case SYS_fstat: return report_owner(request, fd_arg(0), 0, arg[1], AT_EMPTY_PATH);
+#endif
+            case SYS_newfstatat:
+                return report_owner(request, fd_arg(0), arg[1], arg[2], static_cast<int>(arg[3]));
+            case SYS_statx:
+                return report_owner(request, fd_arg(0), arg[1], arg[4], static_cast<int>(arg[2]),
+                                    static_cast<unsigned>(arg[3]));
             default: return proceed();
         }
     }
@@ -326,6 +336,44 @@ private:
         if (S_ISREG(st.st_mode) && cleared != (st.st_mode & 07777))
             ::chmod(str_cat("/proc/self/fd/", file->get()).c_str(), cleared);
         return value(0);
+    }
+
+    // stat and its kin (statx when `statx_mask` is set) of a file whose owner is recorded: the recorded owner,
+    // as tools that compare the owner they set with the one they read (shadow's useradd copies /etc/shadow's)
+    // expect. Anything else, or a path this cannot follow as the kernel does (a magic link under /proc), the
+    // kernel answers itself.
+    Answer report_owner(const seccomp_notif& request, int dirfd, std::uint64_t path_address, std::uint64_t out,
+                        int flags, std::optional<unsigned> statx_mask = std::nullopt) {
+        pid_t pid = static_cast<pid_t>(request.pid);
+        std::string path;
+        if (path_address != 0) {
+            auto read = read_string(pid, path_address);
+            if (!read) return proceed();
+            path = std::move(*read);
+        }
+        if (path.empty() && !(flags & AT_EMPTY_PATH)) return proceed();
+        Result<UniqueFd> file = path.empty() ? open_descriptor(pid, dirfd)
+                                             : open_in_target(pid, dirfd, path,
+                                                              O_PATH | ((flags & AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0), 0);
+        if (!file) return proceed();
+        std::optional<OverrideStat> recorded = read_override_stat(file->get(), nullptr);
+        if (!recorded) return proceed();
+        if (statx_mask) {
+            struct statx result {};
+            if (::statx(file->get(), "", AT_EMPTY_PATH | (flags & AT_STATX_SYNC_TYPE), *statx_mask, &result) != 0 ||
+                !override_applies(*recorded, result.stx_mode))
+                return proceed();
+            result.stx_uid = recorded->uid;
+            result.stx_gid = recorded->gid;
+            if (!still_valid(request)) return {.sent = true};
+            return write_memory(pid, out, &result, sizeof result) ? value(0) : error(EFAULT);
+        }
+        struct stat result {};
+        if (::fstat(file->get(), &result) != 0 || !override_applies(*recorded, result.st_mode)) return proceed();
+        result.st_uid = recorded->uid;
+        result.st_gid = recorded->gid;
+        if (!still_valid(request)) return {.sent = true};
+        return write_memory(pid, out, &result, sizeof result) ? value(0) : error(EFAULT);
     }
 
     // mkdir and mkdirat by a thread with other filesystem ids than 0: made here, with those ids recorded.

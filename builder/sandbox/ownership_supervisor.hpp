@@ -9,12 +9,12 @@
 //    under the kernel's rules (a pretended euid 0 may take any id), get*id and getgroups report them, and a
 //    new thread or process starts with its parent's;
 //  - makes the files (open and creat with O_CREAT) and directories (mkdir) of a thread whose pretended
-//    filesystem ids are not 0, in the step's root and with its umask, and records those ids as their owner.
+//    filesystem ids are not 0, in the step's root and with its umask, and records those ids as their owner;
+//  - answers stat and its kin, for a file whose owner is recorded, with that owner.
 // Paths are resolved in the calling process's root (/proc/PID/root, with RESOLVE_IN_ROOT), never in kiln's.
-// What is not pretended (README.md lists it): stat and its kin report the owner on disk (0); exec of a
-// setuid-bit program leaves the pretended ids as they were; symlinks, fifos and sockets keep owner 0 (the
-// filesystem records no override on them); openat2 with resolve flags and 32-bit (i386, x32) calls run as
-// they would without the supervisor.
+// What is not pretended (README.md lists it): exec of a setuid-bit program leaves the pretended ids as they
+// were; symlinks, fifos and sockets keep owner 0 (the filesystem records no override on them); openat2 with
+// resolve flags and 32-bit (i386, x32) calls run as they would without the supervisor.
 
 #include <memory>
 #include <string>

@@ -19,6 +19,8 @@
 #include "tests/integration/registry_fixture.hpp"
 #include "tests/integration/task_file.hpp"
 #include "tests/pods/pod.hpp"
+#include "tests/support/debian_base.hpp"
+#include "tests/support/test_image.hpp"
 
 namespace kiln::test {
 namespace {
@@ -104,23 +106,31 @@ protected:
         ASSERT_EQ(run.exit_code, 0) << run.output;
     }
 
-    // Flattens both images and fails the test with every difference.
-    void expect_same_image(const std::string& built, const std::string& expected) {
+    // Flattens both images, fails the test with every difference, and returns the built one's tree.
+    ImageTree expect_same_trees(const std::string& built, const std::string& expected) {
         auto left = pull_image(built, m_dir.path() + "/pulled-built");
         auto right = pull_image(expected, m_dir.path() + "/pulled-expected");
-        ASSERT_TRUE(left) << left.error().message();
-        ASSERT_TRUE(right) << right.error().message();
+        EXPECT_TRUE(left) << left.error().message();
+        EXPECT_TRUE(right) << right.error().message();
+        if (!left || !right) return {};
         auto left_tree = flatten_layers(left->layer_files);
         auto right_tree = flatten_layers(right->layer_files);
-        ASSERT_TRUE(left_tree && right_tree);
+        EXPECT_TRUE(left_tree && right_tree);
+        if (!left_tree || !right_tree) return {};
         EXPECT_EQ(join(tree_differences(*left_tree, *right_tree, "pod", "host"), "\n"), "");
         EXPECT_EQ(join(config_differences(runtime_config(left->config), runtime_config(right->config), "pod", "host"), "\n"),
                   "");
+        return *left_tree;
+    }
+
+    // The ownership Dockerfile's image, as expect_same_trees, holding what its steps did.
+    void expect_same_image(const std::string& built, const std::string& expected) {
+        ImageTree tree = expect_same_trees(built, expected);
         // The image holds what the steps did: files of another owner, a setuid bit.
-        ASSERT_TRUE(left_tree->count("/app2/by-app"));
-        EXPECT_EQ(left_tree->at("/app2/by-app").uid, 1234u);
-        EXPECT_EQ(left_tree->at("/suid").mode, 04755u);
-        EXPECT_EQ(left_tree->at("/id-root").uid, 7u);
+        ASSERT_TRUE(tree.count("/app2/by-app") && tree.count("/suid") && tree.count("/id-root"));
+        EXPECT_EQ(tree.at("/app2/by-app").uid, 1234u);
+        EXPECT_EQ(tree.at("/suid").mode, 04755u);
+        EXPECT_EQ(tree.at("/id-root").uid, 7u);
     }
 
     // Runs `manifest`'s build-and-push step in a pod of `spec`, pushing `image`; checks the push and the results,
@@ -276,6 +286,71 @@ TEST_F(PodTest, NonRootWithNoNewPrivilegesBuildsWithASingleIdAndRecordedOwnershi
     EXPECT_TRUE(contains(run.output, "a seccomp supervisor pretends chown and user switches")) << run.output;
     build_reference(pod_image("reference:6"));
     expect_same_image(pod_image("single:1"), pod_image("reference:6"));
+}
+
+// Debian's own tools in the single-id pod, as a non-root pipeline runs them: groupadd and useradd (which copies
+// /etc/skel and chowns it), apt-get installing a package whose maintainer script gives its files to that user
+// and a setuid bit, chown -R, su to the user, and a step run as the user. The base is Debian minbase, made with
+// debootstrap from the configured mirror once per machine (tests/support/debian_base.hpp).
+TEST_F(PodTest, NonRootWithNoNewPrivilegesRunsDebianToolsWithRecordedOwnership) {
+    auto layout = debian_base_layout();
+    if (!layout) GTEST_SKIP() << "no Debian base: " << layout.error().message();
+    std::string debian = reference("base/debian:bookworm");
+    ASSERT_TRUE(push_layout(*layout, "bookworm", debian));
+
+    // A package whose maintainer script hands its files to the user the Dockerfile adds.
+    std::string package = m_dir.path() + "/package";
+    ASSERT_TRUE(make_directories(package + "/DEBIAN") && make_directories(package + "/opt/kiln-owned"));
+    ASSERT_TRUE(write_file_atomic(package + "/DEBIAN/control",
+                                  "Package: kiln-owned\nVersion: 1.0\nArchitecture: all\n"
+                                  "Maintainer: kiln tests <tests@kiln.invalid>\n"
+                                  "Description: files a maintainer script gives to another user\n"));
+    ASSERT_TRUE(write_file_atomic(package + "/DEBIAN/postinst",
+                                  "#!/bin/sh\nset -e\nchown -R app:app /opt/kiln-owned\nchmod 4755 /opt/kiln-owned/tool\n",
+                                  0755));
+    ASSERT_TRUE(write_file_atomic(package + "/opt/kiln-owned/data", "data\n"));
+    ASSERT_TRUE(write_file_atomic(package + "/opt/kiln-owned/tool", "#!/bin/sh\n", 0755));
+    auto built = run_process({"dpkg-deb", "--root-owner-group", "--build", package, m_workspace + "/context/kiln-owned.deb"});
+    if (!built || built->exit_code != 0) GTEST_SKIP() << "dpkg-deb could not build the test package";
+
+    ASSERT_TRUE(write_file_atomic(
+        m_workspace + "/context/Dockerfile",
+        "ARG BASE\n"
+        "FROM $BASE\n"
+        "ENV SOURCE_DATE_EPOCH=0\n"
+        "RUN groupadd -g 1234 app && useradd -l -m -u 1234 -g app -s /bin/sh app\n"
+        "COPY kiln-owned.deb /tmp/\n"
+        "RUN apt-get install -y /tmp/kiln-owned.deb && rm -rf /tmp/kiln-owned.deb /var/log/* /var/cache/apt/*.bin "
+        "/var/cache/debconf/*-old\n"
+        "RUN mkdir -p /app/data && echo hi > /app/data/f && chown -R app:app /app && su app -c 'touch /app/by-su'\n"
+        "USER app\n"
+        "RUN id > /home/app/id && mkdir /app/made && touch /app/made/f\n"));
+    PodSpec spec{.capabilities = PodCapabilities::docker_default,
+                 .seccomp = PodSeccomp::unconfined,
+                 .no_new_privileges = true,
+                 .uid = 1000,
+                 .gid = 1000};
+    spec.args = {"/kaniko/executor", "--context", "/workspace/context", "--build-arg", "BASE=" + debian,
+                 "--destination", pod_image("debian-single:1"), "--insecure", "--insecure-pull"};
+    spec.environment = {"PATH=/kaniko:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=/home/builder"};
+    spec.volumes = {{m_workspace, "/workspace"}};
+    auto run = run_pod(m_bundle, *s_rootfs, spec);
+    ASSERT_TRUE(run) << run.error().message();
+    ASSERT_EQ(run->exit_code, 0) << run->output;
+    EXPECT_TRUE(contains(run->output, "a seccomp supervisor pretends chown and user switches")) << run->output;
+
+    KilnRun host = run_kiln({"build", "--context", m_workspace + "/context", "--build-arg", "BASE=" + debian,
+                             "--destination", pod_image("debian-reference:1"), "--insecure", "--insecure-pull",
+                             "--sandbox=userns"});
+    ASSERT_EQ(host.exit_code, 0) << host.output;
+    ImageTree tree = expect_same_trees(pod_image("debian-single:1"), pod_image("debian-reference:1"));
+    auto owner = [&tree](const std::string& path) {
+        return tree.count(path) ? str_cat(tree.at(path).uid, ":", tree.at(path).gid) : "missing";
+    };
+    for (const char* path : {"/home/app", "/home/app/.bashrc", "/opt/kiln-owned/data", "/opt/kiln-owned/tool",
+                             "/app/data/f", "/app/by-su", "/app/made/f", "/home/app/id"})
+        EXPECT_EQ(owner(path), "1234:1234") << path;
+    EXPECT_EQ(tree.count("/opt/kiln-owned/tool") ? tree.at("/opt/kiln-owned/tool").mode : 0u, 04755u);
 }
 
 // Pod Security "restricted": non-root, no privilege escalation, RuntimeDefault. No user namespace can be made and

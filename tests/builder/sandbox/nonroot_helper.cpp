@@ -86,7 +86,10 @@ int main(int argc, char** argv) {
         {kiln::RunMount{.kind = kiln::RunMountKind::bind, .target = "/src", .source_root = source},
          kiln::RunMount{.kind = kiln::RunMountKind::tmpfs, .target = "/scratch"},
          kiln::RunMount{.kind = kiln::RunMountKind::file, .target = "/run/secrets/s", .content = "hidden"}});
-    run_step(*sandbox, rootfs, "tree", "mkdir -p /app/sub && echo x > /app/sub/f && chown -R 1234:5678 /app", 0);
+    run_step(*sandbox, rootfs, "tree",
+             "mkdir -p /app/sub && echo x > /app/sub/f && chown -R 1234:5678 /app && "
+             "test \"$(stat -c %u:%g /app/sub/f)\" = 1234:5678",
+             0);
     run_step(*sandbox, rootfs, "switch",
              "test \"$(id -u)\" = 1000 && test \"$(id -g)\" = 1000 && test \"$(sh -c 'sh -c \"id -u\"')\" = 1000 && "
              "mkdir /tmp/by-user && echo hi > /tmp/by-user/f",
