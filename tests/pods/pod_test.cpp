@@ -15,7 +15,6 @@
 #include "common/strings.hpp"
 #include "common/temp_dir.hpp"
 #include "tests/integration/flat_image.hpp"
-#include "tests/integration/ownership_dockerfile.hpp"
 #include "tests/integration/registry_fixture.hpp"
 #include "tests/integration/task_file.hpp"
 #include "tests/pods/pod.hpp"
@@ -24,6 +23,52 @@
 
 namespace kiln::test {
 namespace {
+
+// What every pod builds, FROM Debian (BASE): Debian's own tools giving files several owners, as a pipeline's
+// Dockerfile does. groupadd and useradd (which copies /etc/skel and chowns it, and gives the new /etc/shadow the
+// owner it reads from the old one), apt-get installing a package whose maintainer script hands its files to that
+// user and sets a setuid bit, chown -R, su to the user, ids recorded as root and as the user, a setuid copy,
+// COPY --chown, and a second stage's COPY --from. The context holds kiln-owned.deb (write_owned_package) and
+// "copied".
+constexpr const char* k_debian_dockerfile =
+    "ARG BASE\n"
+    "FROM $BASE AS first\n"
+    "ENV SOURCE_DATE_EPOCH=0\n"
+    "RUN groupadd -g 1234 app && useradd -l -m -u 1234 -g app -s /bin/sh app && echo x > /dev/null\n"
+    "COPY kiln-owned.deb /tmp/\n"
+    "RUN apt-get install -y /tmp/kiln-owned.deb && rm -rf /tmp/kiln-owned.deb /var/log/* /var/cache/apt/*.bin "
+    "/var/cache/debconf/*-old\n"
+    "RUN mkdir -p /app/data && echo hi > /app/data/f && chown -R app:app /app && su app -c 'touch /app/by-su'\n"
+    "RUN cp /bin/true /suid && chmod 4755 /suid && id > /id-root && chown 7:8 /id-root && chmod 640 /id-root\n"
+    "USER app\n"
+    "RUN id > /home/app/id && touch /app/by-app && mkdir /home/app/private && chmod 700 /home/app/private\n"
+    "COPY --chown=1234:1234 copied /app/copied\n"
+    "FROM $BASE\n"
+    "COPY --from=first /app /app2\n"
+    "COPY --from=first /suid /id-root /\n"
+    "COPY --from=first /opt/kiln-owned /opt/kiln-owned\n"
+    "COPY --from=first /home/app /home/app\n";
+
+// A Debian package whose maintainer script gives its files to the user k_debian_dockerfile adds, as
+// `context`/kiln-owned.deb, made with dpkg-deb.
+Status write_owned_package(const std::string& work, const std::string& context) {
+    std::string package = work + "/package";
+    KILN_TRY(make_directories(package + "/DEBIAN"));
+    KILN_TRY(make_directories(package + "/opt/kiln-owned"));
+    KILN_TRY(write_file_atomic(package + "/DEBIAN/control",
+                               "Package: kiln-owned\nVersion: 1.0\nArchitecture: all\n"
+                               "Maintainer: kiln tests <tests@kiln.invalid>\n"
+                               "Description: files a maintainer script gives to another user\n"));
+    KILN_TRY(write_file_atomic(package + "/DEBIAN/postinst",
+                               "#!/bin/sh\nset -e\nchown -R app:app /opt/kiln-owned\nchmod 4755 /opt/kiln-owned/tool\n",
+                               0755));
+    KILN_TRY(write_file_atomic(package + "/opt/kiln-owned/data", "data\n"));
+    KILN_TRY(write_file_atomic(package + "/opt/kiln-owned/tool", "#!/bin/sh\n", 0755));
+    KILN_ASSIGN(ProcessResult built,
+                run_process({"dpkg-deb", "--root-owner-group", "--build", package, context + "/kiln-owned.deb"}));
+    if (built.exit_code != 0) return fail("dpkg-deb failed: " + built.stderr_bytes);
+    return {};
+}
 
 class PodTest : public RegistryBuildTest {
 protected:
@@ -34,18 +79,21 @@ protected:
         }
         RegistryBuildTest::SetUpTestSuite();
         if (s_skip_reason || !s_base) return;
-        // The executor image: kiln builds it FROM the same busybox base (here from the context push_busybox_base
-        // left), and its rootfs is the pods' root filesystem.
+        // The pods' Debian base: made once per machine, and pushed to this suite's registry for the builds.
+        auto layout = debian_base_layout();
+        if (!layout) {
+            s_skip_reason = "no Debian base for the pods: " + layout.error().message();
+            return;
+        }
+        s_debian = new std::string(s_registry->host_port() + "/base/debian:bookworm");
+        ASSERT_TRUE(push_layout(*layout, "bookworm", *s_debian));
+        // The executor image: kiln builds it FROM the same Debian base, and its rootfs is the pods' root filesystem.
         std::string work_dir = s_work->path();
-        KilnRun local_base = run_kiln({"build", "--context", work_dir + "/busybox-context", "--dockerfile",
-                                       source_path("examples/busybox-base/Dockerfile"), "--no-push",
-                                       "--oci-layout-path", work_dir + "/base-layout"});
-        ASSERT_EQ(local_base.exit_code, 0) << local_base.output;
         auto laid_out = run_process({source_path("scripts/make-executor-context"), work_dir + "/executor-context",
                                      kiln_binary()});
         ASSERT_TRUE(laid_out && laid_out->exit_code == 0) << (laid_out ? laid_out->stderr_bytes : laid_out.error().message());
         KilnRun executor = run_kiln({"build", "--context", work_dir + "/executor-context", "--build-context",
-                                     "base=oci-layout://" + work_dir + "/base-layout", "--no-push", "--oci-layout-path",
+                                     "base=oci-layout://" + *layout + ":bookworm", "--no-push", "--oci-layout-path",
                                      work_dir + "/executor-layout"});
         ASSERT_EQ(executor.exit_code, 0) << executor.output;
         auto unpacked = unpack_layout(work_dir + "/executor-layout", "latest", work_dir + "/executor-bundle");
@@ -55,6 +103,8 @@ protected:
     static void TearDownTestSuite() {
         delete s_rootfs;
         s_rootfs = nullptr;
+        delete s_debian;
+        s_debian = nullptr;
         RegistryBuildTest::TearDownTestSuite();
     }
     void SetUp() override {
@@ -67,8 +117,9 @@ protected:
         // The pod's emptyDir: the build context.
         m_workspace = m_dir.path() + "/workspace";
         ASSERT_TRUE(make_directories(m_workspace + "/context"));
-        ASSERT_TRUE(write_file_atomic(m_workspace + "/context/Dockerfile", k_ownership_dockerfile));
+        ASSERT_TRUE(write_file_atomic(m_workspace + "/context/Dockerfile", k_debian_dockerfile));
         ASSERT_TRUE(write_file_atomic(m_workspace + "/context/copied", "copied\n"));
+        ASSERT_TRUE(write_owned_package(m_dir.path(), m_workspace + "/context"));
     }
 
     std::string pod_image(const std::string& name) const { return reference("pods/" + name); }
@@ -89,7 +140,7 @@ protected:
                 EXPECT_TRUE(done && done->exit_code == 0) << join(command, " ");
             }
         }
-        spec.args = {"/kaniko/executor", "--context", "/workspace/context", "--build-arg", "BASE=" + *s_base,
+        spec.args = {"/kaniko/executor", "--context", "/workspace/context", "--build-arg", "BASE=" + *s_debian,
                      "--destination", destination, "--insecure", "--insecure-pull"};
         spec.environment = {"PATH=/kaniko:/usr/bin:/bin:/usr/sbin:/sbin",
                             "HOME=" + (!home.empty() ? home : spec.uid == 0 ? "/root" : "/home/builder")};
@@ -101,7 +152,7 @@ protected:
 
     // The same build on the host, in kiln's userns sandbox: what every pod must match.
     void build_reference(const std::string& destination) {
-        KilnRun run = run_kiln({"build", "--context", m_workspace + "/context", "--build-arg", "BASE=" + *s_base,
+        KilnRun run = run_kiln({"build", "--context", m_workspace + "/context", "--build-arg", "BASE=" + *s_debian,
                                 "--destination", destination, "--insecure", "--insecure-pull", "--sandbox=userns"});
         ASSERT_EQ(run.exit_code, 0) << run.output;
     }
@@ -126,11 +177,18 @@ protected:
     // The ownership Dockerfile's image, as expect_same_trees, holding what its steps did.
     void expect_same_image(const std::string& built, const std::string& expected) {
         ImageTree tree = expect_same_trees(built, expected);
-        // The image holds what the steps did: files of another owner, a setuid bit.
-        ASSERT_TRUE(tree.count("/app2/by-app") && tree.count("/suid") && tree.count("/id-root"));
-        EXPECT_EQ(tree.at("/app2/by-app").uid, 1234u);
-        EXPECT_EQ(tree.at("/suid").mode, 04755u);
-        EXPECT_EQ(tree.at("/id-root").uid, 7u);
+        // The image holds what the steps did: files of other owners, setuid bits.
+        auto owner = [&tree](const std::string& path) {
+            return tree.count(path) ? str_cat(tree.at(path).uid, ":", tree.at(path).gid) : "missing";
+        };
+        // (/home/app itself is made by the second stage's COPY, as root's.)
+        for (const char* path : {"/home/app/.bashrc", "/home/app/id", "/home/app/private",
+                                 "/opt/kiln-owned/data", "/opt/kiln-owned/tool", "/app2/data/f", "/app2/by-su",
+                                 "/app2/by-app", "/app2/copied"})
+            EXPECT_EQ(owner(path), "1234:1234") << path;
+        EXPECT_EQ(owner("/id-root"), "7:8");
+        for (const char* path : {"/suid", "/opt/kiln-owned/tool"})
+            EXPECT_EQ(tree.count(path) ? tree.at(path).mode : 0u, 04755u) << path;
     }
 
     // Runs `manifest`'s build-and-push step in a pod of `spec`, pushing `image`; checks the push and the results,
@@ -144,8 +202,9 @@ protected:
         std::string results = m_dir.path() + "/results";
         EXPECT_TRUE(make_directories(source) && make_directories(results, 0777));
         ::chmod(results.c_str(), 0777);  // as Tekton's: any step's user writes its results
-        EXPECT_TRUE(write_file_atomic(source + "/" + task.defaults["DOCKERFILE"], k_ownership_dockerfile));
+        EXPECT_TRUE(write_file_atomic(source + "/" + task.defaults["DOCKERFILE"], k_debian_dockerfile));
         EXPECT_TRUE(write_file_atomic(source + "/copied", "copied\n"));
+        EXPECT_TRUE(write_owned_package(m_dir.path(), source));
         std::map<std::string, std::string> substitutions = {
             {"$(workspaces.source.path)", "/workspace/source"},
             {"$(params.DOCKERFILE)", task.defaults["DOCKERFILE"]},
@@ -159,7 +218,7 @@ protected:
         for (std::string arg : task.step.args) {
             if (arg == "$(params.EXTRA_ARGS[*])") {
                 for (const char* extra : {"--insecure", "--insecure-pull"}) spec.args.emplace_back(extra);
-                spec.args.push_back("--build-arg=BASE=" + *s_base);
+                spec.args.push_back("--build-arg=BASE=" + *s_debian);
                 continue;
             }
             for (const auto& [from, to] : substitutions) arg = replace_all(arg, from, to);
@@ -196,6 +255,7 @@ protected:
     std::string m_bundle;
     std::string m_workspace;
     static inline std::string* s_rootfs = nullptr;
+    static inline std::string* s_debian = nullptr;  // the Debian base in this suite's registry
 };
 
 // Pod Security "baseline", Kaniko's usual pod: root, Docker's or containerd's default capabilities, RuntimeDefault.
@@ -288,71 +348,6 @@ TEST_F(PodTest, NonRootWithNoNewPrivilegesBuildsWithASingleIdAndRecordedOwnershi
     expect_same_image(pod_image("single:1"), pod_image("reference:6"));
 }
 
-// Debian's own tools in the single-id pod, as a non-root pipeline runs them: groupadd and useradd (which copies
-// /etc/skel and chowns it), apt-get installing a package whose maintainer script gives its files to that user
-// and a setuid bit, chown -R, su to the user, and a step run as the user. The base is Debian minbase, made with
-// debootstrap from the configured mirror once per machine (tests/support/debian_base.hpp).
-TEST_F(PodTest, NonRootWithNoNewPrivilegesRunsDebianToolsWithRecordedOwnership) {
-    auto layout = debian_base_layout();
-    if (!layout) GTEST_SKIP() << "no Debian base: " << layout.error().message();
-    std::string debian = reference("base/debian:bookworm");
-    ASSERT_TRUE(push_layout(*layout, "bookworm", debian));
-
-    // A package whose maintainer script hands its files to the user the Dockerfile adds.
-    std::string package = m_dir.path() + "/package";
-    ASSERT_TRUE(make_directories(package + "/DEBIAN") && make_directories(package + "/opt/kiln-owned"));
-    ASSERT_TRUE(write_file_atomic(package + "/DEBIAN/control",
-                                  "Package: kiln-owned\nVersion: 1.0\nArchitecture: all\n"
-                                  "Maintainer: kiln tests <tests@kiln.invalid>\n"
-                                  "Description: files a maintainer script gives to another user\n"));
-    ASSERT_TRUE(write_file_atomic(package + "/DEBIAN/postinst",
-                                  "#!/bin/sh\nset -e\nchown -R app:app /opt/kiln-owned\nchmod 4755 /opt/kiln-owned/tool\n",
-                                  0755));
-    ASSERT_TRUE(write_file_atomic(package + "/opt/kiln-owned/data", "data\n"));
-    ASSERT_TRUE(write_file_atomic(package + "/opt/kiln-owned/tool", "#!/bin/sh\n", 0755));
-    auto built = run_process({"dpkg-deb", "--root-owner-group", "--build", package, m_workspace + "/context/kiln-owned.deb"});
-    if (!built || built->exit_code != 0) GTEST_SKIP() << "dpkg-deb could not build the test package";
-
-    ASSERT_TRUE(write_file_atomic(
-        m_workspace + "/context/Dockerfile",
-        "ARG BASE\n"
-        "FROM $BASE\n"
-        "ENV SOURCE_DATE_EPOCH=0\n"
-        "RUN groupadd -g 1234 app && useradd -l -m -u 1234 -g app -s /bin/sh app\n"
-        "COPY kiln-owned.deb /tmp/\n"
-        "RUN apt-get install -y /tmp/kiln-owned.deb && rm -rf /tmp/kiln-owned.deb /var/log/* /var/cache/apt/*.bin "
-        "/var/cache/debconf/*-old\n"
-        "RUN mkdir -p /app/data && echo hi > /app/data/f && chown -R app:app /app && su app -c 'touch /app/by-su'\n"
-        "USER app\n"
-        "RUN id > /home/app/id && mkdir /app/made && touch /app/made/f\n"));
-    PodSpec spec{.capabilities = PodCapabilities::docker_default,
-                 .seccomp = PodSeccomp::unconfined,
-                 .no_new_privileges = true,
-                 .uid = 1000,
-                 .gid = 1000};
-    spec.args = {"/kaniko/executor", "--context", "/workspace/context", "--build-arg", "BASE=" + debian,
-                 "--destination", pod_image("debian-single:1"), "--insecure", "--insecure-pull"};
-    spec.environment = {"PATH=/kaniko:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=/home/builder"};
-    spec.volumes = {{m_workspace, "/workspace"}};
-    auto run = run_pod(m_bundle, *s_rootfs, spec);
-    ASSERT_TRUE(run) << run.error().message();
-    ASSERT_EQ(run->exit_code, 0) << run->output;
-    EXPECT_TRUE(contains(run->output, "a seccomp supervisor pretends chown and user switches")) << run->output;
-
-    KilnRun host = run_kiln({"build", "--context", m_workspace + "/context", "--build-arg", "BASE=" + debian,
-                             "--destination", pod_image("debian-reference:1"), "--insecure", "--insecure-pull",
-                             "--sandbox=userns"});
-    ASSERT_EQ(host.exit_code, 0) << host.output;
-    ImageTree tree = expect_same_trees(pod_image("debian-single:1"), pod_image("debian-reference:1"));
-    auto owner = [&tree](const std::string& path) {
-        return tree.count(path) ? str_cat(tree.at(path).uid, ":", tree.at(path).gid) : "missing";
-    };
-    for (const char* path : {"/home/app", "/home/app/.bashrc", "/opt/kiln-owned/data", "/opt/kiln-owned/tool",
-                             "/app/data/f", "/app/by-su", "/app/made/f", "/home/app/id"})
-        EXPECT_EQ(owner(path), "1234:1234") << path;
-    EXPECT_EQ(tree.count("/opt/kiln-owned/tool") ? tree.at("/opt/kiln-owned/tool").mode : 0u, 04755u);
-}
-
 // Pod Security "restricted": non-root, no privilege escalation, RuntimeDefault. No user namespace can be made and
 // kiln is not root: a Dockerfile with RUN fails before anything is pulled, saying what would work.
 TEST_F(PodTest, RestrictedPodFailsBeforePullingAndSaysWhatWouldWork) {
@@ -364,7 +359,7 @@ TEST_F(PodTest, RestrictedPodFailsBeforePullingAndSaysWhatWouldWork) {
                               pod_image("restricted:1"));
     EXPECT_NE(run.exit_code, 0) << run.output;
     EXPECT_TRUE(contains(run.output, "no RUN sandbox works here")) << run.output;
-    EXPECT_TRUE(contains(run.output, "Dockerfile:3")) << run.output;
+    EXPECT_TRUE(contains(run.output, "Dockerfile:4")) << run.output;  // the first RUN
     EXPECT_TRUE(contains(run.output, "seccompProfile Unconfined")) << run.output;
     EXPECT_FALSE(contains(run.output, "FROM ")) << "something was resolved first:\n" << run.output;
 
