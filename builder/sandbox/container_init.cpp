@@ -210,6 +210,8 @@ int container_init_main(void* argument) {
     if (command < 0) init_die(plan, InitStep::fork_command, errno);
     if (command == 0) exec_command(plan);
     ::close(plan.report_fd);
+    // Only the command sends on it; a step that took PID 1's copy could queue more for kiln.
+    if (plan.ownership_socket >= 0) ::close(plan.ownership_socket);
 
     // PID 1 of the namespace: reap everything; once the command is done, end whatever it left running.
     int command_status = 0;

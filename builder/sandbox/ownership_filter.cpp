@@ -44,9 +44,11 @@ constexpr long k_notified[] = {
 #ifdef SYS_stat
     SYS_stat,
     SYS_lstat,
+#endif
+#ifdef SYS_fstat
     SYS_fstat,
 #endif
-    SYS_newfstatat, SYS_statx,
+    SYS_newfstatat, SYS_statx, SYS_exit_group,
     SYS_fchown,    SYS_fchownat,  SYS_setuid,    SYS_setgid,  SYS_setreuid, SYS_setregid, SYS_setresuid,
     SYS_setresgid, SYS_setgroups, SYS_setfsuid,  SYS_setfsgid, SYS_getuid,  SYS_geteuid,  SYS_getgid,
     SYS_getegid,   SYS_getresuid, SYS_getresgid, SYS_getgroups, SYS_mkdirat, SYS_openat2,
@@ -94,13 +96,10 @@ int install_ownership_filter(int socket) {
     add(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
     sock_fprog filter{static_cast<unsigned short>(count), program};
 
-    // A call the supervisor has taken is not restarted by a signal (which would repeat what it did for it).
+    // A call the supervisor has taken is not restarted by a signal, which would repeat what it did for it
+    // (Linux 5.19 and later; without it there is no supervisor).
     unsigned flags = SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
     long listener = seccomp(SECCOMP_SET_MODE_FILTER, flags, &filter);
-    if (listener < 0 && errno == EINVAL) {
-        flags &= ~static_cast<unsigned>(SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV);
-        listener = seccomp(SECCOMP_SET_MODE_FILTER, flags, &filter);
-    }
     if (listener < 0 && errno == EACCES) {
         // Without CAP_SYS_ADMIN a filter needs no_new_privs, which a single-id namespace makes moot.
         if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return errno;
@@ -121,18 +120,26 @@ Status probe_ownership_filter() {
     UniqueFd theirs(fds[1]);
     pid_t child = ::fork();
     if (child < 0) return fail_errno("fork");
-    if (child == 0) ::_exit(install_ownership_filter(theirs.get()) & 0xff);  // the errno, if it fails
+    if (child == 0) {
+        // exit, not exit_group, which the filter hands to a supervisor that is not there: the listener is
+        // closed by then, and the call would fail.
+        ::syscall(SYS_exit, install_ownership_filter(theirs.get()) & 0xff);  // the errno, if it fails
+        ::_exit(127);
+    }
     theirs.reset();
+    char byte = 0;
+    // Before the wait: the child ends only once its listener is received and closed. recvmsg returns when
+    // the child has sent it, or has ended without.
+    ReceivedMessage received = receive_descriptor(ours.get(), &byte, 1);
+    received.fd.reset();
     int status = 0;
     while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
     }
-    char byte = 0;
-    ReceivedMessage received = receive_descriptor(ours.get(), &byte, 1);  // the child is gone: no wait
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !received.fd)
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || received.size != 1)
         return fail(str_cat("a seccomp filter with a user-notification listener cannot be installed here (",
                             WIFEXITED(status) && WEXITSTATUS(status) != 0 ? std::strerror(WEXITSTATUS(status))
                                                                           : "no listener came back",
-                            "; Linux 5.14 or later, and a seccomp policy that allows seccomp(2), are needed)"));
+                            "; Linux 5.19 or later, and a seccomp policy that allows seccomp(2), are needed)"));
     return {};
 }
 

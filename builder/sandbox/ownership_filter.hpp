@@ -11,7 +11,7 @@ namespace kiln {
 // 0, or the errno of the failing call.
 int install_ownership_filter(int socket);
 
-// Whether this kernel lets this process install such a filter (Linux 5.14 or later); the error says why not.
+// Whether this kernel lets this process install such a filter (Linux 5.19 or later); the error says why not.
 // Tries it in a child process.
 Status probe_ownership_filter();
 

@@ -1,25 +1,25 @@
 #include "builder/sandbox/ownership_supervisor.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <climits>
 #include <cerrno>
-#include <cstddef>
+#include <climits>
 #include <cstring>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
+#include "builder/sandbox/pretended_ids.hpp"
 #include "common/files.hpp"
 #include "common/log.hpp"
 #include "common/strings.hpp"
@@ -28,19 +28,14 @@
 namespace kiln {
 namespace {
 
-constexpr std::uint32_t k_unchanged = 0xffffffff;  // (uid_t)-1: "leave it" to chown and setres*id
-constexpr size_t k_max_groups = 65536;             // NGROUPS_MAX
+constexpr size_t k_max_groups = 65536;  // NGROUPS_MAX
 constexpr int k_max_ancestors = 256;
-constexpr size_t k_prune_floor = 4096;  // threads recorded before the first look for ended ones
+// Recorded threads, and bytes of their group lists, past which ended threads are forgotten.
+constexpr size_t k_prune_floor = 4096;
+constexpr size_t k_group_bytes_floor = 64 << 20;
 
-// The ids a thread pretends to have.
-struct Ids {
-    std::uint32_t ruid = 0, euid = 0, suid = 0, fsuid = 0;
-    std::uint32_t rgid = 0, egid = 0, sgid = 0, fsgid = 0;
-    std::vector<gid_t> groups;
-};
-
-// How a call is answered: with a value or an errno, by letting the kernel run it, or already (ADDFD).
+// How a call is answered: with a value or an errno, by letting the kernel run it, or already (ADDFD, or the
+// caller is gone).
 struct Answer {
     std::int64_t value = 0;
     int error = 0;
@@ -51,10 +46,10 @@ struct Answer {
 Answer value(std::int64_t v) { return {.value = v}; }
 Answer error(int err) { return {.error = err}; }
 Answer proceed() { return {.proceed = true}; }
+Answer done() { return {.sent = true}; }
+Answer result(int err) { return err == 0 ? value(0) : error(err); }
 
-bool is_one_of(std::uint32_t id, std::initializer_list<std::uint32_t> ids) {
-    return std::find(ids.begin(), ids.end(), id) != ids.end();
-}
+int errno_of(const Error& failure) { return failure.errno_value() ? failure.errno_value() : EIO; }
 
 // The "Name:\tvalue" line of a /proc/PID/status text.
 std::optional<std::string> status_field(std::string_view status, std::string_view name) {
@@ -66,422 +61,79 @@ std::optional<std::string> status_field(std::string_view status, std::string_vie
 
 std::optional<pid_t> status_pid(std::string_view status, std::string_view name) {
     std::optional<std::string> field = status_field(status, name);
-    std::uint64_t value = 0;
-    if (!field || !parse_uint64(*field, value)) return std::nullopt;
-    return static_cast<pid_t>(value);
+    std::uint64_t number = 0;
+    if (!field || !parse_uint64(*field, number)) return std::nullopt;
+    return static_cast<pid_t>(number);
 }
 
-std::optional<std::string> read_status(pid_t pid) {
-    auto text = read_file(str_cat("/proc/", pid, "/status"), 1 << 16);
-    if (!text) return std::nullopt;
-    return std::move(*text);
+// A small file below a /proc/PID directory, read whole.
+std::optional<std::string> read_proc_file(int proc_dir, const char* name) {
+    UniqueFd fd(::openat(proc_dir, name, O_RDONLY | O_CLOEXEC));
+    if (!fd) return std::nullopt;
+    std::string text;
+    char buffer[4096];
+    while (text.size() < (1 << 20)) {
+        ssize_t got = ::read(fd.get(), buffer, sizeof buffer);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) break;
+        text.append(buffer, static_cast<size_t>(got));
+    }
+    return text;
 }
 
-class Server {
-public:
-    Server(int listener) : m_listener(listener), m_own_pid(::getpid()) {}
+std::optional<std::string> read_proc_link(int proc_dir, const std::string& name) {
+    char target[PATH_MAX + 1];
+    ssize_t size = ::readlinkat(proc_dir, name.c_str(), target, PATH_MAX);
+    if (size < 0) return std::nullopt;
+    return std::string(target, static_cast<size_t>(size));
+}
 
-    // Answers one notification; false when the listener is done.
-    bool answer_one() {
-        seccomp_notif request{};
-        if (::ioctl(m_listener, SECCOMP_IOCTL_NOTIF_RECV, &request) != 0)
-            return errno == EINTR || errno == ENOENT;  // ENOENT: the caller died before it was read
-        Answer answer = dispatch(request);
-        if (answer.sent) return true;
-        seccomp_notif_resp response{};
-        response.id = request.id;
-        if (answer.proceed) {
-            response.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
-        } else if (answer.error != 0) {
-            response.error = -answer.error;
-        } else {
-            response.val = answer.value;
-        }
-        if (::ioctl(m_listener, SECCOMP_IOCTL_NOTIF_SEND, &response) != 0 && errno != ENOENT) note_failure("send", errno);
-        return true;
+// When the thread whose /proc directory is `proc_dir` started (field 22 of its stat, in clock ticks since
+// boot); 0 when it is gone.
+std::uint64_t start_time(int proc_dir) {
+    std::optional<std::string> stat = read_proc_file(proc_dir, "stat");
+    if (!stat) return 0;
+    size_t end_of_name = stat->rfind(')');  // the command name may hold spaces and parentheses
+    if (end_of_name == std::string::npos || end_of_name + 2 > stat->size()) return 0;
+    std::vector<std::string> fields = split(std::string_view(*stat).substr(end_of_name + 2), ' ');
+    std::uint64_t start = 0;
+    return fields.size() > 19 && parse_uint64(fields[19], start) ? start : 0;
+}
+
+UniqueFd open_proc(pid_t pid) { return UniqueFd(::open(str_cat("/proc/", pid).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)); }
+
+std::uint64_t start_time_of(pid_t pid) {
+    UniqueFd proc = open_proc(pid);
+    return proc ? start_time(proc.get()) : 0;
+}
+
+// The process that made a notification, pinned: its /proc directory and memory were opened before the
+// notification was checked still valid, so a number reused by another process afterwards reaches neither.
+struct Caller {
+    const seccomp_notif& request;
+    pid_t pid;
+    UniqueFd proc;
+    UniqueFd memory;
+
+    std::uint64_t arg(int i) const { return request.data.args[i]; }
+    std::uint32_t id(int i) const { return static_cast<std::uint32_t>(arg(i)); }
+    int fd(int i) const { return static_cast<int>(static_cast<std::int32_t>(arg(i))); }
+
+    bool read(std::uint64_t address, void* out, size_t size) const {
+        return ::pread(memory.get(), out, size, static_cast<off_t>(address)) == static_cast<ssize_t>(size);
     }
-
-private:
-    Answer dispatch(const seccomp_notif& request) {
-        const pid_t pid = static_cast<pid_t>(request.pid);
-        const auto& arg = request.data.args;
-        auto id = [&](int i) { return static_cast<std::uint32_t>(arg[i]); };
-        auto fd_arg = [&](int i) { return static_cast<int>(static_cast<std::int32_t>(arg[i])); };
-        const long number = request.data.nr;
-        Ids& ids = ids_of(pid);
-        switch (number) {
-            case SYS_getuid: return value(ids.ruid);
-            case SYS_geteuid: return value(ids.euid);
-            case SYS_getgid: return value(ids.rgid);
-            case SYS_getegid: return value(ids.egid);
-            case SYS_getresuid: return write_three(request, ids.ruid, ids.euid, ids.suid);
-            case SYS_getresgid: return write_three(request, ids.rgid, ids.egid, ids.sgid);
-            case SYS_getgroups: return get_groups(request, ids);
-            case SYS_setuid: return set_one(ids.euid == 0, id(0), ids.ruid, ids.euid, ids.suid, ids.fsuid);
-            case SYS_setgid: return set_one(ids.euid == 0, id(0), ids.rgid, ids.egid, ids.sgid, ids.fsgid);
-            case SYS_setreuid: return set_two(ids.euid == 0, id(0), id(1), ids.ruid, ids.euid, ids.suid, ids.fsuid);
-            case SYS_setregid: return set_two(ids.euid == 0, id(0), id(1), ids.rgid, ids.egid, ids.sgid, ids.fsgid);
-            case SYS_setresuid:
-                return set_three(ids.euid == 0, id(0), id(1), id(2), ids.ruid, ids.euid, ids.suid, ids.fsuid);
-            case SYS_setresgid:
-                return set_three(ids.euid == 0, id(0), id(1), id(2), ids.rgid, ids.egid, ids.sgid, ids.fsgid);
-            case SYS_setfsuid: return set_fs(ids.euid == 0, id(0), ids.ruid, ids.euid, ids.suid, ids.fsuid);
-            case SYS_setfsgid: return set_fs(ids.euid == 0, id(0), ids.rgid, ids.egid, ids.sgid, ids.fsgid);
-            case SYS_setgroups: return set_groups(request, ids);
-#ifdef SYS_chown
-            case SYS_chown: return change_owner(request, AT_FDCWD, arg[0], id(1), id(2), 0);
-            case SYS_lchown: return change_owner(request, AT_FDCWD, arg[0], id(1), id(2), AT_SYMLINK_NOFOLLOW);
-#endif
-            case SYS_fchown: return change_owner(request, fd_arg(0), 0, id(1), id(2), AT_EMPTY_PATH);
-            case SYS_fchownat:
-                return change_owner(request, fd_arg(0), arg[1], id(2), id(3), static_cast<int>(arg[4]));
-#ifdef SYS_mkdir
-            case SYS_mkdir: return make_directory(request, ids, AT_FDCWD, arg[0], static_cast<mode_t>(arg[1]));
-#endif
-            case SYS_mkdirat: return make_directory(request, ids, fd_arg(0), arg[1], static_cast<mode_t>(arg[2]));
-#ifdef SYS_open
-            case SYS_open:
-                return create_file(request, ids, AT_FDCWD, arg[0], arg[1], static_cast<mode_t>(arg[2]));
-#endif
-#ifdef SYS_creat
-            case SYS_creat:
-                return create_file(request, ids, AT_FDCWD, arg[0], O_CREAT | O_WRONLY | O_TRUNC,
-                                   static_cast<mode_t>(arg[1]));
-#endif
-            case SYS_openat:
-                return create_file(request, ids, fd_arg(0), arg[1], arg[2], static_cast<mode_t>(arg[3]));
-            case SYS_openat2: return open_with_how(request, ids);
-#ifdef SYS_stat
-            case SYS_stat: return report_owner(request, AT_FDCWD, arg[0], arg[1], 0);
-            case SYS_lstat: return report_owner(request, AT_FDCWD, arg[0], arg[1], AT_SYMLINK_NOFOLLOW);
-            case SYS_fstat: return report_owner(request, fd_arg(0), 0, arg[1], AT_EMPTY_PATH);
-#endif
-            case SYS_newfstatat:
-                return report_owner(request, fd_arg(0), arg[1], arg[2], static_cast<int>(arg[3]));
-            case SYS_statx:
-                return report_owner(request, fd_arg(0), arg[1], arg[4], static_cast<int>(arg[2]),
-                                    static_cast<unsigned>(arg[3]));
-            default: return proceed();
-        }
-    }
-
-    // --- ids ---
-
-    // The ids of thread `tid`: recorded, or those of the nearest ancestor (its thread group, then its parent,
-    // and so on) that has some, which it inherited when it was made.
-    Ids& ids_of(pid_t tid) {
-        if (Ids* known = find_live(tid)) return *known;
-        Ids inherited;
-        pid_t at = tid;
-        for (int depth = 0; depth < k_max_ancestors; ++depth) {
-            std::optional<std::string> status = read_status(at);
-            if (!status) break;
-            std::optional<pid_t> group = status_pid(*status, "Tgid");
-            std::optional<pid_t> next = group && *group != at ? group : status_pid(*status, "PPid");
-            if (!next || *next <= 0 || *next == m_own_pid) break;
-            if (Ids* known = find_live(*next)) {
-                inherited = *known;
-                break;
-            }
-            at = *next;
-        }
-        if (m_threads.size() >= m_prune_at) prune();
-        return m_threads.insert_or_assign(tid, Thread{std::move(inherited), start_time(tid)}).first->second.ids;
-    }
-
-    // The recorded ids of `tid`, unless that thread has ended and its number now names another.
-    Ids* find_live(pid_t tid) {
-        auto found = m_threads.find(tid);
-        if (found == m_threads.end()) return nullptr;
-        if (found->second.start != start_time(tid)) {
-            m_threads.erase(found);
-            return nullptr;
-        }
-        return &found->second.ids;
-    }
-
-    // Forgets the threads that have ended, so that a step that makes many processes costs no more memory than
-    // those alive at once.
-    void prune() {
-        std::erase_if(m_threads, [](const auto& entry) { return entry.second.start != start_time(entry.first); });
-        m_prune_at = std::max<size_t>(k_prune_floor, 2 * m_threads.size());
-    }
-
-    // When thread `tid` started (field 22 of /proc/TID/stat, in clock ticks since boot); 0 when it is gone.
-    static std::uint64_t start_time(pid_t tid) {
-        auto stat = read_file(str_cat("/proc/", tid, "/stat"), 4096);
-        if (!stat) return 0;
-        size_t end_of_name = stat->rfind(')');  // the command name may hold spaces and parentheses
-        if (end_of_name == std::string::npos) return 0;
-        std::vector<std::string> fields = split(std::string_view(*stat).substr(end_of_name + 2), ' ');
-        std::uint64_t start = 0;
-        return fields.size() > 19 && parse_uint64(fields[19], start) ? start : 0;
-    }
-
-    Answer write_three(const seccomp_notif& request, std::uint32_t a, std::uint32_t b, std::uint32_t c) {
-        pid_t pid = static_cast<pid_t>(request.pid);
-        for (int i = 0; i < 3; ++i) {
-            std::uint32_t id = i == 0 ? a : i == 1 ? b : c;
-            if (!write_memory(pid, request.data.args[i], &id, sizeof id)) return error(EFAULT);
-        }
-        return value(0);
-    }
-
-    Answer get_groups(const seccomp_notif& request, const Ids& ids) {
-        std::uint64_t size = static_cast<std::uint32_t>(request.data.args[0]);
-        if (size == 0) return value(static_cast<std::int64_t>(ids.groups.size()));
-        if (size < ids.groups.size()) return error(EINVAL);
-        if (!ids.groups.empty() && !write_memory(static_cast<pid_t>(request.pid), request.data.args[1],
-                                                 ids.groups.data(), ids.groups.size() * sizeof(gid_t)))
-            return error(EFAULT);
-        return value(static_cast<std::int64_t>(ids.groups.size()));
-    }
-
-    Answer set_groups(const seccomp_notif& request, Ids& ids) {
-        if (ids.euid != 0) return error(EPERM);
-        std::uint64_t size = static_cast<std::uint32_t>(request.data.args[0]);
-        if (size > k_max_groups) return error(EINVAL);
-        std::vector<gid_t> groups(size);
-        if (size > 0 && !read_memory(static_cast<pid_t>(request.pid), request.data.args[1], groups.data(),
-                                     size * sizeof(gid_t)))
-            return error(EFAULT);
-        ids.groups = std::move(groups);
-        return value(0);
-    }
-
-    // setuid(2) and setgid(2): a privileged caller sets all three; another may set its effective id to its
-    // real or saved one.
-    static Answer set_one(bool privileged, std::uint32_t id, std::uint32_t& real, std::uint32_t& effective,
-                          std::uint32_t& saved, std::uint32_t& filesystem) {
-        if (privileged) {
-            real = effective = saved = id;
-        } else if (id == real || id == saved) {
-            effective = id;
-        } else {
-            return error(EPERM);
-        }
-        filesystem = effective;
-        return value(0);
-    }
-
-    // setreuid(2) and setregid(2).
-    static Answer set_two(bool privileged, std::uint32_t new_real, std::uint32_t new_effective, std::uint32_t& real,
-                          std::uint32_t& effective, std::uint32_t& saved, std::uint32_t& filesystem) {
-        if (!privileged && ((new_real != k_unchanged && !is_one_of(new_real, {real, effective})) ||
-                            (new_effective != k_unchanged && !is_one_of(new_effective, {real, effective, saved}))))
-            return error(EPERM);
-        std::uint32_t old_real = real;
-        if (new_real != k_unchanged) real = new_real;
-        if (new_effective != k_unchanged) effective = new_effective;
-        if (new_real != k_unchanged || (new_effective != k_unchanged && new_effective != old_real)) saved = effective;
-        filesystem = effective;
-        return value(0);
-    }
-
-    // setresuid(2) and setresgid(2).
-    static Answer set_three(bool privileged, std::uint32_t new_real, std::uint32_t new_effective,
-                            std::uint32_t new_saved, std::uint32_t& real, std::uint32_t& effective,
-                            std::uint32_t& saved, std::uint32_t& filesystem) {
-        if (!privileged) {
-            for (std::uint32_t id : {new_real, new_effective, new_saved})
-                if (id != k_unchanged && !is_one_of(id, {real, effective, saved})) return error(EPERM);
-        }
-        if (new_real != k_unchanged) real = new_real;
-        if (new_effective != k_unchanged) effective = new_effective;
-        if (new_saved != k_unchanged) saved = new_saved;
-        filesystem = effective;
-        return value(0);
-    }
-
-    // setfsuid(2) and setfsgid(2) return the old id, whether or not they change it.
-    static Answer set_fs(bool privileged, std::uint32_t id, std::uint32_t real, std::uint32_t effective,
-                         std::uint32_t saved, std::uint32_t& filesystem) {
-        std::uint32_t old = filesystem;
-        if (id != k_unchanged && (privileged || is_one_of(id, {real, effective, saved, filesystem}))) filesystem = id;
-        return value(old);
-    }
-
-    // --- files ---
-
-    // chown, lchown, fchown and fchownat: the owner is recorded as the file's override, or the override
-    // removed where it becomes 0:0, which the namespace holds for real.
-    Answer change_owner(const seccomp_notif& request, int dirfd, std::uint64_t path_address, std::uint32_t uid,
-                        std::uint32_t gid, int flags) {
-        pid_t pid = static_cast<pid_t>(request.pid);
-        std::string path;
-        if (path_address != 0 || !(flags & AT_EMPTY_PATH)) {
-            auto read = read_string(pid, path_address);
-            if (!read) return error(read.error().errno_value() ? read.error().errno_value() : EFAULT);
-            path = std::move(*read);
-        }
-        if (!still_valid(request)) return {.sent = true};
-        Result<UniqueFd> file = path.empty() && (flags & AT_EMPTY_PATH)
-                                    ? open_descriptor(pid, dirfd)
-                                    : open_in_target(pid, dirfd, path,
-                                                     O_PATH | ((flags & AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0), 0);
-        if (!file) return error(errno_of(file.error()));
-        struct stat st {};
-        if (::fstat(file->get(), &st) != 0) return error(errno);
-        if (uid == k_unchanged && gid == k_unchanged) return value(0);
-        std::optional<OverrideStat> recorded = read_override_stat(file->get(), nullptr);
-        std::uint32_t new_uid = uid != k_unchanged ? uid : recorded ? recorded->uid : st.st_uid;
-        std::uint32_t new_gid = gid != k_unchanged ? gid : recorded ? recorded->gid : st.st_gid;
-        if (new_uid == st.st_uid && new_gid == st.st_gid)
-            remove_override_stat(file->get(), nullptr);
-        else
-            (void)write_override_stat(file->get(), nullptr, {new_uid, new_gid, st.st_mode});  // none on symlinks
-        // As the kernel's chown: a regular file loses its setuid bit, and its setgid bit when group-executable.
-        mode_t cleared = st.st_mode & 07777 & ~static_cast<mode_t>(S_ISUID);
-        if ((st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP)) cleared &= ~static_cast<mode_t>(S_ISGID);
-        if (S_ISREG(st.st_mode) && cleared != (st.st_mode & 07777))
-            ::chmod(str_cat("/proc/self/fd/", file->get()).c_str(), cleared);
-        return value(0);
-    }
-
-    // stat and its kin (statx when `statx_mask` is set) of a file whose owner is recorded: the recorded owner,
-    // as tools that compare the owner they set with the one they read (shadow's useradd copies /etc/shadow's)
-    // expect. Anything else, or a path this cannot follow as the kernel does (a magic link under /proc), the
-    // kernel answers itself.
-    Answer report_owner(const seccomp_notif& request, int dirfd, std::uint64_t path_address, std::uint64_t out,
-                        int flags, std::optional<unsigned> statx_mask = std::nullopt) {
-        pid_t pid = static_cast<pid_t>(request.pid);
-        std::string path;
-        if (path_address != 0) {
-            auto read = read_string(pid, path_address);
-            if (!read) return proceed();
-            path = std::move(*read);
-        }
-        if (path.empty() && !(flags & AT_EMPTY_PATH)) return proceed();
-        Result<UniqueFd> file = path.empty() ? open_descriptor(pid, dirfd)
-                                             : open_in_target(pid, dirfd, path,
-                                                              O_PATH | ((flags & AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0), 0);
-        if (!file) return proceed();
-        std::optional<OverrideStat> recorded = read_override_stat(file->get(), nullptr);
-        if (!recorded) return proceed();
-        if (statx_mask) {
-            struct statx result {};
-            if (::statx(file->get(), "", AT_EMPTY_PATH | (flags & AT_STATX_SYNC_TYPE), *statx_mask, &result) != 0 ||
-                !override_applies(*recorded, result.stx_mode))
-                return proceed();
-            result.stx_uid = recorded->uid;
-            result.stx_gid = recorded->gid;
-            if (!still_valid(request)) return {.sent = true};
-            return write_memory(pid, out, &result, sizeof result) ? value(0) : error(EFAULT);
-        }
-        struct stat result {};
-        if (::fstat(file->get(), &result) != 0 || !override_applies(*recorded, result.st_mode)) return proceed();
-        result.st_uid = recorded->uid;
-        result.st_gid = recorded->gid;
-        if (!still_valid(request)) return {.sent = true};
-        return write_memory(pid, out, &result, sizeof result) ? value(0) : error(EFAULT);
-    }
-
-    // mkdir and mkdirat by a thread with other filesystem ids than 0: made here, with those ids recorded.
-    Answer make_directory(const seccomp_notif& request, const Ids& ids, int dirfd, std::uint64_t path_address,
-                          mode_t mode) {
-        if (ids.fsuid == 0 && ids.fsgid == 0) return proceed();
-        pid_t pid = static_cast<pid_t>(request.pid);
-        auto path = read_string(pid, path_address);
-        if (!path) return error(EFAULT);
-        std::string trimmed = *path;
-        while (trimmed.size() > 1 && trimmed.ends_with('/')) trimmed.pop_back();
-        size_t slash = trimmed.rfind('/');
-        std::string name = slash == std::string::npos ? trimmed : trimmed.substr(slash + 1);
-        std::string parent = slash == std::string::npos ? "." : slash == 0 ? "/" : trimmed.substr(0, slash);
-        if (name.empty() || name == "." || name == ".." || name == "/") return proceed();
-        std::optional<mode_t> umask = umask_of(pid);
-        if (!umask) return proceed();
-        if (!still_valid(request)) return {.sent = true};
-        auto directory = open_in_target(pid, dirfd, parent, O_PATH | O_DIRECTORY, 0);
-        if (!directory) return error(errno_of(directory.error()));
-        if (::mkdirat(directory->get(), name.c_str(), 0700) != 0) return error(errno);
-        mode_t permissions = mode & 07777 & ~*umask;
-        ::fchmodat(directory->get(), name.c_str(), permissions, 0);
-        UniqueFd made(::openat(directory->get(), name.c_str(), O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC));
-        if (made) (void)write_override_stat(made.get(), nullptr, {ids.fsuid, ids.fsgid, S_IFDIR | permissions});
-        return value(0);
-    }
-
-    Answer open_with_how(const seccomp_notif& request, const Ids& ids) {
-        open_how how{};
-        std::uint64_t size = std::min<std::uint64_t>(request.data.args[3], sizeof how);
-        if (size < sizeof how || !read_memory(static_cast<pid_t>(request.pid), request.data.args[2], &how, sizeof how))
-            return proceed();
-        if (how.resolve != 0) return proceed();
-        return create_file(request, ids, static_cast<int>(static_cast<std::int32_t>(request.data.args[0])),
-                           request.data.args[1], how.flags, static_cast<mode_t>(how.mode));
-    }
-
-    // open, creat, openat and openat2 with O_CREAT by a thread with other filesystem ids than 0: the file is
-    // opened here, those ids recorded as its owner if this made it, and the descriptor installed in the
-    // caller as the call's result.
-    Answer create_file(const seccomp_notif& request, const Ids& ids, int dirfd, std::uint64_t path_address,
-                       std::uint64_t flags, mode_t mode) {
-        if (!(flags & O_CREAT) || (ids.fsuid == 0 && ids.fsgid == 0)) return proceed();
-        pid_t pid = static_cast<pid_t>(request.pid);
-        auto path = read_string(pid, path_address);
-        if (!path) return error(EFAULT);
-        std::optional<mode_t> umask = umask_of(pid);
-        if (!umask) return proceed();
-        if (!still_valid(request)) return {.sent = true};
-        constexpr std::uint64_t known = O_ACCMODE | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND | O_NONBLOCK |
-                                        O_DSYNC | O_SYNC | O_DIRECT | O_DIRECTORY | O_NOFOLLOW | O_NOATIME |
-                                        O_CLOEXEC | 0100000 /* O_LARGEFILE, as the kernel has it */;
-        std::uint64_t wanted = flags & known & ~static_cast<std::uint64_t>(O_CLOEXEC);
-        mode_t permissions = mode & 07777 & ~*umask;
-        bool made = true;
-        Result<UniqueFd> file = fail("not opened");
-        for (int attempt = 0; attempt < 4; ++attempt) {
-            file = open_in_target(pid, dirfd, *path, wanted | O_EXCL, permissions);
-            made = true;
-            if (file || errno_of(file.error()) != EEXIST || (flags & O_EXCL)) break;
-            file = open_in_target(pid, dirfd, *path, wanted & ~static_cast<std::uint64_t>(O_CREAT), 0);
-            made = false;
-            if (file || errno_of(file.error()) != ENOENT) break;  // ENOENT: removed in between, or a dangling symlink
-        }
-        if (!file) return error(errno_of(file.error()));
-        if (made) {
-            ::fchmod(file->get(), permissions);  // kiln's umask may be stricter than the caller's
-            (void)write_override_stat(file->get(), nullptr, {ids.fsuid, ids.fsgid, S_IFREG | permissions});
-        }
-        seccomp_notif_addfd addfd{};
-        addfd.id = request.id;
-        addfd.flags = SECCOMP_ADDFD_FLAG_SEND;
-        addfd.srcfd = static_cast<std::uint32_t>(file->get());
-        addfd.newfd_flags = (flags & O_CLOEXEC) ? O_CLOEXEC : 0;
-        if (::ioctl(m_listener, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd) >= 0 || errno == ENOENT) return {.sent = true};
-        return error(errno);
-    }
-
-    // --- the caller's memory and files ---
-
-    bool still_valid(const seccomp_notif& request) {
-        std::uint64_t id = request.id;
-        return ::ioctl(m_listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
-    }
-
-    static bool read_memory(pid_t pid, std::uint64_t address, void* out, size_t size) {
-        iovec local{out, size};
-        iovec remote{reinterpret_cast<void*>(address), size};
-        return ::process_vm_readv(pid, &local, 1, &remote, 1, 0) == static_cast<ssize_t>(size);
-    }
-
-    static bool write_memory(pid_t pid, std::uint64_t address, const void* in, size_t size) {
-        iovec local{const_cast<void*>(in), size};
-        iovec remote{reinterpret_cast<void*>(address), size};
-        return ::process_vm_writev(pid, &local, 1, &remote, 1, 0) == static_cast<ssize_t>(size);
+    bool write(std::uint64_t address, const void* in, size_t size) const {
+        return ::pwrite(memory.get(), in, size, static_cast<off_t>(address)) == static_cast<ssize_t>(size);
     }
 
     // A NUL-terminated path in the caller's memory, read a page at a time (a later page may be unmapped).
-    static Result<std::string> read_string(pid_t pid, std::uint64_t address) {
+    Result<std::string> read_path(std::uint64_t address) const {
         constexpr size_t page = 4096;
         std::string text;
         char buffer[page];
         while (text.size() < PATH_MAX) {
             size_t chunk = page - address % page;
-            iovec local{buffer, chunk};
-            iovec remote{reinterpret_cast<void*>(address), chunk};
-            ssize_t got = ::process_vm_readv(pid, &local, 1, &remote, 1, 0);
+            ssize_t got = ::pread(memory.get(), buffer, chunk, static_cast<off_t>(address));
             if (got <= 0) return fail(Error::from_errno("read the caller's path", EFAULT));
             const char* end = static_cast<const char*>(std::memchr(buffer, '\0', static_cast<size_t>(got)));
             if (end) return text.append(buffer, static_cast<size_t>(end - buffer));
@@ -491,8 +143,8 @@ private:
         return fail(Error::from_errno("read the caller's path", ENAMETOOLONG));
     }
 
-    static std::optional<mode_t> umask_of(pid_t pid) {
-        std::optional<std::string> status = read_status(pid);
+    std::optional<mode_t> umask() const {
+        std::optional<std::string> status = read_proc_file(proc.get(), "status");
         std::optional<std::string> field = status ? status_field(*status, "Umask") : std::nullopt;
         if (!field || field->empty()) return std::nullopt;
         mode_t mask = 0;
@@ -503,40 +155,430 @@ private:
         return mask & 0777;
     }
 
-    static int errno_of(const Error& error) { return error.errno_value() ? error.errno_value() : EIO; }
-
     // The caller's descriptor `fd` (AT_FDCWD: its working directory), reopened O_PATH.
-    static Result<UniqueFd> open_descriptor(pid_t pid, int fd) {
-        std::string link = fd == AT_FDCWD ? str_cat("/proc/", pid, "/cwd") : str_cat("/proc/", pid, "/fd/", fd);
-        UniqueFd opened(::open(link.c_str(), O_PATH | O_CLOEXEC));
-        if (!opened) return fail_errno(str_cat("open ", link), errno == ENOENT ? EBADF : errno);
+    Result<UniqueFd> open_descriptor(int descriptor) const {
+        std::string name = descriptor == AT_FDCWD ? "cwd" : str_cat("fd/", descriptor);
+        UniqueFd opened(::openat(proc.get(), name.c_str(), O_PATH | O_CLOEXEC));
+        if (!opened) return fail(Error::from_errno(name, errno == ENOENT ? EBADF : errno));
         return opened;
     }
 
-    // `path` as the caller resolves it from `dirfd` (AT_FDCWD: its working directory), opened with `flags` and
-    // `mode` in the caller's root, which it cannot leave: "..", absolute paths and symlinks stop there.
-    static Result<UniqueFd> open_in_target(pid_t pid, int dirfd, const std::string& path, std::uint64_t flags,
-                                           mode_t mode) {
-        std::string absolute = path;
-        if (!path.starts_with('/')) {
-            std::string link =
-                dirfd == AT_FDCWD ? str_cat("/proc/", pid, "/cwd") : str_cat("/proc/", pid, "/fd/", dirfd);
-            auto base = read_link_at(AT_FDCWD, link, link);
-            if (!base) return fail(Error::from_errno(link, EBADF));
-            // A path outside the caller's root (or a deleted directory) has no place in it.
-            if (!base->starts_with('/') || base->ends_with(" (deleted)")) return fail(Error::from_errno(link, ENOENT));
-            absolute = str_cat(*base, "/", path);
+    // `path` as the caller names it from `dirfd` (AT_FDCWD: its working directory): the absolute path in the
+    // caller's root. A working directory or dirfd outside that root, or deleted, has no such path.
+    Result<std::string> absolute_path(int dirfd, const std::string& path) const {
+        if (path.starts_with('/')) return path;
+        std::string link = dirfd == AT_FDCWD ? "cwd" : str_cat("fd/", dirfd);
+        // The links read as paths from the mount namespace's root; a chroot inside it is the caller's root.
+        std::optional<std::string> base = read_proc_link(proc.get(), link);
+        std::optional<std::string> root = read_proc_link(proc.get(), "root");
+        KILN_ASSIGN(UniqueFd directory, open_descriptor(dirfd));
+        struct stat st {};
+        if (!base || !root || !base->starts_with('/') || ::fstat(directory.get(), &st) != 0 || st.st_nlink == 0)
+            return fail(Error::from_errno(link, ENOENT));
+        if (*root != "/") {
+            if (*base != *root && !base->starts_with(*root + "/")) return fail(Error::from_errno(link, ENOENT));
+            base = base->substr(root->size());
         }
-        std::string root_link = str_cat("/proc/", pid, "/root");
-        UniqueFd root(::open(root_link.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-        if (!root) return fail_errno(str_cat("open ", root_link));
+        return str_cat(*base, "/", path);
+    }
+
+    // `path` from `dirfd`, opened with `flags` and `mode` in the caller's root, which it cannot leave: "..",
+    // absolute paths and symlinks stop there, and magic links are refused.
+    Result<UniqueFd> open_in_root(int dirfd, const std::string& path, std::uint64_t flags, mode_t mode) const {
+        KILN_ASSIGN(std::string absolute, absolute_path(dirfd, path));
+        UniqueFd root(::openat(proc.get(), "root", O_PATH | O_DIRECTORY | O_CLOEXEC));
+        if (!root) return fail_errno("open the caller's root");
         open_how how{};
         how.flags = flags | O_CLOEXEC;
         how.mode = (flags & O_CREAT) ? mode : 0;
         how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-        long fd = ::syscall(SYS_openat2, root.get(), absolute.c_str(), &how, sizeof how);
+        long fd = -1;
+        do {
+            fd = ::syscall(SYS_openat2, root.get(), absolute.c_str(), &how, sizeof how);
+        } while (fd < 0 && errno == EAGAIN);  // a rename raced the lookup
         if (fd < 0) return fail_errno(str_cat("openat2 ", absolute));
         return UniqueFd(static_cast<int>(fd));
+    }
+
+    // The group a new entry in the directory of `path` gets when that directory is setgid: its own.
+    std::optional<gid_t> setgid_parent_group(int dirfd, const std::string& path) const {
+        std::string parent = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/') + 1);
+        auto directory = open_in_root(dirfd, parent.empty() ? "/" : parent, O_PATH | O_DIRECTORY, 0);
+        struct stat st {};
+        if (!directory || ::fstat(directory->get(), &st) != 0 || !(st.st_mode & S_ISGID)) return std::nullopt;
+        std::optional<OverrideStat> recorded = read_override_stat(directory->get(), nullptr);
+        return recorded ? recorded->gid : st.st_gid;
+    }
+};
+
+class Server {
+public:
+    explicit Server(int listener) : m_listener(listener), m_own_pid(::getpid()) {}
+
+    // Answers one notification; false when the listener is done.
+    bool answer_one() {
+        seccomp_notif request{};
+        if (::ioctl(m_listener, SECCOMP_IOCTL_NOTIF_RECV, &request) != 0)
+            return errno == EINTR || errno == ENOENT;  // ENOENT: the caller died before it was read
+        Caller caller{request, static_cast<pid_t>(request.pid), open_proc(static_cast<pid_t>(request.pid)), {}};
+        if (caller.proc) caller.memory.reset(::openat(caller.proc.get(), "mem", O_RDWR | O_CLOEXEC));
+        if (!still_valid(request)) return true;  // the caller is gone; what was opened may be another's
+        Answer answer = caller.proc && caller.memory ? dispatch(caller) : error(ESRCH);
+        if (answer.sent) return true;
+        seccomp_notif_resp response{};
+        response.id = request.id;
+        if (answer.proceed) {
+            response.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+        } else if (answer.error != 0) {
+            response.error = -answer.error;
+        } else {
+            response.val = answer.value;
+        }
+        if (::ioctl(m_listener, SECCOMP_IOCTL_NOTIF_SEND, &response) != 0 && errno != ENOENT)
+            note_failure("send", errno);
+        return true;
+    }
+
+private:
+    Answer dispatch(const Caller& caller) {
+        const long number = caller.request.data.nr;
+        PretendedIds& ids = ids_of(caller);
+        switch (number) {
+            case SYS_getuid: return value(ids.ruid);
+            case SYS_geteuid: return value(ids.euid);
+            case SYS_getgid: return value(ids.rgid);
+            case SYS_getegid: return value(ids.egid);
+            case SYS_getresuid: return write_three(caller, ids.ruid, ids.euid, ids.suid);
+            case SYS_getresgid: return write_three(caller, ids.rgid, ids.egid, ids.sgid);
+            case SYS_getgroups: return get_groups(caller, ids);
+            case SYS_exit_group:
+                adopt_children(caller, ids);  // an orphan keeps the ids it had, not its new parent's
+                return proceed();
+            default: break;
+        }
+        if (is_id_change(number)) {
+            // Children not seen yet were made with the ids before this change.
+            adopt_children(caller, ids);
+            switch (number) {
+                case SYS_setuid: return result(set_uid(ids, caller.id(0)));
+                case SYS_setgid: return result(set_gid(ids, caller.id(0)));
+                case SYS_setreuid: return result(set_reuid(ids, caller.id(0), caller.id(1)));
+                case SYS_setregid: return result(set_regid(ids, caller.id(0), caller.id(1)));
+                case SYS_setresuid: return result(set_resuid(ids, caller.id(0), caller.id(1), caller.id(2)));
+                case SYS_setresgid: return result(set_resgid(ids, caller.id(0), caller.id(1), caller.id(2)));
+                case SYS_setfsuid: return value(set_fsuid(ids, caller.id(0)));
+                case SYS_setfsgid: return value(set_fsgid(ids, caller.id(0)));
+                case SYS_setgroups: return change_groups(caller, ids);
+                default: return proceed();
+            }
+        }
+        switch (number) {
+#ifdef SYS_chown
+            case SYS_chown: return change_owner(caller, AT_FDCWD, caller.arg(0), caller.id(1), caller.id(2), 0);
+            case SYS_lchown:
+                return change_owner(caller, AT_FDCWD, caller.arg(0), caller.id(1), caller.id(2), AT_SYMLINK_NOFOLLOW);
+#endif
+            case SYS_fchown: return change_owner(caller, caller.fd(0), 0, caller.id(1), caller.id(2), AT_EMPTY_PATH);
+            case SYS_fchownat:
+                return change_owner(caller, caller.fd(0), caller.arg(1), caller.id(2), caller.id(3),
+                                    static_cast<int>(caller.arg(4)));
+#ifdef SYS_mkdir
+            case SYS_mkdir: return make_directory(caller, ids, AT_FDCWD, caller.arg(0), static_cast<mode_t>(caller.arg(1)));
+#endif
+            case SYS_mkdirat:
+                return make_directory(caller, ids, caller.fd(0), caller.arg(1), static_cast<mode_t>(caller.arg(2)));
+#ifdef SYS_open
+            case SYS_open:
+                return create_file(caller, ids, AT_FDCWD, caller.arg(0), caller.arg(1), static_cast<mode_t>(caller.arg(2)));
+#endif
+#ifdef SYS_creat
+            case SYS_creat:
+                return create_file(caller, ids, AT_FDCWD, caller.arg(0), O_CREAT | O_WRONLY | O_TRUNC,
+                                   static_cast<mode_t>(caller.arg(1)));
+#endif
+            case SYS_openat:
+                return create_file(caller, ids, caller.fd(0), caller.arg(1), caller.arg(2),
+                                   static_cast<mode_t>(caller.arg(3)));
+            case SYS_openat2: return open_with_how(caller, ids);
+#ifdef SYS_stat
+            case SYS_stat: return report_owner(caller, AT_FDCWD, caller.arg(0), caller.arg(1), 0);
+            case SYS_lstat: return report_owner(caller, AT_FDCWD, caller.arg(0), caller.arg(1), AT_SYMLINK_NOFOLLOW);
+#endif
+#ifdef SYS_fstat
+            case SYS_fstat: return report_owner(caller, caller.fd(0), 0, caller.arg(1), AT_EMPTY_PATH);
+#endif
+            case SYS_newfstatat:
+                return report_owner(caller, caller.fd(0), caller.arg(1), caller.arg(2), static_cast<int>(caller.arg(3)));
+            case SYS_statx:
+                return report_owner(caller, caller.fd(0), caller.arg(1), caller.arg(4), static_cast<int>(caller.arg(2)),
+                                    static_cast<unsigned>(caller.arg(3)));
+            default: return proceed();
+        }
+    }
+
+    static bool is_id_change(long number) {
+        switch (number) {
+            case SYS_setuid: case SYS_setgid: case SYS_setreuid: case SYS_setregid: case SYS_setresuid:
+            case SYS_setresgid: case SYS_setfsuid: case SYS_setfsgid: case SYS_setgroups:
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    // --- ids ---
+
+    // The ids of the calling thread: recorded, or those of the nearest ancestor (its thread group, then its
+    // parent, and so on) that has some, which it inherited when it was made.
+    PretendedIds& ids_of(const Caller& caller) {
+        std::uint64_t start = start_time(caller.proc.get());
+        if (auto found = m_threads.find(caller.pid); found != m_threads.end()) {
+            if (found->second.start == start) return found->second.ids;
+            m_threads.erase(found);  // an ended thread's number, now another's
+        }
+        PretendedIds inherited;
+        std::optional<std::string> status = read_proc_file(caller.proc.get(), "status");
+        for (int depth = 0; status && depth < k_max_ancestors; ++depth) {
+            std::optional<pid_t> at = status_pid(*status, "Pid");
+            std::optional<pid_t> group = status_pid(*status, "Tgid");
+            std::optional<pid_t> next = group && group != at ? group : status_pid(*status, "PPid");
+            if (!next || *next <= 0 || *next == m_own_pid) break;
+            if (PretendedIds* known = find_live(*next)) {
+                inherited = *known;
+                break;
+            }
+            UniqueFd proc = open_proc(*next);
+            status = proc ? read_proc_file(proc.get(), "status") : std::nullopt;
+        }
+        return record(caller.pid, std::move(inherited), start);
+    }
+
+    PretendedIds& record(pid_t tid, PretendedIds ids, std::uint64_t start) {
+        if (m_threads.size() >= m_prune_at || group_bytes() >= m_group_bytes_at) prune();
+        return m_threads.insert_or_assign(tid, Thread{std::move(ids), start}).first->second.ids;
+    }
+
+    // The recorded ids of `tid`, unless that thread has ended and its number now names another.
+    PretendedIds* find_live(pid_t tid) {
+        auto found = m_threads.find(tid);
+        if (found == m_threads.end()) return nullptr;
+        if (found->second.start != start_time_of(tid)) {
+            m_threads.erase(found);
+            return nullptr;
+        }
+        return &found->second.ids;
+    }
+
+    // Records the caller's children (of all its threads) that no call has shown yet, with its present ids.
+    void adopt_children(const Caller& caller, const PretendedIds& ids) {
+        UniqueFd tasks(::openat(caller.proc.get(), "task", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!tasks) return;
+        auto names = list_directory(tasks.get(), "task");
+        if (!names) return;
+        for (const std::string& task : *names) {
+            std::optional<std::string> children = read_proc_file(tasks.get(), str_cat(task, "/children").c_str());
+            if (!children) continue;
+            for (const std::string& word : split(*children, ' ')) {
+                std::uint64_t child = 0;
+                if (!parse_uint64(word, child) || m_threads.contains(static_cast<pid_t>(child))) continue;
+                std::uint64_t start = start_time_of(static_cast<pid_t>(child));
+                if (start != 0) record(static_cast<pid_t>(child), ids, start);
+            }
+        }
+    }
+
+    size_t group_bytes() const {
+        size_t bytes = 0;
+        const std::vector<gid_t>* last = nullptr;
+        for (const auto& [tid, thread] : m_threads) {
+            const std::vector<gid_t>* groups = thread.ids.groups.get();
+            if (groups && groups != last) bytes += groups->size() * sizeof(gid_t);
+            last = groups;
+        }
+        return bytes;
+    }
+
+    // Forgets the threads that have ended, so that a step that makes many processes costs no more memory than
+    // those alive at once.
+    void prune() {
+        std::erase_if(m_threads, [](const auto& entry) { return entry.second.start != start_time_of(entry.first); });
+        m_prune_at = std::max<size_t>(k_prune_floor, 2 * m_threads.size());
+        m_group_bytes_at = std::max<size_t>(k_group_bytes_floor, 2 * group_bytes());
+    }
+
+    static Answer write_three(const Caller& caller, std::uint32_t a, std::uint32_t b, std::uint32_t c) {
+        const std::uint32_t ids[3] = {a, b, c};
+        for (int i = 0; i < 3; ++i)
+            if (!caller.write(caller.arg(i), &ids[i], sizeof ids[i])) return error(EFAULT);
+        return value(0);
+    }
+
+    static Answer get_groups(const Caller& caller, const PretendedIds& ids) {
+        auto size = static_cast<std::int32_t>(caller.arg(0));
+        size_t count = ids.group_count();
+        if (size < 0) return error(EINVAL);
+        if (size == 0) return value(static_cast<std::int64_t>(count));
+        if (static_cast<size_t>(size) < count) return error(EINVAL);
+        if (count > 0 && !caller.write(caller.arg(1), ids.groups->data(), count * sizeof(gid_t))) return error(EFAULT);
+        return value(static_cast<std::int64_t>(count));
+    }
+
+    static Answer change_groups(const Caller& caller, PretendedIds& ids) {
+        auto size = static_cast<std::int32_t>(caller.arg(0));
+        if (size < 0 || static_cast<size_t>(size) > k_max_groups) return error(EINVAL);
+        if (ids.euid != 0) return error(EPERM);
+        std::vector<gid_t> groups(static_cast<size_t>(size));
+        if (size > 0 && !caller.read(caller.arg(1), groups.data(), groups.size() * sizeof(gid_t))) return error(EFAULT);
+        return result(set_groups(ids, std::move(groups)));
+    }
+
+    // --- files ---
+
+    // chown, lchown, fchown and fchownat: the owner is recorded as the file's override, or the override
+    // removed where it becomes the namespace's own 0:0. As lenient as fakeroot: any pretended user may.
+    static Answer change_owner(const Caller& caller, int dirfd, std::uint64_t path_address, std::uint32_t uid,
+                               std::uint32_t gid, int flags) {
+        std::string path;
+        if (path_address != 0 || !(flags & AT_EMPTY_PATH)) {
+            auto read = caller.read_path(path_address);
+            if (!read) return error(errno_of(read.error()));
+            path = std::move(*read);
+        }
+        if (path.empty() && !(flags & AT_EMPTY_PATH)) return error(ENOENT);
+        Result<UniqueFd> file = path.empty() ? caller.open_descriptor(dirfd)
+                                             : caller.open_in_root(dirfd, path,
+                                                                   O_PATH | ((flags & AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0), 0);
+        if (!file) return error(errno_of(file.error()));
+        struct stat st {};
+        if (::fstat(file->get(), &st) != 0) return error(errno);
+        if (uid == k_unchanged_id && gid == k_unchanged_id) return value(0);
+        std::optional<OverrideStat> recorded = read_override_stat(file->get(), nullptr);
+        std::uint32_t new_uid = uid != k_unchanged_id ? uid : recorded ? recorded->uid : st.st_uid;
+        std::uint32_t new_gid = gid != k_unchanged_id ? gid : recorded ? recorded->gid : st.st_gid;
+        if (new_uid == st.st_uid && new_gid == st.st_gid)
+            remove_override_stat(file->get(), nullptr);
+        else
+            (void)write_override_stat(file->get(), nullptr, {new_uid, new_gid, st.st_mode});  // none on symlinks
+        // As the kernel's chown: a regular file loses its setuid bit, and its setgid bit when group-executable.
+        mode_t cleared = st.st_mode & 07777 & ~static_cast<mode_t>(S_ISUID);
+        if ((st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP)) cleared &= ~static_cast<mode_t>(S_ISGID);
+        // Through the descriptor kiln holds (its /proc/self/fd link), never by name: the file cannot be swapped.
+        if (S_ISREG(st.st_mode) && cleared != (st.st_mode & 07777))
+            ::chmod(str_cat("/proc/self/fd/", file->get()).c_str(), cleared);
+        return value(0);
+    }
+
+    // stat and its kin (statx when `statx_mask` is set) of a file whose owner is recorded: the recorded owner,
+    // as tools that compare the owner they set with the one they read (shadow's useradd copies /etc/shadow's)
+    // expect. Anything else, or a path this cannot follow as the kernel does (a magic link under /proc), the
+    // kernel answers itself.
+    static Answer report_owner(const Caller& caller, int dirfd, std::uint64_t path_address, std::uint64_t out,
+                               int flags, std::optional<unsigned> statx_mask = std::nullopt) {
+        std::string path;
+        if (path_address != 0) {
+            auto read = caller.read_path(path_address);
+            if (!read) return proceed();
+            path = std::move(*read);
+        }
+        if (path.empty() && !(flags & AT_EMPTY_PATH)) return proceed();
+        Result<UniqueFd> file = path.empty() ? caller.open_descriptor(dirfd)
+                                             : caller.open_in_root(dirfd, path,
+                                                                   O_PATH | ((flags & AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0), 0);
+        if (!file) return proceed();
+        std::optional<OverrideStat> recorded = read_override_stat(file->get(), nullptr);
+        if (!recorded) return proceed();
+        if (statx_mask) {
+            struct statx answer {};
+            if (::statx(file->get(), "", AT_EMPTY_PATH | (flags & AT_STATX_SYNC_TYPE), *statx_mask, &answer) != 0 ||
+                !override_applies(*recorded, answer.stx_mode))
+                return proceed();
+            answer.stx_uid = recorded->uid;
+            answer.stx_gid = recorded->gid;
+            return caller.write(out, &answer, sizeof answer) ? value(0) : error(EFAULT);
+        }
+        struct stat answer {};
+        if (::fstat(file->get(), &answer) != 0 || !override_applies(*recorded, answer.st_mode)) return proceed();
+        answer.st_uid = recorded->uid;
+        answer.st_gid = recorded->gid;
+        return caller.write(out, &answer, sizeof answer) ? value(0) : error(EFAULT);
+    }
+
+    // mkdir and mkdirat by a thread with other filesystem ids than 0: made here, with those ids recorded (the
+    // group of a setgid parent, which the directory inherits with its setgid bit, as the kernel does).
+    static Answer make_directory(const Caller& caller, const PretendedIds& ids, int dirfd, std::uint64_t path_address,
+                                 mode_t mode) {
+        if (ids.fsuid == 0 && ids.fsgid == 0) return proceed();
+        auto path = caller.read_path(path_address);
+        if (!path) return error(errno_of(path.error()));
+        std::string trimmed = *path;
+        while (trimmed.size() > 1 && trimmed.ends_with('/')) trimmed.pop_back();
+        size_t slash = trimmed.rfind('/');
+        std::string name = slash == std::string::npos ? trimmed : trimmed.substr(slash + 1);
+        std::string parent = slash == std::string::npos ? "." : slash == 0 ? "/" : trimmed.substr(0, slash);
+        if (name.empty() || name == "." || name == ".." || name == "/") return proceed();
+        std::optional<mode_t> umask = caller.umask();
+        if (!umask) return proceed();
+        auto directory = caller.open_in_root(dirfd, parent, O_PATH | O_DIRECTORY, 0);
+        if (!directory) return error(errno_of(directory.error()));
+        struct stat parent_stat {};
+        if (::fstat(directory->get(), &parent_stat) != 0) return error(errno);
+        if (::mkdirat(directory->get(), name.c_str(), 0700) != 0) return error(errno);
+        // Opened, never followed: a symlink swapped in for the new directory is refused.
+        UniqueFd made(::openat(directory->get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!made) return value(0);
+        std::uint32_t gid = ids.fsgid;
+        mode_t permissions = mode & 01777 & ~*umask;
+        if (parent_stat.st_mode & S_ISGID) {
+            std::optional<OverrideStat> parent_owner = read_override_stat(directory->get(), nullptr);
+            gid = parent_owner ? parent_owner->gid : parent_stat.st_gid;
+            permissions |= S_ISGID;
+        }
+        ::fchmod(made.get(), permissions);
+        (void)write_override_stat(made.get(), nullptr, {ids.fsuid, gid, S_IFDIR | permissions});
+        return value(0);
+    }
+
+    Answer open_with_how(const Caller& caller, const PretendedIds& ids) {
+        open_how how{};
+        if (caller.arg(3) != sizeof how || !caller.read(caller.arg(2), &how, sizeof how) || how.resolve != 0)
+            return proceed();
+        return create_file(caller, ids, caller.fd(0), caller.arg(1), how.flags, static_cast<mode_t>(how.mode));
+    }
+
+    // open, creat, openat and openat2 with O_CREAT by a thread with other filesystem ids than 0, of a file that
+    // does not exist yet: made here with O_EXCL, its owner recorded (a setgid parent's group, as the kernel
+    // gives it), and the descriptor installed in the caller as the call's result. A file that exists the
+    // kernel opens itself, in the caller's context.
+    Answer create_file(const Caller& caller, const PretendedIds& ids, int dirfd, std::uint64_t path_address,
+                       std::uint64_t flags, mode_t mode) {
+        if (!(flags & O_CREAT) || (flags & O_PATH) || (ids.fsuid == 0 && ids.fsgid == 0)) return proceed();
+        auto path = caller.read_path(path_address);
+        if (!path) return error(errno_of(path.error()));
+        std::optional<mode_t> umask = caller.umask();
+        if (!umask) return proceed();
+        constexpr std::uint64_t known = O_ACCMODE | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND | O_NONBLOCK |
+                                        O_DSYNC | O_SYNC | O_DIRECT | O_NOFOLLOW | O_NOATIME | O_CLOEXEC |
+                                        0100000 /* O_LARGEFILE, as the kernel has it */;
+        std::uint64_t wanted = (flags & known & ~static_cast<std::uint64_t>(O_CLOEXEC)) | O_EXCL;
+        mode_t permissions = mode & 07777 & ~*umask;
+        auto file = caller.open_in_root(dirfd, *path, wanted, permissions);
+        if (!file && errno_of(file.error()) == EEXIST && !(flags & O_EXCL)) return proceed();
+        if (!file) return error(errno_of(file.error()));
+        std::uint32_t gid = caller.setgid_parent_group(dirfd, *path).value_or(ids.fsgid);
+        ::fchmod(file->get(), permissions);  // kiln's umask may be stricter than the caller's
+        (void)write_override_stat(file->get(), nullptr, {ids.fsuid, gid, S_IFREG | permissions});
+        seccomp_notif_addfd addfd{};
+        addfd.id = caller.request.id;
+        addfd.flags = SECCOMP_ADDFD_FLAG_SEND;
+        addfd.srcfd = static_cast<std::uint32_t>(file->get());
+        addfd.newfd_flags = (flags & O_CLOEXEC) ? O_CLOEXEC : 0;
+        if (::ioctl(m_listener, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd) >= 0 || errno == ENOENT) return done();
+        return error(errno);
+    }
+
+    bool still_valid(const seccomp_notif& request) const {
+        std::uint64_t id = request.id;
+        return ::ioctl(m_listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
     }
 
     void note_failure(const char* what, int err) {
@@ -545,14 +587,16 @@ private:
         log_warn("the RUN's ownership supervisor could not ", what, " a reply: ", std::strerror(err));
     }
 
-    int m_listener;
-    pid_t m_own_pid;
     struct Thread {
-        Ids ids;
+        PretendedIds ids;
         std::uint64_t start = 0;  // start_time(), which tells it from a later thread with its number
     };
+
+    int m_listener;
+    pid_t m_own_pid;
     std::unordered_map<pid_t, Thread> m_threads;
     size_t m_prune_at = k_prune_floor;
+    size_t m_group_bytes_at = k_group_bytes_floor;
     bool m_failed = false;
 };
 
@@ -594,11 +638,13 @@ void OwnershipSupervisor::stop() {
 
 void OwnershipSupervisor::serve() {
     if (!wait_readable(m_socket.get(), m_stop_event.get())) return;
-    char byte = 0;
-    UniqueFd listener = receive_descriptor(m_socket.get(), &byte, 1).fd;
-    if (!listener) return;
-    Server server(listener.get());
-    while (wait_readable(listener.get(), m_stop_event.get()))
+    char tag = 0;
+    ReceivedMessage received = receive_descriptor(m_socket.get(), &tag, 1);
+    // One message, from the step's first process: the socket takes no more.
+    m_socket.reset();
+    if (received.size != 1 || tag != 's' || !received.fd) return;
+    Server server(received.fd.get());
+    while (wait_readable(received.fd.get(), m_stop_event.get()))
         if (!server.answer_one()) break;
 }
 

@@ -92,7 +92,9 @@ int main(int argc, char** argv) {
              0);
     run_step(*sandbox, rootfs, "switch",
              "test \"$(id -u)\" = 1000 && test \"$(id -g)\" = 1000 && test \"$(sh -c 'sh -c \"id -u\"')\" = 1000 && "
-             "mkdir /tmp/by-user && echo hi > /tmp/by-user/f",
+             "mkdir /tmp/by-user && echo hi > /tmp/by-user/f && "
+             // A writer waiting for a FIFO's reader waits in the kernel, not in kiln's supervisor.
+             "mkfifo /tmp/fifo && (echo x > /tmp/fifo &) && sleep 0.2 && test \"$(id -u)\" = 1000",
              1000);
     kiln::UniqueFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     for (const char* path : {"by-root", "owned", "tmp/made", "src", "scratch", "run", "app", "app/sub/f",
