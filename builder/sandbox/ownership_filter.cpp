@@ -1,6 +1,8 @@
 #include "builder/sandbox/ownership_filter.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -120,20 +122,32 @@ Status probe_ownership_filter() {
     UniqueFd theirs(fds[1]);
     pid_t child = ::fork();
     if (child < 0) return fail_errno("fork");
-    if (child == 0) {
-        // exit, not exit_group, which the filter hands to a supervisor that is not there: the listener is
-        // closed by then, and the call would fail.
-        ::syscall(SYS_exit, install_ownership_filter(theirs.get()) & 0xff);  // the errno, if it fails
-        ::_exit(127);
-    }
+    if (child == 0) ::_exit(install_ownership_filter(theirs.get()) & 0xff);  // the errno, if it fails
     theirs.reset();
     char byte = 0;
-    // Before the wait: the child ends only once its listener is received and closed. recvmsg returns when
-    // the child has sent it, or has ended without.
+    // recvmsg returns once the child has sent its listener, or ended without.
     ReceivedMessage received = receive_descriptor(ours.get(), &byte, 1);
-    received.fd.reset();
+    // Until the child is gone, whatever it calls under the filter on its way out (exit_group) runs as it is.
     int status = 0;
-    while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    bool reaped = false;
+    while (received.fd && !reaped) {
+        pollfd listener{received.fd.get(), POLLIN, 0};
+        int ready = ::poll(&listener, 1, 100);
+        if (ready > 0 && (listener.revents & POLLIN)) {
+            seccomp_notif request{};
+            if (::ioctl(received.fd.get(), SECCOMP_IOCTL_NOTIF_RECV, &request) == 0) {
+                seccomp_notif_resp response{};
+                response.id = request.id;
+                response.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+                ::ioctl(received.fd.get(), SECCOMP_IOCTL_NOTIF_SEND, &response);
+            }
+            continue;
+        }
+        reaped = ::waitpid(child, &status, WNOHANG) == child;
+        if (ready > 0 && (listener.revents & (POLLHUP | POLLERR)) && !reaped) break;
+    }
+    received.fd.reset();
+    while (!reaped && ::waitpid(child, &status, 0) < 0 && errno == EINTR) {
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || received.size != 1)
         return fail(str_cat("a seccomp filter with a user-notification listener cannot be installed here (",
