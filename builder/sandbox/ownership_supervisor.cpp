@@ -354,7 +354,7 @@ private:
     }
 
     PretendedIds& record(pid_t tid, PretendedIds ids, std::uint64_t start) {
-        if (m_threads.size() >= m_prune_at || group_bytes() >= m_group_bytes_at) prune();
+        if (m_threads.size() >= m_prune_at || m_group_bytes >= m_group_bytes_at) prune();
         return m_threads.insert_or_assign(tid, Thread{std::move(ids), start}).first->second.ids;
     }
 
@@ -403,7 +403,8 @@ private:
     void prune() {
         std::erase_if(m_threads, [](const auto& entry) { return entry.second.start != start_time_of(entry.first); });
         m_prune_at = std::max<size_t>(k_prune_floor, 2 * m_threads.size());
-        m_group_bytes_at = std::max<size_t>(k_group_bytes_floor, 2 * group_bytes());
+        m_group_bytes = group_bytes();
+        m_group_bytes_at = std::max<size_t>(k_group_bytes_floor, 2 * m_group_bytes);
     }
 
     static Answer write_three(const Caller& caller, std::uint32_t a, std::uint32_t b, std::uint32_t c) {
@@ -423,13 +424,16 @@ private:
         return value(static_cast<std::int64_t>(count));
     }
 
-    static Answer change_groups(const Caller& caller, PretendedIds& ids) {
+    Answer change_groups(const Caller& caller, PretendedIds& ids) {
         auto size = static_cast<std::int32_t>(caller.arg(0));
         if (size < 0 || static_cast<size_t>(size) > k_max_groups) return error(EINVAL);
         if (ids.euid != 0) return error(EPERM);
         std::vector<gid_t> groups(static_cast<size_t>(size));
         if (size > 0 && !caller.read(caller.arg(1), groups.data(), groups.size() * sizeof(gid_t))) return error(EFAULT);
-        return result(set_groups(ids, std::move(groups)));
+        int failed = set_groups(ids, std::move(groups));
+        // Counted as they come, so that recording a thread need not add up every list (prune() recounts).
+        if (failed == 0) m_group_bytes += ids.group_count() * sizeof(gid_t);
+        return result(failed);
     }
 
     // --- files ---
@@ -596,6 +600,7 @@ private:
     pid_t m_own_pid;
     std::unordered_map<pid_t, Thread> m_threads;
     size_t m_prune_at = k_prune_floor;
+    size_t m_group_bytes = 0;  // of the group lists set since the last prune(), and those it kept
     size_t m_group_bytes_at = k_group_bytes_floor;
     bool m_failed = false;
 };
