@@ -41,6 +41,10 @@ public:
         ++m_line;
         if (line.size() > k_max_line_size)
             return fail(str_cat("dockerfile line greater than max allowed size of ", k_max_line_size));
+        // A NUL would end the text at the C boundary (a RUN's shell gets a C string), so what runs would not be
+        // what the Dockerfile shows. buildkit passes it on; kiln refuses it, wherever it is.
+        if (size_t nul = line.find('\0'); nul != std::string_view::npos)
+            return fail(str_cat("NUL byte at column ", nul + 1, ": a Dockerfile is text"));
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
         return line;
     }

@@ -79,6 +79,24 @@ TEST(Ast, LineLongerThanTheLimitIsAnError) {
         << error;
 }
 
+// A NUL would cut the RUN's shell text short: "RUN echo a\0; echo HIDDEN > /hidden" ran only "echo a".
+TEST(Ast, NulByteInAnInstructionIsAnErrorNamingItsLine) {
+    std::string text = std::string("FROM a\nRUN echo a") + '\0' + "; echo HIDDEN > /hidden\n";
+    EXPECT_EQ(parse_error(text), "ctx/Dockerfile:2: NUL byte at column 11: a Dockerfile is text");
+}
+
+TEST(Ast, NulByteInALabelValueIsAnError) {
+    std::string text = std::string("FROM a\nLABEL a=x") + '\0' + "y\n";
+    EXPECT_NE(parse_error(text).find("ctx/Dockerfile:2: NUL byte"), std::string::npos);
+}
+
+TEST(Ast, NulByteInACommentOrHeredocBodyIsAnError) {
+    EXPECT_NE(parse_error(std::string("FROM a\n# x") + '\0' + "\nRUN true\n").find("ctx/Dockerfile:2: NUL byte"),
+              std::string::npos);
+    std::string heredoc = std::string("FROM a\nRUN <<EOF\necho a") + '\0' + "b\nEOF\n";
+    EXPECT_NE(parse_error(heredoc).find("ctx/Dockerfile:3: NUL byte"), std::string::npos);
+}
+
 TEST(Ast, EmptyFileHasNoInstructions) {
     EXPECT_NE(parse_error("\n# only a comment\n\n").find("file with no instructions"), std::string::npos);
 }
