@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <ctime>
 #include <optional>
 
@@ -89,6 +90,40 @@ ssize_t write_without_sigpipe(int fd, const char* data, size_t size) {
 }
 
 }  // namespace
+
+namespace {
+
+// [begin, end) of the argument strings and of the environment strings that follow them.
+char* g_exec_strings_begin = nullptr;
+char* g_exec_strings_end = nullptr;
+
+// Extends `end` over the strings of `list` that follow it without a gap, as exec places them.
+char* extend_over(char** list, char* end) {
+    for (; list && *list; ++list) {
+        if (*list != end) break;
+        end += std::strlen(*list) + 1;
+    }
+    return end;
+}
+
+}  // namespace
+
+void remember_exec_strings(char** argv, char** envp) {
+    if (!argv || !argv[0]) return;
+    char* end = extend_over(argv, argv[0]);
+    g_exec_strings_begin = argv[0];
+    g_exec_strings_end = extend_over(envp, end);
+}
+
+void replace_exec_strings(const char* title) {
+    char* at = g_exec_strings_begin;
+    if (!at) return;
+    size_t size = static_cast<size_t>(g_exec_strings_end - at);
+    size_t length = 0;
+    while (title[length] && length + 1 < size) ++length;
+    std::memcpy(at, title, length);
+    std::memset(at + length, 0, size - length);
+}
 
 int exit_code_from_wait_status(int status) {
     if (WIFEXITED(status)) return WEXITSTATUS(status);

@@ -40,4 +40,12 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv, const Pr
 // Decodes a waitpid() status into an exit code (128 + signal for a signal).
 int exit_code_from_wait_status(int status);
 
+// The memory that /proc/PID/cmdline and /proc/PID/environ show: the argument and environment strings as
+// exec laid them out. main() remembers where they are, before anything else runs.
+void remember_exec_strings(char** argv, char** envp);
+// Overwrites that memory with `title` and NULs, so that /proc/PID/cmdline shows only the title and
+// /proc/PID/environ nothing. For a forked copy of kiln (a RUN sandbox's init, which a step can see), whose
+// flags and build arguments are not the step's to read. Async-signal-safe.
+void replace_exec_strings(const char* title);
+
 }  // namespace kiln

@@ -15,6 +15,7 @@
 #include "builder/cli/flags.hpp"
 #include "builder/sandbox/userns.hpp"
 #include "builder/warm.hpp"
+#include "common/process.hpp"
 #include "common/log.hpp"
 #include "common/strings.hpp"
 
@@ -157,6 +158,7 @@ std::string_view program_name(const char* argv0) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    kiln::remember_exec_strings(argv, environ);
     std::vector<std::string> args(argv + 1, argv + argc);
     try {
         if (program_name(argv[0]) == "warmer") return run_warm_command(args);

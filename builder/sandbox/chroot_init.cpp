@@ -95,6 +95,7 @@ int chroot_init_main(void* argument) {
     close_unplanned_fds(plan);
     char go = 0;
     if (::read(plan.sync_fd, &go, 1) != 1) init_die(plan, InitStep::wait_for_parent, errno);
+    seal_init(plan);
     // Signals meant for kiln (a terminal's, the pod's SIGTERM) must not end this process before the step's: it
     // learns of kiln's end from the sync pipe instead, and ends them first. The command gets default handlers
     // back (exec_command).

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/keyctl.h>
 #include <net/if.h>
 #include <poll.h>
 #include <sched.h>
@@ -63,6 +64,17 @@ void close_unplanned_fds(const InitPlan& plan) {
         next = static_cast<unsigned>(fd) + 1;
     }
     ::close_range(next, ~0U, 0);
+}
+
+void seal_init(const InitPlan& plan) {
+    replace_exec_strings("init");
+    ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    // KEYCTL_JOIN_SESSION_KEYRING with no name: a new anonymous keyring. Where seccomp refuses keyctl (Docker's
+    // default profile does), the step cannot reach a keyring either.
+    if (::syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, nullptr) < 0) {
+        if (errno != EPERM && errno != ENOSYS && errno != EACCES) init_die(plan, InitStep::join_session_keyring, errno);
+        init_report(plan, InitStep::join_session_keyring, ReportLevel::info, errno);
+    }
 }
 
 namespace {
@@ -198,6 +210,7 @@ int container_init_main(void* argument) {
     pollfd sync{plan.sync_fd, POLLIN, 0};
     if (::poll(&sync, 1, 0) != 0) ::_exit(k_setup_failed_exit);
     ::close(plan.sync_fd);
+    seal_init(plan);
 
     if (::sethostname(plan.hostname, std::strlen(plan.hostname)) != 0)
         init_report(plan, InitStep::set_hostname, ReportLevel::info, errno);
@@ -409,6 +422,13 @@ std::string describe_init_report(const InitReport& report, const InitPlan& plan)
                            " (a directory mounted on a file, or the reverse?)");
         case InitStep::install_ownership_filter:
             return "installing the ownership supervisor's seccomp filter";
+        case InitStep::join_session_keyring:
+            return "keyctl(KEYCTL_JOIN_SESSION_KEYRING) for a session keyring of the RUN's own";
+        case InitStep::mask_path:
+            return str_cat("mask or make read-only ", rootfs, "/", masked_path_name(report.item),
+                           " (as Docker does, so that a step sees no host-wide state)");
+        case InitStep::set_rootfs_attributes:
+            return str_cat("mount_setattr(MOUNT_ATTR_NODEV) ", rootfs, " (device nodes of an image must not open)");
     }
     return "sandbox setup";
 }

@@ -24,6 +24,9 @@ enum class MountTarget : std::uint8_t { proc, dev, sys, hosts, resolv_conf };
 inline constexpr std::array<const char*, 5> k_mount_target_paths = {"proc", "dev", "sys", "etc/hosts",
                                                                     "etc/resolv.conf"};
 
+// The host paths the sandbox masks (mask_path's item indexes the two lists, masked first).
+std::string masked_path_name(std::size_t index);
+
 // The host device nodes bound into the container's /dev.
 inline constexpr std::array<const char*, 6> k_dev_nodes = {"null",   "zero",    "full",
                                                            "random", "urandom", "tty"};
@@ -93,6 +96,9 @@ enum class InitStep : std::uint8_t {
     write_step_file,
     attach_step_mount,
     install_ownership_filter,
+    join_session_keyring,
+    set_rootfs_attributes,
+    mask_path,
 };
 
 enum class ReportLevel : std::uint8_t { fatal, warning, info };
@@ -162,6 +168,11 @@ int chroot_init_main(void* plan);
 
 // Child side, shared by both entry points: closes every descriptor the plan does not name.
 void close_unplanned_fds(const InitPlan& plan);
+// Child side, shared by both entry points, once kiln has written the id maps: hides from the step what this
+// copy of kiln holds (its command line and environment; its memory, descriptors and environ behind ptrace's
+// rules, by making it non-dumpable) and gives the step a new, empty session keyring instead of the
+// caller's, as runc does.
+void seal_init(const InitPlan& plan);
 // Child side: in the command's process, with "/" and the working directory already its own, sets up stdio,
 // capabilities, groups and ids, and execs the command.
 [[noreturn]] void exec_command(const InitPlan& plan);

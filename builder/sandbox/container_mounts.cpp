@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <iterator>
+#include <string>
 
 #include "layers/rootfs.hpp"
 
@@ -107,6 +109,50 @@ void mount_proc(const InitPlan& plan, int root_fd) {
     ::close(target);
 }
 
+// What Docker hides from a container in /proc and /sys: files that show host-wide state (the keys of every
+// user who lets them be viewed, kernel memory, timers, hardware), masked by an empty read-only mount; and
+// the kernel's knobs, made read-only (root without a user namespace could otherwise write
+// /proc/sysrq-trigger or /proc/sys). Paths a kernel lacks are skipped.
+constexpr const char* k_masked_paths[] = {"proc/acpi",          "proc/asound",      "proc/interrupts",
+                                          "proc/kcore",         "proc/keys",        "proc/latency_stats",
+                                          "proc/sched_debug",   "proc/scsi",        "proc/timer_list",
+                                          "proc/timer_stats",   "sys/firmware",     "sys/devices/virtual/powercap"};
+constexpr const char* k_read_only_paths[] = {"proc/bus", "proc/fs", "proc/irq", "proc/sys", "proc/sysrq-trigger"};
+
+void mask_path(const InitPlan& plan, int root_fd, const char* path, std::size_t index) {
+    int target = open_in_root(root_fd, path, O_PATH | O_NOFOLLOW);
+    if (target < 0) return;
+    struct stat st {};
+    int cover = -1;
+    if (::fstat(target, &st) == 0 && S_ISDIR(st.st_mode)) {
+        const FsOption options[] = {{"source", "tmpfs"}, {"size", "4k"}};
+        cover = create_filesystem("tmpfs", options,
+                                  MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+    } else {
+        cover = clone_host_tree("/dev/null", 0, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC);
+    }
+    if (cover < 0 || attach(cover, target, "") != 0) init_die(plan, InitStep::mask_path, errno, index);
+    ::close(target);
+}
+
+void make_read_only(const InitPlan& plan, int root_fd, const char* path, std::size_t index) {
+    int target = open_in_root(root_fd, path, O_PATH | O_NOFOLLOW);
+    if (target < 0) return;
+    int tree = ::open_tree(target, "", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+    mount_attr attr{};
+    attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+    if (tree < 0 || ::mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) != 0 ||
+        attach(tree, target, "") != 0)
+        init_die(plan, InitStep::mask_path, errno, index);
+    ::close(target);
+}
+
+void mask_host_state(const InitPlan& plan, int root_fd) {
+    std::size_t index = 0;
+    for (const char* path : k_masked_paths) mask_path(plan, root_fd, path, index++);
+    for (const char* path : k_read_only_paths) make_read_only(plan, root_fd, path, index++);
+}
+
 void populate_dev(const InitPlan& plan, int dev) {
     for (std::size_t i = 0; i < k_dev_nodes.size(); ++i) {
         int stub = ::openat(dev, k_dev_nodes[i], O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0666);
@@ -155,7 +201,8 @@ void populate_dev(const InitPlan& plan, int dev) {
 int mount_dev(const InitPlan& plan, int root_fd) {
     int target = open_target(plan, root_fd, MountTarget::dev, O_DIRECTORY, ReportLevel::fatal);
     const FsOption options[] = {{"source", "tmpfs"}, {"mode", "755"}, {"size", "65536k"}};
-    int dev = create_filesystem("tmpfs", options, MOUNT_ATTR_NOSUID | MOUNT_ATTR_STRICTATIME);
+    // nodev: the host's nodes are bound in with their own mounts' flags; a node made here by mknod stays shut.
+    int dev = create_filesystem("tmpfs", options, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_STRICTATIME);
     if (dev < 0) init_die(plan, InitStep::mount_dev, errno);
     // The mount fd is the tmpfs root: once attached, it is the directory to populate.
     int dev_dir = ::fcntl(dev, F_DUPFD_CLOEXEC, 3);
@@ -286,6 +333,12 @@ void attach_step_mount(const InitPlan& plan, int root_fd, int dev_dir, std::size
 
 }  // namespace
 
+std::string masked_path_name(std::size_t index) {
+    if (index < std::size(k_masked_paths)) return k_masked_paths[index];
+    index -= std::size(k_masked_paths);
+    return index < std::size(k_read_only_paths) ? k_read_only_paths[index] : "?";
+}
+
 int build_container_mounts(const InitPlan& plan) {
     if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
         init_die(plan, InitStep::make_mounts_private, errno);
@@ -296,11 +349,18 @@ int build_container_mounts(const InitPlan& plan) {
     // searchable by the namespace's ids); the fd stays the rootfs mount's root once attached.
     if (::move_mount(root, "", AT_FDCWD, "/", MOVE_MOUNT_F_EMPTY_PATH) != 0)
         init_die(plan, InitStep::attach_rootfs, errno);
+    // A device node that a layer carried (a host disk's numbers, say) must not open: Docker relies on the device
+    // cgroup for that, which a kiln step does not have. Set before the sandbox's own mounts go on top.
+    mount_attr nodev{};
+    nodev.attr_set = MOUNT_ATTR_NODEV;
+    if (::mount_setattr(root, "", AT_EMPTY_PATH | AT_RECURSIVE, &nodev, sizeof nodev) != 0)
+        init_die(plan, InitStep::set_rootfs_attributes, errno);
 
     // Every target is resolved inside the rootfs, so an image's symlink cannot point a mount at the host.
     mount_proc(plan, root);
     int dev = mount_dev(plan, root);
     if (plan.mount_wanted[static_cast<std::size_t>(MountTarget::sys)]) bind_sys(plan, root);
+    mask_host_state(plan, root);
     for (MountTarget target : {MountTarget::hosts, MountTarget::resolv_conf})
         if (plan.mount_wanted[static_cast<std::size_t>(target)])
             bind_host_file(plan, root, target, k_host_files[target == MountTarget::hosts ? 0 : 1]);
