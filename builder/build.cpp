@@ -33,6 +33,13 @@
 namespace kiln {
 namespace {
 
+// ADD <url> and an https:// context: the registries' timeouts, and the same user agent.
+HttpClientOptions download_options(const BuildOptions& options) {
+    HttpClientOptions http;
+    http.timeouts = transfer_timeouts(options.registries);
+    return http;
+}
+
 // Logs how long each phase of the build took.
 class PhaseTimer {
 public:
@@ -259,7 +266,9 @@ Result<BuildResult> run_build(const BuildOptions& options, const HostEnvironment
                                                                         .work_dir = work.path(),
                                                                         .stdin_fd = environment.stdin_fd,
                                                                         .git = options.git,
-                                                                        .environment = environment.variables}));
+                                                                        .environment = environment.variables,
+                                                                        .http = download_options(options),
+                                                                        .max_download_size = options.max_download_size}));
     const std::string& dockerfile_path = prepared.dockerfile;
     dockerfile::Dockerfile dockerfile;
     {
@@ -327,7 +336,7 @@ Result<BuildResult> run_build(const BuildOptions& options, const HostEnvironment
     std::unique_ptr<Snapshotter> snapshotter =
         make_snapshotter(choice, snapshot_policy(options, host.facts), layers, work.path(), memory.path);
     ImageFilesystems image_filesystems(images, work.path() + "/copy-sources", host.facts.ownership);
-    UrlDownloads downloads(work.path() + "/downloads");
+    UrlDownloads downloads(work.path() + "/downloads", download_options(options), options.max_download_size);
     KILN_ASSIGN(LayerCaches caches, open_layer_caches(options, destinations, cache_dir, registry_options, store,
                                                       platforms.target));
     LayerCache* cache = caches.cache.get();

@@ -60,25 +60,10 @@ std::optional<std::uint64_t> mem_available(const std::string& meminfo) {
 
 Result<std::optional<std::uint64_t>> parse_memory_budget(std::string_view text) {
     if (text == "auto") return std::nullopt;
-    auto invalid = [&] {
+    std::optional<std::uint64_t> size = parse_byte_size(text);
+    if (!size)
         return fail(str_cat("--memory-budget: expected auto, 0 or a size such as 2Gi or 512M, got \"", text, "\""));
-    };
-    size_t digits = 0;
-    while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
-    if (digits == 0) return invalid();
-    std::uint64_t value = 0;
-    if (!parse_uint64(text.substr(0, digits), value)) return invalid();
-    std::string_view suffix = text.substr(digits);
-    std::uint64_t unit = 1;
-    if (suffix == "K" || suffix == "k") unit = 1000;
-    else if (suffix == "M") unit = 1000 * 1000;
-    else if (suffix == "G") unit = 1000 * 1000 * 1000;
-    else if (suffix == "Ki") unit = 1ull << 10;
-    else if (suffix == "Mi") unit = 1ull << 20;
-    else if (suffix == "Gi") unit = 1ull << 30;
-    else if (!suffix.empty()) return invalid();
-    if (value > std::numeric_limits<std::uint64_t>::max() / unit) return invalid();
-    return std::optional<std::uint64_t>(value * unit);
+    return std::optional<std::uint64_t>(*size);
 }
 
 std::uint64_t automatic_memory_budget(const std::string& cgroup_root, const std::string& self_cgroup,

@@ -13,8 +13,7 @@
 
 namespace kiln {
 
-// --memory-budget: "auto" (nullopt), "0" (off), or a size: bytes, or with a suffix K, M, G (powers of 1000)
-// or Ki, Mi, Gi (powers of 1024), as Kubernetes writes quantities.
+// --memory-budget: "auto" (nullopt), "0" (off), or a size as parse_byte_size reads it (2Gi, 512M).
 Result<std::optional<std::uint64_t>> parse_memory_budget(std::string_view text);
 
 // What "auto" means here: half of what the memory cgroup of this process still allows (read below

@@ -28,6 +28,8 @@ struct RegistryAccess {
     int retries = 3;
 };
 
+inline constexpr std::uint64_t k_default_max_download_size = 16ull << 30;  // --max-download-size
+
 // What registries need beyond the scheme: TLS material, mirrors, concurrency (issue #5's flags).
 struct RegistrySettings {
     std::vector<std::pair<std::string, std::string>> certificates;  // --registry-certificate REG=PATH
@@ -38,7 +40,14 @@ struct RegistrySettings {
     bool default_fallback = true;      // false with --skip-default-registry-fallback
     bool check_push_permission = true;  // false with --skip-push-permission-check
     size_t transfer_jobs = 4;           // --transfer-jobs
-    int stall_timeout_seconds = 60;     // --registry-stall-timeout
+    // How long and how slowly a transfer may go (ADD's downloads included): abandoned (and retried) when it
+    // moves less than min_transfer_rate bytes a second over stall_timeout_seconds, and for good past
+    // transfer_deadline.
+    int stall_timeout_seconds = 60;             // --registry-stall-timeout
+    std::uint64_t min_transfer_rate = 1024;     // --min-transfer-rate
+    std::chrono::seconds transfer_deadline{3600};  // --transfer-deadline (zero: none)
+    // What the waits between a failed operation's retries add up to (--registry-retry-window).
+    std::chrono::milliseconds retry_window{60000};
 };
 
 // A --secret: what RUN --mount=type=secret,id=ID reads, from a file or from kiln's environment.
@@ -102,6 +111,8 @@ struct BuildOptions {
     RegistryAccess pull;
     RegistryAccess push;
     RegistrySettings registries;
+    // The most bytes one ADD <url> (or an https:// context) may download (--max-download-size).
+    std::uint64_t max_download_size = k_default_max_download_size;
 
     ManifestFormat manifest_format = ManifestFormat::oci;
     Compression compression = Compression::gzip;

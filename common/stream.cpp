@@ -36,6 +36,15 @@ Result<size_t> StringReader::read(char* buffer, size_t size) {
     return n;
 }
 
+Status BoundedWriter::write(const char* buffer, size_t size) {
+    if (size > m_limit - m_size) {
+        m_overflowed = true;
+        return fail(str_cat("more than the expected ", m_limit, " bytes"));
+    }
+    m_size += size;
+    return m_inner.write(buffer, size);
+}
+
 Status HashingWriter::write(const char* buffer, size_t size) {
     m_hash.update(buffer, size);
     m_size += size;

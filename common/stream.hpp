@@ -114,6 +114,22 @@ private:
     std::uint64_t m_size = 0;
 };
 
+// Passes bytes to `inner` up to `limit` in all, and refuses any beyond: a sink that a hostile server cannot
+// fill without end (a blob past its descriptor's size, a download past --max-download-size).
+class BoundedWriter final : public Writer {
+public:
+    BoundedWriter(Writer& inner, std::uint64_t limit) : m_inner(inner), m_limit(limit) {}
+    using Writer::write;
+    Status write(const char* buffer, size_t size) override;
+    bool overflowed() const { return m_overflowed; }
+
+private:
+    Writer& m_inner;
+    std::uint64_t m_limit;
+    std::uint64_t m_size = 0;
+    bool m_overflowed = false;
+};
+
 // Hashes and counts what passes through a Reader.
 class HashingReader final : public Reader {
 public:

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
+#include <utility>
 
 namespace kiln {
 
@@ -113,5 +115,21 @@ std::optional<std::int64_t> parse_go_duration_ns(std::string_view view) {
     return static_cast<std::int64_t>(std::llround(total));
 }
 
+
+std::optional<std::uint64_t> parse_byte_size(std::string_view text) {
+    size_t digits = 0;
+    while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+    std::uint64_t value = 0;
+    if (digits == 0 || !parse_uint64(text.substr(0, digits), value)) return std::nullopt;
+    static const std::pair<std::string_view, std::uint64_t> k_units[] = {
+        {"", 1},          {"K", 1000},         {"k", 1000},         {"M", 1000'000},     {"G", 1000'000'000},
+        {"T", 1000'000'000'000}, {"Ki", 1ull << 10}, {"Mi", 1ull << 20}, {"Gi", 1ull << 30}, {"Ti", 1ull << 40}};
+    for (const auto& [suffix, unit] : k_units) {
+        if (text.substr(digits) != suffix) continue;
+        if (value > std::numeric_limits<std::uint64_t>::max() / unit) return std::nullopt;
+        return value * unit;
+    }
+    return std::nullopt;
+}
 
 }  // namespace kiln

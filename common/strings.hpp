@@ -38,6 +38,10 @@ std::string format_seconds(double seconds, int decimals = 1);
 // Go's time.ParseDuration for the units Docker and Kaniko users write ("30s", "1m30s", "1.5h", "500ms",
 // "336h", "0"), in nanoseconds; nullopt for anything else.
 std::optional<std::int64_t> parse_go_duration_ns(std::string_view text);
+
+// A byte count with an optional unit: "512", "64K"/"64k", "2M", "1G", "1T" (powers of 1000) or "64Ki", "2Mi",
+// "16Gi", "1Ti" (powers of 1024), as Kubernetes writes quantities. nullopt for anything else or an overflow.
+std::optional<std::uint64_t> parse_byte_size(std::string_view text);
 // Seconds elapsed on the steady clock since `start`, for log lines.
 inline double seconds_since(std::chrono::steady_clock::time_point start) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

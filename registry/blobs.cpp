@@ -9,28 +9,6 @@
 namespace kiln {
 namespace {
 
-// Refuses bytes beyond the size a descriptor promised, so a hostile registry cannot stream forever into a sink.
-class BoundedWriter final : public Writer {
-public:
-    BoundedWriter(Writer& inner, std::uint64_t limit) : m_inner(inner), m_limit(limit) {}
-    using Writer::write;
-    Status write(const char* buffer, size_t size) override {
-        if (size > m_limit - m_size) {
-            m_overflowed = true;
-            return fail(str_cat("more than the expected ", m_limit, " bytes"));
-        }
-        m_size += size;
-        return m_inner.write(buffer, size);
-    }
-    bool overflowed() const { return m_overflowed; }
-
-private:
-    Writer& m_inner;
-    std::uint64_t m_limit;
-    std::uint64_t m_size = 0;
-    bool m_overflowed = false;
-};
-
 // A sink that cannot start over: it may "rewind" only while nothing has reached it.
 class UntouchedWriter final : public RewindableWriter {
 public:

@@ -2,6 +2,8 @@
 // blobs.cpp.
 #include "registry/client.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <random>
 
 #include "common/log.hpp"
@@ -29,11 +31,13 @@ bool RegistrySet::contains(std::string_view registry) const { return m_all || m_
 
 std::chrono::milliseconds retry_delay(const RetryPolicy& policy, int next_attempt, std::chrono::milliseconds asked) {
     thread_local std::mt19937_64 random{std::random_device{}()};
-    double base = static_cast<double>(policy.initial_delay.count());
-    for (int i = 2; i < next_attempt && base < static_cast<double>(policy.max_delay.count()); ++i) base *= 2;
-    base = std::min(base, static_cast<double>(policy.max_delay.count()));
-    double jittered = std::uniform_real_distribution<double>(base / 2, base)(random);
-    auto delay = std::chrono::milliseconds(static_cast<std::int64_t>(jittered));
+    // Retry i (0 for the first) of n waits window * 4^i / (4^0 + … + 4^(n-1)) = window * 3 * 4^i / (4^n - 1).
+    int retries = std::clamp(policy.attempts - 1, 1, 200);
+    int index = std::clamp(next_attempt - 2, 0, retries - 1);
+    double share = 3 * std::pow(4.0, index) / (std::pow(4.0, retries) - 1);
+    double base = static_cast<double>(policy.window.count()) * share;
+    double jittered = std::uniform_real_distribution<double>(base, base * 1.25)(random);
+    auto delay = std::max(std::chrono::milliseconds(static_cast<std::int64_t>(jittered)), k_shortest_retry_delay);
     return std::max(delay, std::min(asked, policy.max_retry_after));
 }
 

@@ -47,15 +47,15 @@ private:
     std::set<std::string, std::less<>> m_names;
 };
 
-// How often and how patiently a failed operation is tried again: exponential backoff with jitter, or the wait
+// How often and how patiently a failed operation is tried again: the retries are spread over a window, each
+// wait four times the one before (so a blip is retried within seconds, and a registry's rolling restart is
+// outlasted), jittered up by up to a quarter so that parallel transfers do not retry in lockstep; or the wait
 // the registry asked for (Retry-After), whichever is longer.
 struct RetryPolicy {
     // Tries per operation, the first included (1 + --push-retry or --image-download-retry).
     int attempts = 4;
-    // The wait before the second try; it doubles for each later one, up to max_delay, and is jittered down by
-    // up to half so that parallel transfers do not retry in lockstep.
-    std::chrono::milliseconds initial_delay{500};
-    std::chrono::milliseconds max_delay{20000};
+    // What the waits between the tries add up to, before jitter (--registry-retry-window).
+    std::chrono::milliseconds window{60000};
     // The longest Retry-After honoured.
     std::chrono::milliseconds max_retry_after{120000};
 };

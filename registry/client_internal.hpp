@@ -35,8 +35,11 @@ inline constexpr std::chrono::milliseconds k_document_timeout{300000};
 // Bodies of answers that should carry none or little (201 Created, 202 Accepted).
 inline constexpr size_t k_small_response_limit = 64 << 10;
 
-// The wait before try `next_attempt` (2 for the first retry): exponential, jittered, at least what the
-// registry asked for.
+// The shortest wait before a retry, however many retries share the window.
+inline constexpr std::chrono::milliseconds k_shortest_retry_delay{100};
+
+// The wait before try `next_attempt` (2 for the first retry): its share of the policy's window, jittered, at
+// least what the registry asked for.
 std::chrono::milliseconds retry_delay(const RetryPolicy& policy, int next_attempt, std::chrono::milliseconds asked);
 
 // Runs `attempt(n)` for n = 1, 2, … until it succeeds, fails in a way a retry cannot help, or the policy's

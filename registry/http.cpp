@@ -2,7 +2,10 @@
 
 #include <curl/curl.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
+#include <deque>
 #include <mutex>
 
 #include "common/files.hpp"
@@ -57,30 +60,37 @@ struct Transfer {
     std::uint64_t upload_size = 0;
     std::uint64_t uploaded = 0;
     std::optional<Error> upload_error;
-    // Stall detection: when bytes last moved, and how many had then.
+    // Rate checking: how many bytes had moved, either way, at moments about a second apart over the last
+    // stall window (oldest first; the first one at least a window old once the transfer is that old).
     std::chrono::milliseconds stall_limit{0};
-    std::chrono::steady_clock::time_point last_progress = std::chrono::steady_clock::now();
-    curl_off_t last_downloaded = 0;
-    curl_off_t last_uploaded = 0;
+    std::uint64_t min_rate = 0;
+    std::deque<std::pair<std::chrono::steady_clock::time_point, std::uint64_t>> samples;
     bool stalled = false;
+    std::uint64_t moved_in_window = 0;
 
     bool success_status() const { return status >= 200 && status < 300; }
 };
 
-// curl calls this about once a second even when nothing moves: a transfer idle for stall_limit is aborted.
-// (curl's own low-speed limit averages over several seconds, so a burst followed by silence took far longer
-// than the limit to notice.)
+// curl calls this about once a second even when nothing moves: a transfer that moved less than the minimum
+// rate over the last stall window is aborted. (curl's own low-speed limit averages over several seconds, so a
+// burst followed by silence took far longer than the limit to notice; and a no-byte limit alone lets a server
+// that sends a byte every few seconds hold a build forever.)
 int on_progress(void* user, curl_off_t, curl_off_t downloaded, curl_off_t, curl_off_t uploaded) {
     auto& transfer = *static_cast<Transfer*>(user);
     auto now = std::chrono::steady_clock::now();
-    if (downloaded != transfer.last_downloaded || uploaded != transfer.last_uploaded) {
-        transfer.last_downloaded = downloaded;
-        transfer.last_uploaded = uploaded;
-        transfer.last_progress = now;
-        return 0;
-    }
-    if (now - transfer.last_progress < transfer.stall_limit) return 0;
+    auto moved = static_cast<std::uint64_t>(downloaded) + static_cast<std::uint64_t>(uploaded);
+    auto& samples = transfer.samples;
+    if (samples.empty() || now - samples.back().first >= std::chrono::seconds(1)) samples.emplace_back(now, moved);
+    // Keep one sample at least a window old, the newest such.
+    while (samples.size() >= 2 && now - samples[1].first >= transfer.stall_limit) samples.pop_front();
+    auto [oldest_time, oldest_moved] = samples.front();
+    auto span = now - oldest_time;
+    if (span < transfer.stall_limit) return 0;
+    double seconds = std::chrono::duration<double>(span).count();
+    std::uint64_t moved_since = moved - oldest_moved;
+    if (static_cast<double>(moved_since) >= static_cast<double>(transfer.min_rate) * seconds) return 0;
     transfer.stalled = true;
+    transfer.moved_in_window = moved_since;
     return 1;
 }
 
@@ -361,10 +371,18 @@ Result<HttpResponse> HttpClient::transfer(const HttpRequest& request, const std:
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, header_list.get());
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(timeouts.connect.count()));
     state.stall_limit = timeouts.stall;
+    state.min_rate = std::max<std::uint64_t>(timeouts.min_rate, 1);
     curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &state);
-    if (request.timeout.count() > 0) curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
+    // The request's own bound (small documents) or the deadline, whichever is shorter.
+    std::chrono::milliseconds bound = timeouts.deadline;
+    bool deadline_bounds = bound.count() > 0;
+    if (request.timeout.count() > 0 && (!deadline_bounds || request.timeout < bound)) {
+        bound = request.timeout;
+        deadline_bounds = false;
+    }
+    if (bound.count() > 0) curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(bound.count()));
     curl_easy_setopt(curl, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
     bool verify = m_options.tls_verification == TlsVerification::verify;
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, verify ? 1L : 0L);
@@ -409,9 +427,13 @@ Result<HttpResponse> HttpClient::transfer(const HttpRequest& request, const std:
     if (state.over_limit) return fail(str_cat("response body larger than the limit of ", body_limit, " bytes"));
     if (state.headers_too_large) return fail(str_cat("response headers larger than ", k_header_limit, " bytes"));
     if (state.stalled)
-        return fail(Error(str_cat("timed out: no byte moved for ", format_seconds(timeouts.stall.count() / 1000.0),
-                                  " s"))
+        return fail(Error(str_cat("timed out: ", state.moved_in_window == 0 ? "no byte" : format_bytes(state.moved_in_window),
+                                  " moved in ", format_seconds(timeouts.stall.count() / 1000.0),
+                                  " s, below the minimum of ", format_bytes(state.min_rate), "/s"))
                         .set_retryable());
+    if (code == CURLE_OPERATION_TIMEDOUT && deadline_bounds)
+        return fail(str_cat("gave up: the transfer took longer than its deadline of ",
+                            format_seconds(static_cast<double>(timeouts.deadline.count()) / 1000.0), " s"));
     if (code != CURLE_OK && !(code == CURLE_WRITE_ERROR && state.error_body_truncated))
         return fail(transport_error(code, error_detail));
 

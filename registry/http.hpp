@@ -26,9 +26,14 @@ enum class Redirects { report, follow };
 struct HttpTimeouts {
     // TCP connect plus TLS handshake.
     std::chrono::milliseconds connect{30000};
-    // A transfer that moves no byte, either way, for this long is abandoned (retryably): a stalled server cannot
-    // hang a build, while a slow but live one can still deliver a large layer.
+    // A transfer that moves fewer than `min_rate` bytes a second, either way, averaged over the last `stall`, is
+    // abandoned (retryably): neither a silent server nor one that trickles a byte now and then can hang a
+    // build, while a slow but live one can still deliver a large layer.
     std::chrono::milliseconds stall{60000};
+    std::uint64_t min_rate = 1024;
+    // The longest one exchange may take, however fast it moves (zero: no bound). Past it the transfer is
+    // abandoned for good: a retry would take as long.
+    std::chrono::milliseconds deadline{std::chrono::hours(1)};
 };
 
 // A TLS client certificate (mTLS): PEM files.

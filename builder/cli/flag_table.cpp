@@ -151,7 +151,46 @@ const std::vector<FlagSpec>& flag_specs() {
              o.registries.stall_timeout_seconds = seconds;
              return {};
          },
-         "abandon (and retry) a registry transfer that moves no byte for this many seconds (default 60)"},
+         "abandon (and retry) a transfer that moves less than --min-transfer-rate over this many seconds (default "
+         "60)"},
+        {"min-transfer-rate", 0, FlagKind::value,
+         [](BuildOptions& o, const std::string& v) -> Status {
+             std::optional<std::uint64_t> rate = parse_byte_size(v);
+             if (!rate || *rate == 0)
+                 return fail(str_cat("--min-transfer-rate: expected bytes a second such as 1Ki or 500, got \"", v, "\""));
+             o.registries.min_transfer_rate = *rate;
+             return {};
+         },
+         "the slowest a registry transfer or download may go, in bytes a second, averaged over "
+         "--registry-stall-timeout (default 1Ki)"},
+        {"transfer-deadline", 0, FlagKind::value,
+         [](BuildOptions& o, const std::string& v) -> Status {
+             std::optional<std::int64_t> nanoseconds = parse_go_duration_ns(v);
+             if (!nanoseconds || *nanoseconds < 0)
+                 return fail(str_cat("--transfer-deadline: expected a duration such as 1h or 90m (0: none), got \"", v, "\""));
+             o.registries.transfer_deadline = std::chrono::seconds(*nanoseconds / 1000000000);
+             return {};
+         },
+         "the longest one registry transfer or download may take, however fast it moves (default 1h; 0: none)"},
+        {"registry-retry-window", 0, FlagKind::value,
+         [](BuildOptions& o, const std::string& v) -> Status {
+             std::optional<std::int64_t> nanoseconds = parse_go_duration_ns(v);
+             if (!nanoseconds || *nanoseconds < 0)
+                 return fail(str_cat("--registry-retry-window: expected a duration such as 60s or 2m, got \"", v, "\""));
+             o.registries.retry_window = std::chrono::milliseconds(*nanoseconds / 1000000);
+             return {};
+         },
+         "what the waits between a failed registry operation's retries add up to, each four times the one "
+         "before (default 60s, to outlast a registry's restart)"},
+        {"max-download-size", 0, FlagKind::value,
+         [](BuildOptions& o, const std::string& v) -> Status {
+             std::optional<std::uint64_t> size = parse_byte_size(v);
+             if (!size || *size == 0)
+                 return fail(str_cat("--max-download-size: expected a size such as 16Gi or 500M, got \"", v, "\""));
+             o.max_download_size = *size;
+             return {};
+         },
+         "the most bytes one ADD <url> or https:// context may download (default 16Gi)"},
         {"push-retry", 0, FlagKind::value,
          [](BuildOptions& o, const std::string& v) -> Status {
              KILN_ASSIGN(o.push.retries, parse_int("push-retry", v));

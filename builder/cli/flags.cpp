@@ -88,7 +88,8 @@ const std::vector<std::string_view>& shared_warm_flags() {
         "cache-dir", "build-arg", "custom-platform", "insecure", "insecure-pull", "insecure-registry",
         "skip-tls-verify", "skip-tls-verify-pull", "skip-tls-verify-registry", "registry-certificate",
         "registry-client-cert", "registry-mirror", "registry-map", "skip-default-registry-fallback",
-        "transfer-jobs", "registry-stall-timeout", "image-download-retry", "verbosity", "log-timestamp",
+        "transfer-jobs", "registry-stall-timeout", "min-transfer-rate", "transfer-deadline",
+        "registry-retry-window", "image-download-retry", "verbosity", "log-timestamp",
         "customPlatform"};
     return names;
 }

@@ -108,7 +108,7 @@ Result<std::string> context_directory(const ContextInputs& inputs, bool dockerfi
         return unpack_context(std::filesystem::absolute(path).string(), inputs.work_dir, context);
     }
     if (context.starts_with("https://") || context.starts_with("http://")) {
-        UrlDownloads downloads(inputs.work_dir + "/context-download");
+        UrlDownloads downloads(inputs.work_dir + "/context-download", inputs.http, inputs.max_download_size);
         KILN_ASSIGN(UrlDownloads::File file, with_context(downloads.fetch(context), "--context " + context));
         log_info("context: downloaded ", format_bytes(file.download.size), " ", file.download.digest);
         return unpack_context(file.path, inputs.work_dir, context);

@@ -7,10 +7,12 @@
 // Buckets (s3://, gs://) and Azure blobs are refused, naming what works instead. `--dockerfile -` reads the
 // Dockerfile from stdin.
 
+#include <cstdint>
 #include <map>
 #include <string>
 
 #include "builder/sources/git_source.hpp"
+#include "registry/http.hpp"
 #include "common/error.hpp"
 
 namespace kiln {
@@ -24,6 +26,9 @@ struct ContextInputs {
     GitOptions git;          // --git
     // The process's environment, for git (its credentials, proxies and CA settings).
     std::map<std::string, std::string, std::less<>> environment;
+    // For an https:// context: the client's timeouts, and the most bytes it may download.
+    HttpClientOptions http;
+    std::uint64_t max_download_size = k_default_max_download_size;
 };
 
 struct PreparedContext {

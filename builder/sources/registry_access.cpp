@@ -64,6 +64,14 @@ Result<std::string> trusted_certificates(const TrustEnvironment& trust) {
     return bundle;
 }
 
+HttpTimeouts transfer_timeouts(const RegistrySettings& settings) {
+    HttpTimeouts timeouts;
+    timeouts.stall = std::chrono::seconds(settings.stall_timeout_seconds);
+    timeouts.min_rate = settings.min_transfer_rate;
+    timeouts.deadline = settings.transfer_deadline;
+    return timeouts;
+}
+
 Result<RegistryClientOptions> shared_client_options(const RegistrySettings& settings,
                                                     const CredentialEnvironment& environment,
                                                     const TrustEnvironment& trust) {
@@ -88,7 +96,8 @@ Result<RegistryClientOptions> shared_client_options(const RegistrySettings& sett
     KILN_ASSIGN(auto credentials, DockerConfigCredentials::from_environment(environment));
     if (!credentials->source().empty()) log_debug("registry credentials from ", credentials->source());
     options.credentials = std::move(credentials);
-    options.timeouts.stall = std::chrono::seconds(settings.stall_timeout_seconds);
+    options.timeouts = transfer_timeouts(settings);
+    options.retry.window = settings.retry_window;
     return options;
 }
 

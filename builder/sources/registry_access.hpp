@@ -16,9 +16,12 @@ namespace kiln {
 // read is an error that names it.
 Result<std::string> trusted_certificates(const TrustEnvironment& trust);
 
+// --registry-stall-timeout, --min-transfer-rate and --transfer-deadline, for registry clients and downloads.
+HttpTimeouts transfer_timeouts(const RegistrySettings& settings);
+
 // What pull and push clients share: --registry-certificate, --registry-client-cert, config.json credentials
-// (found through `environment`), the CA certificates of `trust` for every registry, and
-// --registry-stall-timeout. Errors name the flag and the file.
+// (found through `environment`), the CA certificates of `trust` for every registry, the transfer timeouts
+// and --registry-retry-window. Errors name the flag and the file.
 Result<RegistryClientOptions> shared_client_options(const RegistrySettings& settings,
                                                     const CredentialEnvironment& environment,
                                                     const TrustEnvironment& trust = {});

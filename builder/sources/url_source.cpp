@@ -1,6 +1,7 @@
 #include "builder/sources/url_source.hpp"
 
 #include <fcntl.h>
+#include <unistd.h>
 
 #include <array>
 #include <ctime>
@@ -164,15 +165,20 @@ Status validate_checksum(std::string_view checksum) {
     return {};
 }
 
-Result<Download> download_url(HttpClient& client, const std::string& url, const std::string& path) {
+Result<Download> download_url(HttpClient& client, const std::string& url, const std::string& path,
+                              std::uint64_t max_size) {
     std::string shown = display_url(url);
     UniqueFd out(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
     if (!out) return fail_errno(str_cat("create ", path));
     FdWriter file(out.get(), path);
-    HashingWriter hashing(&file);
+    BoundedWriter bounded(file, max_size);
+    HashingWriter hashing(&bounded);
     HttpRequest request{.method = "GET", .url = url, .redirects = Redirects::follow};
-    KILN_ASSIGN(HttpResponse response,
-                with_context(client.send(request, hashing), str_cat("downloading ", shown)));
+    auto sent = client.send(request, hashing);
+    if (bounded.overflowed())
+        return fail(str_cat("downloading ", shown, ": more than ", format_bytes(max_size),
+                            " (--max-download-size); stopped there"));
+    KILN_ASSIGN(HttpResponse response, with_context(std::move(sent), str_cat("downloading ", shown)));
     if (!response.ok())
         return fail(
             str_cat("downloading ", shown, ": the server answered with HTTP status ", response.status));
@@ -198,8 +204,11 @@ Result<UrlDownloads::File> UrlDownloads::fetch(const std::string& url) {
             KILN_TRY(make_directories(m_directory, 0700));
             File file{.path = str_cat(m_directory, "/", number, "-", Digest::of_bytes(url).encoded().substr(0, 16)),
                       .download = {}};
-            HttpClient client(HttpClientOptions{});
-            KILN_ASSIGN(file.download, download_url(client, url, file.path));
+            HttpClient client(m_http);
+            auto downloaded = download_url(client, url, file.path, m_max_size);
+            // What a failed download wrote is of no use, and may be as large as the limit.
+            if (!downloaded) ::unlink(file.path.c_str());
+            KILN_ASSIGN(file.download, std::move(downloaded));
             return file;
         }();
     }

@@ -39,8 +39,10 @@ struct Download {
 };
 
 // GETs `url` (following redirects) into the new file `path`, streaming. A non-2xx answer fails naming the URL
-// and the HTTP status; a stalled or unreachable server fails within the client's timeouts.
-Result<Download> download_url(HttpClient& client, const std::string& url, const std::string& path);
+// and the HTTP status; a stalled, trickling or unreachable server fails within the client's timeouts; a body
+// past `max_size` bytes fails as soon as it passes it.
+Result<Download> download_url(HttpClient& client, const std::string& url, const std::string& path,
+                              std::uint64_t max_size);
 
 // A build's downloads, each URL fetched once into `directory`: the cache key of an ADD without --checksum is
 // the downloaded bytes' digest, and the step that then runs copies the same file. Safe to use from several
@@ -51,7 +53,8 @@ public:
         std::string path;  // in `directory`; never modified
         Download download;
     };
-    explicit UrlDownloads(std::string directory) : m_directory(std::move(directory)) {}
+    UrlDownloads(std::string directory, HttpClientOptions http, std::uint64_t max_size)
+        : m_directory(std::move(directory)), m_http(std::move(http)), m_max_size(max_size) {}
     Result<File> fetch(const std::string& url);
 
 private:
@@ -60,6 +63,8 @@ private:
         std::optional<Result<File>> result;
     };
     std::string m_directory;
+    HttpClientOptions m_http;
+    std::uint64_t m_max_size;
     std::mutex m_mutex;
     std::map<std::string, std::shared_ptr<Once>> m_urls;
 };

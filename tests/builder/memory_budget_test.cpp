@@ -17,7 +17,8 @@ TEST(MemoryBudgetTest, SizesAreBytesOrKubernetesQuantities) {
     EXPECT_EQ(*parse_memory_budget("512M"), std::optional<std::uint64_t>(512'000'000));
     EXPECT_EQ(*parse_memory_budget("2Gi"), std::optional<std::uint64_t>(2ull << 30));
     EXPECT_EQ(*parse_memory_budget("64Ki"), std::optional<std::uint64_t>(64 << 10));
-    for (const char* bad : {"", "M", "-1", "1.5G", "12 Mi", "3T", "99999999999999999999Gi", "autox"}) {
+    EXPECT_EQ(*parse_memory_budget("1Ti"), std::optional<std::uint64_t>(1ull << 40));
+    for (const char* bad : {"", "M", "-1", "1.5G", "12 Mi", "3X", "3Pi", "99999999999999999999Gi", "autox"}) {
         auto parsed = parse_memory_budget(bad);
         ASSERT_FALSE(parsed) << bad;
         EXPECT_NE(parsed.error().message().find("--memory-budget"), std::string::npos);

@@ -45,7 +45,7 @@ protected:
                                                   .images = m_images}));
         KILN_ASSIGN(BuildContext context, BuildContext::open(context_dir(), context_dir() + "/Dockerfile"));
         ImageFilesystems image_filesystems(m_images, m_dir.path() + "/work/images", OwnershipFailure::error);
-        UrlDownloads downloads(m_dir.path() + "/work/downloads");
+        UrlDownloads downloads(m_dir.path() + "/work/downloads", HttpClientOptions{}, 1 << 20);
         BuildInputs inputs{.options = m_options,
                            .environment = m_environment,
                            .host = m_host,

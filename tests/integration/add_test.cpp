@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 
 #include "common/process.hpp"
@@ -232,6 +233,36 @@ TEST_F(AddTest, FailedDownloadNamesTheUrlAndTheStatus) {
     EXPECT_TRUE(contains(run.output, "Dockerfile:2")) << run.output;
     EXPECT_TRUE(contains(run.output, url)) << run.output;
     EXPECT_TRUE(contains(run.output, "404")) << run.output;
+}
+
+// An endless answer (7.3 GB in 20 s before the limit) stops at --max-download-size; the build fails naming
+// the Dockerfile line, the URL and the flag, and what was downloaded is gone with the work directory.
+TEST_F(AddTest, AnEndlessDownloadStopsAtTheSizeLimit) {
+    auto server = serve([](const LocalRequest&) {
+        return LocalResponse{.body = "start", .endless = LocalResponse::Endless::chunked};
+    });
+    std::string url = server->url("/endless.bin");
+    KilnRun run = build(str_cat("FROM scratch\nADD ", url, " /m/\n"), {"--max-download-size=4Mi"});
+    EXPECT_NE(run.exit_code, 0);
+    EXPECT_TRUE(contains(run.output, "Dockerfile:2")) << run.output;
+    EXPECT_TRUE(contains(run.output, url)) << run.output;
+    EXPECT_TRUE(contains(run.output, "--max-download-size")) << run.output;
+}
+
+// A server that sends a byte every 500 ms is never silent, yet the download is abandoned once the stall window
+// shows less than the minimum rate, and the build fails within seconds instead of hanging.
+TEST_F(AddTest, ADownloadThatTricklesIsAbandoned) {
+    auto server = serve([](const LocalRequest&) {
+        return LocalResponse{.body = std::string(1000, 't'), .trickle = std::chrono::milliseconds(500)};
+    });
+    std::string url = server->url("/trickle.bin");
+    auto start = std::chrono::steady_clock::now();
+    KilnRun run = build(str_cat("FROM scratch\nADD ", url, " /m/\n"), {"--registry-stall-timeout=2"});
+    auto elapsed = std::chrono::steady_clock::now() - start;
+    EXPECT_NE(run.exit_code, 0);
+    EXPECT_TRUE(contains(run.output, "below the minimum of 1.0 kB/s")) << run.output;
+    EXPECT_TRUE(contains(run.output, url)) << run.output;
+    EXPECT_LT(elapsed, std::chrono::seconds(30));
 }
 
 TEST_F(AddTest, GitSourcesAreRefusedClearly) {

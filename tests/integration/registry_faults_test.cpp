@@ -99,8 +99,10 @@ protected:
 
     // Builds the suite's image through the proxy and pushes it as <proxy>/`repository`:1. A fresh repository per
     // test, so that every blob that is not the base's has to be uploaded again.
+    // `fast_retries`: the retries' waits add up to 3 s instead of the default minute, so that the cases that
+    // retry finish soon.
     static BuildRun build(const std::string& work, const std::string& repository,
-                          const std::vector<std::string>& flags) {
+                          const std::vector<std::string>& flags, bool fast_retries = true) {
         BuildRun result;
         if (auto made = make_directories(work); !made) {
             result.output = made.error().message();
@@ -114,6 +116,7 @@ protected:
                                          "--insecure", "--insecure-pull",
                                          "--reproducible", str_cat("--registry-stall-timeout=", k_stall_timeout.count()),
                                          "--digest-file", digest_file};
+        if (fast_retries) argv.push_back("--registry-retry-window=3s");
         argv.insert(argv.end(), flags.begin(), flags.end());
         ProcessOptions options;
         options.timeout = k_kiln_timeout;
@@ -129,9 +132,9 @@ protected:
     }
 
     BuildRun build_with(const std::string& repository, std::vector<FaultRule> rules,
-                        const std::vector<std::string>& flags = {}) {
+                        const std::vector<std::string>& flags = {}, bool fast_retries = true) {
         s_proxy->set_rules(std::move(rules));
-        return build(m_dir.path() + "/work", repository, flags);
+        return build(m_dir.path() + "/work", repository, flags, fast_retries);
     }
 
     // The proxy's request log, for failure messages.
@@ -269,6 +272,17 @@ TEST_F(RegistryFaultTest, AStalledLayerDownloadIsAbandonedWithinTheStallTimeout)
                                 << std::chrono::duration<double>(elapsed).count() << " s (fault-free: "
                                 << std::chrono::duration<double>(s_baseline_duration).count() << " s):\n"
                                 << run.output;
+}
+
+// A registry's rolling restart: every manifest PUT answers 503, without Retry-After, for 12 s. The default
+// retries (3, spread over a minute) outlast it; they used to give up after about 2.6 s.
+TEST_F(RegistryFaultTest, TheDefaultRetriesOutlastARegistryRestartOfTwelveSeconds) {
+    int before = s_proxy->faults_injected(Fault::status_503);
+    BuildRun run = build_with("faults/restart",
+                              {{.fault = Fault::status_503, .method = "PUT", .path_contains = "/manifests/",
+                                .retry_after_seconds = 0, .lasts = std::chrono::seconds(12)}},
+                              {}, false);
+    expect_recovered(run, "faults/restart", Fault::status_503, before);
 }
 
 // --- Permanent faults: kiln gives up with an error that says where and why, and tags nothing. ---

@@ -26,7 +26,7 @@ protected:
         m_server = std::move(*server);
         RegistryClientOptions options;
         options.plain_http.add(m_server->host_port());
-        options.retry.initial_delay = std::chrono::milliseconds(10);
+        options.retry.window = std::chrono::milliseconds(100);
         m_client = std::make_unique<RegistryClient>(std::move(options));
     }
     Reference reference(std::string_view path) const {

@@ -37,7 +37,7 @@ protected:
         m_registry = std::move(*registry);
         RegistryClientOptions options;
         options.plain_http.add(m_registry->host_port());
-        options.retry.initial_delay = std::chrono::milliseconds(100);
+        options.retry.window = std::chrono::milliseconds(700);
         m_client = std::make_unique<RegistryClient>(std::move(options));
     }
 

@@ -63,26 +63,42 @@ TEST(RegistryRoutesTest, MalformedValuesAreRefusedNamingTheFlag) {
     EXPECT_NE(not_a_host.error().message().find("--registry-mirror"), std::string::npos);
 }
 
-TEST(RetryDelayTest, DoublesFromTheInitialDelayWithJitterAndStopsAtTheMaximum) {
-    RetryPolicy policy{.attempts = 10,
-                       .initial_delay = std::chrono::milliseconds(100),
-                       .max_delay = std::chrono::milliseconds(400)};
+// A registry's rolling restart takes 10 to 30 s: the default retries (3) must outlast a minute, where they
+// used to give up after about 2.6 s, while the first retry still comes within seconds.
+TEST(RetryDelayTest, TheDefaultRetriesSpanAtLeastAMinuteAndTheFirstComesSoon) {
+    RetryPolicy policy;
+    ASSERT_EQ(policy.attempts, 4);
     for (int i = 0; i < 50; ++i) {
-        auto second = retry_delay(policy, 2, std::chrono::milliseconds(0));
-        EXPECT_GE(second.count(), 50);
-        EXPECT_LE(second.count(), 100);
-        auto third = retry_delay(policy, 3, std::chrono::milliseconds(0));
-        EXPECT_GE(third.count(), 100);
-        EXPECT_LE(third.count(), 200);
-        auto ninth = retry_delay(policy, 9, std::chrono::milliseconds(0));
-        EXPECT_GE(ninth.count(), 200);
-        EXPECT_LE(ninth.count(), 400);
+        std::chrono::milliseconds total{0};
+        for (int attempt = 2; attempt <= policy.attempts; ++attempt)
+            total += retry_delay(policy, attempt, std::chrono::milliseconds(0));
+        EXPECT_GE(total, std::chrono::seconds(60));
+        EXPECT_LE(total, std::chrono::seconds(75));
+        EXPECT_LE(retry_delay(policy, 2, std::chrono::milliseconds(0)), std::chrono::seconds(4));
     }
 }
 
+TEST(RetryDelayTest, EachWaitIsFourTimesTheOneBeforeWithinTheWindow) {
+    RetryPolicy policy{.attempts = 4, .window = std::chrono::milliseconds(63000)};
+    for (int i = 0; i < 50; ++i) {
+        auto first = retry_delay(policy, 2, std::chrono::milliseconds(0));
+        EXPECT_GE(first.count(), 3000);
+        EXPECT_LE(first.count(), 3750);
+        auto third = retry_delay(policy, 4, std::chrono::milliseconds(0));
+        EXPECT_GE(third.count(), 48000);
+        EXPECT_LE(third.count(), 60000);
+    }
+}
+
+TEST(RetryDelayTest, ManyRetriesStillWaitAMinimumAndOneRetryWaitsTheWholeWindow) {
+    RetryPolicy many{.attempts = 40, .window = std::chrono::milliseconds(1000)};
+    EXPECT_EQ(retry_delay(many, 2, std::chrono::milliseconds(0)), k_shortest_retry_delay);
+    RetryPolicy one{.attempts = 2, .window = std::chrono::milliseconds(8000)};
+    EXPECT_GE(retry_delay(one, 2, std::chrono::milliseconds(0)).count(), 8000);
+}
+
 TEST(RetryDelayTest, RetryAfterWinsUpToItsCap) {
-    RetryPolicy policy{.initial_delay = std::chrono::milliseconds(100),
-                       .max_retry_after = std::chrono::milliseconds(5000)};
+    RetryPolicy policy{.window = std::chrono::milliseconds(100), .max_retry_after = std::chrono::milliseconds(5000)};
     EXPECT_EQ(retry_delay(policy, 2, std::chrono::milliseconds(3000)).count(), 3000);
     EXPECT_EQ(retry_delay(policy, 2, std::chrono::milliseconds(60000)).count(), 5000);
 }

@@ -255,7 +255,8 @@ FaultProxy::FaultProxy(UniqueFd listener, std::uint16_t port, std::uint32_t upst
       m_stop_read(std::move(stop_read)),
       m_stop_write(std::move(stop_write)),
       m_rules(std::move(rules)),
-      m_rule_hits(m_rules.size(), 0) {
+      m_rule_hits(m_rules.size(), 0),
+      m_rule_first_hit(m_rules.size()) {
     m_accept_thread = std::thread([this] { accept_loop(); });
 }
 
@@ -275,6 +276,7 @@ void FaultProxy::set_rules(std::vector<FaultRule> rules) {
     std::lock_guard lock(m_mutex);
     m_rules = std::move(rules);
     m_rule_hits.assign(m_rules.size(), 0);
+    m_rule_first_hit.assign(m_rules.size(), {});
 }
 
 int FaultProxy::faults_injected() const {
@@ -305,8 +307,13 @@ std::shared_ptr<const FaultRule> FaultProxy::take_rule(const Request& request) {
         if (!rule.method.empty() && rule.method != request.method) continue;
         if (!rule.path_contains.empty() && request.target.find(rule.path_contains) == std::string::npos)
             continue;
-        if (rule.times >= 0 && m_rule_hits[i] >= rule.times) continue;
-        ++m_rule_hits[i];
+        auto now = std::chrono::steady_clock::now();
+        if (rule.lasts.count() > 0) {
+            if (m_rule_hits[i] > 0 && now - m_rule_first_hit[i] >= rule.lasts) continue;
+        } else if (rule.times >= 0 && m_rule_hits[i] >= rule.times) {
+            continue;
+        }
+        if (m_rule_hits[i]++ == 0) m_rule_first_hit[i] = now;
         m_injected.push_back(rule.fault);
         return std::make_shared<const FaultRule>(rule);
     }
@@ -401,7 +408,9 @@ bool FaultProxy::serve_request(UniqueFd& client, std::string& received) {
                                         too_many ? "TOOMANYREQUESTS" : "UNAVAILABLE",
                                         too_many ? "too many requests (injected by the kiln fault proxy)"
                                                  : "service unavailable (injected by the kiln fault proxy)",
-                                        {{"Retry-After", str_cat(rule->retry_after_seconds)}})) &&
+                                        rule->retry_after_seconds > 0
+                                            ? Headers{{"Retry-After", str_cat(rule->retry_after_seconds)}}
+                                            : Headers{})) &&
                !request.close_after;
     }
     bool flip_response = rule && rule->fault == Fault::flip_byte;

@@ -54,8 +54,11 @@ struct FaultRule {
     // How many matching requests fail, counted from the first; -1 for every one. A match counts as a fault even
     // where there was nothing to cut (a HEAD answer has no body), so aim rules at requests the fault fits.
     int times = 1;
-    // The Retry-After of status_429 and status_503.
+    // The Retry-After of status_429 and status_503; 0 sends none.
     int retry_after_seconds = 1;
+    // Non-zero: an outage. Every matching request fails, `times` aside, from the first match until this long
+    // after it (a registry's rolling restart).
+    std::chrono::milliseconds lasts{0};
     // How long a stall lasts.
     std::chrono::milliseconds stall{30000};
 };
@@ -116,6 +119,7 @@ private:
     mutable std::mutex m_mutex;
     std::vector<FaultRule> m_rules;
     std::vector<int> m_rule_hits;
+    std::vector<std::chrono::steady_clock::time_point> m_rule_first_hit;
     std::vector<Fault> m_injected;
     int m_requests = 0;
     std::vector<std::string> m_log;

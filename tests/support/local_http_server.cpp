@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 
 #include "common/strings.hpp"
 
@@ -36,13 +37,15 @@ std::string_view reason_phrase(int status) {
     }
 }
 
-void send_all(int fd, std::string_view bytes) {
+// False when the client went away: nothing to do then for a test server but stop sending.
+bool send_all(int fd, std::string_view bytes) {
     while (!bytes.empty()) {
         ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return;  // the client went away: nothing to do for a test server
+        if (n <= 0) return false;
         bytes.remove_prefix(static_cast<size_t>(n));
     }
+    return true;
 }
 
 int hex_value(char c) {
@@ -211,11 +214,42 @@ void LocalHttpServer::serve_connection(int fd) {
     }
     std::string head = str_cat("HTTP/1.1 ", response.status, " ", reason_phrase(response.status), "\r\n");
     for (const auto& [name, value] : response.headers) head += str_cat(name, ": ", value, "\r\n");
-    head += str_cat("Content-Length: ", response.declared_length.value_or(response.body.size()), "\r\n");
+    if (response.endless == LocalResponse::Endless::chunked)
+        head += "Transfer-Encoding: chunked\r\n";
+    else if (response.endless == LocalResponse::Endless::no)
+        head += str_cat("Content-Length: ", response.declared_length.value_or(response.body.size()), "\r\n");
     head += "Connection: close\r\n\r\n";
     send_all(fd, head);
-    if (!head_only) send_all(fd, response.body);
+    if (!head_only) send_body(fd, response);
     if (response.stall_after_body.count() > 0) wait_readable(-1, response.stall_after_body);
+}
+
+bool LocalHttpServer::stopping() const {
+    pollfd stop{m_stop_read.get(), POLLIN, 0};
+    return ::poll(&stop, 1, 0) > 0;
+}
+
+void LocalHttpServer::send_body(int fd, const LocalResponse& response) const {
+    bool chunked = response.endless == LocalResponse::Endless::chunked;
+    auto send_piece = [&](std::string_view piece) {
+        if (piece.empty()) return true;
+        if (!chunked) return send_all(fd, piece);
+        char size[32];
+        std::snprintf(size, sizeof size, "%zx\r\n", piece.size());
+        return send_all(fd, size) && send_all(fd, piece) && send_all(fd, "\r\n");
+    };
+    if (response.trickle.count() > 0) {
+        for (char byte : response.body) {
+            if (!send_piece(std::string_view(&byte, 1))) return;
+            if (wait_readable(-1, response.trickle) || stopping()) return;
+        }
+    } else if (!send_piece(response.body)) {
+        return;
+    }
+    if (response.endless == LocalResponse::Endless::no) return;
+    const std::string filler(1 << 20, 'x');
+    while (!stopping() && send_piece(filler)) {
+    }
 }
 
 }  // namespace kiln::test

@@ -43,6 +43,12 @@ struct LocalResponse {
     std::optional<std::uint64_t> declared_length;
     // After the headers and `body`, keep the connection open and silent this long (a stalled server).
     std::chrono::milliseconds stall_after_body{0};
+    // Send `body` a byte at a time, this long apart (a server that trickles, so that a byte always arrives).
+    std::chrono::milliseconds trickle{0};
+    // After `body`, send filler without end, until the client hangs up or the server stops: with no
+    // Content-Length (the body ends when the connection does), or chunked.
+    enum class Endless { no, close_delimited, chunked };
+    Endless endless = Endless::no;
 };
 
 using LocalHandler = std::function<LocalResponse(const LocalRequest&)>;
@@ -70,6 +76,8 @@ private:
     void serve_connection(int fd);
     // Waits until `fd` is readable or the server stops; false when stopping or after `timeout`.
     bool wait_readable(int fd, std::chrono::milliseconds timeout) const;
+    bool stopping() const;
+    void send_body(int fd, const LocalResponse& response) const;
 
     UniqueFd m_listener;
     std::uint16_t m_port;

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdio>
+#include <filesystem>
 
 #include "common/files.hpp"
 #include "common/sha256.hpp"
@@ -58,6 +60,8 @@ TEST(UrlSourceTest, ChecksumMustBeASha256Digest) {
     EXPECT_NE(other.error().message().find("only sha256"), std::string::npos) << other.error().message();
 }
 
+constexpr std::uint64_t k_limit = 16ull << 30;
+
 class DownloadTest : public ::testing::Test {
 protected:
     void SetUp() override { m_dir = std::move(*TempDir::create(default_temp_parent(), "kiln-download-")); }
@@ -76,7 +80,7 @@ TEST_F(DownloadTest, BodyIsStoredHashedAndDatedFromLastModified) {
                              .body = "payload\n"};
     });
     HttpClient client;
-    auto download = download_url(client, server->url("/files/payload.txt"), file());
+    auto download = download_url(client, server->url("/files/payload.txt"), file(), k_limit);
     ASSERT_TRUE(download) << download.error().message();
     EXPECT_EQ(*read_file(file()), "payload\n");
     EXPECT_EQ(download->digest, "sha256:" + sha256_hex("payload\n"));
@@ -90,7 +94,7 @@ TEST_F(DownloadTest, RedirectsAreFollowed) {
         return LocalResponse{.body = "moved"};
     });
     HttpClient client;
-    auto download = download_url(client, server->url("/old"), file());
+    auto download = download_url(client, server->url("/old"), file(), k_limit);
     ASSERT_TRUE(download) << download.error().message();
     EXPECT_EQ(*read_file(file()), "moved");
     EXPECT_FALSE(download->last_modified);
@@ -101,7 +105,7 @@ TEST_F(DownloadTest, NotFoundNamesTheUrlAndTheStatus) {
         serve([](const LocalRequest&) { return LocalResponse{.status = 404, .body = "no such file"}; });
     HttpClient client;
     std::string url = server->url("/missing.tar.gz");
-    auto download = download_url(client, url, file());
+    auto download = download_url(client, url, file(), k_limit);
     ASSERT_FALSE(download);
     EXPECT_NE(download.error().message().find(url), std::string::npos) << download.error().message();
     EXPECT_NE(download.error().message().find("404"), std::string::npos) << download.error().message();
@@ -111,7 +115,7 @@ TEST_F(DownloadTest, BodyShorterThanItsContentLengthFails) {
     auto server =
         serve([](const LocalRequest&) { return LocalResponse{.body = "short", .declared_length = 1000}; });
     HttpClient client;
-    auto download = download_url(client, server->url("/cut"), file());
+    auto download = download_url(client, server->url("/cut"), file(), k_limit);
     ASSERT_FALSE(download);
     EXPECT_NE(download.error().message().find("/cut"), std::string::npos) << download.error().message();
 }
@@ -123,7 +127,7 @@ TEST_F(DownloadTest, StalledServerTimesOutInsteadOfHanging) {
     });
     HttpClient client(HttpClientOptions{.timeouts = {.stall = std::chrono::milliseconds(1000)}});
     auto start = std::chrono::steady_clock::now();
-    auto download = download_url(client, server->url("/stall"), file());
+    auto download = download_url(client, server->url("/stall"), file(), k_limit);
     auto elapsed = std::chrono::steady_clock::now() - start;
     ASSERT_FALSE(download);
     EXPECT_LT(elapsed, std::chrono::seconds(10));
@@ -137,9 +141,58 @@ TEST_F(DownloadTest, UnreachableServerFailsNamingTheUrl) {
         url = server->url("/gone");
     }  // the port is closed now
     HttpClient client;
-    auto download = download_url(client, url, file());
+    auto download = download_url(client, url, file(), k_limit);
     ASSERT_FALSE(download);
     EXPECT_NE(download.error().message().find(url), std::string::npos) << download.error().message();
+}
+
+// An endless body (7.3 GB in 20 s before this limit) stops at --max-download-size, with or without chunking,
+// and the error says so.
+TEST_F(DownloadTest, AnEndlessBodyStopsAtTheSizeLimit) {
+    for (auto endless : {LocalResponse::Endless::close_delimited, LocalResponse::Endless::chunked}) {
+        auto server = serve([endless](const LocalRequest&) { return LocalResponse{.body = "start", .endless = endless}; });
+        HttpClient client;
+        std::remove(file().c_str());
+        auto download = download_url(client, server->url("/endless"), file(), 8 << 20);
+        ASSERT_FALSE(download);
+        EXPECT_NE(download.error().message().find("--max-download-size"), std::string::npos)
+            << download.error().message();
+        EXPECT_NE(download.error().message().find("/endless"), std::string::npos) << download.error().message();
+        EXPECT_LE(std::filesystem::file_size(file()), 8u << 20);
+    }
+}
+
+// A byte every 500 ms is never silent for the stall window, yet far below the minimum rate: it is abandoned
+// after about the window (a byte every 5 s held a build until it was killed from outside).
+TEST_F(DownloadTest, AServerThatTricklesIsAbandonedAfterTheStallWindow) {
+    auto server = serve([](const LocalRequest&) {
+        return LocalResponse{.body = std::string(100, 't'), .trickle = std::chrono::milliseconds(500)};
+    });
+    HttpClient client(HttpClientOptions{.timeouts = {.stall = std::chrono::seconds(2), .min_rate = 1024}});
+    auto start = std::chrono::steady_clock::now();
+    auto download = download_url(client, server->url("/trickle"), file(), k_limit);
+    auto elapsed = std::chrono::steady_clock::now() - start;
+    ASSERT_FALSE(download);
+    EXPECT_TRUE(download.error().retryable()) << download.error().message();
+    EXPECT_NE(download.error().message().find("below the minimum of"), std::string::npos)
+        << download.error().message();
+    EXPECT_LT(elapsed, std::chrono::seconds(6));
+}
+
+// A transfer that keeps above the minimum rate still ends at the deadline, for good.
+TEST_F(DownloadTest, ALiveTransferEndsAtTheDeadlineWithoutRetry) {
+    auto server = serve([](const LocalRequest&) {
+        return LocalResponse{.body = std::string(1000, 'd'), .trickle = std::chrono::milliseconds(20)};
+    });
+    HttpClient client(HttpClientOptions{
+        .timeouts = {.stall = std::chrono::seconds(1), .min_rate = 10, .deadline = std::chrono::seconds(2)}});
+    auto start = std::chrono::steady_clock::now();
+    auto download = download_url(client, server->url("/long"), file(), 1ull << 40);
+    auto elapsed = std::chrono::steady_clock::now() - start;
+    ASSERT_FALSE(download);
+    EXPECT_FALSE(download.error().retryable()) << download.error().message();
+    EXPECT_NE(download.error().message().find("deadline of 2.0 s"), std::string::npos) << download.error().message();
+    EXPECT_LT(elapsed, std::chrono::seconds(6));
 }
 
 }  // namespace
