@@ -23,6 +23,7 @@
 #include "builder/sources/context_source.hpp"
 #include "builder/sources/registry_access.hpp"
 #include "builder/sandbox/id_map.hpp"
+#include "builder/work_dir.hpp"
 #include "common/files.hpp"
 #include "common/log.hpp"
 #include "common/mount_guard.hpp"
@@ -259,7 +260,8 @@ Result<BuildResult> run_build(const BuildOptions& options, const HostEnvironment
 
     std::string work_parent = options.work_dir_parent.empty() ? environment.temp_parent() : options.work_dir_parent;
     KILN_TRY_CONTEXT(make_directories(work_parent, 0755), "--work-dir");
-    KILN_ASSIGN(TempDir work, TempDir::create(work_parent, "kiln-build-"));
+    sweep_stale_work_dirs(work_parent);
+    KILN_ASSIGN(WorkDir work, WorkDir::create(work_parent));
     KILN_ASSIGN(PreparedContext prepared, prepare_context(ContextInputs{.context = options.context_dir,
                                                                         .sub_path = options.context_sub_path,
                                                                         .dockerfile = options.dockerfile,

@@ -5,6 +5,7 @@
 
 #include "builder/cache/layer_cache.hpp"
 #include "builder/cache/step_key.hpp"
+#include "builder/cancellation.hpp"
 #include "common/files.hpp"
 #include "common/log.hpp"
 #include "common/strings.hpp"
@@ -32,13 +33,19 @@ public:
 
 private:
     Result<StageOutput> run_once() {
-        log_info("[", m_stage.label, " 1/", m_step_count, "] ", m_stage.from.text);
-        KILN_TRY(start());
+        std::string from = str_cat("[", m_stage.label, " 1/", m_step_count, "] ", m_stage.from.text);
+        log_info(from);
+        {
+            StepInProgress in_progress(str_cat(from, " (", m_stage.from.file, ":", m_stage.from.line, ")"));
+            KILN_TRY(start());
+        }
         for (const Step& step : m_stage.steps) {
-            if (step.number == 0)
-                log_info("[", m_stage.label, " ONBUILD] ", step.location.text);
-            else
-                log_info("[", m_stage.label, " ", step.number, "/", m_step_count, "] ", step.location.text);
+            std::string title = step.number == 0
+                                    ? str_cat("[", m_stage.label, " ONBUILD] ", step.location.text)
+                                    : str_cat("[", m_stage.label, " ", step.number, "/", m_step_count, "] ",
+                                              step.location.text);
+            log_info(title);
+            StepInProgress in_progress(str_cat(title, " (", step.location.file, ":", step.location.line, ")"));
             auto start = std::chrono::steady_clock::now();
             if (step.number == 0)
                 KILN_TRY_CONTEXT(run_step(step), str_cat("run by ", format_location(m_stage.from)));

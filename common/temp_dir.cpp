@@ -16,25 +16,30 @@
 namespace kiln {
 namespace {
 
-Status remove_entry(int parent_fd, const std::string& name, const std::string& display);
+// `device`: when not 0, a directory on another file system (a mount point) is left alone, not descended into.
+Status remove_entry(int parent_fd, const std::string& name, const std::string& display, dev_t device);
 
-Status remove_children(int dir_fd, const std::string& display) {
+Status remove_children(int dir_fd, const std::string& display, dev_t device) {
     KILN_ASSIGN(std::vector<std::string> names, list_directory(dir_fd, display));
-    for (const std::string& name : names) KILN_TRY(remove_entry(dir_fd, name, display + "/" + name));
+    for (const std::string& name : names) KILN_TRY(remove_entry(dir_fd, name, display + "/" + name, device));
     return {};
 }
 
-Status remove_entry(int parent_fd, const std::string& name, const std::string& display) {
+Status remove_entry(int parent_fd, const std::string& name, const std::string& display, dev_t device) {
     if (::unlinkat(parent_fd, name.c_str(), 0) == 0 || errno == ENOENT) return {};
     if (errno != EISDIR && errno != EPERM) return fail_errno(str_cat("unlink ", display));
     struct stat st;
-    if (::fstatat(parent_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return fail_errno(str_cat("stat ", display));
+    if (::fstatat(parent_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) return {};
+        return fail_errno(str_cat("stat ", display));
+    }
     if (!S_ISDIR(st.st_mode)) return fail(str_cat("unlink ", display, ": permission denied"));
+    if (device != 0 && st.st_dev != device) return fail(str_cat(display, " is on another file system (a mount point): left alone"));
     // A directory we may not list or modify (an image's 0000 dir, overlay's work dir) is opened up first.
     if ((st.st_mode & 0700) != 0700) ::fchmodat(parent_fd, name.c_str(), st.st_mode | 0700, 0);
     UniqueFd dir_fd(::openat(parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!dir_fd) return fail_errno(str_cat("open ", display));
-    KILN_TRY(remove_children(dir_fd.get(), display));
+    if (!dir_fd) return errno == ENOENT ? Status{} : fail_errno(str_cat("open ", display));
+    KILN_TRY(remove_children(dir_fd.get(), display, device));
     if (::unlinkat(parent_fd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT)
         return fail_errno(str_cat("rmdir ", display));
     return {};
@@ -43,10 +48,10 @@ Status remove_entry(int parent_fd, const std::string& name, const std::string& d
 }  // namespace
 
 Status remove_tree_contents(int dir_fd, const std::string& name_for_errors) {
-    return remove_children(dir_fd, name_for_errors);
+    return remove_children(dir_fd, name_for_errors, 0);
 }
 
-Status remove_tree(const std::string& path) {
+Status remove_tree(const std::string& path, bool one_file_system) {
     std::string parent = path;
     while (parent.size() > 1 && parent.back() == '/') parent.pop_back();
     size_t slash = parent.rfind('/');
@@ -54,7 +59,14 @@ Status remove_tree(const std::string& path) {
     std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : parent.substr(0, slash));
     UniqueFd parent_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!parent_fd) return errno == ENOENT ? Status{} : fail_errno(str_cat("open ", dir));
-    return remove_entry(parent_fd.get(), name, path);
+    dev_t device = 0;
+    if (one_file_system) {
+        struct stat st;
+        if (::fstatat(parent_fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
+            return errno == ENOENT ? Status{} : fail_errno(str_cat("stat ", path));
+        device = st.st_dev;
+    }
+    return remove_entry(parent_fd.get(), name, path, device);
 }
 
 Result<TempDir> TempDir::create(const std::string& parent, const std::string& prefix) {

@@ -9,8 +9,9 @@ namespace kiln {
 
 // Removes `path` and everything below it, working relative to directory fds so that a symlink inside the tree
 // (an image's, say) can never lead the removal outside it. Directories without write or search permission are
-// made accessible first. A missing path is not an error.
-Status remove_tree(const std::string& path);
+// made accessible first. A missing path is not an error. With `one_file_system`, a directory on another file
+// system than `path` (a mount point) is not descended into, and the removal fails naming it.
+Status remove_tree(const std::string& path, bool one_file_system = false);
 
 // Removes everything inside the directory `dir_fd`, leaving the directory itself.
 Status remove_tree_contents(int dir_fd, const std::string& name_for_errors);

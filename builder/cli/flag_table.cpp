@@ -308,7 +308,7 @@ const std::vector<FlagSpec>& flag_specs() {
 const std::vector<IgnoredFlag>& ignored_flags() {
     static const std::vector<IgnoredFlag> flags = {
         {"compressed-caching", FlagKind::boolean, "kiln's cache always keeps the compressed layer"},
-        {"cleanup", FlagKind::boolean, "kiln always removes its work directory"},
+        {"cleanup", FlagKind::boolean, "kiln always removes its work directory, in the background"},
         {"force", FlagKind::boolean, "kiln never builds in its own root filesystem, so there is nothing to force"},
         {"skip-unused-stages", FlagKind::boolean, "kiln always skips the stages the target does not need"},
         {"use-new-run", FlagKind::boolean, "kiln always runs steps in a sandbox"},

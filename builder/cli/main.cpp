@@ -11,10 +11,12 @@
 #include <vector>
 
 #include "builder/build.hpp"
+#include "builder/cancellation.hpp"
 #include "builder/host.hpp"
 #include "builder/cli/flags.hpp"
 #include "builder/sandbox/userns.hpp"
 #include "builder/warm.hpp"
+#include "builder/work_dir.hpp"
 #include "common/process.hpp"
 #include "common/log.hpp"
 #include "common/strings.hpp"
@@ -132,6 +134,8 @@ int run_build_command(const std::vector<std::string>& args, char** argv) {
         host.private_mount_namespace_error = entered.error().message();
     }
 
+    // After the last step that must run before any thread: the thread that waits for SIGTERM and SIGINT.
+    kiln::handle_cancellation();
     auto result = kiln::run_build(*options, host);
     if (!result) return report(result.error(), result.error().exit_code());
     return 0;
@@ -171,6 +175,7 @@ int main(int argc, char** argv) {
             return 0;
         }
         if (args[0] == "build") return run_build_command({args.begin() + 1, args.end()}, argv);
+        if (args[0] == kiln::k_remove_work_dir_command && args.size() == 2) return kiln::remove_disposed_work_dir(args[1]);
         if (args[0] == "warm") return run_warm_command({args.begin() + 1, args.end()});
         if (args[0].starts_with("-")) return run_build_command(args, argv);
         std::fprintf(stderr, "error: unknown command \"%s\"\n\n", args[0].c_str());
