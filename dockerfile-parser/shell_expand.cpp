@@ -294,8 +294,10 @@ private:
                     star = StarMatch::longest;
                     word.erase(0, 1);
                 }
-                Result<std::string> trimmed = modifier == '%' ? trim_pattern_suffix(word, *value, star)
-                                                              : trim_pattern_prefix(word, *value, star);
+                // An unset variable trims as the empty string, as in buildkit (and as ${VAR/p/r} does below).
+                std::string subject = value.value_or("");
+                Result<std::string> trimmed = modifier == '%' ? trim_pattern_suffix(word, subject, star)
+                                                              : trim_pattern_prefix(word, subject, star);
                 if (!trimmed) return fail(str_cat("invalid pattern (", word, ") in substitution: ",
                                                   trimmed.error().message()));
                 return trimmed;

@@ -1,6 +1,7 @@
 #include "images/image_config.hpp"
 
 #include <ctime>
+#include <limits>
 
 #include <nlohmann/json.hpp>
 
@@ -23,6 +24,23 @@ std::set<std::string> key_set(const json& object, const char* key) {
     if (!object[key].is_object()) throw json::type_error::create(302, std::string(key) + " must be an object", nullptr);
     for (const auto& [name, value] : object[key].items()) keys.insert(name);
     return keys;
+}
+
+// A number of Docker's int64 or int fields as Go's encoding/json reads it: absent or null is 0, anything but
+// an integer that fits is a type error (converting an out-of-range float would be undefined behaviour).
+template <class T>
+T integer_member(const json& object, const char* key) {
+    auto found = object.find(key);
+    if (found == object.end() || found->is_null()) return T{};
+    if (found->is_number_unsigned()) {
+        if (found->get<std::uint64_t>() <= static_cast<std::uint64_t>(std::numeric_limits<T>::max()))
+            return static_cast<T>(found->get<std::uint64_t>());
+    } else if (found->is_number_integer()) {
+        std::int64_t value = found->get<std::int64_t>();
+        if (value >= std::numeric_limits<T>::min() && value <= std::numeric_limits<T>::max())
+            return static_cast<T>(value);
+    }
+    throw json::type_error::create(302, std::string(key) + " must be an integer in range", nullptr);
 }
 
 json key_object(const std::set<std::string>& keys) {
@@ -57,11 +75,11 @@ RunConfig parse_run_config(const json& object) {
         HealthConfig healthcheck;
         if (health.contains("Test") && !health["Test"].is_null())
             healthcheck.test = health["Test"].get<std::vector<std::string>>();
-        healthcheck.interval_ns = health.value("Interval", std::int64_t{0});
-        healthcheck.timeout_ns = health.value("Timeout", std::int64_t{0});
-        healthcheck.start_period_ns = health.value("StartPeriod", std::int64_t{0});
-        healthcheck.start_interval_ns = health.value("StartInterval", std::int64_t{0});
-        healthcheck.retries = health.value("Retries", 0);
+        healthcheck.interval_ns = integer_member<std::int64_t>(health, "Interval");
+        healthcheck.timeout_ns = integer_member<std::int64_t>(health, "Timeout");
+        healthcheck.start_period_ns = integer_member<std::int64_t>(health, "StartPeriod");
+        healthcheck.start_interval_ns = integer_member<std::int64_t>(health, "StartInterval");
+        healthcheck.retries = integer_member<int>(health, "Retries");
         config.healthcheck = healthcheck;
     }
     config.args_escaped = object.value("ArgsEscaped", false);

@@ -12,8 +12,12 @@ Result<Index> Index::parse(std::string_view bytes) {
     if (!json.is_object()) return fail("image index is not a JSON object");
     Index index;
     try {
-        index.schema_version = json.value("schemaVersion", 0);
-        if (index.schema_version != 2) return fail(str_cat("unsupported index schemaVersion ", index.schema_version));
+        // Only the integer 2, as in Manifest::parse.
+        auto version = json.find("schemaVersion");
+        if (version == json.end() || !version->is_number_integer() || *version != 2)
+            return fail(str_cat("unsupported index schemaVersion ",
+                                version == json.end() ? "0" : version->dump()));
+        index.schema_version = 2;
         index.media_type = json.value("mediaType", "");
         if (!index.media_type.empty() && !is_index_media_type(index.media_type))
             return fail(str_cat("not an image index: mediaType ", index.media_type));

@@ -12,9 +12,13 @@ Result<Manifest> Manifest::parse(std::string_view bytes) {
     if (!json.is_object()) return fail("manifest is not a JSON object");
     Manifest manifest;
     try {
-        manifest.schema_version = json.value("schemaVersion", 0);
-        if (manifest.schema_version != 2)
-            return fail(str_cat("unsupported manifest schemaVersion ", manifest.schema_version));
+        // Only the integer 2: reading a float such as 2e63 into an int would be undefined behaviour, and a
+        // large integer would wrap (Go's encoding/json, which registries use, refuses both).
+        auto version = json.find("schemaVersion");
+        if (version == json.end() || !version->is_number_integer() || *version != 2)
+            return fail(str_cat("unsupported manifest schemaVersion ",
+                                version == json.end() ? "0" : version->dump()));
+        manifest.schema_version = 2;
         manifest.media_type = json.value("mediaType", "");
         if (!manifest.media_type.empty() && !is_manifest_media_type(manifest.media_type))
             return fail(str_cat("not an image manifest: mediaType ", manifest.media_type));

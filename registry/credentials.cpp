@@ -159,6 +159,9 @@ Result<std::shared_ptr<DockerConfigCredentials>> DockerConfigCredentials::from_j
     } catch (const nlohmann::json::parse_error& error) {
         // The parser's own message quotes the bytes it read last, which may be a secret: give only the offset.
         return fail(str_cat(what, ": not valid JSON (at byte ", error.byte, ")"));
+    } catch (const nlohmann::json::exception&) {
+        // A number too large for a double (out_of_range 406); the message quotes it, so it is not repeated.
+        return fail(str_cat(what, ": not valid JSON (a number out of range)"));
     }
     if (!json.is_object()) return fail(str_cat(what, ": not a JSON object"));
 

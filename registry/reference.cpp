@@ -132,11 +132,12 @@ Result<Reference> Reference::parse(std::string_view text) {
         if (has_uppercase(component)) return invalid("repository name must be lowercase");
         return invalid(str_cat("invalid repository name \"", path, "\""));
     }
-    if (reference.m_registry.size() + 1 + path.size() > k_max_name_length)
-        return invalid(str_cat("name longer than ", k_max_name_length, " characters"));
     reference.m_repository = path;
     if (reference.m_registry == k_docker_hub && path.find('/') == std::string_view::npos)
         reference.m_repository = str_cat("library/", path);
+    // Docker measures the normalized name, "library/" included.
+    if (reference.name().size() > k_max_name_length)
+        return invalid(str_cat("name longer than ", k_max_name_length, " characters"));
     if (reference.m_tag.empty() && !reference.m_digest) reference.m_tag = "latest";
     return reference;
 }
