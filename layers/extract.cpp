@@ -12,6 +12,8 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <optional>
+#include <utility>
 #include <vector>
 
 #include "common/files.hpp"
@@ -242,6 +244,9 @@ private:
             // Docker's untar makes the directories an archive implies as root (or the --chown owner).
             uid_t uid = archive() ? m_options.owner.value_or(ExtractOwner{}).uid : ::geteuid();
             gid_t gid = archive() ? m_options.owner.value_or(ExtractOwner{}).gid : ::getegid();
+            if (auto link = symlink_on_the_way(parent))
+                return fail(str_cat("refused: its parent \"", link->first, "\" is a symlink to \"", link->second,
+                                    "\", which leads to no directory inside the root"));
             KILN_ASSIGN(fd, with_context(m_root.make_directories(parent, 0755, uid, gid),
                                          str_cat("making the parent directory \"", parent, "\"")));
         }
@@ -250,6 +255,26 @@ private:
         m_parent_path = parent;
         m_parent_stale = false;
         return m_parent_fd.get();
+    }
+
+    // The first component of `path` (a cleaned relative path) that is a symlink, and its target; nullopt when
+    // there is none (the path is missing for another reason).
+    std::optional<std::pair<std::string, std::string>> symlink_on_the_way(const std::string& path) const {
+        UniqueFd dir(::fcntl(m_root.fd(), F_DUPFD_CLOEXEC, 3));
+        std::string prefix;
+        for (const std::string& component : split(path, '/')) {
+            if (component.empty() || component == ".") continue;
+            prefix = prefix.empty() ? component : str_cat(prefix, "/", component);
+            struct stat st;
+            if (!dir || ::fstatat(dir.get(), component.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return std::nullopt;
+            if (S_ISLNK(st.st_mode)) {
+                auto target = read_link_at(dir.get(), component, prefix);
+                return std::make_pair(prefix, target ? *target : std::string("?"));
+            }
+            if (!S_ISDIR(st.st_mode)) return std::nullopt;
+            dir = UniqueFd(::openat(dir.get(), component.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        }
+        return std::nullopt;
     }
 
     // Anything removed may have been (or led to) the remembered parent directory, so the next entry resolves
@@ -345,12 +370,8 @@ private:
 
     Status make_symlink(int parent_fd, const std::string& leaf, const std::string& path,
                         const TarEntry& entry) {
-        // Docker's untar refuses a link that leads above the directory it unpacks into, for archives and
-        // image layers alike (so does containers/storage, under buildah and podman): followed inside the root
-        // it would be harmless, but such a link only exists to make a naive extractor write outside its root.
-        if (!entry.link_target.starts_with('/') &&
-            escapes_root(join_path(split_parent(path).first, entry.link_target)))
-            return fail(str_cat("refused: the symlink target \"", entry.link_target, "\" climbs above the root"));
+        // A target that climbs above "/" is kept, as Docker and containerd keep it: kiln resolves every link
+        // inside the root, where ".." stops at "/".
         KILN_TRY(make_room(parent_fd, leaf, path, entry.type));
         // The target is data: it is only ever resolved inside the rootfs.
         if (::symlinkat(entry.link_target.c_str(), parent_fd, leaf.c_str()) != 0)
@@ -362,9 +383,9 @@ private:
 
     Status make_hardlink(int parent_fd, const std::string& leaf, const std::string& path,
                          const TarEntry& entry) {
-        const std::string& target = entry.link_target;
-        if (target.starts_with('/'))
-            return fail(str_cat("refused: hardlink to the absolute path \"", target, "\""));
+        // An absolute name is read relative to the root, as Docker reads it.
+        std::string target = entry.link_target;
+        while (target.starts_with('/')) target.erase(0, 1);
         if (escapes_root(target))
             return fail(str_cat("refused: hardlink to \"", target, "\" climbs above the root"));
         std::string target_path = clean_path(target);

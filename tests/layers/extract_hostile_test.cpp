@@ -25,13 +25,17 @@ TEST_F(ExtractTest, AbsolutePathIsRefused) {
     expect_host_untouched();
 }
 
-TEST_F(ExtractTest, RelativeSymlinkClimbingAboveTheRootIsRefused) {
-    // As Docker's and containers/storage's untar refuse it, for layers as for archives: its only use is to
-    // make an extractor that follows it write outside its root.
-    expect_refused(TestTar().symlink("b", "../../../../../../../" + m_outside).file("b/victim", "HOSTILE"),
-                   "entry \"b\"");
-    expect_refused(TestTar().symlink("etc/b", "../../x"), "entry \"etc/b\"");
-    EXPECT_FALSE(exists("b"));
+// Docker and containerd keep such a link: its target is data, and kiln resolves it only inside the root,
+// where ".." stops at "/". Writing through it stays inside too, and where it leads nowhere, the refusal names
+// the symlink and where it points.
+TEST_F(ExtractTest, RelativeSymlinkClimbingAboveTheRootIsKeptAndFollowedOnlyInsideIt) {
+    std::string climb = "../../../../../../../" + m_outside;
+    apply_ok(TestTar().symlink("etc/b", "../../x").symlink("b", climb));
+    EXPECT_EQ(std::filesystem::read_symlink(m_root_path + "/etc/b"), "../../x");
+    EXPECT_EQ(std::filesystem::read_symlink(m_root_path + "/b"), climb);
+    expect_refused(TestTar().file("b/victim", "HOSTILE"),
+                   "entry \"b/victim\": refused: its parent \"b\" is a symlink to \"" + climb +
+                       "\", which leads to no directory inside the root");
     expect_host_untouched();
 }
 
@@ -58,6 +62,13 @@ TEST_F(ExtractTest, HardlinkClimbingOutOfTheRootIsRefused) {
     EXPECT_FALSE(exists("passwd"));
     EXPECT_FALSE(exists("leak"));
     expect_host_untouched();
+}
+
+// Docker reads an absolute hardlink name relative to the root.
+TEST_F(ExtractTest, HardlinkWithAnAbsoluteNameLinksInsideTheRoot) {
+    apply_ok(TestTar().file("etc/passwd", "root:x:0:0::/root:/bin/sh\n").hardlink("etc/passwd-", "/etc/passwd"));
+    EXPECT_EQ(content("etc/passwd-"), "root:x:0:0::/root:/bin/sh\n");
+    EXPECT_EQ(std::filesystem::hard_link_count(m_root_path + "/etc/passwd"), 2u);
 }
 
 TEST_F(ExtractTest, HardlinkThroughAPlantedSymlinkStaysInside) {
