@@ -3,7 +3,6 @@
 // exit with 143 and 130. A work directory that a kill -9 left is removed by the next kiln, and a finished
 // build's work directory is out of the way when kiln exits, deleted in the background.
 
-#include <dirent.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -14,25 +13,6 @@
 
 namespace kiln::test {
 namespace {
-
-// The names in `dir` that start with "kiln-" (work directories, live or being deleted).
-std::vector<std::string> kiln_entries(const std::string& dir) {
-    std::vector<std::string> names;
-    if (DIR* stream = ::opendir(dir.c_str())) {
-        while (dirent* entry = ::readdir(stream))
-            if (std::string_view(entry->d_name).starts_with("kiln-")) names.emplace_back(entry->d_name);
-        ::closedir(stream);
-    }
-    return names;
-}
-
-// Waits up to `limit` for `dir` to hold no kiln- entry; what is left.
-std::vector<std::string> wait_for_no_kiln_entries(const std::string& dir, std::chrono::seconds limit) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!kiln_entries(dir).empty() && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    return kiln_entries(dir);
-}
 
 // Whether a process matching `pattern` still runs a few seconds on (a chroot step's init ends the step once
 // it notices kiln is gone).

@@ -1,6 +1,9 @@
 #include "tests/integration/harness.hpp"
 
+#include <dirent.h>
 #include <unistd.h>
+
+#include <thread>
 
 #include "common/files.hpp"
 #include "common/strings.hpp"
@@ -87,6 +90,23 @@ Result<std::string> push_busybox_base(const RegistryProcess& registry, const std
 size_t mount_count() {
     auto mounts = read_file("/proc/self/mountinfo");
     return mounts ? split(*mounts, '\n').size() : 0;
+}
+
+std::vector<std::string> kiln_entries(const std::string& dir) {
+    std::vector<std::string> names;
+    if (DIR* stream = ::opendir(dir.c_str())) {
+        while (dirent* entry = ::readdir(stream))
+            if (std::string_view(entry->d_name).starts_with("kiln-")) names.emplace_back(entry->d_name);
+        ::closedir(stream);
+    }
+    return names;
+}
+
+std::vector<std::string> wait_for_no_kiln_entries(const std::string& dir, std::chrono::seconds limit) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!kiln_entries(dir).empty() && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    return kiln_entries(dir);
 }
 
 }  // namespace kiln::test

@@ -3,6 +3,7 @@
 
 #include <sys/stat.h>
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -49,5 +50,11 @@ Result<std::string> push_busybox_base(const RegistryProcess& registry, const std
 
 // The number of mounts this process sees (mount leaks from a build show up here).
 size_t mount_count();
+
+// The names in `dir` that start with "kiln-": work directories, live or being deleted in the background.
+std::vector<std::string> kiln_entries(const std::string& dir);
+// Waits up to `limit` for `dir` to hold no kiln- entry (kiln deletes its work directory after it exits); returns
+// what is left.
+std::vector<std::string> wait_for_no_kiln_entries(const std::string& dir, std::chrono::seconds limit);
 
 }  // namespace kiln::test

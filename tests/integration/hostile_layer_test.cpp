@@ -129,6 +129,8 @@ TEST_P(HostileLayerTest, BuildIsRefusedNamingLayerAndEntryAndTouchesNothingOutsi
     EXPECT_EQ(listing(dir, {"work", "context"}), before)
         << "something was created or removed beside the work dir";
     EXPECT_EQ(read_file(dir + "/canary/keep").value_or(""), "canary");
+    // kiln deletes its work directory after it exits; what it held goes with it.
+    EXPECT_EQ(wait_for_no_kiln_entries(dir + "/work", std::chrono::seconds(60)), std::vector<std::string>{});
     EXPECT_FALSE(any_file_holds(dir, secret, dir + "/secret")) << "the host file's bytes reached an output";
     EXPECT_FALSE(lstat_path(dir + "/out.tar")) << "a failed build wrote its tarball";
     EXPECT_FALSE(inspect_remote(destination)) << "an image was pushed although the build failed";

@@ -69,7 +69,9 @@ TEST_F(NonRootBuildTest, LayersKeepImageOwnershipWhenBuiltWithoutRoot) {
     ASSERT_TRUE(passwd);
     EXPECT_EQ(passwd->st_uid, 0u);  // root in the image, not the user who ran kiln
     EXPECT_EQ(*read_file(rootfs + "srv/app/data/whoami"), "1234\n");
-    // The build left nothing owned by subordinate ids behind in the user's temporary directory.
+    // The build left nothing owned by subordinate ids behind in the user's temporary directory, once its work
+    // directory's background deletion is done.
+    EXPECT_EQ(wait_for_no_kiln_entries(work + "/tmp", std::chrono::seconds(60)), std::vector<std::string>{});
     auto leftovers = run_process({"find", work + "/tmp", "-mindepth", "1"});
     ASSERT_TRUE(leftovers);
     EXPECT_EQ(leftovers->stdout_bytes, "");
