@@ -124,6 +124,9 @@ struct BuildOptions {
     SnapshotMode snapshot_mode = SnapshotMode::metadata;
     SnapshotterKind snapshotter = SnapshotterKind::automatic;  // --snapshotter
     SandboxMode sandbox = SandboxMode::automatic;              // --sandbox
+    // --run-network=private: RUN steps that would share the host's network get a namespace of their own,
+    // connected through slirp4netns, without the host's loopback.
+    bool private_run_network = false;
     // Paths left out of every layer, with everything below them (--ignore-path, in the image's namespace).
     std::vector<std::string> ignore_paths;
     bool ignore_var_run = true;  // --ignore-var-run: /var/run and below stay out of layers, as in Kaniko

@@ -227,6 +227,15 @@ const std::vector<FlagSpec>& flag_specs() {
          },
          "how RUN steps are isolated: auto (default: the strongest that works here), userns, rootns (root, no "
          "user namespace) or chroot (root that may not mount, as in a default pod; trusts the Dockerfile)"},
+        {"run-network", 0, FlagKind::value,
+         [](BuildOptions& o, const std::string& v) -> Status {
+             if (v != "host" && v != "private")
+                 return fail(str_cat("--run-network: expected host or private, got \"", v, "\""));
+             o.private_run_network = v == "private";
+             return {};
+         },
+         "the network of RUN steps: host (default, as docker build: the host's network, loopback included) or "
+         "private (a network namespace of their own, out through slirp4netns, without the host's loopback)"},
         {"ignore-path", 0, FlagKind::value, apply_ignore_path,
          "leave this path and everything below it out of every layer (repeatable)"},
         {"ignore-var-run", 0, FlagKind::boolean, set_bool(&BuildOptions::ignore_var_run, "ignore-var-run"),

@@ -62,7 +62,10 @@ Result<StepWrites> execute_run(StepContext& context, const RunStep& run) {
     spec.argv = run.argv;
     spec.environment = with_overrides(run.environment, mounts.environment);
     spec.working_directory = run.working_directory;
-    spec.network = run.network;
+    // --run-network=private holds for RUN --network=host too: a Dockerfile may not reach the host's loopback.
+    spec.network = run.network == NetworkMode::none ? NetworkMode::none
+                   : build.options.private_run_network ? NetworkMode::isolated
+                                                       : NetworkMode::host;
     spec.mounts = std::move(mounts.mounts);
     if (run.script) spec.mounts.push_back(*run.script);
     KILN_ASSIGN(ResolvedUser user,

@@ -143,8 +143,9 @@ Result<int> Sandbox::run_chroot(const RunSpec& spec) const {
     if (!spec.mounts.empty())
         return fail(str_cat("RUN --mount needs a sandbox that can mount, and the chroot sandbox cannot (",
                             m_description, "); run kiln where it may create a user namespace, or drop --mount"));
-    if (spec.network == NetworkMode::none)
-        return fail("RUN --network=none needs a network namespace, which the chroot sandbox cannot create");
+    if (spec.network != NetworkMode::host)
+        return fail(str_cat(spec.network == NetworkMode::none ? "RUN --network=none" : "--run-network=private",
+                            " needs a network namespace, which the chroot sandbox cannot create"));
     if (spec.overlay) return fail("the chroot sandbox cannot run a step on an overlay rootfs");
     KILN_ASSIGN(RootFs rootfs, RootFs::open(spec.rootfs));
 

@@ -19,6 +19,7 @@
 #include "builder/sandbox/mount_stubs.hpp"
 #include "builder/sandbox/ownership_filter.hpp"
 #include "builder/sandbox/ownership_supervisor.hpp"
+#include "builder/sandbox/slirp_network.hpp"
 #include "builder/sandbox/step_channels.hpp"
 #include "builder/sandbox/step_mounts.hpp"
 #include "builder/sandbox/userns_overlay.hpp"
@@ -299,7 +300,7 @@ Result<int> Sandbox::run(const RunSpec& spec) const {
     InitPlan plan = channels.plan(spec);
     plan.mount_wanted = mount_wanted;
     plan.rootfs_tree_fd = rootfs_tree ? rootfs_tree.get() : -1;
-    plan.private_network = spec.network == NetworkMode::none;
+    plan.private_network = spec.network != NetworkMode::host;
     plan.step_mounts = step_mounts.plan();
     plan.step_mount_count = step_mounts.size();
     // Without a user namespace the step's root is host root: it keeps only Docker's default capabilities.
@@ -322,7 +323,7 @@ Result<int> Sandbox::run(const RunSpec& spec) const {
 
     int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
     if (own_user_namespace) flags |= CLONE_NEWUSER;
-    if (spec.network == NetworkMode::none) flags |= CLONE_NEWNET;
+    if (spec.network != NetworkMode::host) flags |= CLONE_NEWNET;
     auto child = ClonedProcess::spawn(flags, container_init_main, &plan);
     if (!child && own_user_namespace)
         return fail(user_namespace_error(child.error().errno_value()).context("starting the RUN sandbox"));
@@ -333,6 +334,12 @@ Result<int> Sandbox::run(const RunSpec& spec) const {
     step_mounts.release_clones();
 
     if (own_user_namespace) KILN_TRY_CONTEXT(write_id_maps(child->pid(), mapping), "mapping the RUN's ids");
+    // Before the init may run anything: once it has, it is no longer dumpable, and slirp4netns could not join it.
+    std::optional<SlirpNetwork> network;
+    if (spec.network == NetworkMode::isolated) {
+        KILN_ASSIGN(SlirpNetwork started, SlirpNetwork::start(child->pid()));
+        network.emplace(std::move(started));
+    }
     KILN_TRY(channels.go());
     KILN_ASSIGN(std::vector<InitReport> reports, channels.read_reports());
     KILN_ASSIGN(int status, child->wait());

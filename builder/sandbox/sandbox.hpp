@@ -26,6 +26,9 @@ class StepMounts;
 enum class NetworkMode {
     host,  // share kiln's network, as docker build does by default
     none,  // a private network namespace with only a loopback interface
+    // A private network namespace with outbound connectivity through slirp4netns, and no way to the host's
+    // loopback (--run-network=private; slirp_network.hpp).
+    isolated,
 };
 
 // What a RUN --mount adds to the container.

@@ -2,7 +2,11 @@
 // that a base image carries, and kiln's own command line and environment through the sandbox's PID 1.
 
 #include <archive_entry.h>
+#include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <linux/keyctl.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -10,6 +14,7 @@
 #include <random>
 
 #include "tests/integration/run_build_fixture.hpp"
+#include "tests/support/local_http_server.hpp"
 #include "tests/support/tar_fixtures.hpp"
 #include "tests/support/test_image.hpp"
 
@@ -142,6 +147,54 @@ TEST_F(SandboxLeaksTest, TheSandboxInitShowsNeitherKilnsFlagsNorItsEnvironment) 
             EXPECT_EQ(content_of("environ").find(secret), std::string::npos) << mode << ": " << content_of("environ");
         }
     }
+}
+
+// The first IPv4 address of this host that is not loopback, or "" (traffic to it stays on this machine).
+std::string host_address() {
+    ifaddrs* list = nullptr;
+    if (::getifaddrs(&list) != 0) return "";
+    std::string found;
+    for (ifaddrs* entry = list; entry && found.empty(); entry = entry->ifa_next) {
+        if (!entry->ifa_addr || entry->ifa_addr->sa_family != AF_INET || (entry->ifa_flags & IFF_LOOPBACK)) continue;
+        char text[INET_ADDRSTRLEN];
+        const auto* address = reinterpret_cast<const sockaddr_in*>(entry->ifa_addr);
+        if (::inet_ntop(AF_INET, &address->sin_addr, text, sizeof text)) found = text;
+    }
+    ::freeifaddrs(list);
+    return found;
+}
+
+// A RUN shares the host's network by default, loopback included: a step read the local registry's catalogue.
+// With --run-network=private it gets a network of its own: the host's loopback services are out of reach
+// (directly and through slirp4netns's gateway), while outbound connections still work.
+TEST_F(SandboxLeaksTest, APrivateRunNetworkReachesOutButNotTheHostsLoopback) {
+    if (::access("/usr/bin/slirp4netns", X_OK) != 0) GTEST_SKIP() << "slirp4netns is not installed (scripts/setup installs it)";
+    std::string address = host_address();
+    if (address.empty()) GTEST_SKIP() << "this host has no IPv4 address but loopback to reach out to";
+    auto loopback = test::LocalHttpServer::start([](const test::LocalRequest&) { return test::LocalResponse{.body = "loopback-only"}; });
+    ASSERT_TRUE(loopback) << loopback.error().message();
+    auto outside = test::LocalHttpServer::start([](const test::LocalRequest&) { return test::LocalResponse{.body = "reached-out"}; }, address);
+    ASSERT_TRUE(outside) << outside.error().message();
+    // busybox's nc: its static wget crashes in an image without the C library's name service files.
+    auto get = [](const std::string& host, std::uint16_t at, const std::string& file) {
+        return str_cat("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 ", host, " ", at, " > /", file, " 2>&1; ");
+    };
+    std::uint16_t port = (*loopback)->port();
+    std::string dockerfile = str_cat("FROM base\nRUN ", get("127.0.0.1", port, "loopback"), get("10.0.2.2", port, "gateway"),
+                                     get(address, (*outside)->port(), "outside"), "true\n");
+
+    build_ok(dockerfile);
+    EXPECT_TRUE(contains(content_of("loopback"), "loopback-only")) << "the default is the host's network, as docker build's";
+    for (const char* mode : {"userns", "rootns"}) {
+        KilnRun run = build_ok(dockerfile, {"--run-network=private", str_cat("--sandbox=", mode)});
+        EXPECT_FALSE(contains(content_of("loopback"), "loopback-only")) << mode;
+        EXPECT_FALSE(contains(content_of("gateway"), "loopback-only")) << mode;
+        EXPECT_TRUE(contains(content_of("outside"), "reached-out")) << mode << ":\n" << content_of("outside") << run.output;
+    }
+    // The chroot sandbox cannot make a network namespace: it refuses rather than share the host's.
+    KilnRun chroot = build(dockerfile, {"--run-network=private", "--sandbox=chroot"});
+    EXPECT_NE(chroot.exit_code, 0);
+    EXPECT_TRUE(contains(chroot.output, "--run-network=private needs a network namespace")) << chroot.output;
 }
 
 }  // namespace

@@ -108,24 +108,26 @@ std::vector<std::string> LocalRequest::form(std::string_view name) const {
     return values;
 }
 
-Result<std::unique_ptr<LocalHttpServer>> LocalHttpServer::start(LocalHandler handler) {
+Result<std::unique_ptr<LocalHttpServer>> LocalHttpServer::start(LocalHandler handler, const std::string& ipv4) {
     UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (!listener) return fail_errno("socket");
     sockaddr_in address{};
     address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::inet_pton(AF_INET, ipv4.c_str(), &address.sin_addr) != 1) return fail(str_cat("not an IPv4 address: ", ipv4));
     address.sin_port = 0;
     if (::bind(listener.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0)
-        return fail_errno("bind 127.0.0.1:0");
+        return fail_errno(str_cat("bind ", ipv4, ":0"));
     if (::listen(listener.get(), 16) != 0) return fail_errno("listen");
     socklen_t length = sizeof address;
     if (::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&address), &length) != 0)
         return fail_errno("getsockname");
     int pipe_fds[2];
     if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return fail_errno("pipe2");
-    return std::unique_ptr<LocalHttpServer>(new LocalHttpServer(std::move(listener), ntohs(address.sin_port),
-                                                                std::move(handler), UniqueFd(pipe_fds[0]),
-                                                                UniqueFd(pipe_fds[1])));
+    auto server = std::unique_ptr<LocalHttpServer>(new LocalHttpServer(std::move(listener), ntohs(address.sin_port),
+                                                                       std::move(handler), UniqueFd(pipe_fds[0]),
+                                                                       UniqueFd(pipe_fds[1])));
+    server->m_address = ipv4;
+    return server;
 }
 
 LocalHttpServer::LocalHttpServer(UniqueFd listener, std::uint16_t port, LocalHandler handler, UniqueFd stop_read,
@@ -140,7 +142,7 @@ LocalHttpServer::~LocalHttpServer() {
     if (m_thread.joinable()) m_thread.join();
 }
 
-std::string LocalHttpServer::host_port() const { return str_cat("127.0.0.1:", m_port); }
+std::string LocalHttpServer::host_port() const { return str_cat(m_address, ":", m_port); }
 
 std::string LocalHttpServer::url(std::string_view path) const { return str_cat("http://", host_port(), path); }
 

@@ -55,16 +55,17 @@ using LocalHandler = std::function<LocalResponse(const LocalRequest&)>;
 
 class LocalHttpServer {
 public:
-    // Listens on 127.0.0.1 on a free port and serves `handler` on a thread until destroyed.
-    static Result<std::unique_ptr<LocalHttpServer>> start(LocalHandler handler);
+    // Listens on `ipv4` (127.0.0.1 unless a test needs a host address that is not loopback) on a free port and
+    // serves `handler` on a thread until destroyed.
+    static Result<std::unique_ptr<LocalHttpServer>> start(LocalHandler handler, const std::string& ipv4 = "127.0.0.1");
     ~LocalHttpServer();
     LocalHttpServer(const LocalHttpServer&) = delete;
     LocalHttpServer& operator=(const LocalHttpServer&) = delete;
 
     std::uint16_t port() const { return m_port; }
-    // "127.0.0.1:<port>".
+    // "<address>:<port>".
     std::string host_port() const;
-    // "http://127.0.0.1:<port><path>".
+    // "http://<address>:<port><path>".
     std::string url(std::string_view path) const;
     // Every request served so far, in order.
     std::vector<LocalRequest> requests() const;
@@ -81,6 +82,7 @@ private:
 
     UniqueFd m_listener;
     std::uint16_t m_port;
+    std::string m_address = "127.0.0.1";
     LocalHandler m_handler;
     UniqueFd m_stop_read;
     UniqueFd m_stop_write;

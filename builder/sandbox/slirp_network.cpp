@@ -1,0 +1,112 @@
+#include "builder/sandbox/slirp_network.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+#include <utility>
+
+#include "common/strings.hpp"
+
+extern char** environ;
+
+namespace kiln {
+namespace {
+
+// How long slirp4netns may take to configure the interface.
+constexpr int k_ready_timeout_ms = 10000;
+
+// The descriptors slirp4netns gets, as --ready-fd and --exit-fd.
+constexpr int k_child_ready_fd = 3;
+constexpr int k_child_exit_fd = 4;
+
+// What slirp4netns wrote to its stderr, at most 4 KiB, once it has ended.
+std::string drain(int fd) {
+    std::string text;
+    char buffer[1024];
+    while (text.size() < 4096) {
+        ssize_t n = ::read(fd, buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        text.append(buffer, static_cast<size_t>(n));
+    }
+    return std::string(trim(text));
+}
+
+void stop(pid_t pid) {
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+}
+
+}  // namespace
+
+Result<SlirpNetwork> SlirpNetwork::start(pid_t pid) {
+    KILN_ASSIGN(auto ready, make_pipe());
+    KILN_ASSIGN(auto exit, make_pipe());
+    KILN_ASSIGN(auto errors, make_pipe());
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attributes;
+    if (::posix_spawn_file_actions_init(&actions) != 0) return fail("posix_spawn_file_actions_init");
+    if (::posix_spawnattr_init(&attributes) != 0) {
+        ::posix_spawn_file_actions_destroy(&actions);
+        return fail("posix_spawnattr_init");
+    }
+    ::posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    ::posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    ::posix_spawn_file_actions_adddup2(&actions, errors.second.get(), 2);
+    ::posix_spawn_file_actions_adddup2(&actions, ready.second.get(), k_child_ready_fd);
+    ::posix_spawn_file_actions_adddup2(&actions, exit.first.get(), k_child_exit_fd);
+    sigset_t none;
+    ::sigemptyset(&none);
+    ::posix_spawnattr_setsigmask(&attributes, &none);
+    ::posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK);
+    std::vector<std::string> args = {"slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback",
+                                     "--enable-seccomp", str_cat("--ready-fd=", k_child_ready_fd),
+                                     str_cat("--exit-fd=", k_child_exit_fd), str_cat(pid), "tap0"};
+    std::vector<char*> argv;
+    for (std::string& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    pid_t child = -1;
+    int spawned = ::posix_spawnp(&child, "slirp4netns", &actions, &attributes, argv.data(), environ);
+    ::posix_spawn_file_actions_destroy(&actions);
+    ::posix_spawnattr_destroy(&attributes);
+    if (spawned != 0)
+        return fail(Error::from_errno("starting slirp4netns for --run-network=private (Debian's package slirp4netns)",
+                                      spawned));
+    ready.second.reset();
+    exit.first.reset();
+    errors.second.reset();
+
+    pollfd wait{ready.first.get(), POLLIN, 0};
+    int polled = 0;
+    while ((polled = ::poll(&wait, 1, k_ready_timeout_ms)) < 0 && errno == EINTR) {
+    }
+    char byte = 0;
+    if (polled > 0 && ::read(ready.first.get(), &byte, 1) == 1) return SlirpNetwork(child, std::move(exit.second));
+    stop(child);
+    std::string said = drain(errors.first.get());
+    return fail(str_cat("slirp4netns did not configure the RUN's network",
+                        polled == 0 ? str_cat(" within ", k_ready_timeout_ms / 1000, " s") : std::string(),
+                        said.empty() ? std::string() : str_cat(": ", said)));
+}
+
+SlirpNetwork::SlirpNetwork(SlirpNetwork&& other) noexcept
+    : m_pid(std::exchange(other.m_pid, -1)), m_exit_write(std::move(other.m_exit_write)) {}
+
+SlirpNetwork::~SlirpNetwork() {
+    if (m_pid < 0) return;
+    m_exit_write.reset();  // slirp4netns exits when its exit descriptor closes
+    int status = 0;
+    pid_t reaped = 0;
+    for (int i = 0; i < 100 && (reaped = ::waitpid(m_pid, &status, WNOHANG)) == 0; ++i) ::usleep(10000);
+    if (reaped == 0) stop(m_pid);
+}
+
+}  // namespace kiln
