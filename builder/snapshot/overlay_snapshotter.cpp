@@ -2,6 +2,7 @@
 
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -273,6 +274,12 @@ private:
     RootFs m_root;
 };
 
+// Whether the layer directory `directory` carries overlayfs's opaque attribute on its root.
+bool root_is_opaque(const std::string& directory) {
+    char value[2] = {};
+    return ::getxattr(directory.c_str(), "user.overlay.opaque", value, sizeof value) == 1 && value[0] == 'y';
+}
+
 }  // namespace
 
 Result<std::vector<std::string>> OverlaySnapshotter::layer_directories_of(const std::vector<LayerPtr>& layers,
@@ -287,6 +294,9 @@ Result<std::vector<std::string>> OverlaySnapshotter::layer_directories_of(const 
     // Hardlinks into earlier layers need those layers in place: completed bottom to top.
     std::vector<std::string> stack = below;
     for (size_t i = 0; i < layers.size(); ++i) {
+        // An opaque marker at a layer's root hides everything below it, as the walk's extraction applies it;
+        // overlayfs ignores the opaque attribute on a layer's root, so the layers below leave the stack.
+        if (root_is_opaque(directories[i])) stack.clear();
         KILN_TRY(m_layers.link_lower_layers(*layers[i], stack));
         stack.insert(stack.begin(), directories[i]);
     }

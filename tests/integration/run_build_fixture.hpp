@@ -37,6 +37,23 @@ protected:
         LocalBuildTest::SetUp();
     }
 
+    // The uncompressed layers of the suite's busybox base, bottom first: to build images on top of it by hand.
+    std::vector<std::string> base_layers() {
+        std::string layout = s_work->path() + "/base";
+        auto index = nlohmann::json::parse(read_file(layout + "/index.json").value_or("{}"));
+        std::string manifest_digest = index["manifests"][0]["digest"];
+        auto manifest =
+            nlohmann::json::parse(read_file(layout + "/blobs/sha256/" + manifest_digest.substr(7)).value_or("{}"));
+        std::vector<std::string> layers;
+        for (const auto& layer : manifest["layers"]) {
+            std::string digest = layer["digest"];
+            auto tar = run_process({"gzip", "-dc", layout + "/blobs/sha256/" + digest.substr(7)});
+            EXPECT_TRUE(tar && tar->exit_code == 0) << digest;
+            if (tar) layers.push_back(tar->stdout_bytes);
+        }
+        return layers;
+    }
+
     std::string work_parent() const override { return s_work->path(); }
     std::vector<std::string> fixture_args() const override {
         return {"--build-context", "base=oci-layout://" + s_work->path() + "/base"};

@@ -35,23 +35,6 @@ protected:
         if (::geteuid() != 0) GTEST_SKIP() << "these cases extract device nodes and use the rootns sandbox: they need root";
     }
 
-    // The uncompressed layers of the suite's busybox base, bottom first.
-    std::vector<std::string> base_layers() {
-        std::string layout = s_work->path() + "/base";
-        auto index = nlohmann::json::parse(read_file(layout + "/index.json").value_or("{}"));
-        std::string manifest_digest = index["manifests"][0]["digest"];
-        auto manifest =
-            nlohmann::json::parse(read_file(layout + "/blobs/sha256/" + manifest_digest.substr(7)).value_or("{}"));
-        std::vector<std::string> layers;
-        for (const auto& layer : manifest["layers"]) {
-            std::string digest = layer["digest"];
-            auto tar = run_process({"gzip", "-dc", layout + "/blobs/sha256/" + digest.substr(7)});
-            EXPECT_TRUE(tar && tar->exit_code == 0) << digest;
-            if (tar) layers.push_back(tar->stdout_bytes);
-        }
-        return layers;
-    }
-
     // The environment of this test with `extra` added, for run_kiln (which replaces it).
     static std::vector<std::string> environment_with(const std::string& extra) {
         std::vector<std::string> environment;

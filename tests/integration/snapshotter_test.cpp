@@ -5,6 +5,8 @@
 
 #include "images/digest.hpp"
 #include "tests/integration/run_build_fixture.hpp"
+#include "tests/support/tar_fixtures.hpp"
+#include "tests/support/test_image.hpp"
 
 namespace kiln::test {
 namespace {
@@ -156,6 +158,37 @@ TEST_F(SnapshotterTest, AutoFallsBackToWalkWithTheReasonWhereOverlayIsImpossible
 TEST_F(SnapshotterTest, WalkFlagSkipsTheOverlayProbe) {
     KilnRun run = build_ok("FROM base\nRUN echo x > /x\n", {"--snapshotter=walk"});
     EXPECT_TRUE(contains(run.output, "snapshotter: walk (--snapshotter=walk)")) << run.output;
+}
+
+// Base layers that delete: each is stacked on the busybox base and flattened (COPY --from of the whole
+// stage), and the two snapshotters must give the same tree. An opaque marker at a layer's root was applied by
+// the walk (everything below gone, /bin included) and ignored by overlay.
+TEST_F(SnapshotterTest, DeletingBaseLayersFlattenTheSameUnderBothSnapshotters) {
+    if (auto why = overlay_unavailable()) GTEST_SKIP() << *why;
+    const std::pair<const char*, TestTar> cases[] = {
+        {"opaque-root", TestTar().file(".wh..wh..opq", "").file("only", "kept\n")},
+        {"opaque-dir", TestTar().dir("etc").file("etc/.wh..wh..opq", "").file("etc/new", "new\n")},
+        {"whiteout-dir", TestTar().file(".wh.bin", "")},
+        {"whiteout-then-file", TestTar().file(".wh.tmp", "").file("tmp", "now a file\n")},
+    };
+    for (const auto& [name, layer] : cases) {
+        std::vector<std::string> layers = base_layers();
+        layers.push_back(layer.bytes());
+        std::string layout = case_path(str_cat("image-", name));
+        auto image = write_test_image(layout, "latest", layers);
+        ASSERT_TRUE(image) << image.error().message();
+        std::string listings[2];
+        for (int i = 0; i < 2; ++i) {
+            build_ok("FROM deleting AS d\nFROM scratch\nCOPY --from=d / /\n",
+                     {"--reproducible", i == 0 ? "--snapshotter=walk" : "--snapshotter=overlay", "--build-context",
+                      "deleting=oci-layout://" + layout});
+            listings[i] = tree_listing();
+        }
+        EXPECT_EQ(listings[1], listings[0]) << name << ": overlay (left) and walk (right) differ";
+        if (std::string(name) == "opaque-root") {
+            EXPECT_EQ(listings[0].find("./bin"), std::string::npos) << listings[0];
+        }
+    }
 }
 
 }  // namespace
