@@ -15,6 +15,9 @@ constexpr char32_t k_end = 0xFFFFFFFF;
 constexpr char32_t k_byte_order_mark = 0xFEFF;
 // ${a:-${b:-${c…}}} recurses once per level; a hostile word must not exhaust the stack.
 constexpr size_t k_max_nesting = 256;
+// The most bytes one expansion may produce: far above any command line a kernel takes (a single argument may
+// have 128 KiB), and a bound on what nested ${VAR//pattern/replacement} could multiply.
+constexpr size_t k_max_expansion = 1 << 20;
 
 std::string rune_text(char32_t rune) {
     std::string text;
@@ -133,6 +136,8 @@ private:
                                                            : process_double_quote();
                 if (!piece) return std::unexpected(std::move(piece).error());
                 result += *piece;
+                if (result.size() > k_max_expansion)
+                    return fail(str_cat("the expansion is larger than ", k_max_expansion, " bytes"));
                 if (rune == '$')
                     words.add_string(*piece);
                 else
@@ -329,7 +334,11 @@ private:
         if (!compiled)
             return fail(str_cat("invalid pattern (", pattern->result, ") in substitution: ",
                                 compiled.error().message()));
-        if (replace_all) return compiled->replace_all(subject, replacement->result);
+        if (replace_all) {
+            Result<std::string> replaced = compiled->replace_all(subject, replacement->result, k_max_expansion);
+            if (!replaced) return fail(str_cat("substitution ${", name, "//…}: ", replaced.error().message()));
+            return replaced;
+        }
         KILN_ASSIGN(std::optional<ShellPattern::Span> span, compiled->find(subject));
         if (!span) return subject;
         return str_cat(subject.substr(0, span->begin), replacement->result, subject.substr(span->end));

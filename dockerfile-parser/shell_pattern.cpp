@@ -195,7 +195,8 @@ Result<std::optional<ShellPattern::Span>> ShellPattern::find(std::string_view va
     return best;
 }
 
-Result<std::string> ShellPattern::replace_all(std::string_view value, std::string_view replacement) const {
+Result<std::string> ShellPattern::replace_all(std::string_view value, std::string_view replacement,
+                                              size_t max_size) const {
     std::string out;
     size_t last_match_end = 0;
     size_t search = 0;
@@ -207,6 +208,7 @@ Result<std::string> ShellPattern::replace_all(std::string_view value, std::strin
         if (span->end > last_match_end || span->begin == 0)
             expand_template(out, replacement, value.substr(span->begin, span->end - span->begin));
         last_match_end = span->end;
+        if (out.size() > max_size) return fail(str_cat("the result is larger than ", max_size, " bytes"));
         size_t width = search < value.size() ? decode_rune(value, search).width : 0;
         if (search + width > span->end)
             search += width;

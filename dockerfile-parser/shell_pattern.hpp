@@ -28,8 +28,10 @@ public:
     // The leftmost-first match in `value` at or after byte `from`.
     Result<std::optional<Span>> find(std::string_view value, size_t from = 0) const;
 
-    // Go's Regexp.ReplaceAllString: `replacement` may use $0 / ${0} for the match and $$ for a dollar.
-    Result<std::string> replace_all(std::string_view value, std::string_view replacement) const;
+    // Go's Regexp.ReplaceAllString: `replacement` may use $0 / ${0} for the match and $$ for a dollar. A result
+    // past `max_size` bytes is an error (an empty pattern puts the replacement between every character, and
+    // nested substitutions multiply that).
+    Result<std::string> replace_all(std::string_view value, std::string_view replacement, size_t max_size) const;
 
     struct Instruction {
         enum class Op { literal, any, split, jump, match } op;

@@ -82,6 +82,17 @@ TEST(ShellExpand, KeepOptionsPreserveQuotesEscapesAndUnsetVariables) {
     EXPECT_EQ(*raw.process_word("'a'\\ \"$U\" ${U:-x}", EnvLookup()), "'a'\\ \"$U\" ${U:-x}");
 }
 
+// An empty pattern puts the replacement between every character (Go's rule, as BuildKit does), so each level
+// of nesting multiplies the length: found by fuzzing, where four levels on a 4-byte value took seconds, and a
+// few more would fill the memory. Past 1 MiB an expansion is an error.
+TEST(ShellExpand, NestedEmptyPatternReplacementsAreBoundedNotExponential) {
+    EXPECT_EQ(word("${F///-}", {"F=ab"}), "-a-b-");
+    std::string nested = "x";
+    for (int i = 0; i < 12; ++i) nested = "${F///" + nested + "}";
+    std::string error = error_of(nested, {"F=dir/"});
+    EXPECT_NE(error.find("larger than 1048576 bytes"), std::string::npos) << error;
+}
+
 TEST(ShellExpand, DeepNestingIsAnErrorNotACrash) {
     std::string text;
     for (int i = 0; i < 5000; ++i) text += "${A:-";
