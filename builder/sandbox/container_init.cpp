@@ -47,10 +47,10 @@ long set_groups(size_t count, const gid_t* groups) {
 // Closes every descriptor but the plan's own: a concurrent sandbox's pipe ends copied into this process would
 // otherwise hold that sandbox's report pipe open until this RUN ends.
 void close_unplanned_fds(const InitPlan& plan) {
-    std::array<int, 10 + k_max_run_mounts> keep{};
+    std::array<int, 11 + k_max_run_mounts> keep{};
     size_t count = 0;
     for (int fd : {0, 1, 2, plan.sync_fd, plan.report_fd, plan.rootfs_tree_fd, plan.stdin_fd, plan.stdout_fd,
-                   plan.stderr_fd, plan.ownership_socket})
+                   plan.stderr_fd, plan.ownership_socket, plan.resolv_conf_tree_fd})
         keep[count++] = fd;
     for (size_t i = 0; i < plan.step_mount_count && count < keep.size(); ++i)
         keep[count++] = plan.step_mounts[i].tree_fd;

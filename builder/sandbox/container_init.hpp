@@ -128,6 +128,8 @@ struct InitPlan {
     const char* rootfs_path = nullptr;
     const char* hostname = nullptr;
     bool private_network = false;  // a new network namespace, whose loopback must be brought up
+    // A detached mount of the file to bind on /etc/resolv.conf instead of the host's (made by the parent), or -1.
+    int resolv_conf_tree_fd = -1;
     std::array<bool, k_mount_target_paths.size()> mount_wanted{};
     const char* working_directory = "/";
     uid_t uid = 0;

@@ -222,10 +222,11 @@ void bind_sys(const InitPlan& plan, int root_fd) {
     ::close(target);
 }
 
-void bind_host_file(const InitPlan& plan, int root_fd, MountTarget target_id, const char* source) {
+// `prepared`: a detached mount the parent made of the file to bind, or -1 to clone `source`.
+void bind_host_file(const InitPlan& plan, int root_fd, MountTarget target_id, const char* source, int prepared) {
     int target = open_target(plan, root_fd, target_id, 0, ReportLevel::warning);
     if (target < 0) return;
-    int tree = clone_host_tree(source, 0, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+    int tree = prepared >= 0 ? prepared : clone_host_tree(source, 0, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
     if (tree < 0 || attach(tree, target, "") != 0)
         init_report(plan, InitStep::bind_host_file, ReportLevel::warning, errno,
                     static_cast<std::size_t>(target_id));
@@ -363,7 +364,8 @@ int build_container_mounts(const InitPlan& plan) {
     mask_host_state(plan, root);
     for (MountTarget target : {MountTarget::hosts, MountTarget::resolv_conf})
         if (plan.mount_wanted[static_cast<std::size_t>(target)])
-            bind_host_file(plan, root, target, k_host_files[target == MountTarget::hosts ? 0 : 1]);
+            bind_host_file(plan, root, target, k_host_files[target == MountTarget::hosts ? 0 : 1],
+                           target == MountTarget::resolv_conf ? plan.resolv_conf_tree_fd : -1);
     // After the sandbox's own, so that a RUN mount under /dev lands in its tmpfs; in target order, so that a
     // mount inside another one's target lands in that mount.
     for (std::size_t i = 0; i < plan.step_mount_count; ++i) attach_step_mount(plan, root, dev, i);

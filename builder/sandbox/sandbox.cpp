@@ -293,6 +293,24 @@ Result<int> Sandbox::run(const RunSpec& spec) const {
 
     KILN_ASSIGN(StepMounts step_mounts, StepMounts::prepare(spec.mounts, rootfs, stubs));
 
+    // On a private network the step cannot reach a resolver on the host's loopback: it gets slirp4netns's
+    // forwarder in a resolv.conf of its own, bound read-only as the host's would be.
+    std::optional<TempDir> resolv_dir;
+    UniqueFd resolv_tree;
+    if (spec.network == NetworkMode::isolated && mount_wanted[static_cast<size_t>(MountTarget::resolv_conf)]) {
+        if (auto replaced = private_network_resolv_conf(read_file("/etc/resolv.conf", 1 << 20).value_or(""))) {
+            KILN_ASSIGN(resolv_dir, TempDir::create(parent_path(spec.rootfs), "run-resolv-"));
+            std::string file = resolv_dir->path() + "/resolv.conf";
+            KILN_TRY(write_file_atomic(file, *replaced, 0644));
+            resolv_tree.reset(static_cast<int>(::open_tree(AT_FDCWD, file.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)));
+            if (!resolv_tree) return fail_errno(str_cat("open_tree(OPEN_TREE_CLONE) ", file));
+            mount_attr attr{};
+            attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+            if (::mount_setattr(resolv_tree.get(), "", AT_EMPTY_PATH, &attr, sizeof attr) != 0)
+                return fail_errno(str_cat("mount_setattr(MOUNT_ATTR_RDONLY) ", file));
+        }
+    }
+
     UniqueFd rootfs_tree;
     KILN_ASSIGN(IdMapping mapping, mapping_for_run(spec, rootfs_tree, step_mounts));
     // Declared before the child: on every path the child (and its pid namespace) is gone before a relay waits.
@@ -301,6 +319,7 @@ Result<int> Sandbox::run(const RunSpec& spec) const {
     plan.mount_wanted = mount_wanted;
     plan.rootfs_tree_fd = rootfs_tree ? rootfs_tree.get() : -1;
     plan.private_network = spec.network != NetworkMode::host;
+    plan.resolv_conf_tree_fd = resolv_tree ? resolv_tree.get() : -1;
     plan.step_mounts = step_mounts.plan();
     plan.step_mount_count = step_mounts.size();
     // Without a user namespace the step's root is host root: it keeps only Docker's default capabilities.
@@ -331,6 +350,7 @@ Result<int> Sandbox::run(const RunSpec& spec) const {
     channels.child_started();
     supervised_end.reset();
     rootfs_tree.reset();
+    resolv_tree.reset();
     step_mounts.release_clones();
 
     if (own_user_namespace) KILN_TRY_CONTEXT(write_id_maps(child->pid(), mapping), "mapping the RUN's ids");

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "common/strings.hpp"
 
@@ -46,6 +47,25 @@ void stop(pid_t pid) {
 }
 
 }  // namespace
+
+std::optional<std::string> private_network_resolv_conf(std::string_view host) {
+    std::string kept;
+    bool any_nameserver = false;
+    bool all_loopback = true;
+    for (const std::string& line : split(host, '\n')) {
+        std::string_view text = trim(line);
+        if (text.empty()) continue;
+        if (text.starts_with("nameserver") && text.size() > 10 && (text[10] == ' ' || text[10] == '\t')) {
+            std::string_view address = trim(text.substr(10));
+            any_nameserver = true;
+            all_loopback = all_loopback && (address.starts_with("127.") || address == "::1");
+            continue;
+        }
+        kept += line + "\n";
+    }
+    if (!any_nameserver || !all_loopback) return std::nullopt;
+    return str_cat("nameserver ", k_slirp_dns, "\n", kept);
+}
 
 Result<SlirpNetwork> SlirpNetwork::start(pid_t pid) {
     KILN_ASSIGN(auto ready, make_pipe());

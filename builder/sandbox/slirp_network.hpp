@@ -7,10 +7,22 @@
 
 #include <sys/types.h>
 
+#include <optional>
+#include <string>
+#include <string_view>
+
 #include "common/error.hpp"
 #include "common/fd.hpp"
 
 namespace kiln {
+
+// slirp4netns's DNS forwarder, as seen from the step.
+inline constexpr const char* k_slirp_dns = "10.0.2.3";
+
+// The resolv.conf a step on a private network gets, given the host's: nullopt to bind the host's as it is; the
+// host's with its nameservers replaced by slirp4netns's forwarder when every one of them is on loopback
+// (systemd-resolved's 127.0.0.53, say), which the step cannot reach.
+std::optional<std::string> private_network_resolv_conf(std::string_view host);
 
 class SlirpNetwork {
 public:

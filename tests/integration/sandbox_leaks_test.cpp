@@ -174,6 +174,15 @@ TEST_F(SandboxLeaksTest, APrivateRunNetworkReachesOutButNotTheHostsLoopback) {
         EXPECT_FALSE(contains(content_of("gateway"), "loopback-only")) << mode;
         EXPECT_TRUE(contains(content_of("outside"), "reached-out")) << mode << ":\n" << content_of("outside") << run.output;
     }
+    // A resolver on the host's loopback (systemd-resolved's stub) is out of the step's reach: it gets
+    // slirp4netns's forwarder instead. The host's resolv.conf is replaced in a mount namespace of kiln's own.
+    put("loopback-resolv.conf", "nameserver 127.0.0.53\nsearch example.test\n");
+    m_command_prefix = {"unshare", "--mount", "--propagation", "private", "sh", "-c",
+                        str_cat("mount --bind ", context_path("loopback-resolv.conf"), " /etc/resolv.conf && exec \"$0\" \"$@\"")};
+    build_ok("FROM base\nRUN cat /etc/resolv.conf > /seen-resolv.conf\n", {"--run-network=private"});
+    EXPECT_EQ(content_of("seen-resolv.conf"), "nameserver 10.0.2.3\nsearch example.test\n");
+    m_command_prefix.clear();
+
     // The chroot sandbox cannot make a network namespace: it refuses rather than share the host's.
     KilnRun chroot = build(dockerfile, {"--run-network=private", "--sandbox=chroot"});
     EXPECT_NE(chroot.exit_code, 0);
