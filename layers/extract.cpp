@@ -370,8 +370,12 @@ private:
 
     Status make_symlink(int parent_fd, const std::string& leaf, const std::string& path,
                         const TarEntry& entry) {
-        // A target that climbs above "/" is kept, as Docker and containerd keep it: kiln resolves every link
-        // inside the root, where ".." stops at "/".
+        // In an image layer, a target that climbs above "/" is kept, as containerd keeps it: kiln resolves every
+        // link inside the root, where ".." stops at "/". An ADD archive unpacks into a directory of the image,
+        // and Docker's untar refuses a link that climbs above that directory: so does kiln.
+        if (archive() && !entry.link_target.starts_with('/') &&
+            escapes_root(join_path(split_parent(path).first, entry.link_target)))
+            return fail(str_cat("refused: the symlink target \"", entry.link_target, "\" climbs above the root"));
         KILN_TRY(make_room(parent_fd, leaf, path, entry.type));
         // The target is data: it is only ever resolved inside the rootfs.
         if (::symlinkat(entry.link_target.c_str(), parent_fd, leaf.c_str()) != 0)
