@@ -165,19 +165,15 @@ const std::vector<FlagSpec>& flag_specs() {
          "--registry-stall-timeout (default 1Ki)"},
         {"transfer-deadline", 0, FlagKind::value,
          [](BuildOptions& o, const std::string& v) -> Status {
-             std::optional<std::int64_t> nanoseconds = parse_go_duration_ns(v);
-             if (!nanoseconds || *nanoseconds < 0)
-                 return fail(str_cat("--transfer-deadline: expected a duration such as 1h or 90m (0: none), got \"", v, "\""));
-             o.registries.transfer_deadline = std::chrono::seconds(*nanoseconds / 1000000000);
+             KILN_ASSIGN(auto deadline, parse_duration("transfer-deadline", v, true, "a duration such as 1h or 90m (0: none)"));
+             o.registries.transfer_deadline = std::chrono::duration_cast<std::chrono::seconds>(deadline);
              return {};
          },
          "the longest one registry transfer or download may take, however fast it moves (default 1h; 0: none)"},
         {"registry-retry-window", 0, FlagKind::value,
          [](BuildOptions& o, const std::string& v) -> Status {
-             std::optional<std::int64_t> nanoseconds = parse_go_duration_ns(v);
-             if (!nanoseconds || *nanoseconds < 0)
-                 return fail(str_cat("--registry-retry-window: expected a duration such as 60s or 2m, got \"", v, "\""));
-             o.registries.retry_window = std::chrono::milliseconds(*nanoseconds / 1000000);
+             KILN_ASSIGN(auto window, parse_duration("registry-retry-window", v, true, "a duration such as 60s or 2m"));
+             o.registries.retry_window = std::chrono::duration_cast<std::chrono::milliseconds>(window);
              return {};
          },
          "what the waits between a failed registry operation's retries add up to, each four times the one "
@@ -249,10 +245,8 @@ const std::vector<FlagSpec>& flag_specs() {
          "reuse the layers of steps whose inputs are unchanged, and keep new ones, in --cache-dir and --cache-repo"},
         {"cache-ttl", 0, FlagKind::value,
          [](BuildOptions& o, const std::string& v) -> Status {
-             std::optional<std::int64_t> nanoseconds = parse_go_duration_ns(v);
-             if (!nanoseconds || *nanoseconds <= 0)
-                 return fail(str_cat("--cache-ttl: expected a duration such as 336h or 90m, got \"", v, "\""));
-             o.cache.ttl = std::chrono::seconds(*nanoseconds / 1000000000);
+             KILN_ASSIGN(auto ttl, parse_duration("cache-ttl", v, false, "a duration such as 336h or 90m"));
+             o.cache.ttl = std::chrono::duration_cast<std::chrono::seconds>(ttl);
              return {};
          },
          "cache entries older than this are not used (default 336h)"},

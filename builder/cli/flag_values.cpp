@@ -1,6 +1,7 @@
 #include "builder/cli/flag_values.hpp"
 
 #include <cstdlib>
+#include <optional>
 
 #include "common/strings.hpp"
 #include "layers/rootfs.hpp"
@@ -29,6 +30,14 @@ Result<int> parse_int(std::string_view flag, const std::string& value) {
     if (!parse_uint64(digits, number) || number > 1000000)
         return fail(str_cat("--", flag, ": expected a number, got \"", value, "\""));
     return negative ? -static_cast<int>(number) : static_cast<int>(number);
+}
+
+Result<std::chrono::nanoseconds> parse_duration(std::string_view flag, const std::string& value, bool zero_allowed,
+                                                std::string_view expected) {
+    std::optional<std::int64_t> nanoseconds = parse_go_duration_ns(value);
+    if (!nanoseconds || *nanoseconds < 0 || (*nanoseconds == 0 && !zero_allowed))
+        return fail(str_cat("--", flag, ": expected ", expected, ", got \"", value, "\""));
+    return std::chrono::nanoseconds(*nanoseconds);
 }
 
 Apply set_string(std::string BuildOptions::*member) {

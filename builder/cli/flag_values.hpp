@@ -2,6 +2,7 @@
 // The values of kiln's flags: booleans, KEY=VALUE pairs and numbers as Kaniko accepts them, and the functions
 // that store one flag's value in BuildOptions. Errors name the flag and quote the value.
 
+#include <chrono>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -22,6 +23,9 @@ Result<bool> parse_bool(std::string_view flag, const std::string& value);
 Result<std::pair<std::string, std::string>> parse_key_value(std::string_view flag, const std::string& value);
 // A whole number, possibly negative, of at most a million.
 Result<int> parse_int(std::string_view flag, const std::string& value);
+// A Go duration ("90m", "1h30m"), zero only when `zero_allowed`; the error says "expected <expected>".
+Result<std::chrono::nanoseconds> parse_duration(std::string_view flag, const std::string& value, bool zero_allowed,
+                                                std::string_view expected);
 
 Apply set_string(std::string BuildOptions::*member);
 Apply append_string(std::vector<std::string> BuildOptions::*member);
