@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <cstring>
 #include <functional>
-#include <map>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -57,6 +56,14 @@ bool all_zero(const char* data, size_t size) {
 
 constexpr size_t k_min_hole = 4096;  // smaller runs of zeros are written: a hole cannot save a block
 
+// WhiteoutFormat::overlay: the bytes of path a layer's LowerAssumptions may hold. A layer that needs more
+// (hostile, or odd: most layers name every directory they write in) is applied through the stack instead.
+constexpr size_t k_max_assumption_bytes = 1 << 20;
+
+// parent_directory()'s answer, in WhiteoutFormat::overlay, for a parent beyond a symlink of the layer that
+// leads to no directory of its own: only the layers below can tell where the entry goes.
+constexpr int k_parent_below = -1;
+
 // Applies one layer. Lives for one apply_layer() call.
 class LayerApplier {
 public:
@@ -75,6 +82,7 @@ public:
         KILN_TRY(clear_opaque_directories());
         KILN_TRY(finish_directories());
         KILN_TRY(mark_overlay_opaque_directories());
+        if (overlay_format()) finish_lower_assumptions();
         return m_stats;
     }
 
@@ -102,6 +110,7 @@ private:
         record_written(path, parent);
 
         KILN_ASSIGN(int parent_fd, parent_directory(parent));
+        if (parent_fd == k_parent_below) return {};
         KILN_TRY(create_entry(parent_fd, leaf, path, entry));
         return report_written(parent_fd, leaf);
     }
@@ -130,7 +139,12 @@ private:
         ++m_stats.whiteouts;
         if (leaf == k_opaque_marker) {
             // Applied once the whole layer is in: the marker may come after the directory's new entries.
-            (overlay_format() ? m_overlay_opaque_directories : m_opaque_directories).push_back(parent);
+            if (overlay_format()) {
+                m_overlay_opaque_directories.push_back(parent);
+                note_deleting_in(parent);
+            } else {
+                m_opaque_directories.push_back(parent);
+            }
             return {};
         }
         if (leaf.starts_with(k_whiteout_meta_prefix)) return {};
@@ -156,9 +170,10 @@ private:
     // unprivileged user namespaces may create too. Nothing below is touched: the layer's directory is its own.
     Status write_overlay_whiteout(const std::string& parent, const std::string& target) {
         std::string path = join_path(parent, target);
-        record_written(path, parent);
         m_overlay_whiteouts.push_back(path);
+        note_deleting_in(parent);
         KILN_ASSIGN(int parent_fd, parent_directory(parent));
+        if (parent_fd == k_parent_below) return {};
         KILN_TRY(remove_at(parent_fd, target, m_root.display(path)));
         if (::mknodat(parent_fd, target.c_str(), S_IFCHR | 0600, ::makedev(0, 0)) != 0)
             return fail_errno(str_cat("mknod (overlay whiteout) ", m_root.display(path)));
@@ -175,8 +190,10 @@ private:
             if (dir) m_overlay_opaque_directories.push_back(path);
         }
         for (const std::string& dir : m_overlay_opaque_directories) {
-            KILN_ASSIGN(UniqueFd fd, m_root.make_directories(dir, 0755, ::geteuid(), ::getegid()));
-            std::string path = str_cat("/proc/self/fd/", fd.get());
+            if (m_stats.lower_assumptions.needs_stack) return {};  // the directory is discarded
+            KILN_ASSIGN(int parent_fd, parent_directory(dir));
+            if (parent_fd == k_parent_below) return {};
+            std::string path = str_cat("/proc/self/fd/", parent_fd);
             if (::setxattr(path.c_str(), "user.overlay.opaque", "y", 1, 0) != 0)
                 return fail_errno(str_cat("set user.overlay.opaque on ", m_root.display(dir)));
         }
@@ -235,7 +252,9 @@ private:
     }
 
     // The directory that will hold an entry, resolved inside the rootfs and created (0755, owned by the
-    // extracting user) when missing. The last one is kept: tar entries usually come grouped by directory.
+    // extracting user) when missing; symlinks on the way are followed inside the rootfs, as Docker follows
+    // them. The last one is kept: tar entries usually come grouped by directory. In WhiteoutFormat::overlay,
+    // k_parent_below for a parent beyond a symlink that leads nowhere in the layer's own directory.
     Result<int> parent_directory(const std::string& parent) {
         if (m_parent_fd && !m_parent_stale && m_parent_path == parent) return m_parent_fd.get();
         UniqueFd fd(openat_in_root(m_root.fd(), parent, O_PATH | O_DIRECTORY, 0));
@@ -244,11 +263,21 @@ private:
             // Docker's untar makes the directories an archive implies as root (or the --chown owner).
             uid_t uid = archive() ? m_options.owner.value_or(ExtractOwner{}).uid : ::geteuid();
             gid_t gid = archive() ? m_options.owner.value_or(ExtractOwner{}).gid : ::getegid();
-            if (auto link = symlink_on_the_way(parent))
-                return fail(str_cat("refused: its parent \"", link->first, "\" is a symlink to \"", link->second,
-                                    "\", which leads to no directory inside the root"));
-            KILN_ASSIGN(fd, with_context(m_root.make_directories(parent, 0755, uid, gid),
-                                         str_cat("making the parent directory \"", parent, "\"")));
+            auto made = m_root.make_directories(parent, 0755, uid, gid);
+            if (!made) {
+                auto link = symlink_on_the_way(parent);
+                if (link && overlay_format()) {
+                    m_stats.lower_assumptions.needs_stack = true;
+                    return k_parent_below;
+                }
+                if (link)
+                    return fail(str_cat("refused: its parent \"", link->first, "\" is a symlink to \"",
+                                        link->second, "\", which leads to no directory inside the root"));
+                made.error().context(str_cat("making the parent directory \"", parent, "\""));
+                return fail(std::move(made).error());
+            }
+            if (overlay_format()) assume_directories_below(parent);
+            fd = std::move(*made);
         }
         m_parent_fd = std::move(fd);
         m_parent_resolved.reset();
@@ -257,24 +286,57 @@ private:
         return m_parent_fd.get();
     }
 
-    // The first component of `path` (a cleaned relative path) that is a symlink, and its target; nullopt when
-    // there is none (the path is missing for another reason).
+    // The first component of `path` (a cleaned relative path) that is a symlink leading to no directory
+    // inside the root, and its target; nullopt when there is none (the path is missing for another reason).
     std::optional<std::pair<std::string, std::string>> symlink_on_the_way(const std::string& path) const {
-        UniqueFd dir(::fcntl(m_root.fd(), F_DUPFD_CLOEXEC, 3));
         std::string prefix;
         for (const std::string& component : split(path, '/')) {
             if (component.empty() || component == ".") continue;
             prefix = prefix.empty() ? component : str_cat(prefix, "/", component);
+            auto parent = m_root.open_parent(prefix);
             struct stat st;
-            if (!dir || ::fstatat(dir.get(), component.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return std::nullopt;
+            if (!parent || ::fstatat(parent->first.get(), parent->second.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
+                return std::nullopt;
             if (S_ISLNK(st.st_mode)) {
-                auto target = read_link_at(dir.get(), component, prefix);
+                if (UniqueFd(openat_in_root(m_root.fd(), prefix, O_PATH | O_DIRECTORY, 0))) continue;
+                auto target = read_link_at(parent->first.get(), parent->second, prefix);
                 return std::make_pair(prefix, target ? *target : std::string("?"));
             }
             if (!S_ISDIR(st.st_mode)) return std::nullopt;
-            dir = UniqueFd(::openat(dir.get(), component.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         }
         return std::nullopt;
+    }
+
+    // WhiteoutFormat::overlay: counts `path` against the bytes the layer's assumptions may hold; past them,
+    // the layer is left to the stack and nothing more is recorded.
+    bool within_assumption_budget(const std::string& path) {
+        LowerAssumptions& assumed = m_stats.lower_assumptions;
+        if (assumed.needs_stack || path.empty()) return false;
+        m_assumption_bytes += path.size();
+        if (m_assumption_bytes <= k_max_assumption_bytes) return true;
+        assumed = LowerAssumptions{.needs_stack = true};
+        m_deleting_in = {};
+        return false;
+    }
+
+    // WhiteoutFormat::overlay: records that the layer took each component of `path` to be a directory, or
+    // nothing, in the layers below.
+    void assume_directories_below(const std::string& path) {
+        if (within_assumption_budget(path)) m_stats.lower_assumptions.directory_paths.push_back(path);
+    }
+
+    // WhiteoutFormat::overlay: a whiteout or opaque marker in `dir`, which finish_lower_assumptions() checks.
+    void note_deleting_in(const std::string& dir) {
+        if (!m_deleting_in.empty() && m_deleting_in.back() == dir) return;
+        if (within_assumption_budget(dir)) m_deleting_in.push_back(dir);
+    }
+
+    // WhiteoutFormat::overlay: the directories the layer deletes in, unless it made them itself, must be
+    // directories below: a whiteout in a directory that is not there deletes nothing and makes nothing.
+    void finish_lower_assumptions() {
+        std::sort(m_written.begin(), m_written.end());
+        for (std::string& dir : m_deleting_in)
+            if (!written(dir)) m_stats.lower_assumptions.deleting_in.push_back(std::move(dir));
     }
 
     // Anything removed may have been (or led to) the remembered parent directory, so the next entry resolves
@@ -397,12 +459,22 @@ private:
         auto [target_parent, target_leaf] = split_parent(target_path);
         // The target may come from a lower layer; its parents are resolved inside the rootfs like any path.
         UniqueFd target_parent_fd(openat_in_root(m_root.fd(), target_parent, O_PATH | O_DIRECTORY, 0));
-        if (!target_parent_fd && errno == ENOENT && overlay_format()) return defer_link(parent_fd, leaf, path, target_path, entry);
+        if (!target_parent_fd && errno == ENOENT && overlay_format()) {
+            if (symlink_on_the_way(std::string(target_parent))) {
+                m_stats.lower_assumptions.needs_stack = true;  // where the target is, only the stack tells
+                return {};
+            }
+            return defer_link(parent_fd, leaf, path, target_path, entry);
+        }
         if (!target_parent_fd) return fail_errno(str_cat("hardlink target ", m_root.display(target_path)));
         std::string target_name(target_leaf);
         struct stat target_st;
         if (::fstatat(target_parent_fd.get(), target_name.c_str(), &target_st, AT_SYMLINK_NOFOLLOW) != 0) {
-            if (errno == ENOENT && overlay_format()) return defer_link(parent_fd, leaf, path, target_path, entry);
+            if (errno == ENOENT && overlay_format()) {
+                // The parent may lie beyond a symlink of this layer: the layers below hold it under its real path.
+                KILN_ASSIGN(std::string resolved_parent, resolve_in_root(target_parent_fd.get()));
+                return defer_link(parent_fd, leaf, path, join_path(resolved_parent, target_name), entry);
+            }
             return fail_errno(str_cat("hardlink target ", m_root.display(target_path)));
         }
         if (S_ISDIR(target_st.st_mode))
@@ -423,6 +495,7 @@ private:
                       const TarEntry& entry) {
         KILN_TRY(make_room(parent_fd, leaf, path, entry.type));
         m_stats.lower_layer_links.push_back({clean_path(path), target});
+        assume_directories_below(std::string(split_parent(target).first));
         return {};
     }
 
@@ -591,98 +664,15 @@ private:
     std::vector<std::string> m_opaque_directories;
     std::vector<std::string> m_overlay_opaque_directories;  // WhiteoutFormat::overlay
     std::vector<std::string> m_overlay_whiteouts;           // WhiteoutFormat::overlay
+    std::vector<std::string> m_deleting_in;                 // WhiteoutFormat::overlay: whiteouts' directories
+    size_t m_assumption_bytes = 0;                          // WhiteoutFormat::overlay
     std::vector<PendingDirectory> m_directories;
     bool m_devices_forbidden = false;
     bool m_warned_ownership = false;
     bool m_warned_xattrs = false;
 };
 
-// Where an overlay-format layer directory stands on `path`: it has the entry, deletes it (a whiteout on it or
-// on an ancestor), hides what is below (an opaque ancestor), or says nothing about it.
-enum class LowerVerdict { has, deleted, hidden, silent };
-
-LowerVerdict lower_verdict(const RootFs& lower, const std::string& path) {
-    std::string prefix;
-    bool opaque = false;
-    for (const std::string& part : split(path, '/')) {
-        prefix = prefix.empty() ? part : prefix + "/" + part;
-        auto st = lower.lstat(prefix);
-        if (!st) return opaque ? LowerVerdict::hidden : LowerVerdict::silent;
-        if (is_overlay_whiteout(st->st_mode, st->st_rdev)) return LowerVerdict::deleted;
-        if (prefix == path) return LowerVerdict::has;
-        if (!S_ISDIR(st->st_mode)) return opaque ? LowerVerdict::hidden : LowerVerdict::silent;
-        char value = 0;
-        std::string proc = str_cat(lower.path(), "/", prefix);
-        if (::lgetxattr(proc.c_str(), k_overlay_opaque_xattr, &value, 1) == 1 && value == 'y') opaque = true;
-    }
-    return LowerVerdict::silent;
-}
-
-// Copies the regular file `from` (in `source`) to `to` in `layer`, with its owner (or its recorded owner),
-// mode, extended attributes and mtime.
-Status copy_lower_file(const RootFs& source, const std::string& from, const RootFs& layer, const std::string& to) {
-    KILN_ASSIGN(UniqueFd in, source.open(from, O_RDONLY | O_NOFOLLOW | O_NONBLOCK));
-    struct stat st;
-    if (::fstat(in.get(), &st) != 0) return fail_errno(str_cat("stat ", source.display(from)));
-    if (!S_ISREG(st.st_mode)) return fail(str_cat("refused: hardlink to ", source.display(from), ", which is not a regular file"));
-    KILN_ASSIGN(auto parent, layer.open_parent(to));
-    UniqueFd out(::openat(parent.first.get(), parent.second.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-    if (!out) return fail_errno(str_cat("create ", layer.display(to)));
-    while (true) {
-        ssize_t n = ::copy_file_range(in.get(), nullptr, out.get(), nullptr, 1 << 30, 0);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return fail_errno(str_cat("copy ", source.display(from), " to ", layer.display(to)));
-        if (n == 0) break;
-    }
-    std::optional<OverrideStat> recorded = read_override_stat(in.get(), nullptr);
-    uid_t uid = recorded ? recorded->uid : st.st_uid;
-    gid_t gid = recorded ? recorded->gid : st.st_gid;
-    KILN_TRY(change_owner(out.get(), nullptr, uid, gid, st.st_mode, layer.display(to)));
-    if (::fchmod(out.get(), st.st_mode & 07777) != 0) return fail_errno(str_cat("chmod ", layer.display(to)));
-    KILN_ASSIGN(auto xattrs, read_xattrs(in.get(), source.display(from)));
-    for (const auto& [name, value] : xattrs) {
-        if (is_host_private_xattr(name)) continue;
-        if (::fsetxattr(out.get(), name.c_str(), value.data(), value.size(), 0) != 0)
-            log_warn("cannot copy the extended attribute ", name, " to ", layer.display(to), ": ", std::strerror(errno));
-    }
-    struct timespec times[2] = {st.st_atim, st.st_mtim};
-    if (::futimens(out.get(), times) != 0) return fail_errno(str_cat("set times of ", layer.display(to)));
-    return {};
-}
-
 }  // namespace
-
-Status copy_from_lower_layers(const RootFs& layer, const std::vector<LowerLayerLink>& links,
-                              const std::vector<std::string>& lowers, const std::string& layer_name) {
-    std::vector<RootFs> roots;
-    for (const std::string& lower : lowers) {
-        KILN_ASSIGN(RootFs root, RootFs::open(lower));
-        roots.push_back(std::move(root));
-    }
-    std::map<std::string, std::string> copies;  // target → the path that holds this layer's copy of it
-    for (const LowerLayerLink& link : links) {
-        if (auto copy = copies.find(link.target); copy != copies.end()) {
-            KILN_ASSIGN(auto from, layer.open_parent(copy->second));
-            KILN_ASSIGN(auto to, layer.open_parent(link.path));
-            if (::linkat(from.first.get(), from.second.c_str(), to.first.get(), to.second.c_str(), 0) != 0)
-                return fail_errno(str_cat("layer ", layer_name, ": link ", layer.display(link.path), " to ", layer.display(copy->second)));
-            continue;
-        }
-        const RootFs* source = nullptr;
-        for (const RootFs& root : roots) {
-            LowerVerdict verdict = lower_verdict(root, link.target);
-            if (verdict == LowerVerdict::has) source = &root;
-            if (verdict != LowerVerdict::silent) break;
-        }
-        if (!source)
-            return fail(str_cat("layer ", layer_name, ": the hardlink \"", link.path, "\" names \"", link.target,
-                                "\", which neither this layer nor an earlier one holds"));
-        KILN_TRY_CONTEXT(copy_lower_file(*source, link.target, layer, link.path),
-                         str_cat("layer ", layer_name, ": completing the hardlink \"", link.path, "\" to an earlier layer"));
-        copies.emplace(link.target, link.path);
-    }
-    return {};
-}
 
 Result<ExtractStats> apply_layer(const RootFs& root, Reader& tar, const ExtractOptions& options) {
     LayerApplier applier(root, tar, options);

@@ -53,11 +53,29 @@ struct ExtractOptions {
 };
 
 // WhiteoutFormat::overlay: a hardlink whose target an earlier layer holds. Overlay cannot link across layer
-// directories, so the link is completed by copy_from_lower_layers() once the layers below are in place. Both
-// paths are cleaned and relative to the root.
+// directories, so the link is completed by copy_from_lower_layers() (lower_stack.hpp) once the layers below are
+// in place. Both paths are cleaned and relative to the root.
 struct LowerLayerLink {
     std::string path;
     std::string target;
+};
+
+// WhiteoutFormat::overlay: what a layer directory takes for granted about the layers that will be stacked
+// below it. Applied to a rootfs, a layer's entries go through the symlinks that lower layers made (as Docker
+// and containerd apply them), its whiteouts delete through them, and a whiteout in a directory that does not
+// exist deletes nothing; a layer directory cannot do any of that. Where the stack below breaks one of these,
+// the layer must be applied through a mount of that stack instead (lower_stack.hpp).
+struct LowerAssumptions {
+    // Paths the layer took to be made of directories: the parents it made for its entries without entries of
+    // their own, and the parents of hardlink targets it left to the layers below. Each component is a
+    // directory, or nothing, below: not a symlink or a file, which applying the layer would go through or fail
+    // on.
+    std::vector<std::string> directory_paths;
+    // Directories the layer deletes in (whiteouts, opaque markers) and does not make: each is a directory below.
+    std::vector<std::string> deleting_in;
+    // The layer wrote through a symlink of its own to a directory only the layers below may hold, or there were
+    // too many of the above to record: only applying it through the stack tells what it means.
+    bool needs_stack = false;
 };
 
 struct ExtractStats {
@@ -66,18 +84,12 @@ struct ExtractStats {
     std::uint64_t whiteouts = 0;        // ".wh." entries and opaque markers applied
     std::uint64_t skipped_devices = 0;  // device nodes left out because mknod is not permitted
     std::vector<LowerLayerLink> lower_layer_links;  // WhiteoutFormat::overlay only
+    LowerAssumptions lower_assumptions;             // WhiteoutFormat::overlay only
 };
 
 // Reads the tar stream `tar` to its end and applies every entry to `root`. An error names the layer and,
 // where one is to blame, the entry; the rootfs may then be partly updated (callers discard it). Directories
 // get their mode and times after all of the layer's entries are in place.
 Result<ExtractStats> apply_layer(const RootFs& root, Reader& tar, const ExtractOptions& options);
-
-// Completes the hardlinks of an overlay-format layer directory `layer` into earlier layers: each target is
-// copied (content, mode, owner, extended attributes, mtime) from the topmost of `lowers` (the layer directories
-// below, topmost first) that has it, unless a whiteout or an opaque directory above hides it; links of one
-// layer to the same target share the copy. A target that none of them has is an error naming it.
-Status copy_from_lower_layers(const RootFs& layer, const std::vector<LowerLayerLink>& links,
-                              const std::vector<std::string>& lowers, const std::string& layer_name);
 
 }  // namespace kiln

@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "layers/apply_image.hpp"
+#include "layers/lower_stack.hpp"
 #include "common/files.hpp"
 #include "common/parallel.hpp"
 #include "common/log.hpp"
@@ -30,15 +31,44 @@ std::shared_ptr<LayerDirectories::Slot> LayerDirectories::slot_for(const std::st
     return entry;
 }
 
-Status LayerDirectories::link_lower_layers(const Layer& layer, const std::vector<std::string>& lowers) {
-    std::string hex = layer.diff_id().encoded();
-    std::shared_ptr<Slot> slot = slot_for(hex);
+Result<std::string> LayerDirectories::stacked_on(const Layer& layer, const std::vector<std::string>& lowers,
+                                                 OwnershipFailure ownership_failure) {
+    std::shared_ptr<Slot> slot = slot_for(layer.diff_id().encoded());
     std::lock_guard lock(slot->mutex);
-    if (slot->links.empty()) return {};
-    KILN_ASSIGN(RootFs root, RootFs::open(slot->directory));
-    KILN_TRY(copy_from_lower_layers(root, slot->links, lowers, layer.descriptor().digest.str()));
-    slot->links.clear();
-    return {};
+    if (!slot->done) return fail(str_cat("internal error: layer ", layer.descriptor().digest.str(), " stacked before it was extracted"));
+    KILN_ASSIGN(bool keeps, lower_stack_keeps(slot->assumptions, lowers));
+    if (!keeps) return apply_over(*slot, layer, lowers, ownership_failure);
+    if (!slot->links.empty()) {
+        KILN_ASSIGN(RootFs root, RootFs::open(slot->directory));
+        KILN_TRY(copy_from_lower_layers(root, slot->links, lowers, layer.descriptor().digest.str()));
+        slot->links.clear();
+    }
+    return slot->directory;
+}
+
+Result<std::string> LayerDirectories::apply_over(Slot& slot, const Layer& layer, const std::vector<std::string>& lowers,
+                                                 OwnershipFailure ownership_failure) {
+    std::string key = join(lowers, "\n");
+    if (auto found = slot.applied.find(key); found != slot.applied.end()) return found->second;
+    log_debug("layer ", layer.descriptor().digest.short_str(),
+              " goes through a symlink of the layers below it, or deletes in a directory they lack: applying it through them");
+    std::string base = str_cat(m_root, "/", layer.diff_id().encoded(), ".over-", slot.applied.size());
+    if (path_exists(base)) KILN_TRY(remove_tree(base));
+    OverlayMountSpec spec{.lowers = lowers, .upper = base + "/upper", .work = base + "/work"};
+    if (spec.lowers.empty()) spec.lowers.push_back(base + "/empty");  // overlay needs a lower
+    for (const std::string& dir : {spec.lowers.back(), spec.upper, base + "/mnt"}) KILN_TRY(make_directories(dir, 0755));
+    KILN_TRY(make_directories(spec.work, 0700));
+    Status applied = [&]() -> Status {
+        KILN_ASSIGN(MountGuard mount, mount_overlay(spec, base + "/mnt"));
+        KILN_ASSIGN(RootFs root, RootFs::open(base + "/mnt"));
+        KILN_TRY(extract_layer(layer, root, ownership_failure));
+        return mount.unmount();
+    }();
+    // Overlay leaves its work directory's "work" at mode 000; the work dir's removal must get through.
+    ::chmod((spec.work + "/work").c_str(), 0700);
+    KILN_TRY_CONTEXT(applied, str_cat("applying layer ", layer.descriptor().digest.str(), " through the layers below it"));
+    slot.applied.emplace(std::move(key), spec.upper);
+    return spec.upper;
 }
 
 Result<ExtractStats> LayerDirectories::extract_into(const std::string& root, const Layer& layer,
@@ -62,12 +92,12 @@ Result<ExtractStats> LayerDirectories::extract_into(const std::string& root, con
     return stats;
 }
 
-Result<std::string> LayerDirectories::directory_for(const Layer& layer, OwnershipFailure ownership_failure) {
+Status LayerDirectories::extract(const Layer& layer, OwnershipFailure ownership_failure) {
     std::string hex = layer.diff_id().encoded();
     std::shared_ptr<Slot> slot = slot_for(hex);
     // One stage extracts; another that wants the same layer waits for it here.
     std::lock_guard lock(slot->mutex);
-    if (slot->done) return slot->directory;
+    if (slot->done) return {};
     std::optional<ExtractStats> stats;
     if (!m_memory_root.empty() && !m_memory_full) {
         auto in_memory = extract_into(m_memory_root, layer, ownership_failure);
@@ -94,8 +124,9 @@ Result<std::string> LayerDirectories::directory_for(const Layer& layer, Ownershi
         slot->directory = str_cat(m_root, "/", hex);
     }
     slot->links = std::move(stats->lower_layer_links);
+    slot->assumptions = std::move(stats->lower_assumptions);
     slot->done = true;
-    return slot->directory;
+    return {};
 }
 
 Result<std::unique_ptr<StageOverlay>> StageOverlay::mount(std::string stage_dir,
@@ -240,8 +271,8 @@ public:
     Status apply_layer(const Layer& layer) override {
         if (m_policy.single_snapshot)
             return fail("applying an existing layer is not supported with --single-snapshot and the overlay snapshotter");
-        KILN_ASSIGN(std::string directory, m_layers.directory_for(layer, m_policy.ownership));
-        KILN_TRY(m_layers.link_lower_layers(layer, m_overlay->spec().lowers));
+        KILN_TRY(m_layers.extract(layer, m_policy.ownership));
+        KILN_ASSIGN(std::string directory, m_layers.stacked_on(layer, m_overlay->spec().lowers, m_policy.ownership));
         return remount([&] { return m_overlay->push_lower(directory); });
     }
 
@@ -286,19 +317,17 @@ Result<std::vector<std::string>> OverlaySnapshotter::layer_directories_of(const 
                                                                           const std::vector<std::string>& below) {
     // Each layer has a directory of its own, so they are fetched and extracted side by side; the stack is
     // topmost first.
-    std::vector<std::string> directories(layers.size());
-    KILN_TRY(run_bounded(layers.size(), k_concurrent_extractions, [&](size_t i) -> Status {
-        KILN_ASSIGN(directories[i], m_layers.directory_for(*layers[i], m_policy.ownership));
-        return {};
-    }));
-    // Hardlinks into earlier layers need those layers in place: completed bottom to top.
+    KILN_TRY(run_bounded(layers.size(), k_concurrent_extractions,
+                         [&](size_t i) { return m_layers.extract(*layers[i], m_policy.ownership); }));
+    // What a layer means depends on the layers below it (hardlinks into them, symlinks it goes through):
+    // placed bottom to top.
     std::vector<std::string> stack = below;
-    for (size_t i = 0; i < layers.size(); ++i) {
+    for (const LayerPtr& layer : layers) {
+        KILN_ASSIGN(std::string directory, m_layers.stacked_on(*layer, stack, m_policy.ownership));
         // An opaque marker at a layer's root hides everything below it, as the walk's extraction applies it;
         // overlayfs ignores the opaque attribute on a layer's root, so the layers below leave the stack.
-        if (root_is_opaque(directories[i])) stack.clear();
-        KILN_TRY(m_layers.link_lower_layers(*layers[i], stack));
-        stack.insert(stack.begin(), directories[i]);
+        if (root_is_opaque(directory)) stack.clear();
+        stack.insert(stack.begin(), directory);
     }
     return stack;
 }

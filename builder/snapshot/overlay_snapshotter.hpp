@@ -30,21 +30,30 @@ class LayerDirectories {
 public:
     explicit LayerDirectories(std::string root, std::string memory_root = {})
         : m_root(std::move(root)), m_memory_root(std::move(memory_root)) {}
-    // The directory of `layer`, extracting it first if no stage has. Layers may be extracted side by side;
-    // link_lower_layers() then completes each, bottom to top.
-    Result<std::string> directory_for(const Layer& layer, OwnershipFailure ownership_failure);
-    // Copies into `layer`'s directory what its hardlinks into earlier layers name, from `lowers` (the
-    // directories below it, topmost first); done once, by whichever stage asks first.
-    Status link_lower_layers(const Layer& layer, const std::vector<std::string>& lowers);
+    // Extracts `layer` into a directory of its own, if no stage has. Layers may be extracted side by side;
+    // stacked_on() then places each, bottom to top.
+    Status extract(const Layer& layer, OwnershipFailure ownership_failure);
+    // The directory that gives `layer` (extracted) its meaning on top of `lowers` (the directories below it,
+    // topmost first). Usually its own directory, whose hardlinks into earlier layers are completed from
+    // `lowers` by whichever stage asks first. Where the layer goes through what `lowers` hold (a symlink to
+    // a directory) or deletes in a directory they lack, its own directory cannot say that: the layer is applied
+    // through a mount of `lowers`, once per stack, and the mount's upper directory is the answer.
+    Result<std::string> stacked_on(const Layer& layer, const std::vector<std::string>& lowers,
+                                   OwnershipFailure ownership_failure);
 
 private:
     struct Slot {
         std::mutex mutex;
         bool done = false;
         std::string directory;  // where it was extracted, once done
-        std::vector<LowerLayerLink> links;  // until link_lower_layers() completes them
+        std::vector<LowerLayerLink> links;  // until stacked_on() completes them
+        LowerAssumptions assumptions;
+        std::map<std::string, std::string> applied;  // lowers, joined by '\n' → the upper of the layer over them
     };
     std::shared_ptr<Slot> slot_for(const std::string& hex);
+    // Applies `layer` through an overlay of `lowers` with a fresh upper, which it returns.
+    Result<std::string> apply_over(Slot& slot, const Layer& layer, const std::vector<std::string>& lowers,
+                                   OwnershipFailure ownership_failure);
     // Extracts `layer` into <root>/<hex>, through a partial directory; returns the stats.
     Result<ExtractStats> extract_into(const std::string& root, const Layer& layer, OwnershipFailure ownership_failure);
     std::string m_root;

@@ -160,33 +160,67 @@ TEST_F(SnapshotterTest, WalkFlagSkipsTheOverlayProbe) {
     EXPECT_TRUE(contains(run.output, "snapshotter: walk (--snapshotter=walk)")) << run.output;
 }
 
-// Base layers that delete: each is stacked on the busybox base and flattened (COPY --from of the whole
-// stage), and the two snapshotters must give the same tree. An opaque marker at a layer's root was applied by
-// the walk (everything below gone, /bin included) and ignored by overlay.
-TEST_F(SnapshotterTest, DeletingBaseLayersFlattenTheSameUnderBothSnapshotters) {
+// Base layers that delete, or that write through a symlink a lower layer made: each case's layers are stacked
+// on the busybox base and flattened (COPY --from of the whole stage), and the two snapshotters must give the
+// same tree, or fail with the same error. An opaque marker at a layer's root was applied by the walk
+// (everything below gone, /bin included) and ignored by overlay; an entry under a lower layer's symlink to a
+// directory went through it under the walk, as Docker and containerd apply it, and replaced it under overlay.
+TEST_F(SnapshotterTest, HostileBaseLayersFlattenTheSameUnderBothSnapshotters) {
     if (auto why = overlay_unavailable()) GTEST_SKIP() << *why;
-    const std::pair<const char*, TestTar> cases[] = {
-        {"opaque-root", TestTar().file(".wh..wh..opq", "").file("only", "kept\n")},
-        {"opaque-dir", TestTar().dir("etc").file("etc/.wh..wh..opq", "").file("etc/new", "new\n")},
-        {"whiteout-dir", TestTar().file(".wh.bin", "")},
-        {"whiteout-then-file", TestTar().file(".wh.tmp", "").file("tmp", "now a file\n")},
+    struct Case {
+        const char* name;
+        std::vector<TestTar> layers;
+        const char* present = nullptr;  // a line the flattened tree must have (tree_listing())
+        const char* absent = nullptr;   // the start of a line it must not have
+        const char* error = nullptr;    // what both must fail with, if they must
     };
-    for (const auto& [name, layer] : cases) {
+    const Case cases[] = {
+        {"opaque-root", {TestTar().file(".wh..wh..opq", "").file("only", "kept\n")}, "./only f", "./bin "},
+        {"opaque-dir", {TestTar().dir("etc").file("etc/.wh..wh..opq", "").file("etc/new", "new\n")}, "./etc/new f", "./etc/passwd "},
+        {"whiteout-dir", {TestTar().file(".wh.bin", "")}, nullptr, "./bin "},
+        {"whiteout-then-file", {TestTar().file(".wh.tmp", "").file("tmp", "now a file\n")}, "./tmp f"},
+        {"whiteout-in-a-missing-dir", {TestTar().file("nowhere/.wh.x", "").file("opaque-nowhere/.wh..wh..opq", "")}, nullptr, "./nowhere"},
+        {"file-under-a-lower-symlink",
+         {TestTar().symlink("via", "/etc"), TestTar().file("via/new", "new\n").file("via/deeper/f", "f\n")}, "./etc/deeper/f f"},
+        {"file-under-a-symlink-of-its-own-layer", {TestTar().symlink("via", "etc").file("via/new", "new\n")}, "./etc/new f"},
+        {"directory-over-a-lower-symlink", {TestTar().symlink("via", "/etc"), TestTar().dir("via").file("via/f", "f\n")}, "./via/f f"},
+        {"whiteout-under-a-lower-symlink", {TestTar().symlink("via", "/etc"), TestTar().file("via/.wh.passwd", "")}, "./via l", "./etc/passwd "},
+        {"opaque-under-a-lower-symlink",
+         {TestTar().symlink("via", "/etc"),
+          TestTar().file("via/.wh..wh..opq", "").file("via/kept", "kept\n")}, "./etc/kept f", "./etc/passwd "},
+        {"hardlink-through-a-lower-symlink", {TestTar().symlink("via", "/etc"), TestTar().hardlink("linked", "via/passwd")}, "./linked f"},
+        {"file-under-a-dangling-lower-symlink",
+         {TestTar().symlink("via", "/nowhere"), TestTar().file("via/f", "f\n")},
+         nullptr, nullptr, "its parent \"via\" is a symlink to \"/nowhere\", which leads to no directory inside the root"},
+        {"file-under-a-lower-file", {TestTar().file("plain", "x\n"), TestTar().file("plain/f", "f\n")}, nullptr, nullptr, "Not a directory"},
+    };
+    for (const Case& c : cases) {
         std::vector<std::string> layers = base_layers();
-        layers.push_back(layer.bytes());
-        std::string layout = case_path(str_cat("image-", name));
+        for (const TestTar& layer : c.layers) layers.push_back(layer.bytes());
+        std::string layout = case_path(str_cat("image-", c.name));
         auto image = write_test_image(layout, "latest", layers);
         ASSERT_TRUE(image) << image.error().message();
         std::string listings[2];
         for (int i = 0; i < 2; ++i) {
-            build_ok("FROM deleting AS d\nFROM scratch\nCOPY --from=d / /\n",
-                     {"--reproducible", i == 0 ? "--snapshotter=walk" : "--snapshotter=overlay", "--build-context",
-                      "deleting=oci-layout://" + layout});
+            const char* snapshotter = i == 0 ? "--snapshotter=walk" : "--snapshotter=overlay";
+            std::vector<std::string> args = {"--reproducible", snapshotter, "--build-context",
+                                             "deleting=oci-layout://" + layout};
+            const std::string dockerfile = "FROM deleting AS d\nFROM scratch\nCOPY --from=d / /\n";
+            if (c.error) {
+                KilnRun run = build(dockerfile, args);
+                EXPECT_NE(run.exit_code, 0) << c.name << " " << snapshotter << ":\n" << run.output;
+                EXPECT_TRUE(contains(run.output, c.error)) << c.name << " " << snapshotter << ":\n" << run.output;
+                continue;
+            }
+            build_ok(dockerfile, args);
             listings[i] = tree_listing();
         }
-        EXPECT_EQ(listings[1], listings[0]) << name << ": overlay (left) and walk (right) differ";
-        if (std::string(name) == "opaque-root") {
-            EXPECT_EQ(listings[0].find("./bin"), std::string::npos) << listings[0];
+        EXPECT_EQ(listings[1], listings[0]) << c.name << ": overlay (left) and walk (right) differ";
+        if (c.present) {
+            EXPECT_TRUE(contains(listings[0], c.present)) << c.name << ":\n" << listings[0];
+        }
+        if (c.absent) {
+            EXPECT_FALSE(contains(listings[0], str_cat("\n", c.absent))) << c.name << ":\n" << listings[0];
         }
     }
 }
