@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -17,10 +16,9 @@
 
 #include "common/files.hpp"
 #include "common/log.hpp"
+#include "common/process.hpp"
 #include "common/strings.hpp"
 #include "common/temp_dir.hpp"
-
-extern char** environ;
 
 namespace kiln {
 namespace {
@@ -50,31 +48,9 @@ bool process_exists(pid_t pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno
 // Starts `kiln internal-remove-work-dir path`, detached: a session of its own, stdio on /dev/null (a caller
 // collecting kiln's output must not wait for it), default signal handling. False if it could not start.
 bool spawn_remover(const std::string& path) {
-    posix_spawn_file_actions_t actions;
-    posix_spawnattr_t attributes;
-    if (::posix_spawn_file_actions_init(&actions) != 0) return false;
-    if (::posix_spawnattr_init(&attributes) != 0) {
-        ::posix_spawn_file_actions_destroy(&actions);
-        return false;
-    }
-    for (int fd : {0, 1, 2})
-        ::posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0);
-    sigset_t none;
-    sigset_t defaults;
-    ::sigemptyset(&none);
-    ::sigfillset(&defaults);
-    ::posix_spawnattr_setsigmask(&attributes, &none);
-    ::posix_spawnattr_setsigdefault(&attributes, &defaults);
-    ::posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    std::string program = "kiln";
-    std::string command = k_remove_work_dir_command;
-    std::string argument = path;
-    char* argv[] = {program.data(), command.data(), argument.data(), nullptr};
-    pid_t pid = 0;
-    int rc = ::posix_spawn(&pid, "/proc/self/exe", &actions, &attributes, argv, environ);
-    ::posix_spawn_file_actions_destroy(&actions);
-    ::posix_spawnattr_destroy(&attributes);
-    return rc == 0;
+    return spawn_child({"kiln", k_remove_work_dir_command, path},
+                       {.path = "/proc/self/exe", .new_session = true, .default_signals = true})
+        .has_value();
 }
 
 // A mountinfo path field, whose space, tab, newline and backslash the kernel writes as \ooo octal escapes.

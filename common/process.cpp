@@ -131,30 +131,62 @@ int exit_code_from_wait_status(int status) {
     return 255;
 }
 
+Result<pid_t> spawn_child(const std::vector<std::string>& argv, const SpawnOptions& options) {
+    if (argv.empty()) return fail("spawn_child: empty command");
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attributes;
+    if (int rc = ::posix_spawn_file_actions_init(&actions); rc != 0) return fail_errno("posix_spawn_file_actions_init", rc);
+    if (int rc = ::posix_spawnattr_init(&attributes); rc != 0) {
+        ::posix_spawn_file_actions_destroy(&actions);
+        return fail_errno("posix_spawnattr_init", rc);
+    }
+    for (int fd : {0, 1, 2}) {
+        bool given = std::any_of(options.descriptors.begin(), options.descriptors.end(),
+                                 [&](const auto& pair) { return pair.first == fd; });
+        if (!given) ::posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0);
+    }
+    for (const auto& [child_fd, caller_fd] : options.descriptors)
+        ::posix_spawn_file_actions_adddup2(&actions, caller_fd, child_fd);
+    if (!options.working_directory.empty())
+        ::posix_spawn_file_actions_addchdir_np(&actions, options.working_directory.c_str());
+    sigset_t none;
+    sigset_t every;
+    ::sigemptyset(&none);
+    ::sigfillset(&every);
+    ::posix_spawnattr_setsigmask(&attributes, &none);
+    short flags = POSIX_SPAWN_SETSIGMASK;
+    if (options.default_signals) {
+        ::posix_spawnattr_setsigdefault(&attributes, &every);
+        flags |= POSIX_SPAWN_SETSIGDEF;
+    }
+    if (options.new_session) flags |= POSIX_SPAWN_SETSID;
+    ::posix_spawnattr_setflags(&attributes, flags);
+    std::vector<char*> args = to_c_strings(argv);
+    std::vector<char*> env = to_c_strings(options.environment);
+    char** environment = options.environment.empty() ? environ : env.data();
+    pid_t pid = 0;
+    int rc = options.path.empty()
+                 ? ::posix_spawnp(&pid, argv[0].c_str(), &actions, &attributes, args.data(), environment)
+                 : ::posix_spawn(&pid, options.path.c_str(), &actions, &attributes, args.data(), environment);
+    ::posix_spawn_file_actions_destroy(&actions);
+    ::posix_spawnattr_destroy(&attributes);
+    if (rc != 0) return fail_errno(str_cat("start ", argv[0]), rc);
+    return pid;
+}
+
 Result<ProcessResult> run_process(const std::vector<std::string>& argv, const ProcessOptions& options) {
     if (argv.empty()) return fail("run_process: empty command");
     KILN_ASSIGN(auto stdin_pipe, make_pipe());
     KILN_ASSIGN(auto stdout_pipe, make_pipe());
     KILN_ASSIGN(auto stderr_pipe, make_pipe());
 
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    if (options.stdin_bytes.empty())
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    else
-        posix_spawn_file_actions_adddup2(&actions, stdin_pipe.first.get(), 0);
-    if (options.capture_stdout) posix_spawn_file_actions_adddup2(&actions, stdout_pipe.second.get(), 1);
-    if (options.capture_stderr) posix_spawn_file_actions_adddup2(&actions, stderr_pipe.second.get(), 2);
-    if (!options.working_directory.empty())
-        posix_spawn_file_actions_addchdir_np(&actions, options.working_directory.c_str());
-
-    std::vector<char*> args = to_c_strings(argv);
-    std::vector<char*> env = to_c_strings(options.environment);
-    pid_t pid = 0;
-    int rc = ::posix_spawnp(&pid, argv[0].c_str(), &actions, nullptr, args.data(),
-                            options.environment.empty() ? environ : env.data());
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) return fail_errno(str_cat("start ", argv[0]), rc);
+    SpawnOptions spawn{.environment = options.environment, .working_directory = options.working_directory};
+    if (!options.stdin_bytes.empty()) spawn.descriptors.emplace_back(0, stdin_pipe.first.get());
+    if (options.capture_stdout) spawn.descriptors.emplace_back(1, stdout_pipe.second.get());
+    else spawn.descriptors.emplace_back(1, 1);
+    if (options.capture_stderr) spawn.descriptors.emplace_back(2, stderr_pipe.second.get());
+    else spawn.descriptors.emplace_back(2, 2);
+    KILN_ASSIGN(pid_t pid, spawn_child(argv, spawn));
     ChildGuard child(pid);
     using Clock = std::chrono::steady_clock;
     const Clock::time_point deadline = Clock::now() + options.timeout;

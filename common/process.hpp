@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstddef>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/error.hpp"
@@ -36,6 +37,27 @@ struct ProcessResult {
 // Runs argv[0] (searched in PATH) to completion. Failing to start it, or overrunning a bound, is an error; a
 // non-zero exit is not. A child that exits without reading its stdin does not raise SIGPIPE in the caller.
 Result<ProcessResult> run_process(const std::vector<std::string>& argv, const ProcessOptions& options = {});
+
+// How spawn_child() starts a child that its caller then watches and reaps.
+struct SpawnOptions {
+    // The program file; empty searches argv[0] in PATH.
+    std::string path;
+    // Descriptors the child gets: {descriptor in the child, descriptor of the caller}. Standard ones that are
+    // not listed are /dev/null.
+    std::vector<std::pair<int, int>> descriptors;
+    // Replaces the environment when non-empty ("K=V" entries).
+    std::vector<std::string> environment;
+    // Working directory of the child; empty keeps the caller's.
+    std::string working_directory;
+    // A session of its own: kiln's terminal and process group signals do not reach it.
+    bool new_session = false;
+    // Every signal back to its default action, ignored ones included.
+    bool default_signals = false;
+};
+
+// Starts `argv` and returns its pid. Its signal mask is empty whatever the calling thread blocks (kiln blocks
+// SIGTERM and SIGINT everywhere but its cancellation thread). The error names argv[0].
+Result<pid_t> spawn_child(const std::vector<std::string>& argv, const SpawnOptions& options = {});
 
 // Decodes a waitpid() status into an exit code (128 + signal for a signal).
 int exit_code_from_wait_status(int status);

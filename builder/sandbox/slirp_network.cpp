@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,9 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/process.hpp"
 #include "common/strings.hpp"
-
-extern char** environ;
 
 namespace kiln {
 namespace {
@@ -71,35 +69,16 @@ Result<SlirpNetwork> SlirpNetwork::start(pid_t pid) {
     KILN_ASSIGN(auto ready, make_pipe());
     KILN_ASSIGN(auto exit, make_pipe());
     KILN_ASSIGN(auto errors, make_pipe());
-    posix_spawn_file_actions_t actions;
-    posix_spawnattr_t attributes;
-    if (::posix_spawn_file_actions_init(&actions) != 0) return fail("posix_spawn_file_actions_init");
-    if (::posix_spawnattr_init(&attributes) != 0) {
-        ::posix_spawn_file_actions_destroy(&actions);
-        return fail("posix_spawnattr_init");
-    }
-    ::posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    ::posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-    ::posix_spawn_file_actions_adddup2(&actions, errors.second.get(), 2);
-    ::posix_spawn_file_actions_adddup2(&actions, ready.second.get(), k_child_ready_fd);
-    ::posix_spawn_file_actions_adddup2(&actions, exit.first.get(), k_child_exit_fd);
-    sigset_t none;
-    ::sigemptyset(&none);
-    ::posix_spawnattr_setsigmask(&attributes, &none);
-    ::posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK);
-    std::vector<std::string> args = {"slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback",
-                                     "--enable-seccomp", str_cat("--ready-fd=", k_child_ready_fd),
-                                     str_cat("--exit-fd=", k_child_exit_fd), str_cat(pid), "tap0"};
-    std::vector<char*> argv;
-    for (std::string& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    pid_t child = -1;
-    int spawned = ::posix_spawnp(&child, "slirp4netns", &actions, &attributes, argv.data(), environ);
-    ::posix_spawn_file_actions_destroy(&actions);
-    ::posix_spawnattr_destroy(&attributes);
-    if (spawned != 0)
-        return fail(Error::from_errno("starting slirp4netns for --run-network=private (Debian's package slirp4netns)",
-                                      spawned));
+    // kiln's own signal dispositions stay: slirp4netns has always run with SIGPIPE ignored under kiln.
+    SpawnOptions options{.descriptors = {{2, errors.second.get()},
+                                         {k_child_ready_fd, ready.second.get()},
+                                         {k_child_exit_fd, exit.first.get()}}};
+    auto child = spawn_child({"slirp4netns", "--configure", "--mtu=65520", "--disable-host-loopback",
+                              "--enable-seccomp", str_cat("--ready-fd=", k_child_ready_fd),
+                              str_cat("--exit-fd=", k_child_exit_fd), str_cat(pid), "tap0"},
+                             options);
+    if (!child)
+        return fail(str_cat(child.error().message(), " for --run-network=private (Debian's package slirp4netns)"));
     ready.second.reset();
     exit.first.reset();
     errors.second.reset();
@@ -109,8 +88,8 @@ Result<SlirpNetwork> SlirpNetwork::start(pid_t pid) {
     while ((polled = ::poll(&wait, 1, k_ready_timeout_ms)) < 0 && errno == EINTR) {
     }
     char byte = 0;
-    if (polled > 0 && ::read(ready.first.get(), &byte, 1) == 1) return SlirpNetwork(child, std::move(exit.second));
-    stop(child);
+    if (polled > 0 && ::read(ready.first.get(), &byte, 1) == 1) return SlirpNetwork(*child, std::move(exit.second));
+    stop(*child);
     std::string said = drain(errors.first.get());
     return fail(str_cat("slirp4netns did not configure the RUN's network",
                         polled == 0 ? str_cat(" within ", k_ready_timeout_ms / 1000, " s") : std::string(),

@@ -1,9 +1,16 @@
 #include "common/process.hpp"
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <string>
+
+#include "common/fd.hpp"
+#include "common/strings.hpp"
 
 namespace kiln {
 namespace {
@@ -80,6 +87,44 @@ TEST(RunProcess, ChildIgnoringItsStdinDoesNotRaiseSigpipe) {
     auto result = run_process({"true"}, options);
     ASSERT_TRUE(result) << result.error().message();
     EXPECT_EQ(result->exit_code, 0);
+}
+
+// kiln blocks SIGTERM and SIGINT on every thread but the one that waits for them; a helper must not inherit
+// that, or it could not be stopped.
+TEST(RunProcess, TheChildBlocksNoSignalWhateverTheCallerBlocks) {
+    sigset_t blocked;
+    sigset_t before;
+    ::sigemptyset(&blocked);
+    ::sigaddset(&blocked, SIGTERM);
+    ::sigaddset(&blocked, SIGINT);
+    ASSERT_EQ(::pthread_sigmask(SIG_BLOCK, &blocked, &before), 0);
+    auto result = run_process({"sh", "-c", "grep SigBlk /proc/self/status"});
+    ::pthread_sigmask(SIG_SETMASK, &before, nullptr);
+    ASSERT_TRUE(result) << result.error().message();
+    EXPECT_EQ(result->stdout_bytes, "SigBlk:\t0000000000000000\n");
+}
+
+TEST(SpawnChild, HandsOverTheGivenDescriptorsInANewSession) {
+    auto pipe = make_pipe();
+    ASSERT_TRUE(pipe) << pipe.error().message();
+    auto pid = spawn_child({"sh", "-c", "echo \"$(cut -d' ' -f6 /proc/$$/stat) $$\" >&5"},
+                           {.path = "/bin/sh", .descriptors = {{5, pipe->second.get()}}, .new_session = true});
+    ASSERT_TRUE(pid) << pid.error().message();
+    pipe->second.reset();
+    std::string said;
+    char buffer[64];
+    ssize_t n = 0;
+    while ((n = ::read(pipe->first.get(), buffer, sizeof buffer)) > 0) said.append(buffer, static_cast<size_t>(n));
+    int status = 0;
+    ASSERT_EQ(::waitpid(*pid, &status, 0), *pid);
+    EXPECT_EQ(exit_code_from_wait_status(status), 0);
+    EXPECT_EQ(said, str_cat(*pid, " ", *pid, "\n")) << "the child leads a session of its own";
+}
+
+TEST(SpawnChild, AProgramThatCannotStartIsAnErrorNamingIt) {
+    auto pid = spawn_child({"kiln-no-such-program"});
+    ASSERT_FALSE(pid);
+    EXPECT_NE(pid.error().message().find("kiln-no-such-program"), std::string::npos) << pid.error().message();
 }
 
 }  // namespace
