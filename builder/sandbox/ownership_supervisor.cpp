@@ -1,6 +1,5 @@
 #include "builder/sandbox/ownership_supervisor.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
@@ -13,15 +12,16 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <climits>
 #include <cstring>
 #include <optional>
 #include <unordered_map>
 #include <vector>
 
 #include "builder/sandbox/pretended_ids.hpp"
+#include "builder/sandbox/seccomp_caller.hpp"
 #include "common/files.hpp"
 #include "common/log.hpp"
+#include "common/proc_files.hpp"
 #include "common/strings.hpp"
 #include "layers/file_metadata.hpp"
 
@@ -50,166 +50,6 @@ Answer done() { return {.sent = true}; }
 Answer result(int err) { return err == 0 ? value(0) : error(err); }
 
 int errno_of(const Error& failure) { return failure.errno_value() ? failure.errno_value() : EIO; }
-
-// The "Name:\tvalue" line of a /proc/PID/status text.
-std::optional<std::string> status_field(std::string_view status, std::string_view name) {
-    for (const std::string& line : split(status, '\n'))
-        if (line.size() > name.size() && line.starts_with(name) && line[name.size()] == ':')
-            return std::string(trim(std::string_view(line).substr(name.size() + 1)));
-    return std::nullopt;
-}
-
-std::optional<pid_t> status_pid(std::string_view status, std::string_view name) {
-    std::optional<std::string> field = status_field(status, name);
-    std::uint64_t number = 0;
-    if (!field || !parse_uint64(*field, number)) return std::nullopt;
-    return static_cast<pid_t>(number);
-}
-
-// A small file below a /proc/PID directory, read whole.
-std::optional<std::string> read_proc_file(int proc_dir, const char* name) {
-    UniqueFd fd(::openat(proc_dir, name, O_RDONLY | O_CLOEXEC));
-    if (!fd) return std::nullopt;
-    std::string text;
-    char buffer[4096];
-    while (text.size() < (1 << 20)) {
-        ssize_t got = ::read(fd.get(), buffer, sizeof buffer);
-        if (got < 0 && errno == EINTR) continue;
-        if (got <= 0) break;
-        text.append(buffer, static_cast<size_t>(got));
-    }
-    return text;
-}
-
-std::optional<std::string> read_proc_link(int proc_dir, const std::string& name) {
-    char target[PATH_MAX + 1];
-    ssize_t size = ::readlinkat(proc_dir, name.c_str(), target, PATH_MAX);
-    if (size < 0) return std::nullopt;
-    return std::string(target, static_cast<size_t>(size));
-}
-
-// When the thread whose /proc directory is `proc_dir` started (field 22 of its stat, in clock ticks since
-// boot); 0 when it is gone.
-std::uint64_t start_time(int proc_dir) {
-    std::optional<std::string> stat = read_proc_file(proc_dir, "stat");
-    if (!stat) return 0;
-    size_t end_of_name = stat->rfind(')');  // the command name may hold spaces and parentheses
-    if (end_of_name == std::string::npos || end_of_name + 2 > stat->size()) return 0;
-    std::vector<std::string> fields = split(std::string_view(*stat).substr(end_of_name + 2), ' ');
-    std::uint64_t start = 0;
-    return fields.size() > 19 && parse_uint64(fields[19], start) ? start : 0;
-}
-
-UniqueFd open_proc(pid_t pid) { return UniqueFd(::open(str_cat("/proc/", pid).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)); }
-
-std::uint64_t start_time_of(pid_t pid) {
-    UniqueFd proc = open_proc(pid);
-    return proc ? start_time(proc.get()) : 0;
-}
-
-// The process that made a notification, pinned: its /proc directory and memory were opened before the
-// notification was checked still valid, so a number reused by another process afterwards reaches neither.
-struct Caller {
-    const seccomp_notif& request;
-    pid_t pid;
-    UniqueFd proc;
-    UniqueFd memory;
-
-    std::uint64_t arg(int i) const { return request.data.args[i]; }
-    std::uint32_t id(int i) const { return static_cast<std::uint32_t>(arg(i)); }
-    int fd(int i) const { return static_cast<int>(static_cast<std::int32_t>(arg(i))); }
-
-    bool read(std::uint64_t address, void* out, size_t size) const {
-        return ::pread(memory.get(), out, size, static_cast<off_t>(address)) == static_cast<ssize_t>(size);
-    }
-    bool write(std::uint64_t address, const void* in, size_t size) const {
-        return ::pwrite(memory.get(), in, size, static_cast<off_t>(address)) == static_cast<ssize_t>(size);
-    }
-
-    // A NUL-terminated path in the caller's memory, read a page at a time (a later page may be unmapped).
-    Result<std::string> read_path(std::uint64_t address) const {
-        constexpr size_t page = 4096;
-        std::string text;
-        char buffer[page];
-        while (text.size() < PATH_MAX) {
-            size_t chunk = page - address % page;
-            ssize_t got = ::pread(memory.get(), buffer, chunk, static_cast<off_t>(address));
-            if (got <= 0) return fail(Error::from_errno("read the caller's path", EFAULT));
-            const char* end = static_cast<const char*>(std::memchr(buffer, '\0', static_cast<size_t>(got)));
-            if (end) return text.append(buffer, static_cast<size_t>(end - buffer));
-            text.append(buffer, static_cast<size_t>(got));
-            address += static_cast<std::uint64_t>(got);
-        }
-        return fail(Error::from_errno("read the caller's path", ENAMETOOLONG));
-    }
-
-    std::optional<mode_t> umask() const {
-        std::optional<std::string> status = read_proc_file(proc.get(), "status");
-        std::optional<std::string> field = status ? status_field(*status, "Umask") : std::nullopt;
-        if (!field || field->empty()) return std::nullopt;
-        mode_t mask = 0;
-        for (char c : *field) {
-            if (c < '0' || c > '7') return std::nullopt;
-            mask = static_cast<mode_t>(mask * 8 + static_cast<mode_t>(c - '0'));
-        }
-        return mask & 0777;
-    }
-
-    // The caller's descriptor `fd` (AT_FDCWD: its working directory), reopened O_PATH.
-    Result<UniqueFd> open_descriptor(int descriptor) const {
-        std::string name = descriptor == AT_FDCWD ? "cwd" : str_cat("fd/", descriptor);
-        UniqueFd opened(::openat(proc.get(), name.c_str(), O_PATH | O_CLOEXEC));
-        if (!opened) return fail(Error::from_errno(name, errno == ENOENT ? EBADF : errno));
-        return opened;
-    }
-
-    // `path` as the caller names it from `dirfd` (AT_FDCWD: its working directory): the absolute path in the
-    // caller's root. A working directory or dirfd outside that root, or deleted, has no such path.
-    Result<std::string> absolute_path(int dirfd, const std::string& path) const {
-        if (path.starts_with('/')) return path;
-        std::string link = dirfd == AT_FDCWD ? "cwd" : str_cat("fd/", dirfd);
-        // The links read as paths from the mount namespace's root; a chroot inside it is the caller's root.
-        std::optional<std::string> base = read_proc_link(proc.get(), link);
-        std::optional<std::string> root = read_proc_link(proc.get(), "root");
-        KILN_ASSIGN(UniqueFd directory, open_descriptor(dirfd));
-        struct stat st {};
-        if (!base || !root || !base->starts_with('/') || ::fstat(directory.get(), &st) != 0 || st.st_nlink == 0)
-            return fail(Error::from_errno(link, ENOENT));
-        if (*root != "/") {
-            if (*base != *root && !base->starts_with(*root + "/")) return fail(Error::from_errno(link, ENOENT));
-            base = base->substr(root->size());
-        }
-        return str_cat(*base, "/", path);
-    }
-
-    // `path` from `dirfd`, opened with `flags` and `mode` in the caller's root, which it cannot leave: "..",
-    // absolute paths and symlinks stop there, and magic links are refused.
-    Result<UniqueFd> open_in_root(int dirfd, const std::string& path, std::uint64_t flags, mode_t mode) const {
-        KILN_ASSIGN(std::string absolute, absolute_path(dirfd, path));
-        UniqueFd root(::openat(proc.get(), "root", O_PATH | O_DIRECTORY | O_CLOEXEC));
-        if (!root) return fail_errno("open the caller's root");
-        open_how how{};
-        how.flags = flags | O_CLOEXEC;
-        how.mode = (flags & O_CREAT) ? mode : 0;
-        how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-        long fd = -1;
-        do {
-            fd = ::syscall(SYS_openat2, root.get(), absolute.c_str(), &how, sizeof how);
-        } while (fd < 0 && errno == EAGAIN);  // a rename raced the lookup
-        if (fd < 0) return fail_errno(str_cat("openat2 ", absolute));
-        return UniqueFd(static_cast<int>(fd));
-    }
-
-    // The group a new entry in the directory of `path` gets when that directory is setgid: its own.
-    std::optional<gid_t> setgid_parent_group(int dirfd, const std::string& path) const {
-        std::string parent = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/') + 1);
-        auto directory = open_in_root(dirfd, parent.empty() ? "/" : parent, O_PATH | O_DIRECTORY, 0);
-        struct stat st {};
-        if (!directory || ::fstat(directory->get(), &st) != 0 || !(st.st_mode & S_ISGID)) return std::nullopt;
-        std::optional<OverrideStat> recorded = read_override_stat(directory->get(), nullptr);
-        return recorded ? recorded->gid : st.st_gid;
-    }
-};
 
 class Server {
 public:
@@ -331,7 +171,7 @@ private:
     // The ids of the calling thread: recorded, or those of the nearest ancestor (its thread group, then its
     // parent, and so on) that has some, which it inherited when it was made.
     PretendedIds& ids_of(const Caller& caller) {
-        std::uint64_t start = start_time(caller.proc.get());
+        std::uint64_t start = proc_start_time(caller.proc.get());
         if (auto found = m_threads.find(caller.pid); found != m_threads.end()) {
             if (found->second.start == start) return found->second.ids;
             m_threads.erase(found);  // an ended thread's number, now another's
@@ -362,7 +202,7 @@ private:
     PretendedIds* find_live(pid_t tid) {
         auto found = m_threads.find(tid);
         if (found == m_threads.end()) return nullptr;
-        if (found->second.start != start_time_of(tid)) {
+        if (found->second.start != proc_start_time_of(tid)) {
             m_threads.erase(found);
             return nullptr;
         }
@@ -381,7 +221,7 @@ private:
             for (const std::string& word : split(*children, ' ')) {
                 std::uint64_t child = 0;
                 if (!parse_uint64(word, child) || m_threads.contains(static_cast<pid_t>(child))) continue;
-                std::uint64_t start = start_time_of(static_cast<pid_t>(child));
+                std::uint64_t start = proc_start_time_of(static_cast<pid_t>(child));
                 if (start != 0) record(static_cast<pid_t>(child), ids, start);
             }
         }
@@ -401,7 +241,7 @@ private:
     // Forgets the threads that have ended, so that a step that makes many processes costs no more memory than
     // those alive at once.
     void prune() {
-        std::erase_if(m_threads, [](const auto& entry) { return entry.second.start != start_time_of(entry.first); });
+        std::erase_if(m_threads, [](const auto& entry) { return entry.second.start != proc_start_time_of(entry.first); });
         m_prune_at = std::max<size_t>(k_prune_floor, 2 * m_threads.size());
         m_group_bytes = group_bytes();
         m_group_bytes_at = std::max<size_t>(k_group_bytes_floor, 2 * m_group_bytes);
@@ -593,7 +433,7 @@ private:
 
     struct Thread {
         PretendedIds ids;
-        std::uint64_t start = 0;  // start_time(), which tells it from a later thread with its number
+        std::uint64_t start = 0;  // proc_start_time(), which tells it from a later thread with its number
     };
 
     int m_listener;

@@ -24,6 +24,7 @@
 #include "common/fd.hpp"
 #include "common/files.hpp"
 #include "common/log.hpp"
+#include "common/proc_files.hpp"
 #include "common/process.hpp"
 #include "common/strings.hpp"
 
@@ -61,13 +62,7 @@ int reexec_main(void* argument) {
     ::_exit(127);
 }
 
-bool no_new_privs() {
-    auto status = read_file("/proc/self/status");
-    if (!status) return false;
-    for (const std::string& line : split(*status, '\n'))
-        if (line.starts_with("NoNewPrivs:")) return trim(line.substr(11)) == "1";
-    return false;
-}
+bool no_new_privs() { return own_status_field("NoNewPrivs") == "1"; }
 
 // Runs newuidmap or newgidmap for `pid`: 0 → `own_id`, 1.. → the subordinate range. The reason on failure.
 std::optional<std::string> run_id_helper(const char* helper, pid_t pid, std::uint32_t own_id,
@@ -159,17 +154,12 @@ Result<int> wait_forwarding_signals(ClonedProcess& child, const BlockedSignals& 
 
 // The effective capability set, from /proc/self/status; nullopt where it cannot be read.
 std::optional<std::uint64_t> effective_capabilities() {
-    auto status = read_file("/proc/self/status");
-    if (!status) return std::nullopt;
-    for (const std::string& line : split(*status, '\n')) {
-        if (!line.starts_with("CapEff:")) continue;
-        std::string hex(trim(line.substr(7)));
-        char* end = nullptr;
-        std::uint64_t value = std::strtoull(hex.c_str(), &end, 16);
-        if (hex.empty() || *end != '\0') return std::nullopt;
-        return value;
-    }
-    return std::nullopt;
+    std::optional<std::string> hex = own_status_field("CapEff");
+    if (!hex || hex->empty()) return std::nullopt;
+    char* end = nullptr;
+    std::uint64_t value = std::strtoull(hex->c_str(), &end, 16);
+    if (*end != '\0') return std::nullopt;
+    return value;
 }
 
 // Why root in the host's user namespace builds inside one of its own, or nullopt. Without CAP_SETFCAP and
