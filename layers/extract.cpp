@@ -189,13 +189,13 @@ private:
             UniqueFd dir(openat_in_root(m_root.fd(), path, O_PATH | O_DIRECTORY | O_NOFOLLOW, 0));
             if (dir) m_overlay_opaque_directories.push_back(path);
         }
+        if (m_stats.lower_assumptions.needs_stack) return {};  // the directory is discarded
         for (const std::string& dir : m_overlay_opaque_directories) {
-            if (m_stats.lower_assumptions.needs_stack) return {};  // the directory is discarded
             KILN_ASSIGN(int parent_fd, parent_directory(dir));
             if (parent_fd == k_parent_below) return {};
             std::string path = str_cat("/proc/self/fd/", parent_fd);
-            if (::setxattr(path.c_str(), "user.overlay.opaque", "y", 1, 0) != 0)
-                return fail_errno(str_cat("set user.overlay.opaque on ", m_root.display(dir)));
+            if (::setxattr(path.c_str(), k_overlay_opaque_xattr, "y", 1, 0) != 0)
+                return fail_errno(str_cat("set ", k_overlay_opaque_xattr, " on ", m_root.display(dir)));
         }
         return {};
     }
@@ -267,7 +267,7 @@ private:
             if (!made) {
                 auto link = symlink_on_the_way(parent);
                 if (link && overlay_format()) {
-                    m_stats.lower_assumptions.needs_stack = true;
+                    leave_to_stack();
                     return k_parent_below;
                 }
                 if (link)
@@ -310,13 +310,18 @@ private:
     // WhiteoutFormat::overlay: counts `path` against the bytes the layer's assumptions may hold; past them,
     // the layer is left to the stack and nothing more is recorded.
     bool within_assumption_budget(const std::string& path) {
-        LowerAssumptions& assumed = m_stats.lower_assumptions;
-        if (assumed.needs_stack || path.empty()) return false;
+        if (m_stats.lower_assumptions.needs_stack || path.empty()) return false;
         m_assumption_bytes += path.size();
         if (m_assumption_bytes <= k_max_assumption_bytes) return true;
-        assumed = LowerAssumptions{.needs_stack = true};
-        m_deleting_in = {};
+        leave_to_stack();
         return false;
+    }
+
+    // WhiteoutFormat::overlay: only applying the layer through the stack below tells what it means; what was
+    // recorded of its assumptions no longer matters.
+    void leave_to_stack() {
+        m_stats.lower_assumptions = LowerAssumptions{.needs_stack = true};
+        m_deleting_in = {};
     }
 
     // WhiteoutFormat::overlay: records that the layer took each component of `path` to be a directory, or
@@ -461,7 +466,7 @@ private:
         UniqueFd target_parent_fd(openat_in_root(m_root.fd(), target_parent, O_PATH | O_DIRECTORY, 0));
         if (!target_parent_fd && errno == ENOENT && overlay_format()) {
             if (symlink_on_the_way(std::string(target_parent))) {
-                m_stats.lower_assumptions.needs_stack = true;  // where the target is, only the stack tells
+                leave_to_stack();  // where the target is, only the stack tells
                 return {};
             }
             return defer_link(parent_fd, leaf, path, target_path, entry);

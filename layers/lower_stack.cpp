@@ -27,12 +27,6 @@ struct StackEntry {
     const RootFs* holder = nullptr;  // the layer whose entry shows, unless absent
 };
 
-bool is_opaque(const RootFs& root, const std::string& path) {
-    char value = 0;
-    std::string full = str_cat(root.path(), "/", path);
-    return ::lgetxattr(full.c_str(), k_overlay_opaque_xattr, &value, 1) == 1 && value == 'y';
-}
-
 // Looks `path` (cleaned, relative) up through `roots` (topmost first) the way overlayfs does: the topmost
 // entry shows; directories merge with the directories below them until an opaque one, and anything that is
 // not a directory (a whiteout included) ends the merge. Stops at the first component that is not a directory.
@@ -59,7 +53,7 @@ Result<StackEntry> find_in_stack(const std::vector<RootFs>& roots, const std::st
             }
             if (!S_ISDIR(st.st_mode)) break;
             below.push_back(root);
-            if (is_opaque(*root, prefix)) break;
+            if (has_overlay_opaque_xattr(str_cat(root->path(), "/", prefix))) break;
         }
         if (entry.kind != StackKind::directory || entry.whole_path) return entry;
         merging = std::move(below);

@@ -38,13 +38,6 @@ std::string entry_proc_path(int dir_fd, std::string_view name) {
     return str_cat("/proc/self/fd/", dir_fd, "/", name);
 }
 
-bool has_opaque_xattr(int dir_fd, const std::string& name) {
-    char value[2];
-    ssize_t n =
-        ::lgetxattr(entry_proc_path(dir_fd, name).c_str(), k_overlay_opaque_xattr, value, sizeof value);
-    return n == 1 && value[0] == 'y';
-}
-
 // Reads until `size` bytes or the end of the file.
 ssize_t read_full(int fd, char* buffer, size_t size) {
     size_t done = 0;
@@ -123,7 +116,7 @@ private:
         bool lower_is_directory = below && S_ISDIR(below->st_mode);
         // Overlay marks directories it makes over a whiteout opaque, and sometimes brand-new ones too: only a
         // directory that hides something below needs the marker.
-        bool opaque = lower_is_directory && has_opaque_xattr(upper_fd, name);
+        bool opaque = lower_is_directory && has_overlay_opaque_xattr(entry_proc_path(upper_fd, name));
         UniqueFd lower_dir;
         if (lower_is_directory && !opaque) {
             lower_dir.reset(::openat(lower_fd, name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
@@ -211,6 +204,11 @@ private:
 
 bool is_overlay_whiteout(mode_t mode, dev_t rdev) {
     return S_ISCHR(mode) && ::major(rdev) == 0 && ::minor(rdev) == 0;
+}
+
+bool has_overlay_opaque_xattr(const std::string& path) {
+    char value[2];
+    return ::lgetxattr(path.c_str(), k_overlay_opaque_xattr, value, sizeof value) == 1 && value[0] == 'y';
 }
 
 Result<UpperChanges> scan_overlay_upper(const RootFs& upper, const RootFs& lower,

@@ -54,6 +54,9 @@ Result<UpperChanges> scan_overlay_upper(const RootFs& upper, const RootFs& lower
 // True for overlay's whiteout: a character device with device number 0/0.
 bool is_overlay_whiteout(mode_t mode, dev_t rdev);
 
+// True when the entry at `path` (a final symlink not followed) carries k_overlay_opaque_xattr = "y".
+bool has_overlay_opaque_xattr(const std::string& path);
+
 // `entries` without those at or below one of `excluded` (paths taken from the root).
 std::vector<LayerEntry> without_excluded(std::vector<LayerEntry> entries,
                                          const std::vector<std::string>& excluded);

@@ -2,7 +2,6 @@
 
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -55,8 +54,11 @@ Result<std::string> LayerDirectories::apply_over(Slot& slot, const Layer& layer,
     std::string base = str_cat(m_root, "/", layer.diff_id().encoded(), ".over-", slot.applied.size());
     if (path_exists(base)) KILN_TRY(remove_tree(base));
     OverlayMountSpec spec{.lowers = lowers, .upper = base + "/upper", .work = base + "/work"};
-    if (spec.lowers.empty()) spec.lowers.push_back(base + "/empty");  // overlay needs a lower
-    for (const std::string& dir : {spec.lowers.back(), spec.upper, base + "/mnt"}) KILN_TRY(make_directories(dir, 0755));
+    if (spec.lowers.empty()) {  // overlay needs a lower
+        spec.lowers.push_back(base + "/empty");
+        KILN_TRY(make_directories(spec.lowers.back(), 0755));
+    }
+    for (const std::string& dir : {spec.upper, base + "/mnt"}) KILN_TRY(make_directories(dir, 0755));
     KILN_TRY(make_directories(spec.work, 0700));
     Status applied = [&]() -> Status {
         KILN_ASSIGN(MountGuard mount, mount_overlay(spec, base + "/mnt"));
@@ -305,12 +307,6 @@ private:
     RootFs m_root;
 };
 
-// Whether the layer directory `directory` carries overlayfs's opaque attribute on its root.
-bool root_is_opaque(const std::string& directory) {
-    char value[2] = {};
-    return ::getxattr(directory.c_str(), "user.overlay.opaque", value, sizeof value) == 1 && value[0] == 'y';
-}
-
 }  // namespace
 
 Result<std::vector<std::string>> OverlaySnapshotter::layer_directories_of(const std::vector<LayerPtr>& layers,
@@ -326,7 +322,7 @@ Result<std::vector<std::string>> OverlaySnapshotter::layer_directories_of(const 
         KILN_ASSIGN(std::string directory, m_layers.stacked_on(*layer, stack, m_policy.ownership));
         // An opaque marker at a layer's root hides everything below it, as the walk's extraction applies it;
         // overlayfs ignores the opaque attribute on a layer's root, so the layers below leave the stack.
-        if (root_is_opaque(directory)) stack.clear();
+        if (has_overlay_opaque_xattr(directory)) stack.clear();
         stack.insert(stack.begin(), directory);
     }
     return stack;
