@@ -18,11 +18,11 @@
 #include "builder/output.hpp"
 #include "builder/plan/plan.hpp"
 #include "builder/scheduler.hpp"
+#include "builder/snapshot/extracted_layer_store.hpp"
 #include "builder/snapshot/layer_sink.hpp"
 #include "builder/sources/context.hpp"
 #include "builder/sources/context_source.hpp"
 #include "builder/sources/registry_access.hpp"
-#include "builder/sandbox/id_map.hpp"
 #include "builder/work_dir.hpp"
 #include "common/files.hpp"
 #include "common/log.hpp"
@@ -98,10 +98,7 @@ struct Host {
 Result<Host> probe_host(const BuildOptions& options, const HostEnvironment& environment,
                         const dockerfile::RunInstruction* run, bool runs_commands, const std::string& work_dir) {
     Host host;
-    auto map = read_own_id_map("uid_map");
-    bool single_id = map && id_count(*map) < k_container_id_count;
-    // A non-root kiln that could not enter a user namespace of its own cannot give files other owners.
-    if (single_id || !environment.build_user_namespace_error.empty()) host.facts.ownership = OwnershipFailure::warn_once;
+    host.facts.ownership = environment.ownership_policy();
     if (!run && !runs_commands && options.sandbox == SandboxMode::automatic &&
         options.snapshotter == SnapshotterKind::walk)
         return host;
@@ -193,6 +190,23 @@ Result<MemoryDirectory> memory_directory(const BuildOptions& options, const Host
     log_info("memory budget: layers are extracted into memory up to ", format_bytes(budget),
              ", to the disk past it (--memory-budget)");
     return memory;
+}
+
+// Base layers kept extracted across builds, in <cache-dir>/extracted, for the overlay snapshotter: with an
+// explicit --cache-dir, or where that directory exists below the default one (`kiln warm --extract` made it).
+// Null where they are not kept; a store that cannot be opened is a warning.
+std::unique_ptr<ExtractedLayerStore> extracted_layer_store(const BuildOptions& options, const SnapshotterChoice& choice,
+                                                           const std::string& cache_dir, OwnershipFailure ownership) {
+    std::string root = cache_dir + "/extracted";
+    if (!choice.overlay || (options.cache_dir.empty() && !path_exists(root))) return nullptr;
+    auto store = ExtractedLayerStore::open(root, extracted_layer_variant(ownership), dispose_directory);
+    if (!store) {
+        log_warn("base layers are not kept extracted: ", store.error().message());
+        return nullptr;
+    }
+    log_info("extracted layers: kept in ", (*store)->directory(),
+             options.cache_dir_max ? str_cat(", up to ", format_bytes(options.cache_dir_max), " (--cache-dir-max)") : "");
+    return std::move(*store);
 }
 
 // The caches a build with --cache uses, with the client the registry cache talks through.
@@ -335,8 +349,11 @@ Result<BuildResult> run_build(const BuildOptions& options, const HostEnvironment
     StoreLayerSink layers(store, layer_write_options(options, options.reproducible ? std::optional(created) : std::nullopt),
                           options.manifest_format);
     KILN_ASSIGN(MemoryDirectory memory, memory_directory(options, environment, choice, work.path()));
+    // Before the snapshotter: its mounts stack the store's trees, which stay held until they are gone.
+    std::unique_ptr<ExtractedLayerStore> kept = extracted_layer_store(options, choice, cache_dir, host.facts.ownership);
     std::unique_ptr<Snapshotter> snapshotter =
-        make_snapshotter(choice, snapshot_policy(options, host.facts), layers, work.path(), memory.path);
+        make_snapshotter(choice, snapshot_policy(options, host.facts), layers, work.path(),
+                         ExtractionPlaces{.memory_dir = memory.path, .store = kept.get()});
     ImageFilesystems image_filesystems(images, work.path() + "/copy-sources", host.facts.ownership);
     UrlDownloads downloads(work.path() + "/downloads", download_options(options), options.max_download_size);
     KILN_ASSIGN(LayerCaches caches, open_layer_caches(options, destinations, cache_dir, registry_options, store,
@@ -383,6 +400,10 @@ Result<BuildResult> run_build(const BuildOptions& options, const HostEnvironment
     }
     // The cache's uploads ran alongside the stages and the push; what is left is waited for here.
     if (cache) cache->flush();
+    // The layers this build stacks are still held, and stay.
+    if (kept && options.cache_dir_max) {
+        if (auto evicted = kept->evict(options.cache_dir_max); !evicted) log_warn("extracted layers: ", evicted.error().message());
+    }
     if (options.keep_work_dir) log_info("kept the work directory ", work.release());
     log_info("built ", documents.manifest.digest.str(), " in ", format_seconds(seconds_since(build_start), 2), " s");
     return BuildResult{.manifest_digest = documents.manifest.digest};

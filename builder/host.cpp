@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include "builder/sandbox/id_map.hpp"
 #include "common/strings.hpp"
 
 namespace kiln {
@@ -45,6 +46,13 @@ std::string HostEnvironment::default_cache_dir() const {
     std::optional<std::string> home = variable("HOME");
     if (home && home->starts_with('/')) return *home + "/.cache/kiln";
     return str_cat(temp_parent(), "/kiln-cache-", ::getuid());
+}
+
+OwnershipFailure HostEnvironment::ownership_policy() const {
+    auto map = read_own_id_map("uid_map");
+    bool single_id = map && id_count(*map) < k_container_id_count;
+    // A non-root kiln that could not enter a user namespace of its own cannot give files other owners.
+    return single_id || !build_user_namespace_error.empty() ? OwnershipFailure::warn_once : OwnershipFailure::error;
 }
 
 }  // namespace kiln

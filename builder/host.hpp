@@ -47,6 +47,8 @@ struct HostEnvironment {
     std::string temp_parent() const;
     // ${XDG_CACHE_HOME:-$HOME/.cache}/kiln, or a directory below temp_parent() when there is no home.
     std::string default_cache_dir() const;
+    // How layer ownership that cannot be applied is treated (HostFacts::ownership), from this process's id map.
+    OwnershipFailure ownership_policy() const;
 };
 
 struct HostFacts {

@@ -18,20 +18,41 @@ std::optional<std::uint64_t> read_number(const std::string& path) {
     return value;
 }
 
-// What the cgroup v2 of this process still allows: memory.max minus memory.current, walking up to the root
-// while a level says "max"; nullopt when no level limits it.
+// Where a memory cgroup's limit and use are: cgroup v2's unified hierarchy, or v1's memory controller (whose
+// "no limit" is a number near 2^63, more than any headroom that MemAvailable then caps).
+struct CgroupFiles {
+    std::string hierarchy;  // below the cgroup root
+    const char* limit;
+    const char* usage;
+};
+
+// What the memory cgroup of this process still allows: the limit minus the use, at every level up to the root
+// (a pod's limit is on a level above the container's); nullopt when no level can be read.
 std::optional<std::uint64_t> cgroup_headroom(const std::string& cgroup_root, const std::string& self_cgroup) {
     auto text = read_file(self_cgroup, 64 << 10);
     if (!text) return std::nullopt;
     std::string path;
-    for (const std::string& line : split(*text, '\n'))
-        if (line.starts_with("0::")) path = line.substr(3);
+    CgroupFiles files{"", "memory.max", "memory.current"};
+    for (const std::string& line : split(*text, '\n')) {
+        std::vector<std::string> fields = split(line, ':');
+        if (fields.size() < 3) continue;
+        std::string rest = line.substr(fields[0].size() + fields[1].size() + 2);
+        if (fields[0] == "0" && fields[1].empty() && path.empty()) {
+            path = rest;
+        } else {
+            for (const std::string& controller : split(fields[1], ','))
+                if (controller == "memory") {
+                    path = rest;
+                    files = CgroupFiles{"/memory", "memory.limit_in_bytes", "memory.usage_in_bytes"};
+                }
+        }
+    }
     if (path.empty()) return std::nullopt;
     std::optional<std::uint64_t> least;
     while (true) {
-        std::string dir = cgroup_root + (path == "/" ? "" : path);
-        auto max = read_number(dir + "/memory.max");
-        auto current = read_number(dir + "/memory.current");
+        std::string dir = cgroup_root + files.hierarchy + (path == "/" ? "" : path);
+        auto max = read_number(dir + "/" + files.limit);
+        auto current = read_number(dir + "/" + files.usage);
         if (max && current) {
             std::uint64_t headroom = *max > *current ? *max - *current : 0;
             least = least ? std::min(*least, headroom) : headroom;

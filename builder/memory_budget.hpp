@@ -17,7 +17,8 @@ namespace kiln {
 Result<std::optional<std::uint64_t>> parse_memory_budget(std::string_view text);
 
 // What "auto" means here: half of what the memory cgroup of this process still allows (read below
-// `cgroup_root`, normally /sys/fs/cgroup, for the cgroup /proc/self/cgroup names), else half of MemAvailable
+// `cgroup_root`, normally /sys/fs/cgroup, for the cgroup /proc/self/cgroup names: v2's memory.max and
+// memory.current, or v1's memory controller's limit_in_bytes and usage_in_bytes), at most half of MemAvailable
 // from `meminfo`. Zero when neither can be read.
 std::uint64_t automatic_memory_budget(const std::string& cgroup_root = "/sys/fs/cgroup",
                                       const std::string& self_cgroup = "/proc/self/cgroup",

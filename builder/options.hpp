@@ -133,6 +133,9 @@ struct BuildOptions {
     // What kiln keeps across builds, each in a folder of its own: base images warmed by `kiln warm` (images/),
     // the layer cache (layers/) and RUN --mount=type=cache directories (run-mounts/). Empty: HostEnvironment::default_cache_dir().
     std::string cache_dir;
+    // --cache-dir-max: the most the base layers kept extracted in <cache-dir>/extracted may take (estimated);
+    // past it, the least recently used entries that no build holds are removed when a build ends. 0: no bound.
+    std::uint64_t cache_dir_max = 0;
     CacheSettings cache;
     std::vector<SecretSource> secrets;  // --secret, in flag order; a later one with the same id wins
 

@@ -7,9 +7,11 @@
 #include <ctime>
 
 #include "builder/plan/plan.hpp"
+#include "builder/snapshot/extracted_layer_store.hpp"
 #include "builder/sources/image_source.hpp"
 #include "builder/sources/registry_access.hpp"
 #include "builder/sources/warm_images.hpp"
+#include "builder/work_dir.hpp"
 #include "common/files.hpp"
 #include "common/log.hpp"
 #include "common/strings.hpp"
@@ -58,8 +60,9 @@ bool complete(const WarmImages& warm, const WarmedImage& image) {
 
 class Warmer {
 public:
-    Warmer(const WarmOptions& options, WarmImages& warm, RegistryImageSource& source)
-        : m_options(options), m_warm(warm), m_source(source) {}
+    Warmer(const WarmOptions& options, WarmImages& warm, RegistryImageSource& source, ExtractedLayerStore* extracted,
+           OwnershipFailure ownership)
+        : m_options(options), m_warm(warm), m_source(source), m_extracted(extracted), m_ownership(ownership) {}
 
     Status warm(const std::string& name, const Platform& platform) {
         std::string what = str_cat("warming ", name, " (", platform.str(), ")");
@@ -80,6 +83,11 @@ public:
         if (m_options.force) KILN_TRY_CONTEXT(drop_broken(image), what);
         auto start = std::chrono::steady_clock::now();
         KILN_TRY_CONTEXT(m_source.fetch_layers(image), what);
+        if (m_extracted) {
+            for (const LayerPtr& layer : image.image.layers())
+                KILN_TRY_CONTEXT(m_extracted->acquire(*layer, m_ownership), what);
+            m_extracted->release();
+        }
         std::uint64_t bytes = 0;
         for (const LayerPtr& layer : image.image.layers()) {
             KILN_TRY_CONTEXT(m_warm.sync(layer->descriptor().digest), what);
@@ -117,6 +125,8 @@ private:
     const WarmOptions& m_options;
     WarmImages& m_warm;
     RegistryImageSource& m_source;
+    ExtractedLayerStore* m_extracted;
+    OwnershipFailure m_ownership;
 };
 
 }  // namespace
@@ -139,9 +149,18 @@ Status run_warm(const WarmOptions& options, const HostEnvironment& environment) 
                                                    .transfer_jobs = settings.registries.transfer_jobs,
                                                    .default_fallback = settings.registries.default_fallback,
                                                    .warm = nullptr});
+    std::unique_ptr<ExtractedLayerStore> extracted;
+    OwnershipFailure ownership = environment.ownership_policy();
+    if (options.extract) {
+        KILN_ASSIGN(extracted, with_context(ExtractedLayerStore::open(cache_dir + "/extracted", extracted_layer_variant(ownership),
+                                                                      dispose_directory),
+                                            "--extract"));
+        log_info("extracting layers into ", extracted->directory());
+    }
     log_info("warming ", images.size(), " image(s) into ", warm.directory());
-    Warmer warmer(options, warm, source);
+    Warmer warmer(options, warm, source, extracted.get(), ownership);
     for (const auto& [name, image_platform] : images) KILN_TRY(warmer.warm(name, image_platform));
+    if (extracted && settings.cache_dir_max) KILN_TRY(extracted->evict(settings.cache_dir_max));
     return {};
 }
 

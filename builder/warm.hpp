@@ -1,6 +1,8 @@
 #pragma once
 // `kiln warm`, Kaniko's warmer: fetches base images into <--cache-dir>/images (see warm_images.hpp), so that
-// builds in pods that start with nothing take them from there, and still build when the registry is down.
+// builds in pods that start with nothing take them from there, and still build when the registry is down. With
+// --extract, it also extracts their layers where builds with the overlay snapshotter stack them as they are
+// (extracted_layer_store.hpp): a warming job on a node's persistent volume saves every build the extraction.
 
 #include <string>
 #include <vector>
@@ -17,6 +19,7 @@ struct WarmOptions {
     BuildOptions settings;
     std::vector<std::string> images;  // --image, in order
     bool force = false;               // --force: fetch again what is already warm
+    bool extract = false;             // --extract: also extract each layer into <cache-dir>/extracted
 };
 
 // Warms every --image, then every image --dockerfile's FROM lines name. The first image that cannot be

@@ -241,6 +241,15 @@ const std::vector<FlagSpec>& flag_specs() {
         {"cache-dir", 0, FlagKind::value, set_string(&BuildOptions::cache_dir),
          "directory kept across builds: warmed base images, the layer cache and RUN --mount=type=cache "
          "(default ${XDG_CACHE_HOME:-$HOME/.cache}/kiln)"},
+        {"cache-dir-max", 0, FlagKind::value,
+         [](BuildOptions& o, const std::string& v) -> Status {
+             std::optional<std::uint64_t> size = parse_byte_size(v);
+             if (!size) return fail(str_cat("--cache-dir-max: expected a size such as 20Gi or 500M, got \"", v, "\""));
+             o.cache_dir_max = *size;
+             return {};
+         },
+         "the most the base layers kept extracted in --cache-dir may take; the least recently used go first "
+         "(default: no bound)"},
         {"cache", 0, FlagKind::boolean, set_nested_bool(&BuildOptions::cache, &CacheSettings::enabled, "cache"),
          "reuse the layers of steps whose inputs are unchanged, and keep new ones, in --cache-dir and --cache-repo"},
         {"cache-ttl", 0, FlagKind::value,

@@ -89,7 +89,7 @@ const std::vector<std::string_view>& shared_warm_flags() {
         "skip-tls-verify", "skip-tls-verify-pull", "skip-tls-verify-registry", "registry-certificate",
         "registry-client-cert", "registry-mirror", "registry-map", "skip-default-registry-fallback",
         "transfer-jobs", "registry-stall-timeout", "min-transfer-rate", "transfer-deadline",
-        "registry-retry-window", "image-download-retry", "verbosity", "log-timestamp",
+        "registry-retry-window", "image-download-retry", "verbosity", "log-timestamp", "cache-dir-max",
         "customPlatform"};
     return names;
 }
@@ -101,6 +101,9 @@ const std::vector<FlagSpec>& warm_only_flags() {
         {"dockerfile", 'd', FlagKind::value, nullptr, "warm every image this Dockerfile's FROM lines name"},
         {"force", 'f', FlagKind::boolean, nullptr,
          "fetch again what is already warm (every tag is resolved anew in any case)"},
+        {"extract", 0, FlagKind::boolean, nullptr,
+         "also extract every layer into --cache-dir's extracted/ folder, which builds with the overlay snapshotter "
+         "stack as they are"},
         {"cache-dir", 'c', FlagKind::value, set_string(&BuildOptions::cache_dir),
          "directory kept across builds; images go to its images/ folder (default ${XDG_CACHE_HOME:-$HOME/.cache}/kiln)"},
     };
@@ -169,6 +172,8 @@ Result<WarmOptions> parse_warm_flags(const std::vector<std::string>& args) {
                                  options.settings.dockerfile = value;
                              } else if (spec.name == "force") {
                                  KILN_ASSIGN(options.force, parse_bool("force", value));
+                             } else if (spec.name == "extract") {
+                                 KILN_ASSIGN(options.extract, parse_bool("extract", value));
                              } else {
                                  return spec.apply(options.settings, value);
                              }

@@ -56,6 +56,30 @@ void take_handed_docker_config(kiln::HostEnvironment& host) {
     host.handed_docker_config_path = handed->substr(colon + 1);
 }
 
+// Prints what ended a command; returns `code`.
+int report(const kiln::Error& error, int code) {
+    std::fprintf(stderr, "error: %s\n", error.message().c_str());
+    return code;
+}
+
+// A non-root caller, or root that can neither map host uid 0 nor idmap a mount, continues inside its own user
+// namespace, where it is root over a range of ids; this re-executes kiln and returns the child's exit code in
+// the parent, nullopt in the child (or when already inside, or where no namespace could be made).
+std::optional<int> enter_user_namespace(char** argv, kiln::HostEnvironment& host, kiln::SandboxMode mode) {
+    std::vector<std::string> docker_configs = kiln::docker_config_candidates(host.credentials());
+    if (auto entered = kiln::enter_build_user_namespace(argv, environ, mode, docker_configs); !entered) {
+        // Outside one, kiln still builds what needs no RUN sandbox, with a warning about ownership.
+        if (host.variable(kiln::k_build_userns_marker)) return report(entered.error(), 1);
+        host.build_user_namespace_error = entered.error().message();
+        kiln::log_warn("kiln runs as uid ", ::geteuid(), " without a user namespace of its own (",
+                       host.build_user_namespace_error, "): RUN steps cannot run, and files cannot be given other owners");
+    } else if (entered->has_value()) {
+        return **entered;  // the parent: the child's exit code
+    }
+    take_handed_docker_config(host);
+    return std::nullopt;
+}
+
 void install_log_sink(kiln::LogLevel verbosity, bool timestamps) {
     kiln::set_log_sink([verbosity, timestamps](kiln::LogLevel level, std::string_view message) {
         if (level < verbosity) return;
@@ -97,12 +121,6 @@ bool printed_help(const std::vector<std::string>& args, const std::string& usage
     return false;
 }
 
-// Prints what ended a command; returns `code`.
-int report(const kiln::Error& error, int code) {
-    std::fprintf(stderr, "error: %s\n", error.message().c_str());
-    return code;
-}
-
 int run_build_command(const std::vector<std::string>& args, char** argv) {
     if (printed_help(args, kiln::build_usage())) return 0;
     install_log_sink(kiln::LogLevel::info, false);
@@ -112,20 +130,7 @@ int run_build_command(const std::vector<std::string>& args, char** argv) {
     if (!options) return report(options.error(), 2);
     install_log_sink(options->verbosity, options->log_timestamps);
 
-    // A non-root caller, or root that can neither map host uid 0 nor idmap a mount, continues inside its own user
-    // namespace, where it is root over a range of ids; this re-executes kiln and only returns in the child (or
-    // when already inside).
-    std::vector<std::string> docker_configs = kiln::docker_config_candidates(host.credentials());
-    if (auto entered = kiln::enter_build_user_namespace(argv, environ, options->sandbox, docker_configs); !entered) {
-        // Outside one, kiln still builds what needs no RUN sandbox, with a warning about ownership.
-        if (host.variable(kiln::k_build_userns_marker)) return report(entered.error(), 1);
-        host.build_user_namespace_error = entered.error().message();
-        kiln::log_warn("kiln builds as uid ", ::geteuid(), " without a user namespace of its own (",
-                       host.build_user_namespace_error, "): RUN steps cannot run, and files cannot be given other owners");
-    } else if (entered->has_value()) {
-        return **entered;  // the parent: the child's exit code
-    }
-    take_handed_docker_config(host);
+    if (std::optional<int> parent = enter_user_namespace(argv, host, options->sandbox)) return *parent;
 
     // Before any thread: kiln's overlay mounts live in a mount namespace of its own and die with it.
     if (auto entered = kiln::enter_private_mount_namespace(); entered) {
@@ -141,13 +146,17 @@ int run_build_command(const std::vector<std::string>& args, char** argv) {
     return 0;
 }
 
-int run_warm_command(const std::vector<std::string>& args) {
+int run_warm_command(const std::vector<std::string>& args, char** argv) {
     if (printed_help(args, kiln::warm_usage())) return 0;
     install_log_sink(kiln::LogLevel::info, false);
     auto options = kiln::parse_warm_flags(args);
     if (!options) return report(options.error(), 2);
     install_log_sink(options->settings.verbosity, options->settings.log_timestamps);
-    if (auto warmed = kiln::run_warm(*options, host_environment()); !warmed)
+    kiln::HostEnvironment host = host_environment();
+    // Extracted layers get the owners a build's would, in the user namespace a build would make.
+    if (options->extract)
+        if (std::optional<int> parent = enter_user_namespace(argv, host, options->settings.sandbox)) return *parent;
+    if (auto warmed = kiln::run_warm(*options, host); !warmed)
         return report(warmed.error(), warmed.error().exit_code());
     return 0;
 }
@@ -165,7 +174,7 @@ int main(int argc, char** argv) {
     kiln::remember_exec_strings(argv, environ);
     std::vector<std::string> args(argv + 1, argv + argc);
     try {
-        if (program_name(argv[0]) == "warmer") return run_warm_command(args);
+        if (program_name(argv[0]) == "warmer") return run_warm_command(args, argv);
         if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
             print_usage(args.empty() ? stderr : stdout);
             return args.empty() ? 2 : 0;
@@ -176,7 +185,7 @@ int main(int argc, char** argv) {
         }
         if (args[0] == "build") return run_build_command({args.begin() + 1, args.end()}, argv);
         if (args[0] == kiln::k_remove_work_dir_command && args.size() == 2) return kiln::remove_disposed_work_dir(args[1]);
-        if (args[0] == "warm") return run_warm_command({args.begin() + 1, args.end()});
+        if (args[0] == "warm") return run_warm_command({args.begin() + 1, args.end()}, argv);
         if (args[0].starts_with("-")) return run_build_command(args, argv);
         std::fprintf(stderr, "error: unknown command \"%s\"\n\n", args[0].c_str());
         print_usage(stderr);

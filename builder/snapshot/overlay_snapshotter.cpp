@@ -100,6 +100,18 @@ Status LayerDirectories::extract(const Layer& layer, OwnershipFailure ownership_
     // One stage extracts; another that wants the same layer waits for it here.
     std::lock_guard lock(slot->mutex);
     if (slot->done) return {};
+    if (m_store) {
+        auto stored = m_store->acquire(layer, ownership_failure);
+        if (stored && *stored) {
+            slot->directory = std::move((*stored)->tree);
+            slot->assumptions = std::move((*stored)->assumptions);
+            slot->done = true;
+            return {};
+        }
+        // A store that fails (its disk full, say) costs this build the reuse, not the build; a layer that is
+        // at fault fails again below.
+        if (!stored) log_warn("extracted layers: ", stored.error().message(), "; extracting it for this build only");
+    }
     std::optional<ExtractStats> stats;
     if (!m_memory_root.empty() && !m_memory_full) {
         auto in_memory = extract_into(m_memory_root, layer, ownership_failure);

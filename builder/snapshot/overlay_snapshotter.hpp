@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "builder/snapshot/extracted_layer_store.hpp"
 #include "builder/snapshot/snapshotter.hpp"
 #include "common/error.hpp"
 #include "common/mount_guard.hpp"
@@ -24,12 +25,13 @@
 namespace kiln {
 
 // Base layers extracted in overlay format under <root>/<hex of the diffID>, each exactly once however many
-// stages ask for it at the same time. With a memory root (a tmpfs of a fixed size), layers go there first;
-// one that does not fit (or fails there) is extracted under <root> again, and later ones go straight there.
+// stages ask for it at the same time. With a store, layers come from it, extracted there by this build or an
+// earlier one. With a memory root (a tmpfs of a fixed size), the others go there first; one that does not fit
+// (or fails there) is extracted under <root> again, and later ones go straight there.
 class LayerDirectories {
 public:
-    explicit LayerDirectories(std::string root, std::string memory_root = {})
-        : m_root(std::move(root)), m_memory_root(std::move(memory_root)) {}
+    explicit LayerDirectories(std::string root, std::string memory_root = {}, ExtractedLayerStore* store = nullptr)
+        : m_root(std::move(root)), m_memory_root(std::move(memory_root)), m_store(store) {}
     // Extracts `layer` into a directory of its own, if no stage has. Layers may be extracted side by side;
     // stacked_on() then places each, bottom to top.
     Status extract(const Layer& layer, OwnershipFailure ownership_failure);
@@ -58,6 +60,7 @@ private:
     Result<ExtractStats> extract_into(const std::string& root, const Layer& layer, OwnershipFailure ownership_failure);
     std::string m_root;
     std::string m_memory_root;
+    ExtractedLayerStore* m_store;
     std::atomic<bool> m_memory_full{false};
     std::mutex m_mutex;
     std::map<std::string, std::shared_ptr<Slot>> m_slots;
@@ -115,10 +118,11 @@ private:
 class OverlaySnapshotter final : public Snapshotter {
 public:
     OverlaySnapshotter(SnapshotPolicy policy, LayerSink& sink, const std::string& work_dir,
-                       const std::string& memory_dir = {})
+                       const ExtractionPlaces& places = {})
         : m_policy(std::move(policy)),
           m_sink(sink),
-          m_layers(work_dir + "/layers", memory_dir.empty() ? std::string() : memory_dir + "/layers") {}
+          m_layers(work_dir + "/layers", places.memory_dir.empty() ? std::string() : places.memory_dir + "/layers",
+                   places.store) {}
     const char* name() const override { return "overlay"; }
     Result<std::unique_ptr<StageFilesystem>> prepare_stage(const StageStart& start) override;
 

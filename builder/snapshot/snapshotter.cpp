@@ -52,8 +52,8 @@ Result<SnapshotterChoice> choose_snapshotter(SnapshotterKind requested, const Sn
 
 std::unique_ptr<Snapshotter> make_snapshotter(const SnapshotterChoice& choice, const SnapshotPolicy& policy,
                                               LayerSink& sink, const std::string& work_dir,
-                                              const std::string& memory_dir) {
-    if (choice.overlay) return std::make_unique<OverlaySnapshotter>(policy, sink, work_dir, memory_dir);
+                                              const ExtractionPlaces& places) {
+    if (choice.overlay) return std::make_unique<OverlaySnapshotter>(policy, sink, work_dir, places);
     return std::make_unique<WalkSnapshotter>(policy, sink);
 }
 

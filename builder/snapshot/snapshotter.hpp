@@ -134,10 +134,20 @@ struct SnapshotterChoice {
 };
 Result<SnapshotterChoice> choose_snapshotter(SnapshotterKind requested, const SnapshotterEnvironment& environment);
 
-// The chosen snapshotter, writing layers to `sink`. With `memory_dir` (a tmpfs; empty for none), the overlay
-// snapshotter extracts layers there while they fit, and into `work_dir` past that.
+class ExtractedLayerStore;
+
+// Where the overlay snapshotter puts base layers besides the work directory.
+struct ExtractionPlaces {
+    // A tmpfs within --memory-budget (empty for none): layers go there while they fit, to the work directory
+    // past that.
+    std::string memory_dir;
+    // Layers kept across builds (--cache-dir): taken first, and what it cannot keep goes to the places above.
+    ExtractedLayerStore* store = nullptr;
+};
+
+// The chosen snapshotter, writing layers to `sink`.
 std::unique_ptr<Snapshotter> make_snapshotter(const SnapshotterChoice& choice, const SnapshotPolicy& policy,
                                               LayerSink& sink, const std::string& work_dir,
-                                              const std::string& memory_dir = {});
+                                              const ExtractionPlaces& places = {});
 
 }  // namespace kiln

@@ -64,6 +64,19 @@ TEST_F(AutomaticBudgetTest, ACgroupAtItsLimitLeavesNoBudget) {
     EXPECT_EQ(budget(), 0u);
 }
 
+// Nodes that still run cgroup v1 (and this machine): the memory controller's hierarchy, not the unified one.
+TEST_F(AutomaticBudgetTest, HalfOfWhatTheCgroupV1MemoryControllerStillAllows) {
+    put("self-cgroup", "5:devices:/kubepods/pod2\n4:cpu,memory:/kubepods/pod2/build\n0::/\n");
+    put("cgroup/memory/kubepods/pod2/memory.limit_in_bytes", "536870912\n");
+    put("cgroup/memory/kubepods/pod2/memory.usage_in_bytes", "36870912\n");
+    put("cgroup/memory/kubepods/pod2/build/memory.limit_in_bytes", "9223372036854771712\n");
+    put("cgroup/memory/kubepods/pod2/build/memory.usage_in_bytes", "30000000\n");
+    put("cgroup/memory.max", "1000\n");  // the unified hierarchy, which has no memory controller here
+    put("cgroup/memory.current", "2000\n");
+    put("meminfo", "MemAvailable: 50000000 kB\n");
+    EXPECT_EQ(budget(), 250'000'000u);
+}
+
 TEST_F(AutomaticBudgetTest, NothingReadableIsNoBudget) { EXPECT_EQ(budget(), 0u); }
 
 }  // namespace

@@ -1,0 +1,281 @@
+#include "builder/snapshot/extracted_layer_store.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <nlohmann/json.hpp>
+
+#include "common/files.hpp"
+#include "common/log.hpp"
+#include "common/sha256.hpp"
+#include "common/strings.hpp"
+#include "common/temp_dir.hpp"
+#include "layers/apply_image.hpp"
+#include "layers/rootfs.hpp"
+
+namespace kiln {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* k_entry_file = "entry.json";
+// An entry's record holds at most LowerAssumptions' bound of paths (1 MiB), escaped.
+constexpr size_t k_entry_limit = 8 << 20;
+// The size an entry counts for, beyond its files' bytes: a block for each entry of the tree, as ext4 and xfs
+// give each small file and directory one.
+constexpr std::uint64_t k_bytes_per_entry = 4096;
+
+bool is_entry_name(const std::string& name) {
+    return name.size() == 64 && std::all_of(name.begin(), name.end(), [](char c) {
+               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+           });
+}
+
+Result<std::vector<std::string>> string_list(const json& value, const std::string& display) {
+    std::vector<std::string> list;
+    if (!value.is_array()) return fail(str_cat(display, ": not a list"));
+    for (const json& item : value) {
+        if (!item.is_string()) return fail(str_cat(display, ": not a list of paths"));
+        std::string path = item.get<std::string>();
+        if (path.find('\0') != std::string::npos) return fail(str_cat(display, ": a path holds a NUL byte"));
+        list.push_back(std::move(path));
+    }
+    return list;
+}
+
+// What eviction reads of an entry's record: its estimated size (0 when unreadable) and its layer's digest.
+struct Recorded {
+    std::uint64_t size = 0;
+    std::string digest;
+};
+
+Recorded read_recorded(const std::string& entry_file) {
+    Recorded recorded;
+    auto text = read_file(entry_file, k_entry_limit);
+    json entry = json::parse(text ? *text : std::string(), nullptr, false);
+    if (!entry.is_object()) return recorded;
+    if (entry.contains("size") && entry["size"].is_number_unsigned()) recorded.size = entry["size"].get<std::uint64_t>();
+    if (entry.contains("digest") && entry["digest"].is_string()) {
+        if (auto digest = Digest::parse(entry["digest"].get<std::string>())) recorded.digest = digest->short_str();
+    }
+    return recorded;
+}
+
+// The lock file's inode is still the one at `path`: eviction unlinks it, and a build that waited on the old
+// one must open the new.
+bool still_linked(int fd, const std::string& path) {
+    struct stat held, current;
+    return ::fstat(fd, &held) == 0 && ::stat(path.c_str(), &current) == 0 && held.st_ino == current.st_ino &&
+           held.st_dev == current.st_dev;
+}
+
+}  // namespace
+
+std::string extracted_layer_variant(OwnershipFailure ownership_failure) {
+    std::string maps;
+    for (const char* file : {"/proc/self/uid_map", "/proc/self/gid_map"}) {
+        auto text = read_file(file, 1 << 16);
+        // Columns are padded to widths that differ between kernels: only the numbers count.
+        for (char c : text ? *text : std::string("unreadable")) {
+            bool space = c == ' ' || c == '\n' || c == '\t';
+            if (!space) maps.push_back(c);
+            else if (!maps.empty() && maps.back() != ' ') maps.push_back(' ');
+        }
+        maps.push_back('/');
+    }
+    maps.append(ownership_failure == OwnershipFailure::error ? "owners" : "owners-ignored");
+    return sha256_hex(maps).substr(0, 16);
+}
+
+Result<std::unique_ptr<ExtractedLayerStore>> ExtractedLayerStore::open(const std::string& root,
+                                                                       const std::string& variant, Discard discard) {
+    std::string dir = str_cat(root, "/", variant);
+    KILN_TRY(make_directories(dir, 0700));
+    for (const std::string& path : {root, dir}) {
+        struct stat st;
+        if (::lstat(path.c_str(), &st) != 0) return fail_errno(str_cat("stat ", path));
+        if (!S_ISDIR(st.st_mode)) return fail(str_cat(path, " is not a directory"));
+        if (st.st_uid != ::geteuid())
+            return fail(str_cat(path, " belongs to uid ", st.st_uid, ", not to kiln's uid ", ::geteuid()));
+        if ((st.st_mode & 022) != 0)
+            return fail(str_cat(path, " may be written by other users: its layers could not be trusted"));
+    }
+    if (!discard) discard = [](const std::string& path) {
+        if (auto removed = remove_tree(path, true); !removed) log_warn(removed.error().message());
+    };
+    // What an eviction killed between its rename and its removal left.
+    UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) return fail_errno(str_cat("open ", dir));
+    KILN_ASSIGN(std::vector<std::string> names, list_directory(fd.get(), dir));
+    for (const std::string& name : names)
+        if (name.find(".evicted-") != std::string::npos) discard(str_cat(dir, "/", name));
+    return std::unique_ptr<ExtractedLayerStore>(new ExtractedLayerStore(std::move(dir), std::move(discard)));
+}
+
+Result<UniqueFd> ExtractedLayerStore::lock_entry(const std::string& hex, int operation) const {
+    std::string path = str_cat(m_dir, "/", hex, ".lock");
+    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!fd) return fail_errno(str_cat("open ", path));
+    while (::flock(fd.get(), operation) != 0) {
+        if (errno == EWOULDBLOCK) return UniqueFd();
+        if (errno != EINTR) return fail_errno(str_cat("flock ", path));
+    }
+    if (!still_linked(fd.get(), path)) return UniqueFd();
+    return fd;
+}
+
+Result<StoredLayer> ExtractedLayerStore::read_entry(const std::string& hex) const {
+    std::string path = str_cat(m_dir, "/", hex, "/", k_entry_file);
+    KILN_ASSIGN(std::string text, read_file(path, k_entry_limit));
+    json entry = json::parse(text, nullptr, false);
+    if (!entry.is_object() || !entry.contains("directory_paths") || !entry.contains("deleting_in") ||
+        !entry.contains("needs_stack") || !entry["needs_stack"].is_boolean())
+        return fail(str_cat(path, ": not an extracted layer's record"));
+    StoredLayer stored{.tree = str_cat(m_dir, "/", hex, "/tree"), .assumptions = {}};
+    KILN_ASSIGN(stored.assumptions.directory_paths, string_list(entry["directory_paths"], path));
+    KILN_ASSIGN(stored.assumptions.deleting_in, string_list(entry["deleting_in"], path));
+    stored.assumptions.needs_stack = entry["needs_stack"].get<bool>();
+    struct stat st;
+    if (::lstat(stored.tree.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+        return fail(str_cat(stored.tree, ": missing, or not a directory"));
+    // Its mtime is when it was last used: eviction goes by it.
+    if (::utimensat(AT_FDCWD, path.c_str(), nullptr, AT_SYMLINK_NOFOLLOW) != 0)
+        log_debug("touch ", path, ": ", std::strerror(errno));
+    return stored;
+}
+
+Status ExtractedLayerStore::extract_entry(const std::string& hex, const Layer& layer,
+                                          OwnershipFailure ownership_failure, bool& keepable) const {
+    std::string partial = str_cat(m_dir, "/", hex, ".partial");
+    if (path_exists(partial)) {
+        log_info("extracted layers: removing ", partial, ", which a build that ended early left");
+        KILN_TRY(remove_tree(partial, true));
+    }
+    std::string tree = partial + "/tree";
+    KILN_TRY(make_directories(partial, 0700));
+    if (::mkdir(tree.c_str(), 0755) != 0) return fail_errno(str_cat("mkdir ", tree));
+    ExtractStats stats;
+    {
+        KILN_ASSIGN(RootFs root, RootFs::open(tree));
+        KILN_ASSIGN(stats, with_context(extract_layer(layer, root, ownership_failure, WhiteoutFormat::overlay),
+                                        str_cat("extracting layer ", layer.descriptor().digest.str(), " into ", m_dir)));
+    }
+    keepable = stats.lower_layer_links.empty();
+    if (!keepable) return remove_tree(partial, true);
+    const LowerAssumptions& assumptions = stats.lower_assumptions;
+    json entry = {{"diff_id", layer.diff_id().str()},
+                  {"digest", layer.descriptor().digest.str()},
+                  {"size", stats.bytes + (stats.entries + 1) * k_bytes_per_entry},
+                  {"directory_paths", assumptions.directory_paths},
+                  {"deleting_in", assumptions.deleting_in},
+                  {"needs_stack", assumptions.needs_stack}};
+    KILN_TRY(write_file_atomic(str_cat(partial, "/", k_entry_file), entry.dump(), 0600));
+    // Every file of the tree on the disk before the entry appears: one syncfs, not a fsync per file.
+    UniqueFd dir(::open(partial.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dir || ::syncfs(dir.get()) != 0) return fail_errno(str_cat("syncfs ", partial));
+    std::string entry_dir = str_cat(m_dir, "/", hex);
+    if (::rename(partial.c_str(), entry_dir.c_str()) != 0)
+        return fail_errno(str_cat("rename ", partial, " to ", entry_dir));
+    return sync_directory(m_dir);
+}
+
+Result<std::optional<StoredLayer>> ExtractedLayerStore::acquire(const Layer& layer, OwnershipFailure ownership_failure) {
+    std::string hex = layer.diff_id().encoded();
+    std::string entry_dir = str_cat(m_dir, "/", hex);
+    while (true) {
+        KILN_ASSIGN(UniqueFd lock, lock_entry(hex, LOCK_SH));
+        if (!lock) continue;  // evicted meanwhile: a new lock file
+        if (!path_exists(entry_dir)) {
+            // Exclusive to extract it; another build may have done so while this one waited.
+            if (::flock(lock.get(), LOCK_EX) != 0) return fail_errno(str_cat("flock ", entry_dir, ".lock"));
+            if (!still_linked(lock.get(), entry_dir + ".lock")) continue;
+            if (!path_exists(entry_dir)) {
+                bool keepable = true;
+                KILN_TRY(extract_entry(hex, layer, ownership_failure, keepable));
+                if (!keepable) {
+                    log_debug("extracted layers: layer ", layer.descriptor().digest.short_str(),
+                              " has hardlinks into the layers below it, and is extracted for this build only");
+                    return std::optional<StoredLayer>();
+                }
+                log_info("extracted layers: kept layer ", layer.descriptor().digest.short_str(), " in ", m_dir);
+            }
+            if (::flock(lock.get(), LOCK_SH) != 0) return fail_errno(str_cat("flock ", entry_dir, ".lock"));
+            if (!still_linked(lock.get(), entry_dir + ".lock")) continue;
+        } else {
+            log_info("extracted layers: layer ", layer.descriptor().digest.short_str(), " is already extracted");
+        }
+        KILN_ASSIGN(StoredLayer stored, read_entry(hex));
+        std::lock_guard guard(m_mutex);
+        m_held.push_back(std::move(lock));
+        return std::optional<StoredLayer>(std::move(stored));
+    }
+}
+
+void ExtractedLayerStore::release() {
+    std::lock_guard guard(m_mutex);
+    m_held.clear();
+}
+
+std::uint64_t ExtractedLayerStore::size() const {
+    std::uint64_t total = 0;
+    UniqueFd dir(::open(m_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dir) return 0;
+    auto names = list_directory(dir.get(), m_dir);
+    if (!names) return 0;
+    for (const std::string& name : *names)
+        if (is_entry_name(name)) total += read_recorded(str_cat(m_dir, "/", name, "/", k_entry_file)).size;
+    return total;
+}
+
+Result<EvictionStats> ExtractedLayerStore::evict(std::uint64_t max_bytes) {
+    struct Candidate {
+        std::string hex;
+        Recorded recorded;
+        struct timespec used;
+    };
+    UniqueFd dir(::open(m_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dir) return fail_errno(str_cat("open ", m_dir));
+    KILN_ASSIGN(std::vector<std::string> names, list_directory(dir.get(), m_dir));
+    std::vector<Candidate> candidates;
+    EvictionStats stats;
+    for (const std::string& name : names) {
+        if (!is_entry_name(name)) continue;
+        std::string entry_file = str_cat(m_dir, "/", name, "/", k_entry_file);
+        struct stat st;
+        if (::stat(entry_file.c_str(), &st) != 0) continue;
+        candidates.push_back({name, read_recorded(entry_file), st.st_mtim});
+        stats.kept += candidates.back().recorded.size;
+    }
+    std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
+        return a.used.tv_sec != b.used.tv_sec ? a.used.tv_sec < b.used.tv_sec : a.used.tv_nsec < b.used.tv_nsec;
+    });
+    for (const Candidate& candidate : candidates) {
+        if (stats.kept <= max_bytes) break;
+        KILN_ASSIGN(UniqueFd lock, lock_entry(candidate.hex, LOCK_EX | LOCK_NB));
+        if (!lock) continue;  // in use by a build, or being evicted by another
+        std::string entry_dir = str_cat(m_dir, "/", candidate.hex);
+        std::string doomed = str_cat(entry_dir, ".evicted-", unique_name_suffix());
+        if (::rename(entry_dir.c_str(), doomed.c_str()) != 0) {
+            if (errno == ENOENT) continue;
+            return fail_errno(str_cat("rename ", entry_dir, " to ", doomed));
+        }
+        // While it is still held: a build waiting on it then finds it unlinked, and opens a new one.
+        ::unlink(str_cat(entry_dir, ".lock").c_str());
+        lock.reset();
+        const Recorded& recorded = candidate.recorded;
+        log_info("extracted layers: evicted ",
+                 recorded.digest.empty() ? str_cat("the layer of diffID sha256:", candidate.hex.substr(0, 12)) : recorded.digest,
+                 " (", format_bytes(recorded.size), ", unused the longest)");
+        m_discard(doomed);
+        ++stats.entries;
+        stats.bytes += recorded.size;
+        stats.kept -= recorded.size;
+    }
+    return stats;
+}
+
+}  // namespace kiln
