@@ -29,6 +29,7 @@
 #include "common/mount_guard.hpp"
 #include "common/strings.hpp"
 #include "common/temp_dir.hpp"
+#include "layers/overlay_mount.hpp"
 #include "registry/transfer.hpp"
 
 namespace kiln {
@@ -161,15 +162,16 @@ SnapshotPolicy snapshot_policy(const BuildOptions& options, const HostFacts& fac
     return policy;
 }
 
-// The tmpfs that the overlay snapshotter extracts layers into, within --memory-budget; unmounted before the
-// work directory is removed.
+// The tmpfs that the overlay snapshotter extracts layers into, and puts steps' upper directories in, within
+// --memory-budget; unmounted before the work directory is removed.
 struct MemoryDirectory {
     std::string path;  // empty: none, layers go to the disk
+    bool takes_uppers = false;
     MountGuard mount;
 };
 
 Result<MemoryDirectory> memory_directory(const BuildOptions& options, const HostEnvironment& environment,
-                                         const SnapshotterChoice& choice, const std::string& work_dir) {
+                                         const Host& host, const SnapshotterChoice& choice, const std::string& work_dir) {
     MemoryDirectory memory;
     std::uint64_t budget = options.memory_budget.value_or(automatic_memory_budget());
     if (budget == 0 || !choice.overlay) return memory;
@@ -187,8 +189,13 @@ Result<MemoryDirectory> memory_directory(const BuildOptions& options, const Host
     }
     memory.mount = MountGuard(path);
     memory.path = path;
-    log_info("memory budget: layers are extracted into memory up to ", format_bytes(budget),
-             ", to the disk past it (--memory-budget)");
+    // Steps write there too where an overlay (and the RUN sandbox's) takes an upper directory on a tmpfs.
+    Status uppers = probe_overlay(path);
+    if (uppers && host.sandbox && host.sandbox->mode() != SandboxMode::chroot) uppers = host.sandbox->probe_overlay_rootfs(path);
+    memory.takes_uppers = uppers.has_value();
+    log_info("memory budget: layers are extracted", memory.takes_uppers ? ", and steps write," : "", " into memory up to ",
+             format_bytes(budget), ", to the disk past it (--memory-budget)");
+    if (!uppers) log_info("memory budget: steps write to the disk (", uppers.error().message(), ")");
     return memory;
 }
 
@@ -348,12 +355,13 @@ Result<BuildResult> run_build(const BuildOptions& options, const HostEnvironment
     std::int64_t created = options.reproducible ? epoch.value_or(0) : static_cast<std::int64_t>(std::time(nullptr));
     StoreLayerSink layers(store, layer_write_options(options, options.reproducible ? std::optional(created) : std::nullopt),
                           options.manifest_format);
-    KILN_ASSIGN(MemoryDirectory memory, memory_directory(options, environment, choice, work.path()));
+    KILN_ASSIGN(MemoryDirectory memory, memory_directory(options, environment, host, choice, work.path()));
     // Before the snapshotter: its mounts stack the store's trees, which stay held until they are gone.
     std::unique_ptr<ExtractedLayerStore> kept = extracted_layer_store(options, choice, cache_dir, host.facts.ownership);
     std::unique_ptr<Snapshotter> snapshotter =
         make_snapshotter(choice, snapshot_policy(options, host.facts), layers, work.path(),
-                         ExtractionPlaces{.memory_dir = memory.path, .store = kept.get()});
+                         ExtractionPlaces{.memory_dir = memory.path, .memory_takes_uppers = memory.takes_uppers,
+                                          .store = kept.get()});
     ImageFilesystems image_filesystems(images, work.path() + "/copy-sources", host.facts.ownership);
     UrlDownloads downloads(work.path() + "/downloads", download_options(options), options.max_download_size);
     KILN_ASSIGN(LayerCaches caches, open_layer_caches(options, destinations, cache_dir, registry_options, store,

@@ -93,8 +93,10 @@ private:
         std::string directory = str_cat(m_build.work_dir, "/stages/", m_stage.index);
         KILN_TRY(make_directories(directory, 0700));
         StageFilesystem* parent = m_stage.base_stage ? m_dependencies.base->filesystem.get() : nullptr;
-        // Without the parent's files, the stage starts from its image, whose base layers must be readable.
-        if (!parent) KILN_TRY(fetch_base_layers(m_build.plan, m_stage.index, m_build.images));
+        // Without the parent's files, the stage starts from its image, whose base layers must be readable:
+        // fetched all at once here, or each as the snapshotter extracts it.
+        if (!parent && !m_build.snapshotter.fetches_layers_as_it_extracts())
+            KILN_TRY(fetch_base_layers(m_build.plan, m_stage.index, m_build.images));
         bool shared = !m_stage.base_stage || m_build.plan.find(*m_stage.base_stage)->readers > 1;
         StageStart start{.directory = directory, .base = m_base, .parent = parent, .parent_has_other_readers = shared,
                          .cached = {}};
@@ -199,7 +201,7 @@ private:
                             .name = step.number == 0
                                         ? str_cat("an ONBUILD trigger of ", m_stage.label)
                                         : str_cat("step ", step.number, "/", m_step_count, " of ", m_stage.label)};
-        KILN_ASSIGN(StepWrites writes, execute_step(context));
+        KILN_ASSIGN(StepWrites writes, execute_spilling(context));
         LayerPtr layer;
         if (writes.makes_layer) {
             KILN_ASSIGN(std::optional<LayerPtr> committed, with_location(m_filesystem->commit(writes), step.location));
@@ -211,6 +213,17 @@ private:
             m_image = m_image.with_empty_layer_history(history(step.created_by));
         if (key && key->inputs) keep(*key, layer);
         return {};
+    }
+
+    // Executes the step; one that failed for want of room in the memory budget runs again, writing to the disk.
+    Result<StepWrites> execute_spilling(StepContext& context) {
+        Result<StepWrites> attempt = execute_step(context);
+        if (attempt) return attempt;
+        KILN_ASSIGN(bool spilled, m_filesystem->spill_failed_step());
+        if (!spilled) return attempt;
+        log_info("memory budget: full while ", context.name, " wrote; running it again on the disk (",
+                 attempt.error().message(), ")");
+        return execute_step(context);
     }
 
     History history(std::string created_by) const {

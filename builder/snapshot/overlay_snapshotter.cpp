@@ -2,6 +2,7 @@
 
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -22,6 +23,17 @@ namespace {
 constexpr const char* k_run_work = "run-work";
 
 }  // namespace
+
+bool MemoryPlace::ran_out() {
+    if (m_root.empty()) return false;
+    if (m_full) return true;
+    struct statvfs st;
+    if (::statvfs(m_root.c_str(), &st) != 0) return false;
+    // A write stops short of the last page or two; a megabyte is what "full" looks like from outside.
+    constexpr std::uint64_t k_slack = 1 << 20;
+    if (static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize < k_slack || st.f_favail == 0) m_full = true;
+    return m_full;
+}
 
 std::shared_ptr<LayerDirectories::Slot> LayerDirectories::slot_for(const std::string& hex) {
     std::lock_guard lock(m_mutex);
@@ -113,23 +125,24 @@ Status LayerDirectories::extract(const Layer& layer, OwnershipFailure ownership_
         if (!stored) log_warn("extracted layers: ", stored.error().message(), "; extracting it for this build only");
     }
     std::optional<ExtractStats> stats;
-    if (!m_memory_root.empty() && !m_memory_full) {
-        auto in_memory = extract_into(m_memory_root, layer, ownership_failure);
+    std::string memory_root = m_memory.root() + "/layers";
+    if (m_memory.usable()) {
+        auto in_memory = extract_into(memory_root, layer, ownership_failure);
         if (in_memory) {
             stats = std::move(*in_memory);
-            slot->directory = str_cat(m_memory_root, "/", hex);
+            slot->directory = str_cat(memory_root, "/", hex);
         } else {
             // Past the budget (ENOSPC), every later layer goes to the disk too; any other failure is tried
             // there again, where it fails the same way if the layer itself is at fault.
             if (in_memory.error().errno_value() == ENOSPC) {
-                m_memory_full = true;
+                m_memory.mark_full();
                 log_info("memory budget: full; layer ", layer.descriptor().digest.short_str(),
                          " and later ones are extracted to the disk");
             } else {
                 log_debug("extracting layer ", layer.descriptor().digest.short_str(), " in memory failed (",
                           in_memory.error().message(), "); extracting it to the disk");
             }
-            if (auto removed = remove_tree(str_cat(m_memory_root, "/", hex, ".partial")); !removed)
+            if (auto removed = remove_tree(str_cat(memory_root, "/", hex, ".partial")); !removed)
                 log_debug(removed.error().message());
         }
     }
@@ -145,10 +158,13 @@ Status LayerDirectories::extract(const Layer& layer, OwnershipFailure ownership_
 
 Result<std::unique_ptr<StageOverlay>> StageOverlay::mount(std::string stage_dir,
                                                           std::vector<std::string> lowers,
-                                                          std::string rootfs_path) {
+                                                          std::string rootfs_path, MemoryPlace* memory,
+                                                          std::string memory_stage_dir) {
     if (lowers.empty()) return fail("an overlay needs at least one lower directory");
     std::unique_ptr<StageOverlay> overlay(new StageOverlay());
     overlay->m_stage_dir = std::move(stage_dir);
+    overlay->m_memory = memory;
+    overlay->m_memory_stage_dir = std::move(memory_stage_dir);
     overlay->m_rootfs_path = std::move(rootfs_path);
     overlay->m_spec.lowers = std::move(lowers);
     KILN_TRY(overlay->mount_current());
@@ -159,9 +175,12 @@ StageOverlay::~StageOverlay() {
     if (auto done = unmount_all(); !done) log_warn("overlay snapshotter: ", done.error().message());
     // Overlay leaves each work directory's "work" at mode 000; the work dir's removal must get through.
     for (size_t step = 1; step <= m_steps; ++step) {
-        for (const std::string& dir : {std::string("/work/work"), str_cat("/", k_run_work, "/work")}) {
-            std::string work = str_cat(m_stage_dir, "/steps/", step, dir);
-            if (path_exists(work)) ::chmod(work.c_str(), 0700);
+        for (const std::string& stage_dir : {m_stage_dir, m_memory_stage_dir}) {
+            if (stage_dir.empty()) continue;
+            for (const std::string& dir : {std::string("/work/work"), str_cat("/", k_run_work, "/work")}) {
+                std::string work = str_cat(stage_dir, "/steps/", step, dir);
+                if (path_exists(work)) ::chmod(work.c_str(), 0700);
+            }
         }
     }
 }
@@ -177,7 +196,9 @@ std::vector<std::string> StageOverlay::layer_directories() const {
 
 Status StageOverlay::mount_current() {
     ++m_steps;
-    m_step_dir = str_cat(m_stage_dir, "/steps/", m_steps);
+    // A step's writes go to memory while the budget lasts: creating files there costs a fraction of the disk's.
+    m_step_in_memory = m_memory && m_memory->usable() && !m_memory_stage_dir.empty();
+    m_step_dir = str_cat(m_step_in_memory ? m_memory_stage_dir : m_stage_dir, "/steps/", m_steps);
     m_spec.upper = m_step_dir + "/upper";
     m_spec.work = m_step_dir + "/work";
     KILN_TRY(make_directories(m_spec.upper, 0755));
@@ -220,6 +241,17 @@ Status StageOverlay::next_step() {
 bool StageOverlay::upper_is_empty() const {
     std::error_code error;
     return std::filesystem::is_empty(m_spec.upper, error) && !error;
+}
+
+Result<bool> StageOverlay::spill_failed_step() {
+    if (!m_step_in_memory || !m_memory->ran_out()) return false;
+    KILN_TRY(unmount_all());
+    std::string failed = m_step_dir;
+    for (const std::string& work : {failed + "/work/work", str_cat(failed, "/", k_run_work, "/work")})
+        if (path_exists(work)) ::chmod(work.c_str(), 0700);
+    KILN_TRY(remove_tree(failed));
+    KILN_TRY(mount_current());
+    return true;
 }
 
 Status StageOverlay::push_lower(const std::string& directory) {
@@ -301,6 +333,13 @@ public:
 
     std::vector<std::string> layer_directories() const override { return m_overlay->layer_directories(); }
     Result<bool> hand_over(const std::string&) override { return false; }
+    Result<bool> spill_failed_step() override {
+        KILN_ASSIGN(bool spilled, m_overlay->spill_failed_step());
+        if (spilled) {
+            KILN_ASSIGN(m_root, RootFs::open(m_path));
+        }
+        return spilled;
+    }
 
 private:
     // Runs `change` (which mounts the rootfs anew) and opens the new mount.
@@ -355,7 +394,10 @@ Result<std::unique_ptr<StageFilesystem>> OverlaySnapshotter::prepare_stage(const
         KILN_TRY(make_directories(empty, 0755));
         lowers.push_back(empty);
     }
-    KILN_ASSIGN(std::unique_ptr<StageOverlay> overlay, StageOverlay::mount(start.directory, std::move(lowers), rootfs_path));
+    std::string memory_stage_dir =
+        m_memory_uppers && !m_memory.root().empty() ? str_cat(m_memory.root(), "/stages/", file_name(start.directory)) : "";
+    KILN_ASSIGN(std::unique_ptr<StageOverlay> overlay,
+                StageOverlay::mount(start.directory, std::move(lowers), rootfs_path, &m_memory, memory_stage_dir));
     KILN_ASSIGN(RootFs root, RootFs::open(rootfs_path));
     return std::unique_ptr<StageFilesystem>(
         std::make_unique<OverlayStage>(m_policy, m_sink, m_layers, std::move(overlay), rootfs_path, std::move(root)));

@@ -24,14 +24,32 @@
 
 namespace kiln {
 
+// The memory budget's tmpfs, which a build's layer directories and steps' upper directories share: they go
+// there while it has room, and to the disk once it has run out.
+class MemoryPlace {
+public:
+    explicit MemoryPlace(std::string root = {}) : m_root(std::move(root)) {}
+    const std::string& root() const { return m_root; }
+    // There is a tmpfs and it has not run out.
+    bool usable() const { return !m_root.empty() && !m_full; }
+    // What a write that failed there tells: whether the tmpfs has (next to) no room left, in bytes or inodes.
+    // If so, it is marked as run out.
+    bool ran_out();
+    void mark_full() { m_full = true; }
+
+private:
+    std::string m_root;
+    std::atomic<bool> m_full{false};
+};
+
 // Base layers extracted in overlay format under <root>/<hex of the diffID>, each exactly once however many
 // stages ask for it at the same time. With a store, layers come from it, extracted there by this build or an
-// earlier one. With a memory root (a tmpfs of a fixed size), the others go there first; one that does not fit
+// earlier one. The others go to the memory place's layers/ first while it is usable; one that does not fit
 // (or fails there) is extracted under <root> again, and later ones go straight there.
 class LayerDirectories {
 public:
-    explicit LayerDirectories(std::string root, std::string memory_root = {}, ExtractedLayerStore* store = nullptr)
-        : m_root(std::move(root)), m_memory_root(std::move(memory_root)), m_store(store) {}
+    LayerDirectories(std::string root, MemoryPlace& memory, ExtractedLayerStore* store = nullptr)
+        : m_root(std::move(root)), m_memory(memory), m_store(store) {}
     // Extracts `layer` into a directory of its own, if no stage has. Layers may be extracted side by side;
     // stacked_on() then places each, bottom to top.
     Status extract(const Layer& layer, OwnershipFailure ownership_failure);
@@ -59,9 +77,8 @@ private:
     // Extracts `layer` into <root>/<hex>, through a partial directory; returns the stats.
     Result<ExtractStats> extract_into(const std::string& root, const Layer& layer, OwnershipFailure ownership_failure);
     std::string m_root;
-    std::string m_memory_root;
+    MemoryPlace& m_memory;
     ExtractedLayerStore* m_store;
-    std::atomic<bool> m_memory_full{false};
     std::mutex m_mutex;
     std::map<std::string, std::shared_ptr<Slot>> m_slots;
 };
@@ -71,9 +88,11 @@ private:
 class StageOverlay {
 public:
     // Mounts `lowers` (at least one; an empty directory for FROM scratch) with a fresh upper at
-    // `rootfs_path`. Step directories go below `stage_dir`.
+    // `rootfs_path`. Step directories go below `stage_dir`, or below `memory_stage_dir` in the memory place
+    // while it is usable.
     static Result<std::unique_ptr<StageOverlay>> mount(std::string stage_dir, std::vector<std::string> lowers,
-                                                       std::string rootfs_path);
+                                                       std::string rootfs_path, MemoryPlace* memory = nullptr,
+                                                       std::string memory_stage_dir = {});
     ~StageOverlay();
     StageOverlay(const StageOverlay&) = delete;
     StageOverlay& operator=(const StageOverlay&) = delete;
@@ -98,6 +117,9 @@ public:
     Status push_lower(const std::string& directory);
     // True when the current step's upper holds nothing yet.
     bool upper_is_empty() const;
+    // After a step failed: when its upper is in the memory place and that has run out, the step's writes are
+    // discarded, a fresh upper on the disk is mounted, and the answer is true: the step may run again there.
+    Result<bool> spill_failed_step();
 
 private:
     StageOverlay() = default;
@@ -106,6 +128,9 @@ private:
     Result<RootFs> lower_view();
 
     std::string m_stage_dir;
+    std::string m_memory_stage_dir;
+    MemoryPlace* m_memory = nullptr;
+    bool m_step_in_memory = false;
     std::string m_rootfs_path;
     std::string m_step_dir;
     OverlayMountSpec m_spec;
@@ -121,9 +146,12 @@ public:
                        const ExtractionPlaces& places = {})
         : m_policy(std::move(policy)),
           m_sink(sink),
-          m_layers(work_dir + "/layers", places.memory_dir.empty() ? std::string() : places.memory_dir + "/layers",
-                   places.store) {}
+          m_memory(places.memory_dir),
+          m_memory_uppers(places.memory_takes_uppers),
+          m_layers(work_dir + "/layers", m_memory, places.store) {}
     const char* name() const override { return "overlay"; }
+    // Layers are extracted side by side, each as soon as its blob is there; one the store holds is not read.
+    bool fetches_layers_as_it_extracts() const override { return true; }
     Result<std::unique_ptr<StageFilesystem>> prepare_stage(const StageStart& start) override;
 
 private:
@@ -134,6 +162,8 @@ private:
 
     SnapshotPolicy m_policy;
     LayerSink& m_sink;
+    MemoryPlace m_memory;
+    bool m_memory_uppers;
     LayerDirectories m_layers;
 };
 

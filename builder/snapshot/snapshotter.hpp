@@ -88,6 +88,9 @@ public:
     // Hands the rootfs directory over to the one stage built FROM this one, which nobody else reads: it moves
     // to `rootfs_path`, and this filesystem is no longer readable. False when it cannot be handed over.
     virtual Result<bool> hand_over(const std::string& rootfs_path) = 0;
+    // After a step failed: true when it may have failed for want of room in the memory budget's tmpfs, its
+    // writes are discarded and its next attempt writes to the disk.
+    virtual Result<bool> spill_failed_step() { return false; }
 };
 
 // `entries` (a step's changes) less those at or below an ignored or a discarded path, plus each path the step
@@ -114,6 +117,9 @@ public:
     virtual const char* name() const = 0;
     // The stage's filesystem at `start.directory` + "/rootfs", holding its base.
     virtual Result<std::unique_ptr<StageFilesystem>> prepare_stage(const StageStart& start) = 0;
+    // Whether prepare_stage() reads each base layer as it extracts it, so that the layers are better fetched
+    // then, one by one, than all before it starts.
+    virtual bool fetches_layers_as_it_extracts() const { return false; }
 };
 
 // What decides between the snapshotters.
@@ -141,6 +147,9 @@ struct ExtractionPlaces {
     // A tmpfs within --memory-budget (empty for none): layers go there while they fit, to the work directory
     // past that.
     std::string memory_dir;
+    // Steps' upper directories go to the tmpfs too, while it has room; a step that fills it runs again with its
+    // upper on the disk.
+    bool memory_takes_uppers = false;
     // Layers kept across builds (--cache-dir): taken first, and what it cannot keep goes to the places above.
     ExtractedLayerStore* store = nullptr;
 };

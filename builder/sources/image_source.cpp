@@ -44,8 +44,10 @@ Status import_blob(const BlobStore& store, const std::string& path, const Descri
     return {};
 }
 
+// `fetcher` gives each layer the function that fetches its blob.
 Result<Image> image_from_parts(const BlobStore& store, const Manifest& manifest, ImageConfig config,
-                               const std::string& name, const std::function<Status()>& fetch) {
+                               const std::string& name,
+                               const std::function<std::function<Status()>(const Descriptor&)>& fetcher) {
     if (manifest.layers.size() != config.diff_ids.size())
         return fail(str_cat(name, ": the manifest lists ", manifest.layers.size(), " layers but the config ",
                             config.diff_ids.size(), " diff_ids"));
@@ -56,7 +58,7 @@ Result<Image> image_from_parts(const BlobStore& store, const Manifest& manifest,
             return fail(str_cat(name, ": layer ", descriptor.digest.str(), " has unsupported media type ",
                                 descriptor.media_type));
         layers.push_back(
-            std::make_shared<FetchedLayer>(descriptor, config.diff_ids[i], store.path(descriptor.digest), fetch));
+            std::make_shared<FetchedLayer>(descriptor, config.diff_ids[i], store.path(descriptor.digest), fetcher(descriptor)));
     }
     return with_context(Image::create(std::move(config), std::move(layers)), name);
 }
@@ -138,7 +140,7 @@ Result<SourceImage> RegistryImageSource::resolve_layout(const std::string& conte
                       .manifest = manifest_descriptor,
                       .manifest_bytes = bytes,
                       .config_bytes = config_bytes};
-    KILN_ASSIGN(image.image, image_from_parts(m_store, manifest, std::move(config), name, fetcher_of(image, manifest)));
+    KILN_ASSIGN(image.image, image_from_parts(m_store, manifest, std::move(config), name, fetcher_of(image)));
     return image;
 }
 
@@ -199,7 +201,7 @@ Result<SourceImage> RegistryImageSource::resolve_registry(const std::string& nam
                       .manifest_bytes = resolved.manifest_bytes,
                       .config_bytes = resolved.config_bytes};
     KILN_ASSIGN(image.image, image_from_parts(m_store, resolved.manifest, std::move(resolved.config), image.resolved,
-                                              fetcher_of(image, resolved.manifest)));
+                                              fetcher_of(image)));
     {
         // Known now, before any fetch: a push to the same registry mounts these blobs from there.
         std::lock_guard lock(m_mutex);
@@ -233,7 +235,7 @@ Result<SourceImage> RegistryImageSource::resolve_warmed(const std::string& name,
                       .manifest_bytes = std::move(manifest_bytes),
                       .config_bytes = std::move(config_bytes)};
     KILN_ASSIGN(image.image, image_from_parts(m_store, manifest, std::move(config), image.resolved,
-                                              fetcher_of(image, manifest)));
+                                              fetcher_of(image)));
     return image;
 }
 
@@ -257,14 +259,18 @@ bool RegistryImageSource::take_warmed(const Descriptor& blob) {
     return true;
 }
 
-std::function<Status()> RegistryImageSource::fetcher_of(const SourceImage& image, const Manifest& manifest) {
-    FetchRequest request{.name = image.name,
-                         .resolved = image.resolved,
-                         .manifest_digest = image.manifest_digest,
-                         .blobs = manifest.layers,
-                         .repository = image.repository,
-                         .layout_directory = image.layout_directory};
-    return [this, request = std::move(request)] { return fetch(request); };
+std::function<std::function<Status()>(const Descriptor&)> RegistryImageSource::fetcher_of(const SourceImage& image) {
+    // Each layer fetches its own blob when it is first read: a stage extracting its layers side by side
+    // extracts the first while the next ones download, and a layer it never reads is never downloaded.
+    return [this, image](const Descriptor& layer) -> std::function<Status()> {
+        FetchRequest request{.name = image.name,
+                             .resolved = image.resolved,
+                             .manifest_digest = image.manifest_digest,
+                             .blobs = {layer},
+                             .repository = image.repository,
+                             .layout_directory = image.layout_directory};
+        return [this, request = std::move(request)] { return fetch(request); };
+    };
 }
 
 Status RegistryImageSource::fetch_layers(const SourceImage& image) {
@@ -278,7 +284,9 @@ Status RegistryImageSource::fetch_layers(const SourceImage& image) {
 }
 
 Status RegistryImageSource::fetch(const FetchRequest& request) {
-    std::shared_ptr<Once> once = once_for(str_cat("fetch ", request.manifest_digest.str(), " ", request.resolved));
+    std::string key = str_cat("fetch ", request.manifest_digest.str(), " ", request.resolved);
+    for (const Descriptor& blob : request.blobs) key += " " + blob.digest.str();
+    std::shared_ptr<Once> once = once_for(key);
     std::lock_guard lock(once->mutex);
     if (!once->done) {
         once->fetched = fetch_uncached(request);

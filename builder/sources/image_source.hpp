@@ -94,7 +94,8 @@ private:
         std::string layout_directory;
     };
     std::shared_ptr<Once> once_for(const std::string& key);
-    std::function<Status()> fetcher_of(const SourceImage& image, const Manifest& manifest);
+    // What gives each layer of `image` the function that fetches its blob.
+    std::function<std::function<Status()>(const Descriptor&)> fetcher_of(const SourceImage& image);
     Status fetch(const FetchRequest& request);
     Result<SourceImage> resolve_uncached(const std::string& name, const Platform& platform);
     Result<SourceImage> resolve_layout(const std::string& context_name, const std::string& location,

@@ -126,13 +126,34 @@ TEST_F(SnapshotterTest, TheMemoryBudgetChangesWhereLayersAreExtractedNotTheImage
     std::string layers = layer_listing();
     std::string tree = tree_listing();
     KilnRun memory = build_ok(dockerfile, {"--reproducible", "--snapshotter=overlay", "--memory-budget=256Mi"});
-    EXPECT_TRUE(contains(memory.output, "layers are extracted into memory up to")) << memory.output;
+    EXPECT_TRUE(contains(memory.output, "memory budget: layers are extracted, and steps write, into memory up to")) << memory.output;
     EXPECT_EQ(layer_listing(), layers);
     EXPECT_EQ(tree_listing(), tree);
     KilnRun spilled = build_ok(dockerfile, {"--reproducible", "--snapshotter=overlay", "--memory-budget=4Ki"});
     EXPECT_TRUE(contains(spilled.output, "memory budget: full")) << spilled.output;
     EXPECT_EQ(layer_listing(), layers);
     EXPECT_EQ(tree_listing(), tree);
+}
+
+// A step's upper directory is in the memory budget's tmpfs while it has room. A RUN that fills it fails there
+// (ENOSPC), runs again with its upper on the disk, and gives the image a build without a budget gives; a step
+// that fails for its own reasons runs once.
+TEST_F(SnapshotterTest, AStepThatFillsTheMemoryBudgetRunsAgainOnTheDiskAndGivesTheSameImage) {
+    if (auto why = overlay_unavailable()) GTEST_SKIP() << *why;
+    const std::string dockerfile =
+        "FROM base\nRUN echo small > /small\nRUN echo attempt >&2 && head -c 48000000 /dev/zero > /big && echo done > /marker\n";
+    KilnRun disk = build_ok(dockerfile, {"--reproducible", "--snapshotter=overlay", "--memory-budget=0"});
+    std::string layers = layer_listing();
+    KilnRun spilled = build_ok(dockerfile, {"--reproducible", "--snapshotter=overlay", "--memory-budget=24Mi"});
+    if (!contains(spilled.output, "and steps write, into memory")) GTEST_SKIP() << "steps cannot write to a tmpfs here:\n" << spilled.output;
+    EXPECT_TRUE(contains(spilled.output, "memory budget: full while step 3/3 of stage 0 wrote; running it again on the disk"))
+        << spilled.output;
+    EXPECT_EQ(layer_listing(), layers);
+    EXPECT_EQ(content_of("marker"), "done\n");
+
+    KilnRun failing = build("FROM base\nRUN echo attempt >&2 && exit 3\n", {"--snapshotter=overlay", "--memory-budget=24Mi"});
+    EXPECT_EQ(failing.exit_code, 3) << failing.output;
+    EXPECT_FALSE(contains(failing.output, "running it again")) << failing.output;
 }
 
 TEST_F(SnapshotterTest, AutoPicksOverlayWhereItWorksAndSaysSo) {

@@ -16,6 +16,7 @@
 #include "common/temp_dir.hpp"
 #include "images/blob_store.hpp"
 #include "layers/compression.hpp"
+#include "tests/support/gzip_layer.hpp"
 #include "tests/support/tar_fixtures.hpp"
 
 namespace kiln {
@@ -37,15 +38,9 @@ protected:
     }
 
     LayerPtr make_layer(const std::string& tar) {
-        StringWriter compressed;
-        auto compressor = make_compressor(compressed, CompressionOptions{.compression = Compression::gzip});
-        EXPECT_TRUE(compressor && (*compressor)->write(tar) && (*compressor)->finish());
-        auto digest = m_store->put(compressed.bytes());
-        EXPECT_TRUE(digest);
-        Descriptor descriptor{.media_type = "application/vnd.oci.image.layer.v1.tar+gzip",
-                              .digest = *digest,
-                              .size = static_cast<std::int64_t>(compressed.bytes().size())};
-        return std::make_shared<FileLayer>(descriptor, Digest::of_bytes(tar), m_store->path(*digest));
+        auto layer = test::gzip_layer(*m_store, tar);
+        EXPECT_TRUE(layer) << layer.error().message();
+        return layer ? *layer : nullptr;
     }
 
     std::unique_ptr<LocalLayerCache> open(std::int64_t now = k_now, seconds ttl = seconds(3600)) {

@@ -13,6 +13,7 @@
 #include "common/temp_dir.hpp"
 #include "images/manifest.hpp"
 #include "layers/compression.hpp"
+#include "tests/support/gzip_layer.hpp"
 #include "tests/support/registry_process.hpp"
 #include "tests/support/tar_fixtures.hpp"
 
@@ -35,16 +36,9 @@ protected:
         options.plain_http.add(m_registry->host_port());
         options.retry.attempts = 1;
         m_client = std::make_unique<RegistryClient>(std::move(options));
-        std::string tar = test::TestTar().file("app/run1", "1234\n").bytes();
-        StringWriter compressed;
-        auto compressor = make_compressor(compressed, CompressionOptions{.compression = Compression::gzip});
-        ASSERT_TRUE(compressor && (*compressor)->write(tar) && (*compressor)->finish());
-        auto digest = m_writer_store->put(compressed.bytes());
-        ASSERT_TRUE(digest);
-        Descriptor descriptor{.media_type = "application/vnd.oci.image.layer.v1.tar+gzip",
-                              .digest = *digest,
-                              .size = static_cast<std::int64_t>(compressed.bytes().size())};
-        m_layer = std::make_shared<FileLayer>(descriptor, Digest::of_bytes(tar), m_writer_store->path(*digest));
+        auto layer = test::gzip_layer(*m_writer_store, test::TestTar().file("app/run1", "1234\n").bytes());
+        ASSERT_TRUE(layer) << layer.error().message();
+        m_layer = *layer;
     }
 
     std::unique_ptr<BlobStore> open_store(const std::string& name) {

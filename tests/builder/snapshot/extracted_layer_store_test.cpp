@@ -11,7 +11,7 @@
 #include "common/files.hpp"
 #include "common/temp_dir.hpp"
 #include "images/blob_store.hpp"
-#include "layers/compression.hpp"
+#include "tests/support/gzip_layer.hpp"
 #include "tests/support/tar_fixtures.hpp"
 
 namespace kiln {
@@ -27,15 +27,9 @@ protected:
         m_blobs = std::make_unique<BlobStore>(std::move(*store));
     }
     LayerPtr make_layer(const std::string& tar) {
-        StringWriter compressed;
-        auto compressor = make_compressor(compressed, CompressionOptions{.compression = Compression::gzip});
-        EXPECT_TRUE(compressor && (*compressor)->write(tar) && (*compressor)->finish());
-        auto digest = m_blobs->put(compressed.bytes());
-        EXPECT_TRUE(digest);
-        Descriptor descriptor{.media_type = "application/vnd.oci.image.layer.v1.tar+gzip",
-                              .digest = *digest,
-                              .size = static_cast<std::int64_t>(compressed.bytes().size())};
-        return std::make_shared<FileLayer>(descriptor, Digest::of_bytes(tar), m_blobs->path(*digest));
+        auto layer = test::gzip_layer(*m_blobs, tar);
+        EXPECT_TRUE(layer) << layer.error().message();
+        return layer ? *layer : nullptr;
     }
     std::unique_ptr<ExtractedLayerStore> open() {
         auto store = ExtractedLayerStore::open(root(), "variant");
