@@ -220,6 +220,17 @@ TEST_F(ExtractedLayersTest, WarmExtractFillsTheStoreThatBuildsStack) {
               std::string::npos)
         << built.output;
     expect_whole_count();
+
+    // Pushed to the base's registry, which mounts the base's blobs: the layers kept extracted are not fetched at
+    // all, neither from the warmed blobs nor from the registry. (The layout above needed their bytes.)
+    std::vector<std::string> push = {"build", "--context", context_path(""), "--destination",
+                                     (*registry)->host_port() + "/built:1", "--insecure"};
+    for (const std::vector<std::string>& more : {fixture_args(), args(cache, {"--insecure-pull", "--build-arg", "IMAGE=" + image})})
+        push.insert(push.end(), more.begin(), more.end());
+    KilnRun pushed = run_kiln(push);
+    ASSERT_EQ(pushed.exit_code, 0) << pushed.output;
+    EXPECT_EQ(pushed.output.find("from the warmed cache"), std::string::npos) << pushed.output;
+    EXPECT_EQ(pushed.output.find("pulled"), std::string::npos) << pushed.output;
 }
 
 // The store's trees cannot be checked against a digest each time: a directory others may write is not used.
