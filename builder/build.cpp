@@ -408,9 +408,13 @@ Result<BuildResult> run_build(const BuildOptions& options, const HostEnvironment
     }
     // The cache's uploads ran alongside the stages and the push; what is left is waited for here.
     if (cache) cache->flush();
-    // The layers this build stacks are still held, and stay.
-    if (kept && options.cache_dir_max) {
-        if (auto evicted = kept->evict(options.cache_dir_max); !evicted) log_warn("extracted layers: ", evicted.error().message());
+    if (kept) {
+        // The layers this build stacks are still held, and stay.
+        if (options.cache_dir_max) {
+            if (auto evicted = kept->evict(options.cache_dir_max); !evicted)
+                log_warn("extracted layers: ", evicted.error().message());
+        }
+        kept->keep_in_background(host.facts.ownership, options.cache_dir_max);
     }
     if (options.keep_work_dir) log_info("kept the work directory ", work.release());
     log_info("built ", documents.manifest.digest.str(), " in ", format_seconds(seconds_since(build_start), 2), " s");

@@ -21,6 +21,8 @@ public:
     virtual const Digest& diff_id() const = 0;
     // The blob's bytes, as described by descriptor().
     virtual Result<std::unique_ptr<Reader>> open_blob() const = 0;
+    // The file that holds the blob, where one does already; empty otherwise.
+    virtual std::string file_path() const { return {}; }
 
     Compression compression() const { return layer_compression(descriptor().media_type); }
 };
@@ -34,6 +36,7 @@ public:
     const Digest& diff_id() const override { return m_diff_id; }
     Result<std::unique_ptr<Reader>> open_blob() const override;
     const std::string& path() const { return m_path; }
+    std::string file_path() const override { return m_path; }
 
 private:
     Descriptor m_descriptor;
@@ -54,6 +57,8 @@ public:
         KILN_TRY(m_fetch());
         return m_file.open_blob();
     }
+    // Once fetched (or read) only: the file is not there before.
+    std::string file_path() const override { return m_file.path(); }
 
 private:
     FileLayer m_file;

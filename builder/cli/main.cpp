@@ -15,6 +15,7 @@
 #include "builder/host.hpp"
 #include "builder/cli/flags.hpp"
 #include "builder/sandbox/userns.hpp"
+#include "builder/snapshot/extracted_layer_store.hpp"
 #include "builder/warm.hpp"
 #include "builder/work_dir.hpp"
 #include "common/process.hpp"
@@ -185,6 +186,7 @@ int main(int argc, char** argv) {
         }
         if (args[0] == "build") return run_build_command({args.begin() + 1, args.end()}, argv);
         if (args[0] == kiln::k_remove_work_dir_command && args.size() == 2) return kiln::remove_disposed_work_dir(args[1]);
+        if (args[0] == kiln::k_keep_layers_command) return kiln::keep_layers({args.begin() + 1, args.end()});
         if (args[0] == "warm") return run_warm_command({args.begin() + 1, args.end()}, argv);
         if (args[0].starts_with("-")) return run_build_command(args, argv);
         std::fprintf(stderr, "error: unknown command \"%s\"\n\n", args[0].c_str());

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/files.hpp"
+#include "common/process.hpp"
 #include "common/log.hpp"
 #include "common/sha256.hpp"
 #include "common/strings.hpp"
@@ -46,6 +47,9 @@ Result<std::vector<std::string>> string_list(const json& value, const std::strin
     }
     return list;
 }
+
+// A blob handed to a keeper that is older than this was left by one that was killed.
+constexpr std::time_t k_stale_blob_seconds = 6 * 3600;
 
 // What eviction reads of an entry's record: its estimated size (0 when unreadable) and its layer's digest.
 struct Recorded {
@@ -93,6 +97,8 @@ std::string extracted_layer_variant(OwnershipFailure ownership_failure) {
 
 Result<std::unique_ptr<ExtractedLayerStore>> ExtractedLayerStore::open(const std::string& root,
                                                                        const std::string& variant, Discard discard) {
+    if (variant.empty() || variant.find('/') != std::string::npos || variant == "." || variant == "..")
+        return fail(str_cat("extracted layers: \"", variant, "\" is not a variant's name"));
     std::string dir = str_cat(root, "/", variant);
     KILN_TRY(make_directories(dir, 0700));
     for (const std::string& path : {root, dir}) {
@@ -107,13 +113,20 @@ Result<std::unique_ptr<ExtractedLayerStore>> ExtractedLayerStore::open(const std
     if (!discard) discard = [](const std::string& path) {
         if (auto removed = remove_tree(path, true); !removed) log_warn(removed.error().message());
     };
-    // What an eviction killed between its rename and its removal left.
+    // What an eviction killed between its rename and its removal left, and blobs that a keeper killed before
+    // it was done left (a live keeper's are younger).
     UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!fd) return fail_errno(str_cat("open ", dir));
     KILN_ASSIGN(std::vector<std::string> names, list_directory(fd.get(), dir));
-    for (const std::string& name : names)
-        if (name.find(".evicted-") != std::string::npos) discard(str_cat(dir, "/", name));
-    return std::unique_ptr<ExtractedLayerStore>(new ExtractedLayerStore(std::move(dir), std::move(discard)));
+    for (const std::string& name : names) {
+        std::string path = str_cat(dir, "/", name);
+        struct stat st;
+        if (name.find(".evicted-") != std::string::npos) discard(path);
+        else if (name.find(".blob-") != std::string::npos && ::lstat(path.c_str(), &st) == 0 &&
+                 st.st_mtime + k_stale_blob_seconds < ::time(nullptr))
+            ::unlink(path.c_str());
+    }
+    return std::unique_ptr<ExtractedLayerStore>(new ExtractedLayerStore(root, variant, std::move(discard)));
 }
 
 Result<UniqueFd> ExtractedLayerStore::lock_entry(const std::string& hex, int operation) const {
@@ -186,6 +199,7 @@ Status ExtractedLayerStore::extract_entry(const std::string& hex, const Layer& l
 Result<std::optional<StoredLayer>> ExtractedLayerStore::acquire(const Layer& layer, OwnershipFailure ownership_failure) {
     std::string hex = layer.diff_id().encoded();
     std::string entry_dir = str_cat(m_dir, "/", hex);
+    bool damaged_once = false;
     while (true) {
         KILN_ASSIGN(UniqueFd lock, lock_entry(hex, LOCK_SH));
         if (!lock) continue;  // evicted meanwhile: a new lock file
@@ -208,16 +222,107 @@ Result<std::optional<StoredLayer>> ExtractedLayerStore::acquire(const Layer& lay
         } else {
             log_info("extracted layers: layer ", layer.descriptor().digest.short_str(), " is already extracted");
         }
-        KILN_ASSIGN(StoredLayer stored, read_entry(hex));
+        auto stored = read_entry(hex);
+        if (!stored) {
+            // A record that cannot be read (damaged, or written by hand) makes the entry worthless: it is moved
+            // out of the way under the exclusive lock, and the layer extracted again.
+            if (damaged_once) return fail(std::move(stored.error()));
+            damaged_once = true;
+            log_warn("extracted layers: ", stored.error().message(), ": extracting the layer again");
+            KILN_TRY(drop_entry(hex, std::move(lock)));
+            continue;
+        }
         std::lock_guard guard(m_mutex);
         m_held.push_back(std::move(lock));
-        return std::optional<StoredLayer>(std::move(stored));
+        return std::optional<StoredLayer>(std::move(*stored));
     }
+}
+
+Status ExtractedLayerStore::drop_entry(const std::string& hex, UniqueFd lock) const {
+    std::string entry_dir = str_cat(m_dir, "/", hex);
+    // Others holding it keep what they mounted; the tree goes once they let go.
+    if (::flock(lock.get(), LOCK_EX) != 0) return fail_errno(str_cat("flock ", entry_dir, ".lock"));
+    if (!still_linked(lock.get(), entry_dir + ".lock")) return {};
+    std::string doomed = str_cat(entry_dir, ".evicted-", unique_name_suffix());
+    if (::rename(entry_dir.c_str(), doomed.c_str()) != 0) {
+        if (errno == ENOENT) return {};
+        return fail_errno(str_cat("rename ", entry_dir, " to ", doomed));
+    }
+    // While it is still held: a build waiting on it then finds it unlinked, and opens a new one.
+    ::unlink(str_cat(entry_dir, ".lock").c_str());
+    m_discard(doomed);
+    return {};
 }
 
 void ExtractedLayerStore::release() {
     std::lock_guard guard(m_mutex);
     m_held.clear();
+}
+
+bool ExtractedLayerStore::contains(const Layer& layer) const {
+    return path_exists(str_cat(m_dir, "/", layer.diff_id().encoded(), "/", k_entry_file));
+}
+
+void ExtractedLayerStore::keep_later(const Layer& layer) {
+    std::string blob = layer.file_path();
+    if (blob.empty() || !path_exists(blob)) return;
+    std::lock_guard guard(m_mutex);
+    m_to_keep.push_back(ToKeep{layer.descriptor(), layer.diff_id(), std::move(blob)});
+}
+
+void ExtractedLayerStore::keep_in_background(OwnershipFailure ownership_failure, std::uint64_t max_bytes) {
+    std::vector<ToKeep> layers;
+    {
+        std::lock_guard guard(m_mutex);
+        layers = std::exchange(m_to_keep, {});
+    }
+    constexpr size_t k_fixed_arguments = 6;  // "kiln", the command, root, variant, ownership, max
+    std::vector<std::string> argv = {"kiln", k_keep_layers_command, m_root, m_variant,
+                                     ownership_failure == OwnershipFailure::error ? "error" : "warn",
+                                     str_cat(max_bytes)};
+    for (const ToKeep& layer : layers) {
+        std::string handed = str_cat(m_dir, "/", layer.diff_id.encoded(), ".blob-", unique_name_suffix());
+        if (::link(layer.blob.c_str(), handed.c_str()) != 0) {
+            UniqueFd in(::open(layer.blob.c_str(), O_RDONLY | O_CLOEXEC));
+            UniqueFd out(::open(handed.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+            if (!in || !out || !copy_file_data(in.get(), out.get(), handed)) {
+                log_warn("extracted layers: cannot hand ", layer.descriptor.digest.short_str(), " over to be kept");
+                ::unlink(handed.c_str());
+                continue;
+            }
+        }
+        for (const std::string& field : {layer.descriptor.media_type, layer.descriptor.digest.str(), layer.diff_id.str(), handed})
+            argv.push_back(field);
+    }
+    if (argv.size() == k_fixed_arguments) return;
+    log_info("extracted layers: keeping ", (argv.size() - k_fixed_arguments) / 4, " layer(s) in ", m_dir, " in the background");
+    if (auto spawned = spawn_child(argv, {.path = "/proc/self/exe", .new_session = true, .default_signals = true}); !spawned)
+        log_warn("extracted layers: ", spawned.error().message());
+}
+
+int keep_layers(const std::vector<std::string>& args) {
+    if (args.size() < 4 || (args.size() - 4) % 4 != 0) return 2;
+    OwnershipFailure ownership = args[2] == "error" ? OwnershipFailure::error : OwnershipFailure::warn_once;
+    std::uint64_t max_bytes = 0;
+    if (!parse_uint64(args[3], max_bytes)) return 2;
+    auto store = ExtractedLayerStore::open(args[0], args[1]);
+    if (!store) return 1;
+    int code = 0;
+    for (size_t i = 4; i < args.size(); i += 4) {
+        const std::string& blob = args[i + 3];
+        auto digest = Digest::parse(args[i + 1]);
+        auto diff_id = Digest::parse(args[i + 2]);
+        struct stat st;
+        // The extraction checks the blob against its digest and the tar against its diffID.
+        if (digest && diff_id && ::stat(blob.c_str(), &st) == 0) {
+            FileLayer layer(Descriptor{.media_type = args[i], .digest = *digest, .size = st.st_size}, *diff_id, blob);
+            if (!(*store)->acquire(layer, ownership)) code = 1;
+        }
+        ::unlink(blob.c_str());
+    }
+    (*store)->release();
+    if (max_bytes && !(*store)->evict(max_bytes)) code = 1;
+    return code;
 }
 
 std::uint64_t ExtractedLayerStore::size() const {
@@ -257,20 +362,12 @@ Result<EvictionStats> ExtractedLayerStore::evict(std::uint64_t max_bytes) {
         if (stats.kept <= max_bytes) break;
         KILN_ASSIGN(UniqueFd lock, lock_entry(candidate.hex, LOCK_EX | LOCK_NB));
         if (!lock) continue;  // in use by a build, or being evicted by another
-        std::string entry_dir = str_cat(m_dir, "/", candidate.hex);
-        std::string doomed = str_cat(entry_dir, ".evicted-", unique_name_suffix());
-        if (::rename(entry_dir.c_str(), doomed.c_str()) != 0) {
-            if (errno == ENOENT) continue;
-            return fail_errno(str_cat("rename ", entry_dir, " to ", doomed));
-        }
-        // While it is still held: a build waiting on it then finds it unlinked, and opens a new one.
-        ::unlink(str_cat(entry_dir, ".lock").c_str());
-        lock.reset();
+        if (!path_exists(str_cat(m_dir, "/", candidate.hex))) continue;
         const Recorded& recorded = candidate.recorded;
         log_info("extracted layers: evicted ",
                  recorded.digest.empty() ? str_cat("the layer of diffID sha256:", candidate.hex.substr(0, 12)) : recorded.digest,
                  " (", format_bytes(recorded.size), ", unused the longest)");
-        m_discard(doomed);
+        KILN_TRY(drop_entry(candidate.hex, std::move(lock)));
         ++stats.entries;
         stats.bytes += recorded.size;
         stats.kept -= recorded.size;

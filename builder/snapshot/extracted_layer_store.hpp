@@ -28,6 +28,10 @@
 
 namespace kiln {
 
+// The hidden command of the detached process that keeps layers a build extracted elsewhere:
+// `kiln internal-keep-layers ROOT VARIANT OWNERSHIP MAX_BYTES [MEDIA_TYPE DIGEST DIFF_ID BLOB]...`.
+inline constexpr const char* k_keep_layers_command = "internal-keep-layers";
+
 // What the store gives a build for one layer.
 struct StoredLayer {
     std::string tree;  // the layer directory, read-only
@@ -66,6 +70,17 @@ public:
     // Lets go of every entry this store holds.
     void release();
 
+    // Whether an entry for `layer` is there now.
+    bool contains(const Layer& layer) const;
+    // Notes `layer`, which the build extracted outside the store (in memory, say: faster than the disk), and
+    // whose blob is a file, to be kept by keep_in_background().
+    void keep_later(const Layer& layer);
+    // Hands the layers noted by keep_later() to a detached kiln (k_keep_layers_command) that extracts each
+    // into the store, then evicts past `max_bytes` (0: no bound). The build does not wait: a pod that ends
+    // first leaves partial directories that the next build removes. Each blob is linked (or copied) into the
+    // store first, as the build's own directory goes when it ends.
+    void keep_in_background(OwnershipFailure ownership_failure, std::uint64_t max_bytes);
+
     // Removes entries that no build holds, least recently used first, until what is left is at most
     // `max_bytes` (by the sizes the entries recorded).
     Result<EvictionStats> evict(std::uint64_t max_bytes);
@@ -74,18 +89,34 @@ public:
     std::uint64_t size() const;
 
 private:
-    ExtractedLayerStore(std::string dir, Discard discard) : m_dir(std::move(dir)), m_discard(std::move(discard)) {}
+    ExtractedLayerStore(std::string root, std::string variant, Discard discard)
+        : m_dir(root + "/" + variant), m_discard(std::move(discard)), m_root(std::move(root)), m_variant(std::move(variant)) {}
     // Opens and locks <hex>.lock with `operation`; an empty fd when the file was replaced meanwhile (evicted).
     Result<UniqueFd> lock_entry(const std::string& hex, int operation) const;
     Result<StoredLayer> read_entry(const std::string& hex) const;
+    // Moves the entry out of the way and has it discarded, under `lock` (its lock file, which this makes
+    // exclusive and unlinks).
+    Status drop_entry(const std::string& hex, UniqueFd lock) const;
     Status extract_entry(const std::string& hex, const Layer& layer, OwnershipFailure ownership_failure,
                          bool& keepable) const;
 
     std::string m_dir;
     Discard m_discard;
+    std::string m_root;
+    std::string m_variant;
     std::mutex m_mutex;
     std::vector<UniqueFd> m_held;  // shared locks on the entries in use
+    struct ToKeep {
+        Descriptor descriptor;
+        Digest diff_id;
+        std::string blob;
+    };
+    std::vector<ToKeep> m_to_keep;
 };
+
+// The detached process's work (k_keep_layers_command, with its arguments): extracts each layer into the store
+// and removes its blob, then evicts. Returns the exit code.
+int keep_layers(const std::vector<std::string>& args);
 
 // The variant of the trees this process makes: its user namespace's id maps and the ownership policy. Trees
 // made under one mapping have other owners under another.

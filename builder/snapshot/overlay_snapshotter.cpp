@@ -112,7 +112,10 @@ Status LayerDirectories::extract(const Layer& layer, OwnershipFailure ownership_
     // One stage extracts; another that wants the same layer waits for it here.
     std::lock_guard lock(slot->mutex);
     if (slot->done) return {};
-    if (m_store) {
+    // A layer the store holds is stacked from there. One it does not is extracted the fastest way, for this
+    // build, and kept in the store once the build is done.
+    bool keep = m_store && !m_store->contains(layer);
+    if (m_store && !keep) {
         auto stored = m_store->acquire(layer, ownership_failure);
         if (stored && *stored) {
             slot->directory = std::move((*stored)->tree);
@@ -153,6 +156,7 @@ Status LayerDirectories::extract(const Layer& layer, OwnershipFailure ownership_
     slot->links = std::move(stats->lower_layer_links);
     slot->assumptions = std::move(stats->lower_assumptions);
     slot->done = true;
+    if (keep) m_store->keep_later(layer);
     return {};
 }
 

@@ -83,18 +83,42 @@ protected:
         return count;
     }
     void expect_whole_count() { EXPECT_EQ(content_of("count"), str_cat(k_many_files, "\n")); }
+    // Waits (a minute at most) until the background keeper is done: `entries` entries in the store, and no
+    // partial extraction or handed blob left. Returns what is there.
+    static std::vector<std::string> wait_for_store(const std::string& cache, size_t entries) {
+        std::vector<std::string> names;
+        for (int i = 0; i < 600; ++i) {
+            names = store_entries(cache);
+            bool settled = names.size() == entries && std::all_of(names.begin(), names.end(), [](const std::string& n) {
+                               return n.find(".partial") == std::string::npos && n.find(".blob-") == std::string::npos;
+                           });
+            if (settled) break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        return names;
+    }
+    static std::uint64_t recorded_size(const std::string& cache) {
+        std::uint64_t total = 0;
+        for (const std::string& name : store_entries(cache)) {
+            auto record = nlohmann::json::parse(read_file(store_dir(cache) + "/" + name + "/entry.json").value_or("{}"));
+            total += record.value("size", std::uint64_t{0});
+        }
+        return total;
+    }
 
     std::string m_many_layout;
     std::string m_many_layer_short;
 };
 
+// The first build extracts its base the fastest way and keeps it in the background; a later one stacks it.
 TEST_F(ExtractedLayersTest, ALaterBuildStacksTheKeptLayersAndExtractsNothing) {
     std::string cache = case_path("cache");
     KilnRun first = build_ok(k_counting_dockerfile, args(cache));
-    EXPECT_EQ(count_of(first.output, "extracted layers: kept layer "), 2u) << first.output;
+    EXPECT_NE(first.output.find("extracted layers: keeping 2 layer(s) in "), std::string::npos) << first.output;
     expect_whole_count();
+    EXPECT_EQ(wait_for_store(cache, 2).size(), 2u);
     KilnRun second = build_ok(k_counting_dockerfile, args(cache));
-    EXPECT_EQ(count_of(second.output, "extracted layers: kept layer "), 0u) << second.output;
+    EXPECT_EQ(second.output.find("extracted layers: keeping"), std::string::npos) << second.output;
     EXPECT_NE(second.output.find("extracted layers: layer " + m_many_layer_short + " is already extracted"),
               std::string::npos)
         << second.output;
@@ -124,10 +148,8 @@ TEST_F(ExtractedLayersTest, TwoBuildsAtOnceExtractEachLayerOnceAndBothSucceed) {
     KilnRun b = second.get();
     ASSERT_EQ(a.exit_code, 0) << a.output;
     ASSERT_EQ(b.exit_code, 0) << b.output;
-    std::string both = a.output + b.output;
-    EXPECT_EQ(count_of(both, "extracted layers: kept layer " + m_many_layer_short), 1u) << both;
-    EXPECT_EQ(count_of(both, "extracted layers: layer " + m_many_layer_short + " is already extracted"), 1u) << both;
-    for (const std::string& name : store_entries(cache)) EXPECT_EQ(name.size(), 64u) << name << " left in the store";
+    // Both hand the base to a keeper; the second keeper finds each layer kept by the first.
+    for (const std::string& name : wait_for_store(cache, 2)) EXPECT_EQ(name.size(), 64u) << name << " left in the store";
     for (const char* layout : {"layout-a", "layout-b"}) {
         std::string bundle = case_path(str_cat("bundle-", layout));
         ASSERT_TRUE(unpack_layout(case_path(layout), "latest", bundle));
@@ -135,16 +157,12 @@ TEST_F(ExtractedLayersTest, TwoBuildsAtOnceExtractEachLayerOnceAndBothSucceed) {
     }
 }
 
-// kill -9 while the big layer is being extracted into the store: its partial directory stays, and the next
-// build removes it, extracts the layer whole, and builds from it.
-TEST_F(ExtractedLayersTest, ALayerHalfExtractedByAKilledBuildIsNeverUsed) {
+// kill -9 while the big layer is being extracted into the store (by the keeper a build left): its partial
+// directory stays, a build does not use it, and that build's keeper removes it and keeps the layer whole.
+TEST_F(ExtractedLayersTest, ALayerHalfExtractedByAKilledKeeperIsNeverUsed) {
     std::string cache = case_path("cache");
-    ASSERT_TRUE(write_file_atomic(context_path("Dockerfile"), k_counting_dockerfile));
-    std::vector<std::string> argv = {kiln_binary(), "build", "--context", context_path(""), "--no-push"};
-    for (const std::vector<std::string>& more : {fixture_args(), args(cache)}) argv.insert(argv.end(), more.begin(), more.end());
-    auto child = spawn_child(argv, SpawnOptions{.path = kiln_binary(), .new_session = true});
-    ASSERT_TRUE(child) << child.error().message();
-    pid_t pid = *child;
+    // Watched while the build runs: the keeper starts as the build ends, before the test has unpacked its image.
+    auto first = std::async(std::launch::async, [&] { return build(k_counting_dockerfile, args(cache)); });
     // Once the partial tree holds some of the big layer's directories, and before it is renamed into place.
     std::string partial;
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
@@ -157,24 +175,34 @@ TEST_F(ExtractedLayersTest, ALayerHalfExtractedByAKilledBuildIsNeverUsed) {
                     partial = entry.path().string();
         if (partial.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
-    ::kill(-pid, SIGKILL);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    ASSERT_FALSE(partial.empty()) << "the build never extracted the big layer into the store";
+    // The keeper of this test's store, and no other process, by pid.
+    auto keepers = run_process({"pgrep", "-f", "internal-keep-layers " + cache + "/extracted "});
+    ASSERT_TRUE(keepers);
+    for (const std::string& pid : split(keepers->stdout_bytes, '\n')) {
+        std::uint64_t number = 0;
+        if (parse_uint64(pid, number)) ::kill(static_cast<pid_t>(number), SIGKILL);
+    }
+    KilnRun built = first.get();
+    ASSERT_EQ(built.exit_code, 0) << built.output;
+    ASSERT_NE(built.output.find("extracted layers: keeping"), std::string::npos) << built.output;
+    ASSERT_FALSE(partial.empty()) << "the keeper never extracted the big layer into the store";
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
     ASSERT_TRUE(path_exists(partial)) << "the extraction finished before the kill";
     std::string whole = partial.substr(0, partial.size() - std::string(".partial").size());
     ASSERT_FALSE(path_exists(whole)) << "a half-extracted layer was renamed into place";
 
     KilnRun next = build_ok(k_counting_dockerfile, args(cache));
-    EXPECT_NE(next.output.find("removing " + partial + ", which a build that ended early left"), std::string::npos)
+    EXPECT_EQ(next.output.find("extracted layers: layer " + m_many_layer_short + " is already extracted"), std::string::npos)
         << next.output;
-    EXPECT_NE(next.output.find("extracted layers: kept layer " + m_many_layer_short), std::string::npos) << next.output;
+    EXPECT_NE(next.output.find("extracted layers: keeping 1 layer(s)"), std::string::npos) << next.output;
     expect_whole_count();
+    wait_for_store(cache, 2);
     EXPECT_FALSE(path_exists(partial));
+    EXPECT_TRUE(path_exists(whole));
 }
 
-// Two bases whose layers, kept, exceed --cache-dir-max: the build of the second evicts what only the first
-// used; what a build stacks is never evicted under it; the evicted layer is extracted again when needed.
+// Two bases whose layers, kept, exceed --cache-dir-max: keeping the second's evicts what only the first used;
+// what a build stacks is never evicted under it; the evicted layer is extracted again when needed.
 TEST_F(ExtractedLayersTest, PastCacheDirMaxTheLeastRecentlyUsedLayersNoBuildHoldsAreEvicted) {
     std::string cache = case_path("cache");
     std::string other_layout = case_path("other-layout");
@@ -182,23 +210,33 @@ TEST_F(ExtractedLayersTest, PastCacheDirMaxTheLeastRecentlyUsedLayersNoBuildHold
     layers.push_back(TestTar().dir("other").file("other/file", "other\n").bytes());
     auto other = write_test_image(other_layout, "latest", layers);
     ASSERT_TRUE(other) << other.error().message();
-    std::string other_short = other->layer_digests.back().substr(0, 19);
 
-    KilnRun first = build_ok(k_counting_dockerfile, args(cache, {"--cache-dir-max=1"}));
-    EXPECT_EQ(first.output.find("evicted"), std::string::npos) << "a layer in use was evicted:\n" << first.output;
-    size_t kept = store_entries(cache).size();
-    EXPECT_EQ(kept, 2u);
+    build_ok(k_counting_dockerfile, args(cache));
+    ASSERT_EQ(wait_for_store(cache, 2).size(), 2u);
+    std::string store = store_dir(cache);
+    std::string busybox_entry = store + "/" + store_entries(cache)[0];
+    std::string many_entry = store + "/" + store_entries(cache)[1];
+    if (!path_exists(many_entry + "/tree/many")) std::swap(busybox_entry, many_entry);
+    std::string max = str_cat("--cache-dir-max=", recorded_size(cache));
 
+    // Room for the two layers there are: the build that stacks busybox's and keeps the other layer makes three,
+    // and the one that only the first build used goes.
     KilnRun second = build_ok("FROM other\nRUN cat /other/file > /copied\n",
-                              args(cache, {"--cache-dir-max=1", "--build-context", "other=oci-layout://" + other_layout}));
+                              args(cache, {max, "--build-context", "other=oci-layout://" + other_layout}));
     EXPECT_EQ(content_of("copied"), "other\n");
-    EXPECT_NE(second.output.find("extracted layers: evicted " + m_many_layer_short), std::string::npos) << second.output;
-    // The busybox layer both share was used last by the second build: it stays, with the other layer.
-    EXPECT_EQ(store_entries(cache).size(), 2u);
-    EXPECT_EQ(second.output.find("extracted layers: evicted " + other_short), std::string::npos) << second.output;
+    EXPECT_EQ(second.output.find("evicted"), std::string::npos) << "a layer in use was evicted:\n" << second.output;
+    std::vector<std::string> left = wait_for_store(cache, 2);
+    EXPECT_EQ(left.size(), 2u);
+    EXPECT_FALSE(path_exists(many_entry));
+    EXPECT_TRUE(path_exists(busybox_entry));
+    EXPECT_EQ(std::count_if(left.begin(), left.end(), [&](const std::string& name) {
+                  return path_exists(store + "/" + name + "/tree/other/file");
+              }),
+              1);
 
+    // The evicted layer is extracted again, and kept again, when a build needs it.
     KilnRun third = build_ok(k_counting_dockerfile, args(cache));
-    EXPECT_NE(third.output.find("extracted layers: kept layer " + m_many_layer_short), std::string::npos) << third.output;
+    EXPECT_NE(third.output.find("extracted layers: keeping 1 layer(s)"), std::string::npos) << third.output;
     expect_whole_count();
 }
 

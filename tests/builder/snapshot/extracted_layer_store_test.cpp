@@ -74,8 +74,9 @@ TEST_F(ExtractedLayerStoreTest, ALayerWithHardlinksIntoTheLayersBelowIsNotKept) 
     EXPECT_FALSE(path_exists(entry(layer) + ".partial"));
 }
 
-TEST_F(ExtractedLayerStoreTest, AHostileRecordIsAnErrorNamingIt) {
-    LayerPtr layer = make_layer(test::TestTar().file("a", "a").bytes());
+// A record that cannot be read is named in a warning, and the layer is extracted again in place of its entry.
+TEST_F(ExtractedLayerStoreTest, AnEntryWithAHostileRecordIsReplaced) {
+    LayerPtr layer = make_layer(test::TestTar().file("etc/.wh.gone", "").file("a", "a").bytes());
     ASSERT_TRUE(open()->acquire(*layer, OwnershipFailure::error));
     std::string record = entry(layer) + "/entry.json";
     for (const std::string& hostile :
@@ -83,9 +84,12 @@ TEST_F(ExtractedLayerStoreTest, AHostileRecordIsAnErrorNamingIt) {
           std::string("{\"directory_paths\": [\"a\\u0000b\"], \"deleting_in\": [], \"needs_stack\": false}"),
           std::string("{\"directory_paths\": [], \"deleting_in\": [], \"needs_stack\": \"no\"}"), std::string("{")}) {
         ASSERT_TRUE(write_file_atomic(record, hostile));
+        test::LogCapture log;
         auto read = open()->acquire(*layer, OwnershipFailure::error);
-        ASSERT_FALSE(read) << hostile;
-        EXPECT_NE(read.error().message().find(record), std::string::npos) << read.error().message();
+        ASSERT_TRUE(read && *read) << hostile << ": " << (read ? "not kept" : read.error().message());
+        EXPECT_EQ((*read)->assumptions.deleting_in, std::vector<std::string>{"etc"}) << hostile;
+        EXPECT_NE(log.text().find(record), std::string::npos) << hostile << ": " << log.text();
+        EXPECT_NE(log.text().find("extracting the layer again"), std::string::npos) << log.text();
     }
 }
 
@@ -123,6 +127,33 @@ TEST_F(ExtractedLayerStoreTest, EvictionRemovesTheLeastRecentlyUsedEntriesNoOneH
     auto back = open()->acquire(*old_layer, OwnershipFailure::error);
     ASSERT_TRUE(back && *back);
     EXPECT_TRUE(path_exists((*back)->tree + "/old"));
+}
+
+// The detached keeper's work, run in this process: each handed blob is extracted into the store and removed;
+// one whose bytes are not its digest's is removed and not kept.
+TEST_F(ExtractedLayerStoreTest, TheKeeperExtractsEachHandedBlobAndRemovesIt) {
+    LayerPtr good = make_layer(test::TestTar().file("kept", "k\n").bytes());
+    LayerPtr forged = make_layer(test::TestTar().file("forged", "f\n").bytes());
+    ASSERT_TRUE(open());
+    std::string dir = root() + "/variant/";
+    std::string good_blob = dir + good->diff_id().encoded() + ".blob-test";
+    std::string forged_blob = dir + forged->diff_id().encoded() + ".blob-test";
+    ASSERT_EQ(::link(good->file_path().c_str(), good_blob.c_str()), 0);
+    ASSERT_TRUE(write_file_atomic(forged_blob, "not the layer's bytes"));
+    std::vector<std::string> args = {root(), "variant", "error", "0"};
+    for (const auto& [layer, blob] : {std::pair(good, good_blob), std::pair(forged, forged_blob)}) {
+        args.push_back(layer->descriptor().media_type);
+        args.push_back(layer->descriptor().digest.str());
+        args.push_back(layer->diff_id().str());
+        args.push_back(blob);
+    }
+    EXPECT_EQ(keep_layers(args), 1);
+    EXPECT_EQ(read_file(entry(good) + "/tree/kept").value_or(""), "k\n");
+    EXPECT_FALSE(path_exists(entry(forged)));
+    EXPECT_FALSE(path_exists(good_blob));
+    EXPECT_FALSE(path_exists(forged_blob));
+    EXPECT_EQ(keep_layers({root(), "../elsewhere", "error", "0"}), 1);
+    EXPECT_EQ(keep_layers({root(), "variant", "error"}), 2);
 }
 
 TEST_F(ExtractedLayerStoreTest, ADirectoryOthersMayWriteIsRefused) {
