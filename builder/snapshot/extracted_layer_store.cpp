@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <nlohmann/json.hpp>
 
+#include "builder/sandbox/id_map.hpp"
 #include "common/files.hpp"
 #include "common/process.hpp"
 #include "common/log.hpp"
@@ -80,16 +81,11 @@ bool still_linked(int fd, const std::string& path) {
 }  // namespace
 
 std::string extracted_layer_variant(OwnershipFailure ownership_failure) {
+    // Parsed and formatted again: the kernel pads the columns to widths that differ between kernels.
     std::string maps;
-    for (const char* file : {"/proc/self/uid_map", "/proc/self/gid_map"}) {
-        auto text = read_file(file, 1 << 16);
-        // Columns are padded to widths that differ between kernels: only the numbers count.
-        for (char c : text ? *text : std::string("unreadable")) {
-            bool space = c == ' ' || c == '\n' || c == '\t';
-            if (!space) maps.push_back(c);
-            else if (!maps.empty() && maps.back() != ' ') maps.push_back(' ');
-        }
-        maps.push_back('/');
+    for (const char* which : {"uid_map", "gid_map"}) {
+        auto map = read_own_id_map(which);
+        maps += map ? format_id_map(*map) : std::string("unreadable\n");
     }
     maps.append(ownership_failure == OwnershipFailure::error ? "owners" : "owners-ignored");
     return sha256_hex(maps).substr(0, 16);
@@ -325,36 +321,43 @@ int keep_layers(const std::vector<std::string>& args) {
     return code;
 }
 
+namespace {
+
+// An entry as eviction sees it: its name, its record, and when it was last used.
+struct Candidate {
+    std::string hex;
+    Recorded recorded;
+    struct timespec used;
+};
+
+// Every entry in `dir` that has a record.
+Result<std::vector<Candidate>> list_entries(const std::string& dir) {
+    UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) return fail_errno(str_cat("open ", dir));
+    KILN_ASSIGN(std::vector<std::string> names, list_directory(fd.get(), dir));
+    std::vector<Candidate> entries;
+    for (const std::string& name : names) {
+        if (!is_entry_name(name)) continue;
+        std::string entry_file = str_cat(dir, "/", name, "/", k_entry_file);
+        struct stat st;
+        if (::stat(entry_file.c_str(), &st) != 0) continue;
+        entries.push_back({name, read_recorded(entry_file), st.st_mtim});
+    }
+    return entries;
+}
+
+}  // namespace
+
 std::uint64_t ExtractedLayerStore::size() const {
     std::uint64_t total = 0;
-    UniqueFd dir(::open(m_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!dir) return 0;
-    auto names = list_directory(dir.get(), m_dir);
-    if (!names) return 0;
-    for (const std::string& name : *names)
-        if (is_entry_name(name)) total += read_recorded(str_cat(m_dir, "/", name, "/", k_entry_file)).size;
+    for (const Candidate& entry : list_entries(m_dir).value_or(std::vector<Candidate>{})) total += entry.recorded.size;
     return total;
 }
 
 Result<EvictionStats> ExtractedLayerStore::evict(std::uint64_t max_bytes) {
-    struct Candidate {
-        std::string hex;
-        Recorded recorded;
-        struct timespec used;
-    };
-    UniqueFd dir(::open(m_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!dir) return fail_errno(str_cat("open ", m_dir));
-    KILN_ASSIGN(std::vector<std::string> names, list_directory(dir.get(), m_dir));
-    std::vector<Candidate> candidates;
+    KILN_ASSIGN(std::vector<Candidate> candidates, list_entries(m_dir));
     EvictionStats stats;
-    for (const std::string& name : names) {
-        if (!is_entry_name(name)) continue;
-        std::string entry_file = str_cat(m_dir, "/", name, "/", k_entry_file);
-        struct stat st;
-        if (::stat(entry_file.c_str(), &st) != 0) continue;
-        candidates.push_back({name, read_recorded(entry_file), st.st_mtim});
-        stats.kept += candidates.back().recorded.size;
-    }
+    for (const Candidate& candidate : candidates) stats.kept += candidate.recorded.size;
     std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
         return a.used.tv_sec != b.used.tv_sec ? a.used.tv_sec < b.used.tv_sec : a.used.tv_nsec < b.used.tv_nsec;
     });
