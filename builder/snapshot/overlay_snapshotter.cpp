@@ -22,6 +22,12 @@ namespace {
 // In each step's directory, beside "upper" and "work": the work directory of the RUN sandbox's own mount.
 constexpr const char* k_run_work = "run-work";
 
+// Overlay leaves each work directory's "work" at mode 000; the removal of `step_dir` must get through.
+void open_work_dirs(const std::string& step_dir) {
+    for (const std::string& work : {step_dir + "/work/work", str_cat(step_dir, "/", k_run_work, "/work")})
+        if (path_exists(work)) ::chmod(work.c_str(), 0700);
+}
+
 }  // namespace
 
 bool MemoryPlace::ran_out() {
@@ -177,16 +183,9 @@ Result<std::unique_ptr<StageOverlay>> StageOverlay::mount(std::string stage_dir,
 
 StageOverlay::~StageOverlay() {
     if (auto done = unmount_all(); !done) log_warn("overlay snapshotter: ", done.error().message());
-    // Overlay leaves each work directory's "work" at mode 000; the work dir's removal must get through.
-    for (size_t step = 1; step <= m_steps; ++step) {
-        for (const std::string& stage_dir : {m_stage_dir, m_memory_stage_dir}) {
-            if (stage_dir.empty()) continue;
-            for (const std::string& dir : {std::string("/work/work"), str_cat("/", k_run_work, "/work")}) {
-                std::string work = str_cat(stage_dir, "/steps/", step, dir);
-                if (path_exists(work)) ::chmod(work.c_str(), 0700);
-            }
-        }
-    }
+    for (size_t step = 1; step <= m_steps; ++step)
+        for (const std::string& stage_dir : {m_stage_dir, m_memory_stage_dir})
+            if (!stage_dir.empty()) open_work_dirs(str_cat(stage_dir, "/steps/", step));
 }
 
 std::vector<std::string> StageOverlay::layer_directories() const {
@@ -250,10 +249,8 @@ bool StageOverlay::upper_is_empty() const {
 Result<bool> StageOverlay::spill_failed_step() {
     if (!m_step_in_memory || !m_memory->ran_out()) return false;
     KILN_TRY(unmount_all());
-    std::string failed = m_step_dir;
-    for (const std::string& work : {failed + "/work/work", str_cat(failed, "/", k_run_work, "/work")})
-        if (path_exists(work)) ::chmod(work.c_str(), 0700);
-    KILN_TRY(remove_tree(failed));
+    open_work_dirs(m_step_dir);
+    KILN_TRY(remove_tree(m_step_dir));
     KILN_TRY(mount_current());
     return true;
 }
