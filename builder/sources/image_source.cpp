@@ -262,25 +262,26 @@ bool RegistryImageSource::take_warmed(const Descriptor& blob) {
 std::function<std::function<Status()>(const Descriptor&)> RegistryImageSource::fetcher_of(const SourceImage& image) {
     // Each layer fetches its own blob when it is first read: a stage extracting its layers side by side
     // extracts the first while the next ones download, and a layer it never reads is never downloaded.
-    return [this, image](const Descriptor& layer) -> std::function<Status()> {
-        FetchRequest request{.name = image.name,
-                             .resolved = image.resolved,
-                             .manifest_digest = image.manifest_digest,
-                             .blobs = {layer},
-                             .repository = image.repository,
-                             .layout_directory = image.layout_directory};
-        return [this, request = std::move(request)] { return fetch(request); };
+    // Each keeps what fetching needs, not the image's documents.
+    return [this, request = fetch_request(image, {})](const Descriptor& layer) -> std::function<Status()> {
+        FetchRequest one = request;
+        one.blobs = {layer};
+        return [this, one = std::move(one)] { return fetch(one); };
     };
 }
 
+RegistryImageSource::FetchRequest RegistryImageSource::fetch_request(const SourceImage& image,
+                                                                     std::vector<Descriptor> blobs) {
+    return FetchRequest{.name = image.name,
+                        .resolved = image.resolved,
+                        .manifest_digest = image.manifest_digest,
+                        .blobs = std::move(blobs),
+                        .repository = image.repository,
+                        .layout_directory = image.layout_directory};
+}
+
 Status RegistryImageSource::fetch_layers(const SourceImage& image) {
-    FetchRequest request{.name = image.name,
-                         .resolved = image.resolved,
-                         .manifest_digest = image.manifest_digest,
-                         .blobs = layer_descriptors(image.image),
-                         .repository = image.repository,
-                         .layout_directory = image.layout_directory};
-    return fetch(request);
+    return fetch(fetch_request(image, layer_descriptors(image.image)));
 }
 
 Status RegistryImageSource::fetch(const FetchRequest& request) {

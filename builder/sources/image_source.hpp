@@ -94,6 +94,8 @@ private:
         std::string layout_directory;
     };
     std::shared_ptr<Once> once_for(const std::string& key);
+    // The request that fetches `blobs` of `image`.
+    static FetchRequest fetch_request(const SourceImage& image, std::vector<Descriptor> blobs);
     // What gives each layer of `image` the function that fetches its blob.
     std::function<std::function<Status()>(const Descriptor&)> fetcher_of(const SourceImage& image);
     Status fetch(const FetchRequest& request);
