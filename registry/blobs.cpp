@@ -66,12 +66,20 @@ struct RegistryClient::UploadSession {
 
 Status RegistryClient::fetch_blob(const Reference& repository, const Descriptor& blob, RewindableWriter& sink) {
     std::optional<Error> previous;
+    std::string previous_wrong_digest;
     return with_retries(m_options.retry, [&](int attempt) -> Status {
         if (attempt > 1) {
             if (auto rewound = sink.rewind(); !rewound) return fail(std::move(*previous).set_retryable(false));
         }
-        Status fetched = fetch_blob_once(repository, blob, sink);
-        if (!fetched) previous = fetched.error();
+        std::string wrong_digest;
+        Status fetched = fetch_blob_once(repository, blob, sink, wrong_digest);
+        if (fetched) return fetched;
+        if (!wrong_digest.empty() && wrong_digest == previous_wrong_digest)
+            return fail(Error(str_cat(fetched.error().message(), " (the same wrong content on tries ", attempt - 1,
+                                      " and ", attempt, ": the registry holds these bytes, and no retry can change them)"))
+                            .set_exit_code(fetched.error().exit_code()));
+        previous_wrong_digest = std::move(wrong_digest);
+        previous = fetched.error();
         return fetched;
     });
 }
@@ -81,7 +89,8 @@ Status RegistryClient::fetch_blob(const Reference& repository, const Descriptor&
     return fetch_blob(repository, blob, static_cast<RewindableWriter&>(untouched));
 }
 
-Status RegistryClient::fetch_blob_once(const Reference& repository, const Descriptor& blob, Writer& sink) {
+Status RegistryClient::fetch_blob_once(const Reference& repository, const Descriptor& blob, Writer& sink,
+                                       std::string& wrong_digest) {
     std::string what = str_cat("GET blob ", blob.digest.str(), " from ", blob_location(repository));
     if (blob.digest.algorithm() != "sha256") return fail(str_cat(what, ": only sha256 digests can be verified"));
     if (blob.size < 0) return fail(str_cat(what, ": negative size in the descriptor"));
@@ -106,7 +115,10 @@ Status RegistryClient::fetch_blob_once(const Reference& repository, const Descri
     std::string digest = hashing.finish_digest();
     if (received != expected_size)
         return refused(str_cat("received ", received, " bytes, expected ", expected_size));
-    if (digest != blob.digest.str()) return refused(str_cat("the content has digest ", digest));
+    if (digest != blob.digest.str()) {
+        wrong_digest = digest;
+        return refused(str_cat("the content has digest ", digest));
+    }
     return {};
 }
 

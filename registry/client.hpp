@@ -149,9 +149,10 @@ public:
 
     // Streams blob `blob` of `repository` (its tag and digest are ignored) into `sink`, checking size and digest
     // on the way. A transfer that breaks, or whose bytes fail verification, starts over after rewinding the sink,
-    // with a warning, up to the retry policy's attempts; bytes that fail verification are never accepted. On
-    // failure the sink holds unverified bytes: the caller must discard them (a BlobIngest destroyed uncommitted
-    // does).
+    // with a warning, up to the retry policy's attempts; bytes that fail verification are never accepted. Two
+    // tries in a row that bring the same wrong content end the retries: that content is what the registry holds,
+    // and waiting will not change it. On failure the sink holds unverified bytes: the caller must discard them
+    // (a BlobIngest destroyed uncommitted does).
     Status fetch_blob(const Reference& repository, const Descriptor& blob, RewindableWriter& sink);
     // As above into a sink that cannot start over: a transfer is tried again only while nothing reached it.
     Status fetch_blob(const Reference& repository, const Descriptor& blob, Writer& sink);
@@ -187,7 +188,8 @@ private:
     Result<HttpResponse> exchange(const Call& call, HttpRequest request, const RequestBody& body, Writer* sink,
                                   size_t body_limit);
     Result<bool> blob_exists(const Reference& repository, const Digest& digest, RepositoryAccess access);
-    Status fetch_blob_once(const Reference& repository, const Descriptor& blob, Writer& sink);
+    // One try; on a digest mismatch with the expected size, `wrong_digest` gets the digest of what came.
+    Status fetch_blob_once(const Reference& repository, const Descriptor& blob, Writer& sink, std::string& wrong_digest);
     Result<BlobPush> push_blob_once(const Reference& repository, const Descriptor& blob, const BlobOpener& open,
                                     const std::optional<Reference>& mount_from);
     Result<UploadSession> start_upload(const Reference& repository, const Descriptor& blob,
