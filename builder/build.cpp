@@ -217,6 +217,9 @@ std::unique_ptr<ExtractedLayerStore> extracted_layer_store(const BuildOptions& o
 }
 
 // The caches a build with --cache uses, with the client the registry cache talks through.
+// The most a registry cache's retry waits: the build can always go on without the cache.
+constexpr std::chrono::milliseconds k_cache_retry_window{2000};
+
 struct LayerCaches {
     std::unique_ptr<RegistryClient> client;
     std::unique_ptr<LayerCache> cache;  // null without --cache
@@ -261,8 +264,9 @@ Result<LayerCaches> open_layer_caches(const BuildOptions& options, const std::ve
         if (tagged || reference.digest())
             return fail(str_cat("--cache-repo ", *repository, ": name a repository, without a tag or digest"));
         RegistryClientOptions cache_options = client_options(registry_options, options.push);
-        // A cache that does not answer is skipped, not waited for.
+        // A cache that does not answer is skipped, not waited for: one quick retry, for a blip.
         cache_options.retry.attempts = std::min(cache_options.retry.attempts, 2);
+        cache_options.retry.window = std::min(cache_options.retry.window, k_cache_retry_window);
         caches.client = std::make_unique<RegistryClient>(std::move(cache_options));
         chain.push_back(std::make_unique<RegistryLayerCache>(
             *caches.client, reference, store,
