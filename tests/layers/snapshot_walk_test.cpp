@@ -173,10 +173,11 @@ TEST_F(SnapshotTest, DirectoryRecreatedWithSameMetadataIsReplacedThroughItsInode
     test::write_text(path("d/gone"), "old");
     test::write_text(path("d/again"), "same");
     Snapshot before = scan();
-    fs::remove_all(path("d"));
-    fs::create_directory(path("d_tmp"));  // keep the old inode number from being reused at once
+    // The old directory leaves the tree but stays alive, so that the new one cannot reuse its inode number
+    // (a freed one may be reused at once on ext4).
+    TempDir elsewhere = std::move(*TempDir::create(default_temp_parent(), "kiln-snapshot-old-"));
+    fs::rename(path("d"), elsewhere.path() + "/d");
     fs::create_directory(path("d"));
-    fs::remove(path("d_tmp"));
     test::write_text(path("d/again"), "same");
     auto changes = changes_since(before);
     EXPECT_EQ(changes, (std::vector<Change>{{"d", ChangeKind::replaced}, {"d/again", ChangeKind::added}}));
