@@ -207,6 +207,7 @@ Result<SourceImage> RegistryImageSource::resolve_registry(const std::string& nam
         std::lock_guard lock(m_mutex);
         for (const Descriptor& blob : resolved.manifest.layers) m_origins.emplace(blob.digest.str(), source);
     }
+    log_info("FROM ", name, ": ", image.resolved, ", ", resolved.manifest.layers.size(), " layer(s)");
     return image;
 }
 
@@ -319,8 +320,10 @@ Status RegistryImageSource::fetch_uncached(const FetchRequest& request) {
     TransferOptions transfer{.jobs = m_settings.transfer_jobs};
     KILN_ASSIGN(std::uint64_t pulled, with_context(pull_blobs(m_client, *request.repository, missing, m_store, transfer),
                                                    str_cat("pulling ", request.name)));
-    log_info("FROM ", request.name, ": ", request.resolved, ", ", missing.size(), " layer(s), ",
-             format_bytes(pulled), " pulled in ", format_seconds(seconds_since(start)), " s");
+    // One blob's pull was logged as it ended; several get their total.
+    if (missing.size() > 1)
+        log_info("FROM ", request.name, ": ", missing.size(), " layer(s), ", format_bytes(pulled), " pulled in ",
+                 format_seconds(seconds_since(start)), " s");
     return {};
 }
 

@@ -437,10 +437,10 @@ TEST_F(RegistryCacheTest, AFullyCachedPushToTheBasesRegistryDownloadsNoLayer) {
     };
     KilnRun first = build("work-1");
     ASSERT_EQ(first.exit_code, 0) << first.output;
-    EXPECT_NE(first.output.find(" pulled in "), std::string::npos) << "the first build extracts its base:\n" << first.output;
+    EXPECT_NE(first.output.find("pulled sha256:"), std::string::npos) << "the first build extracts its base:\n" << first.output;
     KilnRun second = build("work-2");
     ASSERT_EQ(second.exit_code, 0) << second.output;
-    EXPECT_EQ(second.output.find(" pulled in "), std::string::npos) << second.output;
+    EXPECT_EQ(second.output.find("pulled sha256:"), std::string::npos) << second.output;
     EXPECT_EQ(second.output.find("not cached"), std::string::npos) << second.output;
 }
 
