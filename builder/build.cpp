@@ -277,6 +277,14 @@ Result<LayerCaches> open_layer_caches(const BuildOptions& options, const std::ve
     return caches;
 }
 
+// The uploads of the pushed image's new layers while the build goes on; null when nothing is pushed.
+std::unique_ptr<EarlyUploads> early_uploads(const BuildOptions& options, const std::vector<Reference>& destinations,
+                                            const RegistryClientOptions& registry_options) {
+    if (options.no_push || destinations.empty()) return nullptr;
+    return std::make_unique<EarlyUploads>(client_options(registry_options, options.push), destinations,
+                                          options.registries.transfer_jobs);
+}
+
 }  // namespace
 
 Result<BuildResult> run_build(const BuildOptions& options, const HostEnvironment& environment) {
@@ -371,6 +379,7 @@ Result<BuildResult> run_build(const BuildOptions& options, const HostEnvironment
     KILN_ASSIGN(LayerCaches caches, open_layer_caches(options, destinations, cache_dir, registry_options, store,
                                                       platforms.target));
     LayerCache* cache = caches.cache.get();
+    std::unique_ptr<EarlyUploads> early = early_uploads(options, destinations, registry_options);
     BuildInputs build{.options = options,
                       .environment = environment,
                       .host = host.facts,
@@ -382,6 +391,7 @@ Result<BuildResult> run_build(const BuildOptions& options, const HostEnvironment
                       .downloads = downloads,
                       .snapshotter = *snapshotter,
                       .cache = cache,
+                      .uploads = early.get(),
                       .work_dir = work.path(),
                       .cache_dir = cache_dir,
                       .platform = platforms.target,
@@ -406,8 +416,9 @@ Result<BuildResult> run_build(const BuildOptions& options, const HostEnvironment
 
     {
         PhaseTimer timer("output");
-        PushOptions push{{.jobs = options.registries.transfer_jobs}, images.blob_origins()};
+        PushOptions push{{.jobs = options.registries.transfer_jobs}, images.blob_origins(), {}};
         if (cache) push.blob_origins.merge(cache->blob_origins());
+        if (early) push.uploaded = early->wait();
         KILN_TRY(write_outputs(options, destinations, image, documents, push_client ? &*push_client : nullptr, push));
     }
     // The cache's uploads ran alongside the stages and the push; what is left is waited for here.

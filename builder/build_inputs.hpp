@@ -16,6 +16,7 @@
 #include "builder/sources/image_source.hpp"
 #include "builder/sources/url_source.hpp"
 #include "dockerfile-parser/stages.hpp"
+#include "registry/early_uploads.hpp"
 
 namespace kiln {
 
@@ -34,6 +35,7 @@ struct BuildInputs {
     UrlDownloads& downloads;  // ADD's URLs, each fetched once
     Snapshotter& snapshotter;
     LayerCache* cache = nullptr;  // --cache; null without it
+    EarlyUploads* uploads = nullptr;  // the target image's new layers go up as they are made; null without a push
     std::string work_dir;            // kiln's private directory for this build
     std::string cache_dir;           // RUN --mount=type=cache directories live below it
     Platform platform;                 // the build's target platform (--custom-platform, else this machine's)

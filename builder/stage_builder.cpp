@@ -18,6 +18,7 @@ public:
     StageBuild(const BuildInputs& build, const PlannedStage& stage, const StageDependencies& dependencies)
         : m_build(build), m_stage(stage), m_dependencies(dependencies) {
         for (const Step& step : stage.steps) m_step_count += step.number > 0 ? 1 : 0;
+        if (build.uploads && build.plan.in_target_image(stage.index)) m_uploads = build.uploads;
     }
 
     Result<StageOutput> run() {
@@ -59,7 +60,7 @@ private:
         if (m_stage.step_readers > 0) KILN_TRY(ensure_filesystem());
         if (m_filesystem) {
             KILN_ASSIGN(std::optional<LayerPtr> layer, m_filesystem->finish());
-            if (layer) m_image = m_image.with_layer(*layer, history("single snapshot of stage " + m_stage.label));
+            if (layer) add_new_layer(*layer, history("single snapshot of stage " + m_stage.label));
         }
         return StageOutput{.image = std::move(m_image), .filesystem = std::move(m_filesystem)};
     }
@@ -208,7 +209,7 @@ private:
             if (committed) layer = *committed;
         }
         if (layer)
-            m_image = m_image.with_layer(layer, history(step.created_by));
+            add_new_layer(layer, history(step.created_by));
         else
             m_image = m_image.with_empty_layer_history(history(step.created_by));
         if (key && key->inputs) keep(*key, layer);
@@ -224,6 +225,13 @@ private:
         log_info("memory budget: full while ", context.name, " wrote; running it again on the disk (",
                  attempt.error().message(), ")");
         return execute_step(context);
+    }
+
+    // A layer this build made: when it ends up in the pushed image, its upload starts now, while the next
+    // steps run.
+    void add_new_layer(const LayerPtr& layer, History history) {
+        m_image = m_image.with_layer(layer, std::move(history));
+        if (m_uploads) m_uploads->add(layer->descriptor(), [layer] { return layer->open_blob(); });
     }
 
     History history(std::string created_by) const {
@@ -243,6 +251,7 @@ private:
     std::vector<PendingLayer> m_pending;  // cached layers not yet applied to m_filesystem
     std::set<std::string> m_refused;      // cache entries whose layer could not be fetched: misses
     bool m_start_over = false;
+    EarlyUploads* m_uploads = nullptr;  // set when the stage's layers end up in the pushed image
     Image m_image = Image::empty(Platform{});
 };
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <thread>
 
 #include "common/log.hpp"
 #include "common/strings.hpp"
@@ -39,6 +40,20 @@ std::chrono::milliseconds retry_delay(const RetryPolicy& policy, int next_attemp
     double jittered = std::uniform_real_distribution<double>(base, base * 1.25)(random);
     auto delay = std::max(std::chrono::milliseconds(static_cast<std::int64_t>(jittered)), k_shortest_retry_delay);
     return std::max(delay, std::min(asked, policy.max_retry_after));
+}
+
+bool wait_for_retry(const RetryPolicy& policy, std::chrono::milliseconds delay) {
+    if (!policy.stop) {
+        std::this_thread::sleep_for(delay);
+        return true;
+    }
+    auto until = std::chrono::steady_clock::now() + delay;
+    while (!*policy.stop) {
+        auto now = std::chrono::steady_clock::now();
+        if (now >= until) return true;
+        std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(until - now, k_stop_check_interval));
+    }
+    return false;
 }
 
 RegistryClient::RegistryClient(RegistryClientOptions options)

@@ -3,6 +3,7 @@
 // pushed without re-uploading what the registry has. Errors name the operation, the registry, the repository,
 // the HTTP status and the registry's own error, and say whether a retry may help.
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -58,6 +59,9 @@ struct RetryPolicy {
     std::chrono::milliseconds window{60000};
     // The longest Retry-After honoured.
     std::chrono::milliseconds max_retry_after{120000};
+    // When set and true, no further try is made: a wait in progress ends within a tenth of a second and the
+    // last error is the answer.
+    std::shared_ptr<const std::atomic<bool>> stop;
 };
 
 // TLS settings of one registry, beyond the system's CA bundle.

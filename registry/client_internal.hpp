@@ -37,10 +37,15 @@ inline constexpr size_t k_small_response_limit = 64 << 10;
 
 // The shortest wait before a retry, however many retries share the window.
 inline constexpr std::chrono::milliseconds k_shortest_retry_delay{100};
+// How often a wait before a retry looks at the policy's stop.
+inline constexpr std::chrono::milliseconds k_stop_check_interval{100};
 
 // The wait before try `next_attempt` (2 for the first retry): its share of the policy's window, jittered, at
 // least what the registry asked for.
 std::chrono::milliseconds retry_delay(const RetryPolicy& policy, int next_attempt, std::chrono::milliseconds asked);
+
+// Waits `delay`, or less when the policy's stop is set meanwhile; false when it was.
+bool wait_for_retry(const RetryPolicy& policy, std::chrono::milliseconds delay);
 
 // Runs `attempt(n)` for n = 1, 2, … until it succeeds, fails in a way a retry cannot help, or the policy's
 // attempts are spent; each retry is logged as a warning with the error that caused it. The final error says how
@@ -57,10 +62,11 @@ auto with_retries(const RetryPolicy& policy, Attempt&& attempt) -> decltype(atte
                                        .set_retryable(true)
                                        .set_exit_code(error.exit_code()));
         }
+        if (policy.stop && *policy.stop) return result;
         std::chrono::milliseconds delay = retry_delay(policy, n + 1, result.error().retry_after());
         log_warn(result.error().message(), "; try ", n + 1, " of ", policy.attempts, " in ",
                  format_seconds(std::chrono::duration<double>(delay).count()), " s");
-        std::this_thread::sleep_for(delay);
+        if (!wait_for_retry(policy, delay)) return result;
     }
 }
 

@@ -38,7 +38,7 @@ std::vector<PushedBlob> blobs_of(const Image& image, const ImageDocuments& docum
     return blobs;
 }
 
-// Destinations grouped by registry, in the order given: a blob is uploaded once per registry.
+// Destinations grouped by registry, in the order given, each repository once.
 std::vector<std::vector<const Reference*>> by_registry(const std::vector<Reference>& destinations) {
     std::vector<std::vector<const Reference*>> groups;
     for (const Reference& destination : destinations) {
@@ -57,25 +57,17 @@ std::vector<std::vector<const Reference*>> by_registry(const std::vector<Referen
 }
 
 Status push_blobs(RegistryClient& client, const Reference& destination, const std::vector<PushedBlob>& blobs,
-                  const std::function<std::optional<Reference>(const Descriptor&)>& mount_source, size_t jobs) {
-    return run_bounded(blobs.size(), jobs, [&](size_t i) -> Status {
+                  const std::function<std::optional<Reference>(const Descriptor&)>& mount_source,
+                  const PushOptions& options) {
+    return run_bounded(blobs.size(), std::max<size_t>(options.jobs, 1), [&](size_t i) -> Status {
         const PushedBlob& blob = blobs[i];
-        auto start = std::chrono::steady_clock::now();
-        std::optional<Reference> from = mount_source(blob.descriptor);
-        KILN_ASSIGN(BlobPush pushed,
-                    with_context(client.push_blob(destination, blob.descriptor, blob.open, from),
-                                 str_cat("pushing ", blob.kind, " ", blob.descriptor.digest.str(), " to ",
-                                         destination.name())));
-        auto size = static_cast<std::uint64_t>(blob.descriptor.size);
-        std::string what = str_cat(blob.kind, " ", blob.descriptor.digest.short_str(), " to ", destination.name());
-        switch (pushed) {
-            case BlobPush::uploaded: log_info("pushed ", what, ": ", rate(size, seconds_since(start))); break;
-            case BlobPush::mounted:
-                log_info("mounted ", what, " from ", from ? from->repository() : "", " (", format_bytes(size), ")");
-                break;
-            case BlobPush::already_present: log_debug(what, ": already there"); break;
+        if (options.uploaded.contains(uploaded_blob_key(destination, blob.descriptor.digest))) {
+            log_debug(blob.kind, " ", blob.descriptor.digest.short_str(), " to ", destination.name(),
+                      ": uploaded while the image was built");
+            return {};
         }
-        return {};
+        return push_blob_logged(client, destination, blob.descriptor, blob.open, mount_source(blob.descriptor),
+                                blob.kind);
     });
 }
 
@@ -105,11 +97,39 @@ Result<std::uint64_t> pull_blobs(RegistryClient& client, const Reference& reposi
     return pulled;
 }
 
+std::vector<Reference> upload_repositories(const std::vector<Reference>& destinations) {
+    std::vector<Reference> repositories;
+    for (const std::vector<const Reference*>& group : by_registry(destinations)) repositories.push_back(*group.front());
+    return repositories;
+}
+
+std::string uploaded_blob_key(const Reference& repository, const Digest& digest) {
+    return str_cat(repository.registry(), "/", repository.repository(), "@", digest.str());
+}
+
+Status push_blob_logged(RegistryClient& client, const Reference& destination, const Descriptor& blob,
+                        const BlobOpener& open, const std::optional<Reference>& mount_from, std::string_view kind) {
+    auto start = std::chrono::steady_clock::now();
+    KILN_ASSIGN(BlobPush pushed, with_context(client.push_blob(destination, blob, open, mount_from),
+                                              str_cat("pushing ", kind, " ", blob.digest.str(), " to ",
+                                                      destination.name())));
+    auto size = static_cast<std::uint64_t>(blob.size);
+    std::string what = str_cat(kind, " ", blob.digest.short_str(), " to ", destination.name());
+    switch (pushed) {
+        case BlobPush::uploaded: log_info("pushed ", what, ": ", rate(size, seconds_since(start))); break;
+        case BlobPush::mounted:
+            log_info("mounted ", what, " from ", mount_from ? mount_from->repository() : "", " (", format_bytes(size),
+                     ")");
+            break;
+        case BlobPush::already_present: log_debug(what, ": already there"); break;
+    }
+    return {};
+}
+
 Status push_image(RegistryClient& client, const std::vector<Reference>& destinations, const Image& image,
                   const ImageDocuments& documents, const PushOptions& options) {
     KILN_TRY(check_image_documents(image, documents));
     std::vector<PushedBlob> blobs = blobs_of(image, documents);
-    size_t jobs = std::max<size_t>(options.jobs, 1);
     for (const std::vector<const Reference*>& group : by_registry(destinations)) {
         const Reference& first = *group.front();
         // The first repository gets the bytes, from the base image's repository where the blob came from.
@@ -117,10 +137,11 @@ Status push_image(RegistryClient& client, const std::vector<Reference>& destinat
             auto origin = options.blob_origins.find(blob.digest.str());
             if (origin == options.blob_origins.end()) return std::nullopt;
             return origin->second;
-        }, jobs));
+        }, options));
         // The others mount them from the first.
         for (size_t i = 1; i < group.size(); ++i)
-            KILN_TRY(push_blobs(client, *group[i], blobs, [&](const Descriptor&) { return std::optional(first); }, jobs));
+            KILN_TRY(push_blobs(client, *group[i], blobs, [&](const Descriptor&) { return std::optional(first); },
+                                options));
     }
     // Manifests last, once every blob is everywhere: no destination is tagged with an incomplete image.
     for (const Reference& destination : destinations) {

@@ -5,7 +5,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
+#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/error.hpp"
@@ -33,7 +36,21 @@ struct PushOptions : TransferOptions {
     // Where a blob may already be on a destination's registry, by digest ("sha256:…"): the repository of the base
     // image it came from. A blob found there is mounted instead of uploaded.
     std::map<std::string, Reference> blob_origins;
+    // Blobs known to be in a repository already (uploaded_blob_key): uploaded while the image was built.
+    std::set<std::string> uploaded;
 };
+
+// The repositories a push gives the bytes to: the first destination of each registry, in the order given. The
+// other destinations on that registry mount the blobs from it.
+std::vector<Reference> upload_repositories(const std::vector<Reference>& destinations);
+
+// How PushOptions::uploaded names `digest` in `repository`: "registry/repository@sha256:…".
+std::string uploaded_blob_key(const Reference& repository, const Digest& digest);
+
+// Pushes one blob to `destination` (mounted from `mount_from` when that repository has it) and logs what was
+// done; `kind` ("layer", "config") names it in the log and the error.
+Status push_blob_logged(RegistryClient& client, const Reference& destination, const Descriptor& blob,
+                        const BlobOpener& open, const std::optional<Reference>& mount_from, std::string_view kind);
 
 // Pushes `image` to every destination: its layers and config, then its manifest, last, once every blob is in
 // place. A blob is uploaded at most once per registry; other destinations on that registry mount it. Nothing is

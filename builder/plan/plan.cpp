@@ -210,6 +210,14 @@ bool BuildPlan::has_parallel_stages() const {
     return false;
 }
 
+bool BuildPlan::in_target_image(size_t index) const {
+    for (const PlannedStage* stage = find(target); stage;
+         stage = stage->base_stage ? find(*stage->base_stage) : nullptr) {
+        if (stage->index == index) return true;
+    }
+    return false;
+}
+
 bool BuildPlan::runs_commands() const {
     for (const PlannedStage& stage : stages)
         for (const Step& step : stage.steps)

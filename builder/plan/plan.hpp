@@ -47,6 +47,9 @@ struct BuildPlan {
     bool has_parallel_stages() const;
     // True when some step is a RUN.
     bool runs_commands() const;
+    // True when the layers that stage `index` adds end up in the target's image: it is the target, or the
+    // target is built FROM it (directly or not).
+    bool in_target_image(size_t index) const;
 };
 
 struct PlanInputs {
