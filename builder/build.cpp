@@ -216,10 +216,10 @@ std::unique_ptr<ExtractedLayerStore> extracted_layer_store(const BuildOptions& o
     return std::move(*store);
 }
 
-// The caches a build with --cache uses, with the client the registry cache talks through.
 // The most a registry cache's retry waits: the build can always go on without the cache.
 constexpr std::chrono::milliseconds k_cache_retry_window{2000};
 
+// The caches a build with --cache uses, with the client the registry cache talks through.
 struct LayerCaches {
     std::unique_ptr<RegistryClient> client;
     std::unique_ptr<LayerCache> cache;  // null without --cache

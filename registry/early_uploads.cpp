@@ -1,5 +1,7 @@
 #include "registry/early_uploads.hpp"
 
+#include <algorithm>
+
 #include "common/log.hpp"
 #include "common/strings.hpp"
 #include "registry/transfer.hpp"
@@ -21,10 +23,6 @@ private:
     std::unique_ptr<Reader> m_inner;
     std::shared_ptr<std::atomic<bool>> m_cancelled;
 };
-
-}  // namespace
-
-namespace {
 
 RegistryClientOptions stoppable(RegistryClientOptions options, std::shared_ptr<const std::atomic<bool>> stop) {
     options.retry.stop = std::move(stop);
@@ -55,9 +53,8 @@ void EarlyUploads::add(const Descriptor& blob, BlobOpener open) {
     for (const Reference& repository : m_repositories) m_queue.push_back(Upload{blob, open, &repository});
     // One worker per upload waiting, up to the jobs allowed.
     size_t idle = m_workers.size() - std::min(m_workers.size(), m_running);
-    for (size_t i = idle; i < m_queue.size() && m_workers.size() < m_jobs; ++i) {
+    for (size_t i = idle; i < m_queue.size() && m_workers.size() < m_jobs; ++i)
         m_workers.emplace_back([this] { work(); });
-    }
     m_changed.notify_all();
 }
 
