@@ -3,14 +3,12 @@
 
 #include <gtest/gtest.h>
 
-#include <iostream>
-
 #include "common/files.hpp"
 #include "common/strings.hpp"
 #include "images/index.hpp"
+#include "tests/registry/live_registry.hpp"
 #include "tests/registry/test_image.hpp"
 #include "tests/support/random_bytes.hpp"
-#include "tests/support/registry_process.hpp"
 
 namespace kiln {
 namespace {
@@ -28,33 +26,7 @@ public:
 
 Platform platform(std::string_view text) { return Platform::parse(text).value(); }
 
-class RegistryClientIntegrationTest : public ::testing::Test {
-protected:
-    void SetUp() override {
-        if (auto reason = test::RegistryProcess::unavailable_reason()) GTEST_SKIP() << *reason;
-        auto registry = test::RegistryProcess::start();
-        ASSERT_TRUE(registry) << registry.error().message();
-        m_registry = std::move(*registry);
-        RegistryClientOptions options;
-        options.plain_http.add(m_registry->host_port());
-        options.retry.window = std::chrono::milliseconds(700);
-        m_client = std::make_unique<RegistryClient>(std::move(options));
-    }
-
-    void TearDown() override {
-        if (HasFailure() && m_registry) {
-            std::string log = m_registry->log();
-            std::cerr << "--- registry log (tail) ---\n" << log.substr(log.size() > 8000 ? log.size() - 8000 : 0);
-        }
-    }
-
-    Reference reference(std::string_view path) const {
-        return Reference::parse(m_registry->host_port() + "/" + std::string(path)).value();
-    }
-
-    std::unique_ptr<test::RegistryProcess> m_registry;
-    std::unique_ptr<RegistryClient> m_client;
-};
+using RegistryClientIntegrationTest = test::LiveRegistryTest;
 
 TEST_F(RegistryClientIntegrationTest, PushedBlobIsFoundByHead) {
     Reference repository = reference("team/blobs");

@@ -8,9 +8,9 @@
 #include <thread>
 
 #include "registry/transfer.hpp"
+#include "tests/registry/live_registry.hpp"
 #include "tests/registry/test_image.hpp"
 #include "tests/support/random_bytes.hpp"
-#include "tests/support/registry_process.hpp"
 
 namespace kiln {
 namespace {
@@ -35,26 +35,7 @@ private:
     size_t m_offset = 0;
 };
 
-class EarlyUploadsTest : public ::testing::Test {
-protected:
-    void SetUp() override {
-        if (auto reason = test::RegistryProcess::unavailable_reason()) GTEST_SKIP() << *reason;
-        auto registry = test::RegistryProcess::start();
-        ASSERT_TRUE(registry) << registry.error().message();
-        m_registry = std::move(*registry);
-        m_options.plain_http.add(m_registry->host_port());
-        m_options.retry.window = std::chrono::milliseconds(700);
-        m_client = std::make_unique<RegistryClient>(m_options);
-    }
-
-    Reference reference(std::string_view path) const {
-        return Reference::parse(m_registry->host_port() + "/" + std::string(path)).value();
-    }
-
-    std::unique_ptr<test::RegistryProcess> m_registry;
-    RegistryClientOptions m_options;
-    std::unique_ptr<RegistryClient> m_client;
-};
+using EarlyUploadsTest = test::LiveRegistryTest;
 
 TEST_F(EarlyUploadsTest, AddedBlobsAreInTheFirstRepositoryOfEachRegistryOnceWaitReturns) {
     Reference first = reference("team/app:1");
