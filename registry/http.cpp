@@ -34,6 +34,25 @@ void global_init() {
     std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
+}  // namespace
+
+const SystemTrust& system_trust() {
+    static const SystemTrust trust = [] {
+        global_init();
+        SystemTrust found;
+        CurlEasy handle(curl_easy_init());
+        if (!handle) return found;
+        char* text = nullptr;
+        if (curl_easy_getinfo(handle.get(), CURLINFO_CAINFO, &text) == CURLE_OK && text) found.file = text;
+        text = nullptr;
+        if (curl_easy_getinfo(handle.get(), CURLINFO_CAPATH, &text) == CURLE_OK && text) found.directory = text;
+        return found;
+    }();
+    return trust;
+}
+
+namespace {
+
 // Loopback never goes through a proxy (as in Go's net/http): tests and local registries must stay on this host.
 std::string no_proxy_list() {
     std::string list = "localhost,127.0.0.0/8,::1";
@@ -294,11 +313,8 @@ HttpClient::HttpClient(HttpClientOptions options)
     global_init();
     if (!m_options.extra_ca_pem.empty()) {
         // An extra CA adds to the system's trust, as Kaniko's --registry-certificate does; curl takes one bundle.
-        for (const char* path : {"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"}) {
-            if (auto system = read_file(path, 16 << 20)) {
-                m_ca_bundle = std::move(*system);
-                break;
-            }
+        if (const std::string& file = system_trust().file; !file.empty()) {
+            if (auto system = read_file(file, 16 << 20)) m_ca_bundle = std::move(*system);
         }
         if (!m_ca_bundle.empty() && m_ca_bundle.back() != '\n') m_ca_bundle += '\n';
         m_ca_bundle += m_options.extra_ca_pem;

@@ -128,6 +128,14 @@ private:
     std::unique_ptr<HandlePool> m_handles;
 };
 
+// The CA certificates curl trusts when it is given none: its built-in bundle file and directory (CURLINFO_CAINFO,
+// CURLINFO_CAPATH), each empty if it has none. Asked of curl once.
+struct SystemTrust {
+    std::string file;
+    std::string directory;
+};
+const SystemTrust& system_trust();
+
 // "https://reg.io:443": requests to the same origin may share credentials.
 Result<std::string> url_origin(std::string_view url);
 // A Location header value resolved against the URL that sent it; only http and https results are accepted.

@@ -8,6 +8,7 @@
 #include "common/files.hpp"
 #include "common/log.hpp"
 #include "common/strings.hpp"
+#include "registry/http.hpp"
 
 namespace kiln {
 
@@ -41,18 +42,30 @@ Result<std::string> certificates_in(const std::string& dir, std::string_view wha
     return bundle;
 }
 
+// Whether `path` is `system`, which curl trusts anyway: adding it again would only make each TLS handshake parse
+// the system's certificates twice, and reading SSL_CERT_DIR's few hundred files costs a build about 50 ms.
+bool is_system_trust(const std::string& path, const std::string& system) {
+    std::error_code error;
+    return !system.empty() && std::filesystem::equivalent(path, system, error) && !error;
+}
+
 }  // namespace
 
 Result<std::string> trusted_certificates(const TrustEnvironment& trust) {
     std::string bundle;
-    if (!trust.ssl_cert_file.empty()) {
+    const SystemTrust& system = system_trust();
+    if (is_system_trust(trust.ssl_cert_file, system.file)) {
+        log_debug("SSL_CERT_FILE=", trust.ssl_cert_file, " is the system's CA bundle, trusted already");
+    } else if (!trust.ssl_cert_file.empty()) {
         KILN_ASSIGN(std::string pem, with_context(read_file(trust.ssl_cert_file, 16 << 20),
                                                   "SSL_CERT_FILE=" + trust.ssl_cert_file));
         if (pem.find(k_pem_certificate) == std::string::npos)
             return fail(str_cat("SSL_CERT_FILE=", trust.ssl_cert_file, ": no PEM certificate in the file"));
         append_pem(bundle, pem);
     }
-    if (!trust.ssl_cert_dir.empty()) {
+    if (is_system_trust(trust.ssl_cert_dir, system.directory)) {
+        log_debug("SSL_CERT_DIR=", trust.ssl_cert_dir, " is the system's CA directory, trusted already");
+    } else if (!trust.ssl_cert_dir.empty()) {
         KILN_ASSIGN(std::string pem, certificates_in(trust.ssl_cert_dir, "SSL_CERT_DIR"));
         append_pem(bundle, pem);
     }

@@ -9,6 +9,7 @@
 
 #include "common/files.hpp"
 #include "common/temp_dir.hpp"
+#include "registry/http.hpp"
 
 namespace kiln {
 namespace {
@@ -45,6 +46,24 @@ TEST_F(TrustedCertificatesTest, NothingSetAndNoKanikoDirectoryTrustsNothingMore)
     auto bundle = trusted_certificates(TrustEnvironment{.kaniko_certs = m_dir.path() + "/absent"});
     ASSERT_TRUE(bundle);
     EXPECT_EQ(*bundle, "");
+}
+
+// Many images set SSL_CERT_FILE and SSL_CERT_DIR to the system's own trust; reading it again adds nothing.
+TEST_F(TrustedCertificatesTest, TheSystemsOwnBundleAndDirectoryAddNothing) {
+    const SystemTrust& system = system_trust();
+    if (system.file.empty() || system.directory.empty() || !path_exists(system.file))
+        GTEST_SKIP() << "curl here has no built-in CA bundle and directory";
+    ASSERT_EQ(::symlink(system.directory.c_str(), (m_dir.path() + "/certs-link").c_str()), 0);
+    auto bundle = trusted_certificates(TrustEnvironment{
+        .ssl_cert_file = system.file, .ssl_cert_dir = m_dir.path() + "/certs-link", .kaniko_certs = ""});
+    ASSERT_TRUE(bundle) << bundle.error().message();
+    EXPECT_EQ(*bundle, "");
+    // A copy of the bundle elsewhere is the user's own file, and counts.
+    auto text = read_file(system.file, 16 << 20);
+    ASSERT_TRUE(text);
+    auto copied = trusted_certificates(TrustEnvironment{.ssl_cert_file = put("copy.pem", *text), .kaniko_certs = ""});
+    ASSERT_TRUE(copied) << copied.error().message();
+    EXPECT_FALSE(copied->empty());
 }
 
 TEST_F(TrustedCertificatesTest, AVariableNamingNothingUsableIsAnErrorNamingIt) {
