@@ -103,7 +103,7 @@ Status copy_file_data(int in_fd, int out_fd, const std::string& display) {
         return fail_errno(str_cat("copy to ", display));
     }
     // Pipes, and filesystems that copy_file_range cannot span. FdWriter retries interrupted writes.
-    std::vector<char> buffer(1 << 20);
+    Buffer buffer(1 << 20);
     FdWriter writer(out_fd, display);
     while (true) {
         ssize_t n = ::read(in_fd, buffer.data(), buffer.size());

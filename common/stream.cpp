@@ -60,7 +60,7 @@ Result<size_t> HashingReader::read(char* buffer, size_t size) {
 }
 
 Result<std::uint64_t> copy_stream(Reader& from, Writer& to) {
-    std::vector<char> buffer(1 << 20);
+    Buffer buffer(1 << 20);
     std::uint64_t total = 0;
     while (true) {
         KILN_ASSIGN(size_t n, from.read(buffer.data(), buffer.size()));

@@ -3,14 +3,39 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "common/error.hpp"
 #include "common/fd.hpp"
 #include "common/sha256.hpp"
 
 namespace kiln {
+
+// Bytes to stream through, left uninitialised. A std::vector zero-fills, which touches every page of it before
+// any byte is streamed: 3 ms per MiB in a VM that faults pages in slowly, more than a small layer costs to write.
+// Here only the pages that are written to are touched.
+class Buffer {
+public:
+    Buffer() = default;
+    explicit Buffer(size_t size) : m_bytes(std::make_unique_for_overwrite<char[]>(size)), m_size(size) {}
+    Buffer(Buffer&& other) noexcept : m_bytes(std::move(other.m_bytes)), m_size(std::exchange(other.m_size, 0)) {}
+    Buffer& operator=(Buffer&& other) noexcept {
+        m_bytes = std::move(other.m_bytes);
+        m_size = std::exchange(other.m_size, 0);
+        return *this;
+    }
+    char* data() { return m_bytes.get(); }
+    const char* data() const { return m_bytes.get(); }
+    size_t size() const { return m_size; }
+    bool empty() const { return m_size == 0; }
+
+private:
+    std::unique_ptr<char[]> m_bytes;
+    size_t m_size = 0;
+};
 
 class Reader {
 public:

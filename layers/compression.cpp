@@ -52,12 +52,13 @@ protected:
         return m_inner.write(m_output.data(), used);
     }
     Writer& m_inner;
-    std::vector<char> m_output;
+    Buffer m_output;
 };
 
 class GzipCodec final : public Codec {
 public:
-    explicit GzipCodec(Writer& inner) : Codec(inner), m_stream(std::make_unique<isal_zstream>()) {}
+    // isal_deflate_init sets what the stream needs; its buffers are ISA-L's to fill.
+    explicit GzipCodec(Writer& inner) : Codec(inner), m_stream(std::make_unique_for_overwrite<isal_zstream>()) {}
 
     Status init(int level) {
         if (level < 1 || level > 9) return fail(str_cat("gzip: compression level ", level, " is not within 1–9"));
@@ -67,9 +68,9 @@ public:
         size_t level_buffer_size = isal_level == 1   ? ISAL_DEF_LVL1_DEFAULT
                                    : isal_level == 2 ? ISAL_DEF_LVL2_DEFAULT
                                                      : ISAL_DEF_LVL3_DEFAULT;
-        m_level_buffer.resize(level_buffer_size);
+        m_level_buffer = Buffer(level_buffer_size);
         m_stream->level = static_cast<uint32_t>(isal_level);
-        m_stream->level_buf = m_level_buffer.data();
+        m_stream->level_buf = reinterpret_cast<uint8_t*>(m_level_buffer.data());
         m_stream->level_buf_size = static_cast<uint32_t>(m_level_buffer.size());
         // ISA-L writes the trailer; the header is written here so that every byte of it is spelled out.
         m_stream->gzip_flag = IGZIP_GZIP_NO_HDR;
@@ -98,7 +99,7 @@ public:
 private:
     // About 300 KiB of state: on the heap.
     std::unique_ptr<isal_zstream> m_stream;
-    std::vector<uint8_t> m_level_buffer;
+    Buffer m_level_buffer;
 };
 
 // gzip through zlib, for CompressionOptions::portable. zlib is plain C, so its output is the same on every CPU
@@ -245,7 +246,7 @@ protected:
     // Returns once the codec has seen the last chunk, with its first failure.
     virtual Status wait_done() = 0;
 
-    std::vector<char> m_chunk;
+    Buffer m_chunk;
     size_t m_used = 0;
 
 private:
@@ -284,7 +285,7 @@ public:
 
 private:
     struct Job {
-        std::vector<char> bytes;
+        Buffer bytes;
         size_t size = 0;
         bool last = false;
     };
@@ -293,7 +294,7 @@ private:
         std::unique_lock lock(m_mutex);
         m_changed.wait(lock, [&] { return !m_free.empty() || m_error; });
         if (m_error) return fail(*m_error);
-        std::vector<char> next = std::move(m_free.back());
+        Buffer next = std::move(m_free.back());
         m_free.pop_back();
         m_jobs.push_back(Job{std::exchange(m_chunk, std::move(next)), m_used, last});
         lock.unlock();
@@ -330,7 +331,7 @@ private:
     std::mutex m_mutex;
     std::condition_variable m_changed;
     std::deque<Job> m_jobs;
-    std::vector<std::vector<char>> m_free;
+    std::vector<Buffer> m_free;
     std::optional<Error> m_error;
     bool m_abandoned = false;
     std::thread m_worker;
@@ -377,7 +378,7 @@ public:
 
 private:
     struct Chunk {
-        std::vector<char> bytes;
+        Buffer bytes;
         size_t size = 0;
     };
 
@@ -418,7 +419,7 @@ private:
     std::mutex m_mutex;
     std::condition_variable m_changed;
     std::deque<Chunk> m_full;
-    std::vector<std::vector<char>> m_free;
+    std::vector<Buffer> m_free;
     std::optional<Error> m_error;
     bool m_ended = false;
     bool m_abandoned = false;

@@ -20,7 +20,7 @@ constexpr size_t k_input_buffer_size = 128 << 10;
 constexpr size_t k_max_inflate_output = 1u << 30;
 
 // Refills `buffer` from `inner`; sets `at_end` when the source is exhausted.
-Result<size_t> refill(Reader& inner, std::vector<char>& buffer, bool& at_end) {
+Result<size_t> refill(Reader& inner, Buffer& buffer, bool& at_end) {
     KILN_ASSIGN(size_t n, inner.read(buffer.data(), buffer.size()));
     if (n == 0) at_end = true;
     return n;
@@ -87,7 +87,7 @@ private:
     }
 
     Reader& m_inner;
-    std::vector<char> m_input;
+    Buffer m_input;
     // About 20 KiB of decoding tables: on the heap with the rest of the reader.
     std::unique_ptr<inflate_state> m_state;
     bool m_at_end = false;
@@ -129,7 +129,7 @@ public:
 
 private:
     Reader& m_inner;
-    std::vector<char> m_input;
+    Buffer m_input;
     std::unique_ptr<ZSTD_DCtx, ZstdDctxDeleter> m_ctx;
     ZSTD_inBuffer m_in{nullptr, 0, 0};
     bool m_at_end = false;

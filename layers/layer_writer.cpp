@@ -180,7 +180,7 @@ private:
                 continue;
             }
             std::int64_t until = std::min(extent.end, entry.size);
-            size_t want = static_cast<size_t>(std::min<std::int64_t>(until - offset, std::ssize(m_buffer)));
+            size_t want = static_cast<size_t>(std::min<std::int64_t>(until - offset, static_cast<std::int64_t>(m_buffer.size())));
             ssize_t n = ::pread(fd.get(), m_buffer.data(), want, offset);
             if (n < 0 && errno == EINTR) continue;
             if (n < 0) return fail_errno(str_cat("read ", m_root.display(entry.name)));
@@ -280,7 +280,7 @@ private:
     const RootFs& m_root;
     TarWriter& m_tar;
     const LayerWriteOptions& m_options;
-    std::vector<char> m_buffer;
+    Buffer m_buffer;
     const std::vector<char> m_zeros = std::vector<char>(k_copy_buffer_size, '\0');  // a hole's contents
     std::vector<std::pair<std::string, UniqueFd>> m_chain;
     // The first path written for each inode with several links, which later paths link to.

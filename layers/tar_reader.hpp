@@ -52,7 +52,7 @@ private:
 
     Reader& m_source;
     std::unique_ptr<archive, ArchiveDeleter> m_archive;
-    std::vector<char> m_buffer;
+    Buffer m_buffer;
     std::optional<Error> m_source_error;
     std::uint64_t m_bytes_read = 0;
     bool m_source_at_end = false;

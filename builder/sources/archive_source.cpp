@@ -81,7 +81,7 @@ private:
 
     Reader& m_inner;
     ArchiveCompression m_compression;
-    std::vector<char> m_buffer;
+    Buffer m_buffer;
     std::unique_ptr<archive, ArchiveDeleter> m_archive;
     std::optional<Error> m_inner_error;
     bool m_at_end = false;

@@ -4,6 +4,7 @@
 #include <zlib.h>
 
 #include <cstring>
+#include <memory>
 #include <random>
 
 #include "common/process.hpp"
@@ -110,6 +111,26 @@ TEST_P(RoundTrip, AutoDecompressorDetectsTheFormat) {
 TEST_P(RoundTrip, SameInputGivesSameBytes) {
     std::string input = sample_text(200'000);
     EXPECT_EQ(*compress(input, {.compression = GetParam()}), *compress(input, {.compression = GetParam()}));
+}
+
+// The compressor's buffers are left uninitialised (Buffer): its output must not depend on what they held.
+TEST_P(RoundTrip, SameBytesWhateverTheMemoryHeldBefore) {
+    std::string input = sample_text(1'500'000);
+    auto reference = compress(input, {.compression = GetParam()});
+    ASSERT_TRUE(reference) << reference.error().message();
+    for (unsigned char fill : {0x00, 0xa5, 0xff}) {
+        // Freed blocks of the buffers' sizes, filled: the next allocations of those sizes may reuse them.
+        std::vector<std::unique_ptr<char[]>> blocks;
+        for (size_t size : {size_t{1} << 20, size_t{1} << 20, size_t{1} << 20, size_t{300} << 10, size_t{256} << 10,
+                            size_t{2} << 20}) {
+            blocks.push_back(std::make_unique_for_overwrite<char[]>(size));
+            std::memset(blocks.back().get(), fill, size);
+        }
+        blocks.clear();
+        auto again = compress(input, {.compression = GetParam()});
+        ASSERT_TRUE(again) << again.error().message();
+        EXPECT_TRUE(*again == *reference) << "after freeing memory filled with " << int{fill};
+    }
 }
 
 TEST_P(RoundTrip, SameBytesWhateverTheWriteSizes) {
