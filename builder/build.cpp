@@ -7,6 +7,7 @@
 #include <cstring>
 #include <chrono>
 #include <ctime>
+#include <future>
 #include <optional>
 #include <set>
 #include <thread>
@@ -199,6 +200,20 @@ Result<MemoryDirectory> memory_directory(const BuildOptions& options, const Host
     return memory;
 }
 
+// What the build sets up on this machine once the host is probed: the snapshotter, and the memory budget's tmpfs.
+struct LocalSetup {
+    SnapshotterChoice choice;
+    MemoryDirectory memory;
+};
+
+Result<LocalSetup> set_up_locally(const BuildOptions& options, const HostEnvironment& environment, const Host& host,
+                                  const std::string& work_dir) {
+    KILN_ASSIGN(SnapshotterChoice choice, choose(options, environment, host, work_dir));
+    log_info("snapshotter: ", choice.overlay ? "overlay" : "walk", " (", choice.reason, ")");
+    KILN_ASSIGN(MemoryDirectory memory, memory_directory(options, environment, host, choice, work_dir));
+    return LocalSetup{std::move(choice), std::move(memory)};
+}
+
 // Base layers kept extracted across builds, in <cache-dir>/extracted, for the overlay snapshotter: with an
 // explicit --cache-dir, or where that directory exists below the default one (`kiln warm --extract` made it).
 // Null where they are not kept; a store that cannot be opened is a warning.
@@ -326,13 +341,18 @@ Result<BuildResult> run_build(const BuildOptions& options, const HostEnvironment
     KILN_ASSIGN(RegistryRoutes routes, registry_routes(options.registries));
     RegistryClient pull_client(client_options(registry_options, options.pull));
     std::optional<RegistryClient> push_client;
-    if (!options.no_push) {
-        push_client.emplace(client_options(registry_options, options.push));
-        if (options.registries.check_push_permission) {
+    if (!options.no_push) push_client.emplace(client_options(registry_options, options.push));
+    // The push check, the plan's requests and the local probes wait on different things (two registries, the
+    // disk): they overlap. Whatever fails, the push check's failure is the one reported, as if it ran first.
+    std::future<Status> push_permission;
+    if (push_client && options.registries.check_push_permission) {
+        push_permission = std::async(std::launch::async, [&] {
             PhaseTimer timer("push permission");
-            KILN_TRY(check_push_permissions(*push_client, destinations));
-        }
+            return check_push_permissions(*push_client, destinations);
+        });
     }
+    std::future<Result<LocalSetup>> local =
+        std::async(std::launch::async, [&] { return set_up_locally(options, environment, host, work.path()); });
     std::string cache_dir = options.cache_dir.empty() ? environment.default_cache_dir() : options.cache_dir;
     std::optional<WarmImages> warm;
     if (path_exists(cache_dir + "/images/refs")) {
@@ -344,30 +364,32 @@ Result<BuildResult> run_build(const BuildOptions& options, const HostEnvironment
                                                    .default_fallback = options.registries.default_fallback,
                                                    .warm = warm ? &*warm : nullptr});
 
-    BuildPlan plan;
-    {
+    Result<BuildPlan> planned = [&] {
         PhaseTimer timer("plan");
-        KILN_ASSIGN(plan, plan_build(PlanInputs{.dockerfile = dockerfile,
-                                                .meta_args = meta_args,
-                                                .build_args = build_args,
-                                                .target = options.target,
-                                                .platform = platforms.target,
-                                                .images = images}));
-    }
+        return plan_build(PlanInputs{.dockerfile = dockerfile,
+                                     .meta_args = meta_args,
+                                     .build_args = build_args,
+                                     .target = options.target,
+                                     .platform = platforms.target,
+                                     .images = images});
+    }();
+    if (push_permission.valid()) KILN_TRY(push_permission.get());
+    KILN_ASSIGN(BuildPlan plan, std::move(planned));
     for (const std::string& unused : build_args.unused())
         log_warn("build argument ", unused, " was given but not declared by any ARG in ", dockerfile_path);
 
     if (!host.sandbox && plan.runs_commands()) {
         // A base image's ONBUILD RUN, where the Dockerfile has none: the probe that was skipped runs now.
+        local.get();  // set up for the host without a sandbox: again, below
         KILN_ASSIGN(host, probe_host(options, environment, nullptr, true, work.path()));
     }
-    KILN_ASSIGN(SnapshotterChoice choice, choose(options, environment, host, work.path()));
-    log_info("snapshotter: ", choice.overlay ? "overlay" : "walk", " (", choice.reason, ")");
+    KILN_ASSIGN(LocalSetup set_up, local.valid() ? local.get() : set_up_locally(options, environment, host, work.path()));
+    const SnapshotterChoice& choice = set_up.choice;
+    MemoryDirectory& memory = set_up.memory;
     std::optional<std::int64_t> epoch = environment.source_date_epoch();
     std::int64_t created = options.reproducible ? epoch.value_or(0) : static_cast<std::int64_t>(std::time(nullptr));
     StoreLayerSink layers(store, layer_write_options(options, options.reproducible ? std::optional(created) : std::nullopt),
                           options.manifest_format);
-    KILN_ASSIGN(MemoryDirectory memory, memory_directory(options, environment, host, choice, work.path()));
     // Before the snapshotter: its mounts stack the store's trees, which stay held until they are gone.
     std::unique_ptr<ExtractedLayerStore> kept = extracted_layer_store(options, choice, cache_dir, host.facts.ownership);
     std::unique_ptr<Snapshotter> snapshotter =
