@@ -1,6 +1,8 @@
 #include "builder/cache/local_cache.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include <nlohmann/json.hpp>
 
@@ -18,6 +20,26 @@ using nlohmann::json;
 
 constexpr size_t k_max_entry_size = 64 << 10;
 constexpr size_t k_max_record_size = 16 << 20;
+constexpr size_t k_max_stamp_size = 512;
+
+// What a blob file is now, as a verification stamp records it with the diffID its content was checked
+// against: a write changes its mtime (or its inode, when the file is replaced). ctime would be stricter but
+// changes with every hard link, and kiln links cached blobs to hand them to the process that keeps layers
+// extracted. Setting an mtime back takes a writer who means to, and such a writer can as well write an entry
+// whose blob and digests agree: verification guards against accidents, not against whoever owns the cache.
+std::optional<std::string> blob_identity(const std::string& path, const Digest& diff_id) {
+    struct stat st;
+    if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+    return str_cat(diff_id.str(), " ", st.st_dev, " ", st.st_ino, " ", st.st_size, " ", st.st_mtim.tv_sec, " ",
+                   st.st_mtim.tv_nsec, "\n");
+}
+
+bool written_a_while_ago(const std::string& path) {
+    struct stat st;
+    struct timespec now;
+    if (::lstat(path.c_str(), &st) != 0 || ::clock_gettime(CLOCK_REALTIME, &now) != 0) return false;
+    return st.st_mtim.tv_sec + 2 < now.tv_sec;
+}
 
 }  // namespace
 
@@ -25,6 +47,7 @@ Result<std::unique_ptr<LocalLayerCache>> LocalLayerCache::open(const std::string
                                                               std::int64_t now) {
     KILN_TRY(make_directories(root + "/entries", 0755));
     KILN_TRY(make_directories(root + "/steps", 0755));
+    KILN_TRY(make_directories(root + "/verified", 0755));
     KILN_ASSIGN(BlobStore blobs, BlobStore::open(root));
     return std::unique_ptr<LocalLayerCache>(new LocalLayerCache(root, std::move(blobs), ttl, now));
 }
@@ -67,11 +90,31 @@ Result<std::optional<CachedStep>> LocalLayerCache::lookup(const Digest& key) {
     if (!m_blobs.contains(*digest)) return miss("its layer's blob is missing");
     auto size = m_blobs.size(*digest);
     if (!size || static_cast<std::int64_t>(*size) != descriptor.size) return miss("its layer's blob has the wrong size");
-    if (auto verified = verify_layer_blob(m_blobs.path(*digest), descriptor, *diff_id); !verified)
-        return miss(verified.error().message());
+    if (auto verified = verify_blob(descriptor, *diff_id); !verified) return miss(verified.error().message());
     return CachedStep{.layer = std::make_shared<FileLayer>(descriptor, *diff_id, m_blobs.path(*digest)),
                       .created = created,
                       .source = name()};
+}
+
+std::string LocalLayerCache::stamp_path(const Digest& digest) const {
+    return str_cat(m_root, "/verified/", digest.encoded());
+}
+
+Status LocalLayerCache::verify_blob(const Descriptor& descriptor, const Digest& diff_id) {
+    std::string path = m_blobs.path(descriptor.digest);
+    std::optional<std::string> before = blob_identity(path, diff_id);
+    if (before) {
+        auto stamp = read_file(stamp_path(descriptor.digest), k_max_stamp_size);
+        if (stamp && *stamp == *before) return {};
+    }
+    ++m_blobs_verified;
+    KILN_TRY(verify_layer_blob(path, descriptor, diff_id));
+    // Stamped only if the file did not change while it was read, and was last written before the clock's last
+    // few ticks (as git does for racily clean files): a write in the same tick as the check would leave the mtime
+    // as it was. A stamp that cannot be written costs the next lookup a read.
+    if (before && blob_identity(path, diff_id) == before && written_a_while_ago(path))
+        (void)write_file_atomic(stamp_path(descriptor.digest), *before);
+    return {};
 }
 
 Status LocalLayerCache::store_blob(const Layer& layer) {
@@ -82,7 +125,11 @@ Status LocalLayerCache::store_blob(const Layer& layer) {
     KILN_TRY(copy_stream(*blob, ingest));
     KILN_TRY(ingest.sync());
     KILN_TRY(ingest.commit(descriptor.digest));
-    return sync_directory(parent_path(m_blobs.path(descriptor.digest)));
+    KILN_TRY(sync_directory(parent_path(m_blobs.path(descriptor.digest))));
+    // The build wrote this layer, and its diffID is the one it computed: stamped as verified.
+    if (auto identity = blob_identity(m_blobs.path(descriptor.digest), layer.diff_id()))
+        (void)write_file_atomic(stamp_path(descriptor.digest), *identity);
+    return {};
 }
 
 Status LocalLayerCache::store(const Digest& key, const LayerPtr& layer) {

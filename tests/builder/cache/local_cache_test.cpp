@@ -12,6 +12,7 @@
 
 #include "builder/cache/key_inputs.hpp"
 #include "builder/cache/tree_digest.hpp"
+#include "common/fd.hpp"
 #include "common/files.hpp"
 #include "common/temp_dir.hpp"
 #include "images/blob_store.hpp"
@@ -50,6 +51,13 @@ protected:
     }
 
     Digest key(const std::string& name) const { return Digest::of_bytes(name); }
+
+    // As if the cached blob had been stored an hour ago.
+    void set_blob_written_an_hour_ago() {
+        std::string blob = m_dir.path() + "/cache/blobs/sha256/" + m_layer->descriptor().digest.encoded();
+        struct timespec times[2] = {{.tv_sec = 0, .tv_nsec = UTIME_OMIT}, {.tv_sec = ::time(nullptr) - 3600, .tv_nsec = 0}};
+        ASSERT_EQ(::utimensat(AT_FDCWD, blob.c_str(), times, 0), 0);
+    }
 
     TempDir m_dir;
     std::unique_ptr<BlobStore> m_store;
@@ -92,6 +100,76 @@ TEST_F(LocalCacheTest, ABlobThatFailsItsDigestIsAMissWithAWarning) {
     ASSERT_TRUE(hit);
     EXPECT_FALSE(*hit);
     EXPECT_TRUE(m_log.contains("is not used")) << m_log.text();
+}
+
+// A blob is read whole to be verified once: later lookups trust its stamp while the file is unchanged.
+TEST_F(LocalCacheTest, AVerifiedBlobIsNotReadAgainWhileItsFileIsUnchanged) {
+    ASSERT_TRUE(open()->store(key("a"), m_layer));
+    auto cache = open();
+    ASSERT_TRUE(*cache->lookup(key("a")));
+    ASSERT_TRUE(*cache->lookup(key("a")));
+    EXPECT_EQ(cache->blobs_verified(), 0u) << "the build that stored the layer stamped it";
+    // Without the stamp, one lookup reads the blob and stamps it again.
+    ASSERT_EQ(::unlink((m_dir.path() + "/cache/verified/" + m_layer->descriptor().digest.encoded()).c_str()), 0);
+    set_blob_written_an_hour_ago();
+    ASSERT_TRUE(*cache->lookup(key("a")));
+    ASSERT_TRUE(*cache->lookup(key("a")));
+    EXPECT_EQ(cache->blobs_verified(), 1u);
+}
+
+// A write in the clock tick of the check would leave the mtime as it was: a blob written seconds ago is read at
+// each lookup until it is older.
+TEST_F(LocalCacheTest, ABlobWrittenJustNowIsNotStampedByALookup) {
+    ASSERT_TRUE(open()->store(key("a"), m_layer));
+    ASSERT_EQ(::unlink((m_dir.path() + "/cache/verified/" + m_layer->descriptor().digest.encoded()).c_str()), 0);
+    auto cache = open();
+    ASSERT_TRUE(*cache->lookup(key("a")));
+    ASSERT_TRUE(*cache->lookup(key("a")));
+    EXPECT_EQ(cache->blobs_verified(), 2u);
+}
+
+// kiln hard-links cached blobs to hand them over (the extracted layers' keeper): that is no change.
+TEST_F(LocalCacheTest, AHardLinkToAStampedBlobKeepsItsStamp) {
+    ASSERT_TRUE(open()->store(key("a"), m_layer));
+    std::string blob = m_dir.path() + "/cache/blobs/sha256/" + m_layer->descriptor().digest.encoded();
+    ASSERT_EQ(::link(blob.c_str(), (m_dir.path() + "/handed").c_str()), 0);
+    ASSERT_EQ(::unlink((m_dir.path() + "/handed").c_str()), 0);
+    auto cache = open();
+    ASSERT_TRUE(*cache->lookup(key("a")));
+    EXPECT_EQ(cache->blobs_verified(), 0u);
+}
+
+TEST_F(LocalCacheTest, ABlobChangedInPlaceAfterItWasStampedIsAMiss) {
+    ASSERT_TRUE(open()->store(key("a"), m_layer));
+    set_blob_written_an_hour_ago();
+    auto first = open();
+    ASSERT_TRUE(*first->lookup(key("a")));
+    ASSERT_EQ(first->blobs_verified(), 1u) << "the blob's new mtime voids the stamp of the store";
+    // The same size, the same inode: only its bytes and its mtime change.
+    std::string blob = m_dir.path() + "/cache/blobs/sha256/" + m_layer->descriptor().digest.encoded();
+    std::string bytes = *read_file(blob);
+    bytes[bytes.size() / 2] ^= 0x20;
+    UniqueFd fd(::open(blob.c_str(), O_WRONLY | O_CLOEXEC));
+    ASSERT_TRUE(fd);
+    ASSERT_EQ(::pwrite(fd.get(), bytes.data(), bytes.size(), 0), static_cast<ssize_t>(bytes.size()));
+    fd.reset();
+    auto cache = open();
+    auto hit = cache->lookup(key("a"));
+    ASSERT_TRUE(hit);
+    EXPECT_FALSE(*hit);
+    EXPECT_EQ(cache->blobs_verified(), 1u);
+    EXPECT_TRUE(m_log.contains("is not used")) << m_log.text();
+}
+
+// The stamp is for the blob and the diffID it was checked against: an entry claiming another is read again.
+TEST_F(LocalCacheTest, AStampDoesNotVouchForAnotherDiffId) {
+    ASSERT_TRUE(open()->store(key("a"), m_layer));
+    ASSERT_TRUE(*open()->lookup(key("a")));
+    std::string entry = m_dir.path() + "/cache/entries/" + key("a").encoded() + ".json";
+    nlohmann::json document = nlohmann::json::parse(*read_file(entry));
+    document["layer"]["diffID"] = Digest::of_bytes("another tar").str();
+    ASSERT_TRUE(write_file_atomic(entry, document.dump()));
+    EXPECT_FALSE(*open()->lookup(key("a")));
 }
 
 TEST_F(LocalCacheTest, AnEntryClaimingAnotherDiffIdIsAMiss) {
