@@ -169,8 +169,10 @@ private:
         // Exactly the size the header announced: a file that shrank meanwhile cannot be stored truthfully.
         // Holes are not read: their zeros come from memory, so a sparse 10 GiB disk image costs the reads of
         // its data only.
+        // A file with as many blocks as bytes has no hole worth looking for (most files): two lseeks fewer.
         std::int64_t offset = 0;
-        DataExtent extent = data_extent(fd.get(), 0, entry.size);
+        bool dense = static_cast<std::int64_t>(st.st_blocks) * 512 >= entry.size;
+        DataExtent extent = dense ? DataExtent{0, entry.size} : data_extent(fd.get(), 0, entry.size);
         while (offset < entry.size) {
             if (offset < extent.begin) {
                 size_t n =
@@ -188,7 +190,7 @@ private:
                 return fail(str_cat(m_root.display(entry.name), " shrank while it was being archived"));
             KILN_TRY(m_tar.write_data(m_buffer.data(), static_cast<size_t>(n)));
             offset += n;
-            if (offset >= extent.end) extent = data_extent(fd.get(), offset, entry.size);
+            if (offset >= extent.end && offset < entry.size) extent = data_extent(fd.get(), offset, entry.size);
         }
         return {};
     }
