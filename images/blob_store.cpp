@@ -11,11 +11,11 @@
 
 namespace kiln {
 
-BlobIngest::BlobIngest(std::string store_root, AtomicFile file)
-    : m_store_root(std::move(store_root)), m_file(std::move(file)) {}
+BlobIngest::BlobIngest(std::string store_root, AtomicFile file, IngestDigest digest)
+    : m_store_root(std::move(store_root)), m_file(std::move(file)), m_digest(digest) {}
 
 Status BlobIngest::write(const char* buffer, size_t size) {
-    m_hash.update(buffer, size);
+    if (m_digest == IngestDigest::hashed) m_hash.update(buffer, size);
     m_size += size;
     return m_file.writer().write(buffer, size);
 }
@@ -29,7 +29,9 @@ Status BlobIngest::rewind() {
 }
 
 Result<Digest> BlobIngest::commit(const std::optional<Digest>& expected) {
-    Digest actual = Digest::from_sha256_hex(m_hash.finish_hex());
+    if (m_digest == IngestDigest::from_writer && !expected)
+        return fail("internal error: a blob whose writer hashes it was committed without its digest");
+    Digest actual = m_digest == IngestDigest::from_writer ? *expected : Digest::from_sha256_hex(m_hash.finish_hex());
     if (expected && *expected != actual) {
         // Moved out so that its destructor removes the unverified bytes now, not when the caller lets go.
         AtomicFile discarded(std::move(m_file));
@@ -64,10 +66,10 @@ Result<std::uint64_t> BlobStore::size(const Digest& digest) const {
     return static_cast<std::uint64_t>(st.st_size);
 }
 
-Result<BlobIngest> BlobStore::begin() const {
+Result<BlobIngest> BlobStore::begin(IngestDigest digest) const {
     // The temp file lives in ingest/ and is renamed to blobs/sha256/<hex> once verified.
     KILN_ASSIGN(AtomicFile file, AtomicFile::create(str_cat(m_root, "/ingest/blob")));
-    return BlobIngest(m_root, std::move(file));
+    return BlobIngest(m_root, std::move(file), digest);
 }
 
 Result<Digest> BlobStore::put(std::string_view bytes) const {

@@ -18,6 +18,11 @@ namespace kiln {
 
 class BlobStore;
 
+// How an ingest learns its blob's digest: by hashing what is written to it (any blob from outside), or from the
+// writer, which hashed the same bytes as it produced them (a layer kiln writes: write_layer's digest). The
+// second spares a second SHA-256 pass over every layer.
+enum class IngestDigest { hashed, from_writer };
+
 // A blob being written. commit() verifies it and publishes it; destroyed uncommitted, it is discarded.
 class BlobIngest final : public RewindableWriter {
 public:
@@ -31,15 +36,17 @@ public:
     // Flushes the bytes to the disk, for a store that must survive a crash (the layer cache).
     Status sync() { return m_file.sync(); }
     // Publishes the blob. With `expected`, a different digest is refused (the error names both digests) and the
-    // partial file is removed at once. Call once.
+    // partial file is removed at once. IngestDigest::from_writer: `expected` is the digest, and is required.
+    // Call once.
     Result<Digest> commit(const std::optional<Digest>& expected = std::nullopt);
 
 private:
     friend class BlobStore;
-    BlobIngest(std::string store_root, AtomicFile file);
+    BlobIngest(std::string store_root, AtomicFile file, IngestDigest digest);
     // The store's root, not a pointer to it: an ingest may outlive the BlobStore object it came from.
     std::string m_store_root;
     AtomicFile m_file;
+    IngestDigest m_digest;
     Sha256 m_hash;
     std::uint64_t m_size = 0;
 };
@@ -55,7 +62,7 @@ public:
     // Size of a stored blob.
     Result<std::uint64_t> size(const Digest& digest) const;
 
-    Result<BlobIngest> begin() const;
+    Result<BlobIngest> begin(IngestDigest digest = IngestDigest::hashed) const;
     // Stores bytes already in memory (configs, manifests).
     Result<Digest> put(std::string_view bytes) const;
     Result<UniqueFd> open_blob(const Digest& digest) const;

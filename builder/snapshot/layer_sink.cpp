@@ -6,7 +6,8 @@
 namespace kiln {
 
 Result<LayerPtr> StoreLayerSink::write(const RootFs& source, const std::vector<LayerEntry>& entries) {
-    KILN_ASSIGN(BlobIngest ingest, m_store.begin());
+    // write_layer hashes the compressed bytes as it writes them: the ingest need not hash them again.
+    KILN_ASSIGN(BlobIngest ingest, m_store.begin(IngestDigest::from_writer));
     KILN_ASSIGN(LayerWriteResult written, write_layer(source, entries, ingest, m_options));
     KILN_ASSIGN(Digest digest, ingest.commit(written.digest));
     Descriptor descriptor{.media_type = std::string(layer_media_type(m_format, written.compression)),

@@ -88,6 +88,23 @@ TEST_F(BlobStoreTest, IngestWithTheWrongDigestIsRefusedAndLeavesNothing) {
     EXPECT_FALSE(m_store->contains(actual));
 }
 
+// A layer kiln writes is hashed by its writer: the ingest takes the digest it is given, and wants one.
+TEST_F(BlobStoreTest, AnIngestWhoseWriterHashesIsStoredUnderTheWritersDigest) {
+    auto ingest = m_store->begin(IngestDigest::from_writer);
+    ASSERT_TRUE(ingest);
+    ASSERT_TRUE(ingest->write("layer bytes"));
+    auto digest = ingest->commit(Digest::of_bytes("layer bytes"));
+    ASSERT_TRUE(digest) << digest.error().message();
+    EXPECT_EQ(*digest, Digest::of_bytes("layer bytes"));
+    EXPECT_EQ(*m_store->read(*digest), "layer bytes");
+
+    auto unnamed = m_store->begin(IngestDigest::from_writer);
+    ASSERT_TRUE(unnamed);
+    ASSERT_TRUE(unnamed->write("no digest given"));
+    EXPECT_FALSE(unnamed->commit());
+    EXPECT_FALSE(m_store->contains(Digest::of_bytes("no digest given")));
+}
+
 TEST_F(BlobStoreTest, AbandonedIngestLeavesNothing) {
     {
         auto ingest = m_store->begin();
