@@ -285,7 +285,11 @@ Result<LayerCaches> open_layer_caches(const BuildOptions& options, const std::ve
         caches.client = std::make_unique<RegistryClient>(std::move(cache_options));
         chain.push_back(std::make_unique<RegistryLayerCache>(
             *caches.client, reference, store,
-            RegistryCacheSettings{.ttl = options.cache.ttl, .now = now, .push = options.cache.push, .platform = platform}));
+            RegistryCacheSettings{.ttl = options.cache.ttl,
+                                  .now = now,
+                                  .push = options.cache.push,
+                                  .platform = platform,
+                                  .writers = options.registries.transfer_jobs}));
         log_info("layer cache: ", reference.name(), options.cache.push ? "" : " (--no-push-cache: read only)");
     }
     caches.cache = chain.size() == 1 ? std::move(chain.front()) : std::make_unique<CacheChain>(std::move(chain));

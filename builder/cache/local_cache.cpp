@@ -47,7 +47,6 @@ Result<std::unique_ptr<LocalLayerCache>> LocalLayerCache::open(const std::string
                                                               std::int64_t now) {
     KILN_TRY(make_directories(root + "/entries", 0755));
     KILN_TRY(make_directories(root + "/steps", 0755));
-    KILN_TRY(make_directories(root + "/verified", 0755));
     KILN_ASSIGN(BlobStore blobs, BlobStore::open(root));
     return std::unique_ptr<LocalLayerCache>(new LocalLayerCache(root, std::move(blobs), ttl, now));
 }
@@ -100,6 +99,11 @@ std::string LocalLayerCache::stamp_path(const Digest& digest) const {
     return str_cat(m_root, "/verified/", digest.encoded());
 }
 
+void LocalLayerCache::stamp(const Digest& digest, const std::string& identity) {
+    // Made here, not when the cache is opened: a cache directory that kiln may only read still serves, unstamped.
+    if (make_directories(m_root + "/verified", 0755)) (void)write_file_atomic(stamp_path(digest), identity);
+}
+
 Status LocalLayerCache::verify_blob(const Descriptor& descriptor, const Digest& diff_id) {
     std::string path = m_blobs.path(descriptor.digest);
     std::optional<std::string> before = blob_identity(path, diff_id);
@@ -113,7 +117,7 @@ Status LocalLayerCache::verify_blob(const Descriptor& descriptor, const Digest& 
     // few ticks (as git does for racily clean files): a write in the same tick as the check would leave the mtime
     // as it was. A stamp that cannot be written costs the next lookup a read.
     if (before && blob_identity(path, diff_id) == before && written_a_while_ago(path))
-        (void)write_file_atomic(stamp_path(descriptor.digest), *before);
+        stamp(descriptor.digest, *before);
     return {};
 }
 
@@ -128,7 +132,7 @@ Status LocalLayerCache::store_blob(const Layer& layer) {
     KILN_TRY(sync_directory(parent_path(m_blobs.path(descriptor.digest))));
     // The build wrote this layer, and its diffID is the one it computed: stamped as verified.
     if (auto identity = blob_identity(m_blobs.path(descriptor.digest), layer.diff_id()))
-        (void)write_file_atomic(stamp_path(descriptor.digest), *identity);
+        stamp(descriptor.digest, *identity);
     return {};
 }
 

@@ -40,6 +40,8 @@ private:
     std::string entry_path(const Digest& key) const;
     Status store_blob(const Layer& layer);
     std::string stamp_path(const Digest& digest) const;
+    // Writes the stamp of `digest`'s blob; a stamp that cannot be written costs the next lookup a read.
+    void stamp(const Digest& digest, const std::string& identity);
     // verify_layer_blob, skipped when the blob's stamp says it was verified against `diff_id` and is unchanged.
     Status verify_blob(const Descriptor& descriptor, const Digest& diff_id);
 

@@ -1,5 +1,6 @@
 #include "builder/cache/registry_cache.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <exception>
 
@@ -38,7 +39,9 @@ RegistryLayerCache::RegistryLayerCache(RegistryClient& client, Reference reposit
       m_store(store),
       m_settings(std::move(settings)),
       m_fetches(std::make_shared<Fetches>()) {
-    if (m_settings.push) m_writer = std::thread([this] { write_loop(); });
+    if (m_settings.push)
+        for (size_t i = 0; i < std::max<size_t>(m_settings.writers, 1); ++i)
+            m_writers.emplace_back([this] { write_loop(); });
 }
 
 RegistryLayerCache::~RegistryLayerCache() {
@@ -48,7 +51,7 @@ RegistryLayerCache::~RegistryLayerCache() {
         m_stopping = true;
     }
     m_changed.notify_all();
-    if (m_writer.joinable()) m_writer.join();
+    for (std::thread& writer : m_writers) writer.join();
 }
 
 bool RegistryLayerCache::reachable(const Error& error) {

@@ -4,7 +4,8 @@
 //                                 annotations say when it was stored and the layer's diffID
 //   <repo>:inputs-<identity hex>  what the step read when it was last built, to explain a later miss
 // A lookup is one manifest request. A hit's layer is fetched only when the build reads it, and a push to the
-// same registry mounts it from the cache repository. Writes run in the background while the build goes on;
+// same registry mounts it from the cache repository. Writes run in the background while the build goes on, a few
+// at once (each entry is several requests, and entries do not depend on each other);
 // a failed write is a warning, and stops later ones. A registry that cannot be reached stops the lookups for
 // the rest of the build, with one warning.
 
@@ -15,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "builder/cache/layer_cache.hpp"
 #include "images/blob_store.hpp"
@@ -28,6 +30,7 @@ struct RegistryCacheSettings {
     std::int64_t now = 0;         // the time entries are judged against and stamped with
     bool push = true;             // false with --no-push-cache: lookups only
     Platform platform;            // written into entries' configs
+    size_t writers = 1;           // entries written at once (--transfer-jobs)
 };
 
 class RegistryLayerCache final : public LayerCache {
@@ -48,7 +51,7 @@ public:
 
 private:
     struct Fetches;
-    // Runs `write` on the writer thread; a failure is a warning, and the first one stops further writes.
+    // Runs `write` on a writer thread; a failure is a warning, and the first one stops further writes.
     void enqueue(std::string what, std::function<Status()> write);
     void write_loop();
     // After a failed request: whether the registry answered (a refusal, warned about once) or cannot be
@@ -75,7 +78,7 @@ private:
     std::chrono::steady_clock::time_point m_first_write{};
     bool m_stopping = false;
     std::condition_variable m_changed;
-    std::thread m_writer;
+    std::vector<std::thread> m_writers;
 };
 
 }  // namespace kiln

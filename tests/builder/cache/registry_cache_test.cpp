@@ -49,9 +49,10 @@ protected:
     Reference repository() const { return *Reference::parse(m_registry->host_port() + "/app/cache"); }
     // A cache as one build (one pod) sees it; `store` is that build's own.
     std::unique_ptr<RegistryLayerCache> open(const BlobStore& store, std::int64_t now = k_now,
-                                             std::chrono::seconds ttl = std::chrono::seconds(3600)) {
+                                             std::chrono::seconds ttl = std::chrono::seconds(3600), size_t writers = 1) {
         return std::make_unique<RegistryLayerCache>(
-            *m_client, repository(), store, RegistryCacheSettings{.ttl = ttl, .now = now, .push = true, .platform = host_platform()});
+            *m_client, repository(), store,
+            RegistryCacheSettings{.ttl = ttl, .now = now, .push = true, .platform = host_platform(), .writers = writers});
     }
     Digest key(const std::string& name) const { return Digest::of_bytes(name); }
     // Stores an entry from the writer's build and waits for its upload.
@@ -93,6 +94,26 @@ TEST_F(RegistryLayerCacheTest, AnotherBuildFindsTheEntryAndFetchesItsLayerOnlyWh
     auto blob = (*hit)->layer->open_blob();
     ASSERT_TRUE(blob) << blob.error().message();
     EXPECT_TRUE(m_reader_store->contains(m_layer->descriptor().digest));
+}
+
+// Entries go up several at once (--transfer-jobs): every one lands, and flush() waits for them all.
+TEST_F(RegistryLayerCacheTest, EntriesWrittenAtOnceAllLand) {
+    {
+        auto cache = open(*m_writer_store, k_now, std::chrono::seconds(3600), 3);
+        for (int i = 0; i < 8; ++i) {
+            ASSERT_TRUE(cache->store(key(str_cat("step ", i)), i % 2 ? m_layer : nullptr));
+            ASSERT_TRUE(cache->record_inputs(key(str_cat("identity ", i)), KeyInputs{.build = str_cat("build ", i)}));
+        }
+        cache->flush();
+    }
+    auto reader = open(*m_reader_store);
+    for (int i = 0; i < 8; ++i) {
+        auto hit = reader->lookup(key(str_cat("step ", i)));
+        ASSERT_TRUE(hit) << hit.error().message();
+        ASSERT_TRUE(*hit) << "entry " << i << " is missing";
+        EXPECT_EQ(static_cast<bool>((*hit)->layer), i % 2 == 1);
+        EXPECT_TRUE(reader->previous_inputs(key(str_cat("identity ", i)))) << "record " << i << " is missing";
+    }
 }
 
 TEST_F(RegistryLayerCacheTest, AnEntryWithoutALayerIsAHitWithNone) {
