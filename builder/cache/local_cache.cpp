@@ -27,18 +27,22 @@ constexpr size_t k_max_stamp_size = 512;
 // changes with every hard link, and kiln links cached blobs to hand them to the process that keeps layers
 // extracted. Setting an mtime back takes a writer who means to, and such a writer can as well write an entry
 // whose blob and digests agree: verification guards against accidents, not against whoever owns the cache.
-std::optional<std::string> blob_identity(const std::string& path, const Digest& diff_id) {
+std::optional<struct stat> regular_file_stat(const std::string& path) {
     struct stat st;
     if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+    return st;
+}
+
+std::string blob_identity(const struct stat& st, const Digest& diff_id) {
     return str_cat(diff_id.str(), " ", st.st_dev, " ", st.st_ino, " ", st.st_size, " ", st.st_mtim.tv_sec, " ",
                    st.st_mtim.tv_nsec, "\n");
 }
 
-bool written_a_while_ago(const std::string& path) {
-    struct stat st;
+// Whether the file was last written before the clock's last few ticks (as git treats racily clean files): a write
+// in the same tick as a check would leave the mtime as it was.
+bool written_a_while_ago(const struct stat& st) {
     struct timespec now;
-    if (::lstat(path.c_str(), &st) != 0 || ::clock_gettime(CLOCK_REALTIME, &now) != 0) return false;
-    return st.st_mtim.tv_sec + 2 < now.tv_sec;
+    return ::clock_gettime(CLOCK_REALTIME, &now) == 0 && st.st_mtim.tv_sec + 2 < now.tv_sec;
 }
 
 }  // namespace
@@ -106,18 +110,19 @@ void LocalLayerCache::stamp(const Digest& digest, const std::string& identity) {
 
 Status LocalLayerCache::verify_blob(const Descriptor& descriptor, const Digest& diff_id) {
     std::string path = m_blobs.path(descriptor.digest);
-    std::optional<std::string> before = blob_identity(path, diff_id);
+    std::optional<struct stat> before = regular_file_stat(path);
+    std::string identity = before ? blob_identity(*before, diff_id) : std::string();
     if (before) {
         auto stamp = read_file(stamp_path(descriptor.digest), k_max_stamp_size);
-        if (stamp && *stamp == *before) return {};
+        if (stamp && *stamp == identity) return {};
     }
     ++m_blobs_verified;
     KILN_TRY(verify_layer_blob(path, descriptor, diff_id));
-    // Stamped only if the file did not change while it was read, and was last written before the clock's last
-    // few ticks (as git does for racily clean files): a write in the same tick as the check would leave the mtime
-    // as it was. A stamp that cannot be written costs the next lookup a read.
-    if (before && blob_identity(path, diff_id) == before && written_a_while_ago(path))
-        stamp(descriptor.digest, *before);
+    // Stamped only if the file did not change while it was read, and not racily: a stamp that cannot be written
+    // costs the next lookup a read.
+    std::optional<struct stat> after = regular_file_stat(path);
+    if (before && after && blob_identity(*after, diff_id) == identity && written_a_while_ago(*before))
+        stamp(descriptor.digest, identity);
     return {};
 }
 
@@ -131,8 +136,8 @@ Status LocalLayerCache::store_blob(const Layer& layer) {
     KILN_TRY(ingest.commit(descriptor.digest));
     KILN_TRY(sync_directory(parent_path(m_blobs.path(descriptor.digest))));
     // The build wrote this layer, and its diffID is the one it computed: stamped as verified.
-    if (auto identity = blob_identity(m_blobs.path(descriptor.digest), layer.diff_id()))
-        stamp(descriptor.digest, *identity);
+    if (auto st = regular_file_stat(m_blobs.path(descriptor.digest)))
+        stamp(descriptor.digest, blob_identity(*st, layer.diff_id()));
     return {};
 }
 
