@@ -444,7 +444,19 @@ Result<BuildResult> run_build(const BuildOptions& options, const HostEnvironment
         PhaseTimer timer("output");
         PushOptions push{{.jobs = options.registries.transfer_jobs}, images.blob_origins(), {}};
         if (cache) push.blob_origins.merge(cache->blob_origins());
-        if (early) push.uploaded = early->wait();
+        if (early) {
+            // What is not on its way yet (the config, and layers of the base or the cache) goes up alongside the
+            // last layer: the push is then the manifest alone.
+            for (const LayerPtr& layer : image.layers()) {
+                auto origin = push.blob_origins.find(layer->descriptor().digest.str());
+                early->add({.blob = layer->descriptor(),
+                            .open = [layer] { return layer->open_blob(); },
+                            .mount_from = origin == push.blob_origins.end() ? std::nullopt
+                                                                            : std::optional(origin->second)});
+            }
+            early->add(config_upload(documents));
+            push.uploaded = early->wait();
+        }
         KILN_TRY(write_outputs(options, destinations, image, documents, push_client ? &*push_client : nullptr, push));
     }
     // The cache's uploads ran alongside the stages and the push; what is left is waited for here.

@@ -231,7 +231,8 @@ private:
     // steps run.
     void add_new_layer(const LayerPtr& layer, History history) {
         m_image = m_image.with_layer(layer, std::move(history));
-        if (m_uploads) m_uploads->add(layer->descriptor(), [layer] { return layer->open_blob(); });
+        if (m_uploads)
+            m_uploads->add({.blob = layer->descriptor(), .open = [layer] { return layer->open_blob(); }, .at_hand = true});
     }
 
     History history(std::string created_by) const {

@@ -140,10 +140,11 @@ Result<bool> RegistryClient::blob_exists(const Reference& repository, const Dige
 }
 
 Result<BlobPush> RegistryClient::push_blob(const Reference& repository, const Descriptor& blob, const BlobOpener& open,
-                                           const std::optional<Reference>& mount_from) {
+                                           const std::optional<Reference>& mount_from, bool at_hand) {
     if (blob.size < 0)
         return fail(str_cat("pushing blob ", blob.digest.str(), " to ", blob_location(repository), ": negative size"));
-    return with_retries(m_options.retry, [&](int) { return push_blob_once(repository, blob, open, mount_from); });
+    return with_retries(m_options.retry,
+                        [&](int) { return push_blob_once(repository, blob, open, mount_from, at_hand); });
 }
 
 Result<BlobPush> RegistryClient::push_blob(const Reference& repository, const Descriptor& blob, Reader& source) {
@@ -159,18 +160,21 @@ Result<BlobPush> RegistryClient::push_blob(const Reference& repository, const De
     return with_retries(m_options.retry, [&](int) -> Result<BlobPush> {
         // Once bytes were read, the stream cannot be sent again: the last try's error is the answer.
         if (opened) return fail(std::move(*previous).set_retryable(false));
-        auto pushed = push_blob_once(repository, blob, once, std::nullopt);
+        auto pushed = push_blob_once(repository, blob, once, std::nullopt, true);
         if (!pushed) previous = pushed.error();
         return pushed;
     });
 }
 
 Result<BlobPush> RegistryClient::push_blob_once(const Reference& repository, const Descriptor& blob,
-                                                const BlobOpener& open, const std::optional<Reference>& mount_from) {
-    KILN_ASSIGN(bool exists, blob_exists(repository, blob.digest, RepositoryAccess::push));
-    if (exists) {
-        log_debug("blob ", blob.digest.short_str(), " already in ", blob_location(repository));
-        return BlobPush::already_present;
+                                                const BlobOpener& open, const std::optional<Reference>& mount_from,
+                                                bool at_hand) {
+    if (!at_hand || blob.size > k_send_unasked_size) {
+        KILN_ASSIGN(bool exists, blob_exists(repository, blob.digest, RepositoryAccess::push));
+        if (exists) {
+            log_debug("blob ", blob.digest.short_str(), " already in ", blob_location(repository));
+            return BlobPush::already_present;
+        }
     }
     KILN_ASSIGN(UploadSession session, start_upload(repository, blob, mount_from));
     if (session.mounted) return BlobPush::mounted;

@@ -164,12 +164,19 @@ public:
     // Whether `repository` has blob `digest` (HEAD).
     Result<bool> blob_exists(const Reference& repository, const Digest& digest);
 
+    // Blobs up to this size whose bytes are at hand are sent without asking first whether the repository has
+    // them: the question (HEAD) costs the round trip that sending them does.
+    static constexpr std::int64_t k_send_unasked_size = 64 << 10;
+
     // Uploads `blob` (exactly blob.size bytes from `open`), unless the repository has it already (HEAD). With
     // `mount_from`, a repository of the same registry that may hold the blob, it is mounted from there when it
-    // does (POST ?mount=&from=), and uploaded when it does not. A failed try starts over from `open`.
+    // does (POST ?mount=&from=), and uploaded when it does not. `at_hand` says that `open` reads local bytes
+    // (nothing is fetched): a blob of at most k_send_unasked_size is then sent without the HEAD. A failed try
+    // starts over from `open`.
     Result<BlobPush> push_blob(const Reference& repository, const Descriptor& blob, const BlobOpener& open,
-                               const std::optional<Reference>& mount_from = std::nullopt);
-    // As above from a stream that can be read once: a try that already sent bytes is not repeated.
+                               const std::optional<Reference>& mount_from = std::nullopt, bool at_hand = false);
+    // As above from a stream that can be read once (and is at hand): a try that already sent bytes is not
+    // repeated.
     Result<BlobPush> push_blob(const Reference& repository, const Descriptor& blob, Reader& source);
 
     // Whether the registry lets us push to `repository`, checked as Kaniko does by starting a blob upload and
@@ -195,7 +202,7 @@ private:
     // One try; on a digest mismatch with the expected size, `wrong_digest` gets the digest of what came.
     Status fetch_blob_once(const Reference& repository, const Descriptor& blob, Writer& sink, std::string& wrong_digest);
     Result<BlobPush> push_blob_once(const Reference& repository, const Descriptor& blob, const BlobOpener& open,
-                                    const std::optional<Reference>& mount_from);
+                                    const std::optional<Reference>& mount_from, bool at_hand);
     Result<UploadSession> start_upload(const Reference& repository, const Descriptor& blob,
                                        const std::optional<Reference>& mount_from);
     Status upload_monolithic(const Reference& repository, const Descriptor& blob, const std::string& location,

@@ -47,10 +47,12 @@ EarlyUploads::~EarlyUploads() {
     for (std::thread& worker : m_workers) worker.join();
 }
 
-void EarlyUploads::add(const Descriptor& blob, BlobOpener open) {
+void EarlyUploads::add(const BlobUpload& upload) {
     std::lock_guard lock(m_mutex);
     if (m_stopping) return;
-    for (const Reference& repository : m_repositories) m_queue.push_back(Upload{blob, open, &repository});
+    for (const Reference& repository : m_repositories)
+        if (m_added.insert(uploaded_blob_key(repository, upload.blob.digest)).second)
+            m_queue.push_back(Upload{upload, &repository});
     // One worker per upload waiting, up to the jobs allowed.
     size_t idle = m_workers.size() - std::min(m_workers.size(), m_running);
     for (size_t i = idle; i < m_queue.size() && m_workers.size() < m_jobs; ++i)
@@ -76,18 +78,19 @@ void EarlyUploads::work() {
         bool uploaded = upload(next);
         lock.lock();
         --m_running;
-        if (uploaded) m_done.insert(uploaded_blob_key(*next.repository, next.blob.digest));
+        if (uploaded) m_done.insert(uploaded_blob_key(*next.repository, next.blob.blob.digest));
         m_changed.notify_all();
     }
 }
 
 bool EarlyUploads::upload(const Upload& upload) {
-    BlobOpener open = [&, cancelled = m_cancelled]() -> Result<std::unique_ptr<Reader>> {
+    BlobUpload cancellable = upload.blob;
+    cancellable.open = [&, cancelled = m_cancelled]() -> Result<std::unique_ptr<Reader>> {
         if (*cancelled) return fail("the build ended before this upload started");
-        KILN_ASSIGN(std::unique_ptr<Reader> reader, upload.open());
+        KILN_ASSIGN(std::unique_ptr<Reader> reader, upload.blob.open());
         return std::make_unique<CancellableReader>(std::move(reader), cancelled);
     };
-    Status pushed = push_blob_logged(m_client, *upload.repository, upload.blob, open, std::nullopt, "layer");
+    Status pushed = push_blob_logged(m_client, *upload.repository, cancellable);
     if (!pushed && !*m_cancelled)
         log_warn(pushed.error().message(), "; the push at the end of the build sends it again");
     return static_cast<bool>(pushed);

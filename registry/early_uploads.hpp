@@ -1,8 +1,9 @@
 #pragma once
 // Blobs of an image uploaded to its destinations while the image is still being built: each layer goes up as
-// soon as it is written, while the next step runs, so that the push at the end has only the config, the
-// manifest and what came last left to send. Best effort: an upload that fails here is only logged, and the final
-// push (push_image) sends that blob again under the full retry policy. Nothing is tagged here.
+// soon as it is written, while the next step runs, and at the end the config and the layers that came from
+// elsewhere (mounted or found present) go up together with the last one, so that the push has only the manifest
+// left to send. Best effort: an upload that fails here is only logged, and the final push (push_image) sends that
+// blob again under the full retry policy. Nothing is tagged here.
 
 #include <atomic>
 #include <condition_variable>
@@ -10,6 +11,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -18,6 +20,7 @@
 #include "images/descriptor.hpp"
 #include "registry/client.hpp"
 #include "registry/reference.hpp"
+#include "registry/transfer.hpp"
 
 namespace kiln {
 
@@ -32,8 +35,8 @@ public:
     EarlyUploads(const EarlyUploads&) = delete;
     EarlyUploads& operator=(const EarlyUploads&) = delete;
 
-    // Starts uploading `blob`, read from `open`, to every destination registry in the background.
-    void add(const Descriptor& blob, BlobOpener open);
+    // Starts uploading `upload` to every destination registry in the background, unless it was added before.
+    void add(const BlobUpload& upload);
 
     // Waits for every upload added so far; returns the keys (uploaded_blob_key) of those now in place, for
     // PushOptions::uploaded.
@@ -41,8 +44,7 @@ public:
 
 private:
     struct Upload {
-        Descriptor blob;
-        BlobOpener open;
+        BlobUpload blob;
         const Reference* repository;
     };
     void work();
@@ -57,6 +59,7 @@ private:
     std::deque<Upload> m_queue;
     size_t m_running = 0;
     bool m_stopping = false;
+    std::set<std::string> m_added;  // uploaded_blob_key of every upload queued, running or done
     std::set<std::string> m_done;
     std::vector<std::thread> m_workers;
 };

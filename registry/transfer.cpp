@@ -17,24 +17,14 @@ std::string rate(std::uint64_t bytes, double seconds) {
     return text;
 }
 
-// One blob to push: a layer of the image or its config.
-struct PushedBlob {
-    Descriptor descriptor;
-    BlobOpener open;
-    std::string kind;  // "layer", "config"
-};
-
-std::vector<PushedBlob> blobs_of(const Image& image, const ImageDocuments& documents) {
-    std::vector<PushedBlob> blobs;
+std::vector<BlobUpload> blobs_of(const Image& image, const ImageDocuments& documents) {
+    std::vector<BlobUpload> blobs;
     std::set<std::string> seen;
     for (const LayerPtr& layer : image.layers()) {
         if (!seen.insert(layer->descriptor().digest.str()).second) continue;
-        blobs.push_back({layer->descriptor(), [layer] { return layer->open_blob(); }, "layer"});
+        blobs.push_back({.blob = layer->descriptor(), .open = [layer] { return layer->open_blob(); }});
     }
-    const std::string& config = documents.config_bytes;
-    blobs.push_back({documents.config,
-                     [&config]() -> Result<std::unique_ptr<Reader>> { return std::make_unique<StringReader>(config); },
-                     "config"});
+    blobs.push_back(config_upload(documents));
     return blobs;
 }
 
@@ -56,18 +46,18 @@ std::vector<std::vector<const Reference*>> by_registry(const std::vector<Referen
     return groups;
 }
 
-Status push_blobs(RegistryClient& client, const Reference& destination, const std::vector<PushedBlob>& blobs,
+Status push_blobs(RegistryClient& client, const Reference& destination, const std::vector<BlobUpload>& blobs,
                   const std::function<std::optional<Reference>(const Descriptor&)>& mount_source,
                   const PushOptions& options) {
     return run_bounded(blobs.size(), std::max<size_t>(options.jobs, 1), [&](size_t i) -> Status {
-        const PushedBlob& blob = blobs[i];
-        if (options.uploaded.contains(uploaded_blob_key(destination, blob.descriptor.digest))) {
-            log_debug(blob.kind, " ", blob.descriptor.digest.short_str(), " to ", destination.name(),
+        BlobUpload upload = blobs[i];
+        if (options.uploaded.contains(uploaded_blob_key(destination, upload.blob.digest))) {
+            log_debug(upload.kind, " ", upload.blob.digest.short_str(), " to ", destination.name(),
                       ": uploaded while the image was built");
             return {};
         }
-        return push_blob_logged(client, destination, blob.descriptor, blob.open, mount_source(blob.descriptor),
-                                blob.kind);
+        upload.mount_from = mount_source(upload.blob);
+        return push_blob_logged(client, destination, upload);
     });
 }
 
@@ -107,14 +97,24 @@ std::string uploaded_blob_key(const Reference& repository, const Digest& digest)
     return str_cat(repository.registry(), "/", repository.repository(), "@", digest.str());
 }
 
-Status push_blob_logged(RegistryClient& client, const Reference& destination, const Descriptor& blob,
-                        const BlobOpener& open, const std::optional<Reference>& mount_from, std::string_view kind) {
+BlobUpload config_upload(const ImageDocuments& documents) {
+    return BlobUpload{.blob = documents.config,
+                      .open = [config = documents.config_bytes]() -> Result<std::unique_ptr<Reader>> {
+                          return std::make_unique<StringReader>(config);
+                      },
+                      .kind = "config",
+                      .at_hand = true};
+}
+
+Status push_blob_logged(RegistryClient& client, const Reference& destination, const BlobUpload& upload) {
     auto start = std::chrono::steady_clock::now();
-    KILN_ASSIGN(BlobPush pushed, with_context(client.push_blob(destination, blob, open, mount_from),
-                                              str_cat("pushing ", kind, " ", blob.digest.str(), " to ",
-                                                      destination.name())));
+    const Descriptor& blob = upload.blob;
+    const std::optional<Reference>& mount_from = upload.mount_from;
+    KILN_ASSIGN(BlobPush pushed,
+                with_context(client.push_blob(destination, blob, upload.open, mount_from, upload.at_hand),
+                             str_cat("pushing ", upload.kind, " ", blob.digest.str(), " to ", destination.name())));
     auto size = static_cast<std::uint64_t>(blob.size);
-    std::string what = str_cat(kind, " ", blob.digest.short_str(), " to ", destination.name());
+    std::string what = str_cat(upload.kind, " ", blob.digest.short_str(), " to ", destination.name());
     switch (pushed) {
         case BlobPush::uploaded: log_info("pushed ", what, ": ", rate(size, seconds_since(start))); break;
         case BlobPush::mounted:
@@ -129,7 +129,7 @@ Status push_blob_logged(RegistryClient& client, const Reference& destination, co
 Status push_image(RegistryClient& client, const std::vector<Reference>& destinations, const Image& image,
                   const ImageDocuments& documents, const PushOptions& options) {
     KILN_TRY(check_image_documents(image, documents));
-    std::vector<PushedBlob> blobs = blobs_of(image, documents);
+    std::vector<BlobUpload> blobs = blobs_of(image, documents);
     for (const std::vector<const Reference*>& group : by_registry(destinations)) {
         const Reference& first = *group.front();
         // The first repository gets the bytes, from the base image's repository where the blob came from.

@@ -20,6 +20,15 @@
 
 namespace kiln {
 
+// One blob of a push: what it is, how to read it, and what is known of where its bytes are.
+struct BlobUpload {
+    Descriptor blob;
+    BlobOpener open;
+    std::string kind = "layer";           // names it in the log and in errors: "layer", "config"
+    std::optional<Reference> mount_from;  // a repository of the destination's registry that may hold it
+    bool at_hand = false;                 // `open` reads local bytes (RegistryClient::push_blob)
+};
+
 struct TransferOptions {
     // Blobs moved at once (--transfer-jobs).
     size_t jobs = 4;
@@ -47,10 +56,12 @@ std::vector<Reference> upload_repositories(const std::vector<Reference>& destina
 // How PushOptions::uploaded names `digest` in `repository`: "registry/repository@sha256:…".
 std::string uploaded_blob_key(const Reference& repository, const Digest& digest);
 
-// Pushes one blob to `destination` (mounted from `mount_from` when that repository has it) and logs what was
-// done; `kind` ("layer", "config") names it in the log and the error.
-Status push_blob_logged(RegistryClient& client, const Reference& destination, const Descriptor& blob,
-                        const BlobOpener& open, const std::optional<Reference>& mount_from, std::string_view kind);
+// An image's config, to push: at hand.
+BlobUpload config_upload(const ImageDocuments& documents);
+
+// Pushes one blob to `destination` (mounted from its `mount_from` when that repository has it) and logs what was
+// done.
+Status push_blob_logged(RegistryClient& client, const Reference& destination, const BlobUpload& upload);
 
 // Pushes `image` to every destination: its layers and config, then its manifest, last, once every blob is in
 // place. A blob is uploaded at most once per registry; other destinations on that registry mount it. Nothing is

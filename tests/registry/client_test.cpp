@@ -57,6 +57,24 @@ TEST_F(RegistryClientIntegrationTest, PushSkipsABlobTheRegistryHas) {
     EXPECT_EQ(*again, BlobPush::already_present);
 }
 
+TEST_F(RegistryClientIntegrationTest, ASmallBlobAtHandIsSentWithoutAskingWhetherTheRegistryHasIt) {
+    Reference repository = reference("team/blobs");
+    std::string small = pseudo_random_bytes(RegistryClient::k_send_unasked_size);
+    std::string large = pseudo_random_bytes(RegistryClient::k_send_unasked_size + 1);
+    for (const std::string* bytes : {&small, &large}) {
+        Descriptor blob = describe(media_type::oci_layer, *bytes);
+        BlobOpener open = [bytes]() -> Result<std::unique_ptr<Reader>> { return std::make_unique<StringReader>(*bytes); };
+        ASSERT_TRUE(m_client->push_blob(repository, blob, open));
+        // Present already: only the small one at hand is sent again (no HEAD found it there).
+        auto at_hand = m_client->push_blob(repository, blob, open, std::nullopt, true);
+        ASSERT_TRUE(at_hand) << at_hand.error().message();
+        EXPECT_EQ(*at_hand, bytes == &small ? BlobPush::uploaded : BlobPush::already_present) << bytes->size();
+        auto fetched_on_read = m_client->push_blob(repository, blob, open);
+        ASSERT_TRUE(fetched_on_read) << fetched_on_read.error().message();
+        EXPECT_EQ(*fetched_on_read, BlobPush::already_present) << bytes->size();
+    }
+}
+
 TEST_F(RegistryClientIntegrationTest, FetchedBlobIsVerifiedAndComplete) {
     Reference repository = reference("team/blobs");
     std::string bytes = pseudo_random_bytes(3 << 20);

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -45,8 +46,12 @@ TEST_F(EarlyUploadsTest, AddedBlobsAreInTheFirstRepositoryOfEachRegistryOnceWait
     Descriptor blob_one = describe(media_type::oci_layer, one);
     Descriptor blob_two = describe(media_type::oci_layer, two);
     EarlyUploads uploads(m_options, {first, second}, 2);
-    uploads.add(blob_one, [&]() -> Result<std::unique_ptr<Reader>> { return std::make_unique<StringReader>(one); });
-    uploads.add(blob_two, [&]() -> Result<std::unique_ptr<Reader>> { return std::make_unique<StringReader>(two); });
+    uploads.add({.blob = blob_one, .open = [&]() -> Result<std::unique_ptr<Reader>> {
+                     return std::make_unique<StringReader>(one);
+                 }});
+    uploads.add({.blob = blob_two, .open = [&]() -> Result<std::unique_ptr<Reader>> {
+                     return std::make_unique<StringReader>(two);
+                 }});
     std::set<std::string> done = uploads.wait();
     EXPECT_EQ(done, (std::set<std::string>{uploaded_blob_key(first, blob_one.digest),
                                            uploaded_blob_key(first, blob_two.digest)}));
@@ -64,13 +69,44 @@ TEST_F(EarlyUploadsTest, AddedBlobsAreInTheFirstRepositoryOfEachRegistryOnceWait
 TEST_F(EarlyUploadsTest, AnUploadThatFailsIsNotCountedAsDone) {
     Descriptor blob = describe(media_type::oci_layer, std::string("the right bytes"));
     EarlyUploads uploads(m_options, {reference("team/app:1")}, 1);
-    uploads.add(blob, []() -> Result<std::unique_ptr<Reader>> {
-        return std::make_unique<StringReader>(std::string("other bytes, other digest"));
-    });
+    uploads.add({.blob = blob, .open = []() -> Result<std::unique_ptr<Reader>> {
+                     return std::make_unique<StringReader>(std::string("other bytes, other digest"));
+                 }});
     EXPECT_TRUE(uploads.wait().empty());
     auto there = m_client->blob_exists(reference("team/app"), blob.digest);
     ASSERT_TRUE(there) << there.error().message();
     EXPECT_FALSE(*there);
+}
+
+TEST_F(EarlyUploadsTest, ABlobAddedAgainIsNotSentAgain) {
+    std::string bytes = pseudo_random_bytes(200000);
+    Descriptor blob = describe(media_type::oci_layer, bytes);
+    std::atomic<int> opened = 0;
+    EarlyUploads uploads(m_options, {reference("team/app:1")}, 2);
+    BlobUpload upload{.blob = blob, .open = [&]() -> Result<std::unique_ptr<Reader>> {
+                          ++opened;
+                          return std::make_unique<StringReader>(bytes);
+                      }};
+    uploads.add(upload);
+    uploads.wait();
+    uploads.add(upload);
+    EXPECT_EQ(uploads.wait().size(), 1u);
+    EXPECT_EQ(opened, 1);
+}
+
+TEST_F(EarlyUploadsTest, ABlobWithAnOriginOnTheRegistryIsMountedUnread) {
+    std::string bytes = pseudo_random_bytes(200000);
+    Descriptor blob = describe(media_type::oci_layer, bytes);
+    StringReader source(bytes);
+    ASSERT_TRUE(m_client->push_blob(reference("team/base"), blob, source));
+    EarlyUploads uploads(m_options, {reference("team/app:1")}, 1);
+    uploads.add({.blob = blob,
+                 .open = []() -> Result<std::unique_ptr<Reader>> { return fail("the bytes are not here"); },
+                 .mount_from = reference("team/base")});
+    EXPECT_EQ(uploads.wait(), (std::set<std::string>{uploaded_blob_key(reference("team/app:1"), blob.digest)}));
+    auto there = m_client->blob_exists(reference("team/app"), blob.digest);
+    ASSERT_TRUE(there) << there.error().message();
+    EXPECT_TRUE(*there);
 }
 
 TEST_F(EarlyUploadsTest, DestroyingItEndsAnUploadInFlight) {
@@ -80,7 +116,9 @@ TEST_F(EarlyUploadsTest, DestroyingItEndsAnUploadInFlight) {
     std::chrono::steady_clock::time_point start;
     {
         EarlyUploads uploads(m_options, {reference("team/app:1")}, 1);
-        uploads.add(blob, [&]() -> Result<std::unique_ptr<Reader>> { return std::make_unique<SlowReader>(bytes); });
+        uploads.add({.blob = blob, .open = [&]() -> Result<std::unique_ptr<Reader>> {
+                         return std::make_unique<SlowReader>(bytes);
+                     }});
         std::this_thread::sleep_for(std::chrono::milliseconds(300));
         start = std::chrono::steady_clock::now();
     }
