@@ -232,7 +232,9 @@ private:
     void add_new_layer(const LayerPtr& layer, History history) {
         m_image = m_image.with_layer(layer, std::move(history));
         if (m_uploads)
-            m_uploads->add({.blob = layer->descriptor(), .open = [layer] { return layer->open_blob(); }, .at_hand = true});
+            m_uploads->add({.blob = layer->descriptor(),
+                            .open = [layer] { return layer->open_blob(); },
+                            .bytes = BlobBytes::at_hand});
     }
 
     History history(std::string created_by) const {

@@ -140,11 +140,11 @@ Result<bool> RegistryClient::blob_exists(const Reference& repository, const Dige
 }
 
 Result<BlobPush> RegistryClient::push_blob(const Reference& repository, const Descriptor& blob, const BlobOpener& open,
-                                           const std::optional<Reference>& mount_from, bool at_hand) {
+                                           const std::optional<Reference>& mount_from, BlobBytes bytes) {
     if (blob.size < 0)
         return fail(str_cat("pushing blob ", blob.digest.str(), " to ", blob_location(repository), ": negative size"));
     return with_retries(m_options.retry,
-                        [&](int) { return push_blob_once(repository, blob, open, mount_from, at_hand); });
+                        [&](int) { return push_blob_once(repository, blob, open, mount_from, bytes); });
 }
 
 Result<BlobPush> RegistryClient::push_blob(const Reference& repository, const Descriptor& blob, Reader& source) {
@@ -160,7 +160,7 @@ Result<BlobPush> RegistryClient::push_blob(const Reference& repository, const De
     return with_retries(m_options.retry, [&](int) -> Result<BlobPush> {
         // Once bytes were read, the stream cannot be sent again: the last try's error is the answer.
         if (opened) return fail(std::move(*previous).set_retryable(false));
-        auto pushed = push_blob_once(repository, blob, once, std::nullopt, true);
+        auto pushed = push_blob_once(repository, blob, once, std::nullopt, BlobBytes::at_hand);
         if (!pushed) previous = pushed.error();
         return pushed;
     });
@@ -168,8 +168,8 @@ Result<BlobPush> RegistryClient::push_blob(const Reference& repository, const De
 
 Result<BlobPush> RegistryClient::push_blob_once(const Reference& repository, const Descriptor& blob,
                                                 const BlobOpener& open, const std::optional<Reference>& mount_from,
-                                                bool at_hand) {
-    if (!at_hand || blob.size > k_send_unasked_size) {
+                                                BlobBytes bytes) {
+    if (bytes != BlobBytes::at_hand || blob.size > k_send_unasked_size) {
         KILN_ASSIGN(bool exists, blob_exists(repository, blob.digest, RepositoryAccess::push));
         if (exists) {
             log_debug("blob ", blob.digest.short_str(), " already in ", blob_location(repository));

@@ -129,6 +129,9 @@ enum class BlobPush { uploaded, mounted, already_present };
 // Opens an upload's bytes; called once per try, so that a failed upload can start over from the first byte.
 using BlobOpener = std::function<Result<std::unique_ptr<Reader>>()>;
 
+// Where a BlobOpener reads from: perhaps a download (a layer fetched when first read), or local bytes.
+enum class BlobBytes { maybe_fetched, at_hand };
+
 // Thread-safe: concurrent pulls and pushes share connections and cached tokens.
 class RegistryClient {
 public:
@@ -170,11 +173,11 @@ public:
 
     // Uploads `blob` (exactly blob.size bytes from `open`), unless the repository has it already (HEAD). With
     // `mount_from`, a repository of the same registry that may hold the blob, it is mounted from there when it
-    // does (POST ?mount=&from=), and uploaded when it does not. `at_hand` says that `open` reads local bytes
-    // (nothing is fetched): a blob of at most k_send_unasked_size is then sent without the HEAD. A failed try
-    // starts over from `open`.
+    // does (POST ?mount=&from=), and uploaded when it does not. A blob of at most k_send_unasked_size whose
+    // `bytes` are at hand is sent without the HEAD. A failed try starts over from `open`.
     Result<BlobPush> push_blob(const Reference& repository, const Descriptor& blob, const BlobOpener& open,
-                               const std::optional<Reference>& mount_from = std::nullopt, bool at_hand = false);
+                               const std::optional<Reference>& mount_from = std::nullopt,
+                               BlobBytes bytes = BlobBytes::maybe_fetched);
     // As above from a stream that can be read once (and is at hand): a try that already sent bytes is not
     // repeated.
     Result<BlobPush> push_blob(const Reference& repository, const Descriptor& blob, Reader& source);
@@ -202,7 +205,7 @@ private:
     // One try; on a digest mismatch with the expected size, `wrong_digest` gets the digest of what came.
     Status fetch_blob_once(const Reference& repository, const Descriptor& blob, Writer& sink, std::string& wrong_digest);
     Result<BlobPush> push_blob_once(const Reference& repository, const Descriptor& blob, const BlobOpener& open,
-                                    const std::optional<Reference>& mount_from, bool at_hand);
+                                    const std::optional<Reference>& mount_from, BlobBytes bytes);
     Result<UploadSession> start_upload(const Reference& repository, const Descriptor& blob,
                                        const std::optional<Reference>& mount_from);
     Status upload_monolithic(const Reference& repository, const Descriptor& blob, const std::string& location,

@@ -103,7 +103,7 @@ BlobUpload config_upload(const ImageDocuments& documents) {
                           return std::make_unique<StringReader>(config);
                       },
                       .kind = "config",
-                      .at_hand = true};
+                      .bytes = BlobBytes::at_hand};
 }
 
 Status push_blob_logged(RegistryClient& client, const Reference& destination, const BlobUpload& upload) {
@@ -111,7 +111,7 @@ Status push_blob_logged(RegistryClient& client, const Reference& destination, co
     const Descriptor& blob = upload.blob;
     const std::optional<Reference>& mount_from = upload.mount_from;
     KILN_ASSIGN(BlobPush pushed,
-                with_context(client.push_blob(destination, blob, upload.open, mount_from, upload.at_hand),
+                with_context(client.push_blob(destination, blob, upload.open, mount_from, upload.bytes),
                              str_cat("pushing ", upload.kind, " ", blob.digest.str(), " to ", destination.name())));
     auto size = static_cast<std::uint64_t>(blob.size);
     std::string what = str_cat(upload.kind, " ", blob.digest.short_str(), " to ", destination.name());

@@ -26,7 +26,7 @@ struct BlobUpload {
     BlobOpener open;
     std::string kind = "layer";           // names it in the log and in errors: "layer", "config"
     std::optional<Reference> mount_from;  // a repository of the destination's registry that may hold it
-    bool at_hand = false;                 // `open` reads local bytes (RegistryClient::push_blob)
+    BlobBytes bytes = BlobBytes::maybe_fetched;
 };
 
 struct TransferOptions {

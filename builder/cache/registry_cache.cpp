@@ -193,7 +193,7 @@ Status RegistryLayerCache::push_entry(const Digest& key, const LayerPtr& layer) 
     if (layer) {
         // The layers of entries are this build's own, in its store.
         KILN_TRY(m_client.push_blob(m_repository, layer->descriptor(), [layer] { return layer->open_blob(); },
-                                    std::nullopt, true));
+                                    std::nullopt, BlobBytes::at_hand));
         // Uploaded: a push of the final image to this registry that comes later mounts it from here.
         std::lock_guard lock(m_mutex);
         m_origins.emplace(layer->descriptor().digest.str(), m_repository);

@@ -327,10 +327,10 @@ TEST_F(RegistryFaultTest, AnUploadWhoseBytesAreCorruptedIsRejectedAsDigestInvali
     EXPECT_TRUE(contains(run.output, "PUT blob")) << run.output;
     EXPECT_TRUE(contains(run.output, "HTTP 400 DIGEST_INVALID")) << run.output;
     // The registry's verdict on the bytes it got is final: no try again. Two blobs, the layer and the config,
-    // may each have been sent once by the push, and the layer once more while the build ran.
+    // may each have been sent once while the build ran and once more by the push.
     EXPECT_FALSE(has_retry_warning(run.output)) << run.output;
     EXPECT_GE(s_proxy->faults_injected(Fault::flip_byte) - before, 1) << proxy_log();
-    EXPECT_LE(s_proxy->faults_injected(Fault::flip_byte) - before, 3) << proxy_log();
+    EXPECT_LE(s_proxy->faults_injected(Fault::flip_byte) - before, 4) << proxy_log();
 }
 
 }  // namespace

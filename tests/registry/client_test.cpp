@@ -66,7 +66,7 @@ TEST_F(RegistryClientIntegrationTest, ASmallBlobAtHandIsSentWithoutAskingWhether
         BlobOpener open = [bytes]() -> Result<std::unique_ptr<Reader>> { return std::make_unique<StringReader>(*bytes); };
         ASSERT_TRUE(m_client->push_blob(repository, blob, open));
         // Present already: only the small one at hand is sent again (no HEAD found it there).
-        auto at_hand = m_client->push_blob(repository, blob, open, std::nullopt, true);
+        auto at_hand = m_client->push_blob(repository, blob, open, std::nullopt, BlobBytes::at_hand);
         ASSERT_TRUE(at_hand) << at_hand.error().message();
         EXPECT_EQ(*at_hand, bytes == &small ? BlobPush::uploaded : BlobPush::already_present) << bytes->size();
         auto fetched_on_read = m_client->push_blob(repository, blob, open);
