@@ -47,7 +47,11 @@ HttpClientOptions download_options(const BuildOptions& options) {
 class PhaseTimer {
 public:
     explicit PhaseTimer(std::string name) : m_name(std::move(name)), m_start(std::chrono::steady_clock::now()) {}
-    ~PhaseTimer() { log_debug("phase ", m_name, ": ", format_seconds(seconds_since(m_start), 2), " s"); }
+    ~PhaseTimer() {
+        double seconds = seconds_since(m_start);
+        log_event(LogLevel::debug, LogEvent::phase_done, str_cat("phase ", m_name, ": ", format_seconds(seconds, 2), " s"),
+                  {{"phase", m_name}, {"seconds", seconds}});
+    }
 
 private:
     std::string m_name;

@@ -87,6 +87,9 @@ struct GitOptions {
     bool insecure_skip_tls = false;
 };
 
+// How the log is written to stderr (--log-format, Kaniko's flag): text, text with colours, or JSON lines.
+enum class LogFormat { text, color, json };
+
 struct BuildOptions {
     std::string context_dir = ".";  // --context as given: a directory, dir://, tar:// or https://
     std::string context_sub_path;   // --context-sub-path
@@ -147,6 +150,9 @@ struct BuildOptions {
 
     LogLevel verbosity = LogLevel::info;
     bool log_timestamps = false;
+    LogFormat log_format = LogFormat::text;  // --log-format
+    std::string summary_file;                // --summary-file: the summary as JSON
+    std::string trace_file;                  // --trace-file: the build as Chrome trace events
 };
 
 }  // namespace kiln

@@ -118,11 +118,11 @@ Status run_dag(const std::vector<std::vector<size_t>>& dependencies, size_t work
         dag.work();  // the common case needs no thread
         return dag.result(stats);
     }
-    std::string label = LogLabel::current();
+    LogPlace place = LogLabel::current();
     std::vector<std::thread> pool;
     for (size_t i = 0; i < threads; ++i)
         pool.emplace_back([&] {
-            LogLabel labelled(label);
+            LogLabel labelled(place);
             dag.work();
         });
     for (std::thread& thread : pool) thread.join();
@@ -150,7 +150,8 @@ Status build_stages(const BuildInputs& build, std::vector<StageOutput>& outputs,
             const StageOutput& output = outputs[position[read]];
             given.reads[read] = ReadableStage{.filesystem = output.filesystem.get(), .diff_ids = output.image.config().diff_ids};
         }
-        LogLabel label(labelled ? stage.label : "");
+        // Every line knows its stage; text shows it when stages may run at once.
+        LogLabel label(stage.label, labelled ? StageLabel::shown : StageLabel::hidden);
         KILN_ASSIGN(outputs[job], build_stage(build, stage, given));
         return {};
     };

@@ -35,25 +35,28 @@ public:
 private:
     Result<StageOutput> run_once() {
         std::string from = str_cat("[", m_stage.label, " 1/", m_step_count, "] ", m_stage.from.text);
-        log_info(from);
         {
+            LogStep place(str_cat("1/", m_step_count));
+            log_event(LogLevel::info, LogEvent::step_started, from, {{"instruction", m_stage.from.text}});
             StepInProgress in_progress(str_cat(from, " (", m_stage.from.file, ":", m_stage.from.line, ")"));
-            KILN_TRY(start());
+            auto start = std::chrono::steady_clock::now();
+            KILN_TRY(start_from_base());
+            log_event(LogLevel::info, LogEvent::step_done, "",
+                      {{"seconds", seconds_since(start)}, {"cache", std::string("off")}});
         }
         for (const Step& step : m_stage.steps) {
-            std::string title = step.number == 0
-                                    ? str_cat("[", m_stage.label, " ONBUILD] ", step.location.text)
-                                    : str_cat("[", m_stage.label, " ", step.number, "/", m_step_count, "] ",
-                                              step.location.text);
-            log_info(title);
+            std::string number = step.number == 0 ? "ONBUILD" : str_cat(step.number, "/", m_step_count);
+            LogStep place(number);
+            std::string title = str_cat("[", m_stage.label, " ", number, "] ", step.location.text);
+            log_event(LogLevel::info, LogEvent::step_started, title, {{"instruction", step.location.text}});
             StepInProgress in_progress(str_cat(title, " (", step.location.file, ":", step.location.line, ")"));
             auto start = std::chrono::steady_clock::now();
+            m_outcome = StepOutcome{};
             if (step.number == 0)
                 KILN_TRY_CONTEXT(run_step(step), str_cat("run by ", format_location(m_stage.from)));
             else
                 KILN_TRY(run_step(step));
-            double seconds = seconds_since(start);
-            if (seconds >= 0.05) log_info("  done in ", format_seconds(seconds, 2), " s");
+            log_step_done(seconds_since(start));
         }
         // Later stages' COPY --from and RUN --mount from= read this one's files; a stage built FROM it starts
         // from its image and needs none of them.
@@ -65,8 +68,30 @@ private:
         return StageOutput{.image = std::move(m_image), .filesystem = std::move(m_filesystem)};
     }
 
+    // What the step done last came to, for its step_done event.
+    struct StepOutcome {
+        std::string cache = "off";  // "hit", "miss" or "off" (not a step the cache keeps)
+        std::string cache_source;   // on a hit: which cache
+        LayerPtr layer;             // the layer it added, if any
+        double commit_seconds = 0;  // taking the layer: finding what changed, writing and compressing it
+    };
+
+    // Ends a step: "done in" for one that took a while; the event carries what the step came to.
+    void log_step_done(double seconds) {
+        std::vector<LogField> fields{{"seconds", seconds}, {"cache", m_outcome.cache}};
+        if (!m_outcome.cache_source.empty()) fields.push_back({"cache_source", m_outcome.cache_source});
+        if (m_outcome.layer) {
+            fields.push_back({"layer_digest", m_outcome.layer->descriptor().digest.str()});
+            fields.push_back({"layer_size", m_outcome.layer->descriptor().size});
+        }
+        if (m_outcome.commit_seconds > 0) fields.push_back({"commit_seconds", m_outcome.commit_seconds});
+        // Shorter steps get no line of text; structured sinks still see them.
+        std::string text = seconds >= 0.05 ? str_cat("  done in ", format_seconds(seconds, 2), " s") : "";
+        log_event(LogLevel::info, LogEvent::step_done, text, std::move(fields));
+    }
+
     // The image the stage starts from: a finished stage's, an image's, or scratch.
-    Status start() {
+    Status start_from_base() {
         m_base = Image::empty(m_stage.platform);
         if (m_stage.base_stage) {
             if (!m_dependencies.base) return fail_at(m_stage.from, "internal error: the base stage was not handed over");
@@ -149,6 +174,9 @@ private:
             }
         }
         log_info("  cached (", (*hit)->source, ")");
+        m_outcome.cache = "hit";
+        m_outcome.cache_source = (*hit)->source;
+        m_outcome.layer = (*hit)->layer;
         if (!(*hit)->layer) {
             m_image = m_image.with_empty_layer_history(history(step.created_by));
             return true;
@@ -191,6 +219,7 @@ private:
         if (cacheable(step)) {
             KILN_ASSIGN(key, step_key(m_build, m_stage, m_dependencies.reads, step, m_image));
         }
+        if (key) m_outcome.cache = "miss";
         KILN_ASSIGN(bool cached, from_cache(step, key));
         if (cached) return {};
         KILN_TRY(ensure_filesystem());
@@ -205,9 +234,12 @@ private:
         KILN_ASSIGN(StepWrites writes, execute_spilling(context));
         LayerPtr layer;
         if (writes.makes_layer) {
+            auto start = std::chrono::steady_clock::now();
             KILN_ASSIGN(std::optional<LayerPtr> committed, with_location(m_filesystem->commit(writes), step.location));
+            m_outcome.commit_seconds = seconds_since(start);
             if (committed) layer = *committed;
         }
+        m_outcome.layer = layer;
         if (layer)
             add_new_layer(layer, history(step.created_by));
         else
@@ -256,6 +288,7 @@ private:
     bool m_start_over = false;
     EarlyUploads* m_uploads = nullptr;  // set when the stage's layers end up in the pushed image
     Image m_image = Image::empty(Platform{});
+    StepOutcome m_outcome;
 };
 
 }  // namespace

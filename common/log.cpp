@@ -9,42 +9,76 @@ namespace kiln {
 namespace {
 
 std::mutex g_sink_mutex;
-thread_local std::string t_label;
+thread_local LogPlace t_place;
 
-void default_sink(LogLevel level, std::string_view message) {
-    if (level < LogLevel::warn) return;
-    std::string line = std::string(log_level_name(level)) + ": " + std::string(message) + "\n";
+void default_sink(const LogRecord& record) {
+    if (record.level < LogLevel::warn) return;
+    std::string line = std::string(log_level_name(record.level)) + ": " + record.text() + "\n";
     std::fwrite(line.data(), 1, line.size(), stderr);
 }
 
-LogSink& current_sink() {
-    static LogSink sink = default_sink;
+RecordSink& current_sink() {
+    static RecordSink sink = default_sink;
     return sink;
+}
+
+void send(LogLevel level, LogEvent event, std::string_view message, const std::vector<LogField>& fields) {
+    LogRecord record{.level = level,
+                     .event = event,
+                     .message = message,
+                     .place = t_place,
+                     .time = std::chrono::system_clock::now(),
+                     .fields = fields};
+    std::lock_guard lock(g_sink_mutex);
+    current_sink()(record);
 }
 
 }  // namespace
 
-void set_log_sink(LogSink sink) {
-    std::lock_guard lock(g_sink_mutex);
-    current_sink() = sink ? std::move(sink) : LogSink(default_sink);
-}
-
-void log(LogLevel level, std::string_view message) {
-    std::string labelled;
-    if (!t_label.empty() && !message.starts_with("[" + t_label)) {
-        labelled = "[" + t_label + "] ";
-        labelled += message;
-        message = labelled;
+std::string LogRecord::text() const {
+    if (!place.shown || place.stage.empty()) return std::string(message);
+    if (event == LogEvent::run_output) {
+        std::string where = place.step.empty() ? place.stage : str_cat(place.stage, " ", place.step);
+        return str_cat("[", where, "] ", message);
     }
-    std::lock_guard lock(g_sink_mutex);
-    current_sink()(level, message);
+    if (message.starts_with("[" + place.stage)) return std::string(message);
+    return str_cat("[", place.stage, "] ", message);
 }
 
-LogLabel::LogLabel(std::string label) : m_previous(std::exchange(t_label, std::move(label))) {}
+const LogValue* LogRecord::field(std::string_view name) const {
+    for (const LogField& field : fields)
+        if (field.name == name) return &field.value;
+    return nullptr;
+}
 
-LogLabel::~LogLabel() { t_label = std::move(m_previous); }
+void set_log_sink(LogSink sink) {
+    if (!sink) return set_record_sink(nullptr);
+    set_record_sink([sink = std::move(sink)](const LogRecord& record) { sink(record.level, record.text()); });
+}
 
-const std::string& LogLabel::current() { return t_label; }
+void set_record_sink(RecordSink sink) {
+    std::lock_guard lock(g_sink_mutex);
+    current_sink() = sink ? std::move(sink) : RecordSink(default_sink);
+}
+
+void log(LogLevel level, std::string_view message) { send(level, LogEvent::message, message, {}); }
+
+void log_event(LogLevel level, LogEvent event, std::string_view message, std::vector<LogField> fields) {
+    send(level, event, message, fields);
+}
+
+LogLabel::LogLabel(std::string stage, StageLabel text)
+    : LogLabel(LogPlace{.stage = std::move(stage), .step = {}, .shown = text == StageLabel::shown}) {}
+
+LogLabel::LogLabel(LogPlace place) : m_previous(std::exchange(t_place, std::move(place))) {}
+
+LogLabel::~LogLabel() { t_place = std::move(m_previous); }
+
+const LogPlace& LogLabel::current() { return t_place; }
+
+LogStep::LogStep(std::string step) : m_previous(std::exchange(t_place.step, std::move(step))) {}
+
+LogStep::~LogStep() { t_place.step = std::move(m_previous); }
 
 std::string_view log_level_name(LogLevel level) {
     switch (level) {
@@ -54,6 +88,25 @@ std::string_view log_level_name(LogLevel level) {
         case LogLevel::error: return "error";
     }
     return "?";
+}
+
+std::string_view log_event_name(LogEvent event, LogLevel level) {
+    switch (event) {
+        case LogEvent::message:
+            if (level == LogLevel::error) return "error";
+            if (level == LogLevel::warn) return "warning";
+            return "message";
+        case LogEvent::step_started: return "step_started";
+        case LogEvent::step_done: return "step_done";
+        case LogEvent::layer_written: return "layer_written";
+        case LogEvent::layer_extracted: return "layer_extracted";
+        case LogEvent::blob_pulled: return "blob_pulled";
+        case LogEvent::blob_pushed: return "blob_pushed";
+        case LogEvent::run_output: return "run_output";
+        case LogEvent::run_done: return "run_done";
+        case LogEvent::phase_done: return "phase_done";
+    }
+    return "message";
 }
 
 }  // namespace kiln

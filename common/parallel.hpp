@@ -20,9 +20,9 @@ inline Status run_bounded(size_t count, size_t concurrency, const std::function<
     std::vector<std::optional<Error>> errors(count);
     std::atomic<size_t> next{0};
     std::atomic<bool> failed{false};
-    std::string label = LogLabel::current();  // a copy: the workers read it while this thread runs jobs too
+    LogPlace place = LogLabel::current();  // a copy: the workers read it while this thread runs jobs too
     auto worker = [&] {
-        LogLabel labelled(label);  // the jobs' log lines belong to whoever started them
+        LogLabel labelled(place);  // the jobs' log lines belong to whoever started them
         while (!failed) {
             size_t i = next++;
             if (i >= count) return;

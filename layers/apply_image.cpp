@@ -1,6 +1,8 @@
 #include "layers/apply_image.hpp"
 
-#include <vector>
+#include <chrono>
+
+#include "common/log.hpp"
 
 #include "common/stream.hpp"
 #include "common/strings.hpp"
@@ -18,6 +20,7 @@ Result<ExtractStats> extract_layer(const Layer& layer, const RootFs& rootfs, Own
     const Descriptor& descriptor = layer.descriptor();
     std::string name = descriptor.digest.str();
     KILN_ASSIGN(auto blob, layer.open_blob());
+    auto start = std::chrono::steady_clock::now();
     HashingReader blob_hash(*blob);
     KILN_ASSIGN(auto tar, with_context(make_auto_decompressor(blob_hash), str_cat("layer ", name)));
     HashingReader tar_hash(*tar);
@@ -29,7 +32,7 @@ Result<ExtractStats> extract_layer(const Layer& layer, const RootFs& rootfs, Own
         options.whiteout_format = whiteout_format;
         KILN_ASSIGN(stats, apply_layer(rootfs, *read_ahead, options));
         // The tar may end before its stream does (padding after the end-of-archive blocks): hash it all.
-        std::vector<char> buffer(1 << 16);
+        Buffer buffer(1 << 16);
         while (true) {
             KILN_ASSIGN(size_t n, read_ahead->read(buffer.data(), buffer.size()));
             if (n == 0) break;
@@ -40,6 +43,8 @@ Result<ExtractStats> extract_layer(const Layer& layer, const RootFs& rootfs, Own
     if (tar_hash.finish_digest() != layer.diff_id().str())
         return fail(str_cat("layer ", name, ": its uncompressed content does not match diffID ",
                             layer.diff_id().str()));
+    log_event(LogLevel::info, LogEvent::layer_extracted, "",
+              {{"digest", name}, {"seconds", seconds_since(start)}});
     return stats;
 }
 

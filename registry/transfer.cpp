@@ -77,8 +77,14 @@ Result<std::uint64_t> pull_blobs(RegistryClient& client, const Reference& reposi
         KILN_ASSIGN(BlobIngest ingest, with_context(store.begin(), what));
         KILN_TRY_CONTEXT(client.fetch_blob(repository, blob, ingest), what);
         KILN_TRY_CONTEXT(ingest.commit(blob.digest), what);
-        log_info("pulled ", blob.digest.short_str(), " from ", repository.name(), ": ",
-                 rate(static_cast<std::uint64_t>(blob.size), seconds_since(start)));
+        double seconds = seconds_since(start);
+        log_event(LogLevel::info, LogEvent::blob_pulled,
+                  str_cat("pulled ", blob.digest.short_str(), " from ", repository.name(), ": ",
+                          rate(static_cast<std::uint64_t>(blob.size), seconds)),
+                  {{"digest", blob.digest.str()},
+                   {"size", blob.size},
+                   {"repository", repository.name()},
+                   {"seconds", seconds}});
         return {};
     });
     KILN_TRY(std::move(pulled_all));
@@ -115,11 +121,25 @@ Status push_blob_logged(RegistryClient& client, const Reference& destination, co
                              str_cat("pushing ", upload.kind, " ", blob.digest.str(), " to ", destination.name())));
     auto size = static_cast<std::uint64_t>(blob.size);
     std::string what = str_cat(upload.kind, " ", blob.digest.short_str(), " to ", destination.name());
+    double seconds = seconds_since(start);
+    auto fields = [&](std::string how) -> std::vector<LogField> {
+        return {{"digest", blob.digest.str()},
+                {"size", blob.size},
+                {"repository", destination.name()},
+                {"kind", upload.kind},
+                {"seconds", seconds},
+                {"how", std::move(how)}};
+    };
     switch (pushed) {
-        case BlobPush::uploaded: log_info("pushed ", what, ": ", rate(size, seconds_since(start))); break;
+        case BlobPush::uploaded:
+            log_event(LogLevel::info, LogEvent::blob_pushed, str_cat("pushed ", what, ": ", rate(size, seconds)),
+                      fields("uploaded"));
+            break;
         case BlobPush::mounted:
-            log_info("mounted ", what, " from ", mount_from ? mount_from->repository() : "", " (", format_bytes(size),
-                     ")");
+            log_event(LogLevel::info, LogEvent::blob_pushed,
+                      str_cat("mounted ", what, " from ", mount_from ? mount_from->repository() : "", " (",
+                              format_bytes(size), ")"),
+                      fields("mounted"));
             break;
         case BlobPush::already_present: log_debug(what, ": already there"); break;
     }

@@ -302,6 +302,20 @@ const std::vector<FlagSpec>& flag_specs() {
         {"verbosity", 'v', FlagKind::value, apply_verbosity, "log level: trace, debug, info, warn, error"},
         {"log-timestamp", 0, FlagKind::boolean, set_bool(&BuildOptions::log_timestamps, "log-timestamp"),
          "prefix log lines with the time"},
+        {"log-format", 0, FlagKind::value,
+         [](BuildOptions& o, const std::string& v) -> Status {
+             if (v == "text") o.log_format = LogFormat::text;
+             else if (v == "color" || v == "colour") o.log_format = LogFormat::color;
+             else if (v == "json") o.log_format = LogFormat::json;
+             else return fail(str_cat("--log-format: expected text, color or json, got \"", v, "\""));
+             return {};
+         },
+         "text (default), color (text with colours, for a terminal) or json (one object per line; the README "
+         "lists its fields)"},
+        {"summary-file", 0, FlagKind::value, set_string(&BuildOptions::summary_file),
+         "write the summary as JSON: each step's duration, cache status and layer, the time by phase"},
+        {"trace-file", 0, FlagKind::value, set_string(&BuildOptions::trace_file),
+         "write the build as Chrome trace events, for Perfetto (ui.perfetto.dev) or chrome://tracing"},
         // Deprecated spellings Kaniko still accepts.
         {"tarPath", 0, FlagKind::value, set_string(&BuildOptions::tar_path), ""},
         {"snapshotMode", 0, FlagKind::value, apply_snapshot_mode, ""},
@@ -325,7 +339,6 @@ const std::vector<IgnoredFlag>& ignored_flags() {
         {"skip-unused-stages", FlagKind::boolean, "kiln always skips the stages the target does not need"},
         {"use-new-run", FlagKind::boolean, "kiln always runs steps in a sandbox"},
         {"image-fs-extract-retry", FlagKind::value, "extraction is local and not retried"},
-        {"log-format", FlagKind::value, "kiln writes plain text logs"},
     };
     return flags;
 }

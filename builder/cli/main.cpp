@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "builder/build.hpp"
+#include "builder/build_report.hpp"
+#include "builder/cli/log_output.hpp"
 #include "builder/cancellation.hpp"
 #include "builder/host.hpp"
 #include "builder/cli/flags.hpp"
@@ -57,9 +59,9 @@ void take_handed_docker_config(kiln::HostEnvironment& host) {
     host.handed_docker_config_path = handed->substr(colon + 1);
 }
 
-// Prints what ended a command; returns `code`.
+// Logs what ended a command (an error record, so that JSON logs have it too); returns `code`.
 int report(const kiln::Error& error, int code) {
-    std::fprintf(stderr, "error: %s\n", error.message().c_str());
+    kiln::log(kiln::LogLevel::error, error.message());
     return code;
 }
 
@@ -81,23 +83,36 @@ std::optional<int> enter_user_namespace(char** argv, kiln::HostEnvironment& host
     return std::nullopt;
 }
 
-void install_log_sink(kiln::LogLevel verbosity, bool timestamps) {
-    kiln::set_log_sink([verbosity, timestamps](kiln::LogLevel level, std::string_view message) {
-        if (level < verbosity) return;
-        std::string line;
-        if (timestamps) {
-            char stamp[32];
-            std::time_t now = std::time(nullptr);
-            std::tm utc{};
-            ::gmtime_r(&now, &utc);
-            std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ ", &utc);
-            line += stamp;
-        }
-        if (level >= kiln::LogLevel::warn) line += std::string(kiln::log_level_name(level)) + ": ";
-        line += message;
-        line += '\n';
-        std::fwrite(line.data(), 1, line.size(), stderr);
+// Every record goes to `report` (when given), and to stderr as the settings say.
+void install_log_sink(const kiln::LogOutputSettings& settings, kiln::BuildReport* report = nullptr) {
+    kiln::set_record_sink([settings, report](const kiln::LogRecord& record) {
+        if (report) report->add(record);
+        std::string line = kiln::format_log_record(record, settings);
+        if (!line.empty()) std::fwrite(line.data(), 1, line.size(), stderr);
     });
+}
+
+kiln::LogOutputSettings log_settings(const kiln::BuildOptions& options) {
+    return {.verbosity = options.verbosity, .timestamps = options.log_timestamps, .format = options.log_format};
+}
+
+// The end of a build: the summary in the log (then the error, if any), and in --summary-file and --trace-file when asked for. Returns
+// the exit code: the build's, or 1 when a file it asked for cannot be written.
+int finish_build(const kiln::BuildOptions& options, const kiln::BuildReport& build_report,
+                 const kiln::Result<kiln::BuildResult>& result) {
+    kiln::BuildOutcome outcome{.succeeded = result.has_value(),
+                               .image_digest = result ? result->manifest_digest.str() : "",
+                               .error = result ? "" : result.error().message()};
+    for (const std::string& line : build_report.summary_lines()) kiln::log(kiln::LogLevel::info, line);
+    // The error last, where a reader of the log looks first.
+    int code = result ? 0 : report(result.error(), result.error().exit_code());
+    if (!options.summary_file.empty())
+        if (auto written = kiln::write_json_file(options.summary_file, build_report.summary(outcome), "--summary-file"); !written)
+            code = report(written.error(), code ? code : 1);
+    if (!options.trace_file.empty())
+        if (auto written = kiln::write_json_file(options.trace_file, build_report.trace(), "--trace-file"); !written)
+            code = report(written.error(), code ? code : 1);
+    return code;
 }
 
 void print_usage(std::FILE* to) {
@@ -124,12 +139,13 @@ bool printed_help(const std::vector<std::string>& args, const std::string& usage
 
 int run_build_command(const std::vector<std::string>& args, char** argv) {
     if (printed_help(args, kiln::build_usage())) return 0;
-    install_log_sink(kiln::LogLevel::info, false);
+    install_log_sink({});
     // The environment is read once: the flags' KANIKO_* variables and the build see the same copy.
     kiln::HostEnvironment host = host_environment();
     auto options = kiln::parse_build_flags(args, [&host](std::string_view name) { return host.variable(name); });
     if (!options) return report(options.error(), 2);
-    install_log_sink(options->verbosity, options->log_timestamps);
+    kiln::BuildReport build_report;
+    install_log_sink(log_settings(*options), &build_report);
 
     if (std::optional<int> parent = enter_user_namespace(argv, host, options->sandbox)) return *parent;
 
@@ -143,16 +159,15 @@ int run_build_command(const std::vector<std::string>& args, char** argv) {
     // After the last step that must run before any thread: the thread that waits for SIGTERM and SIGINT.
     kiln::handle_cancellation();
     auto result = kiln::run_build(*options, host);
-    if (!result) return report(result.error(), result.error().exit_code());
-    return 0;
+    return finish_build(*options, build_report, result);
 }
 
 int run_warm_command(const std::vector<std::string>& args, char** argv) {
     if (printed_help(args, kiln::warm_usage())) return 0;
-    install_log_sink(kiln::LogLevel::info, false);
+    install_log_sink({});
     auto options = kiln::parse_warm_flags(args);
     if (!options) return report(options.error(), 2);
-    install_log_sink(options->settings.verbosity, options->settings.log_timestamps);
+    install_log_sink(log_settings(options->settings));
     kiln::HostEnvironment host = host_environment();
     // Extracted layers get the owners a build's would, in the user namespace a build would make.
     if (options->extract)
@@ -193,7 +208,7 @@ int main(int argc, char** argv) {
         print_usage(stderr);
         return 2;
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "error: internal error: %s\n", e.what());
+        kiln::log(kiln::LogLevel::error, std::string("internal error: ") + e.what());
         return 70;
     }
 }

@@ -86,7 +86,9 @@ Result<StepWrites> execute_run(StepContext& context, const RunStep& run) {
     writes.discarded.insert(writes.discarded.end(), build.host.run_left_out.begin(), build.host.run_left_out.end());
     auto start = std::chrono::steady_clock::now();
     KILN_ASSIGN(int exit_code, with_location(build.host.sandbox->run(spec), at));
-    log_debug("RUN took ", format_seconds(seconds_since(start)), " s");
+    double seconds = seconds_since(start);
+    log_event(LogLevel::debug, LogEvent::run_done, str_cat("RUN took ", format_seconds(seconds), " s"),
+              {{"seconds", seconds}});
     if (exit_code != 0) {
         Error error = Error(str_cat(context.name, " exited with code ", exit_code)).at(at);
         return std::unexpected(std::move(error).set_exit_code(exit_code));

@@ -6,9 +6,37 @@
 
 #include <cerrno>
 
+#include "common/log.hpp"
 #include "common/strings.hpp"
 
 namespace kiln {
+namespace {
+
+// A line longer than this is logged in pieces of this size.
+constexpr size_t k_longest_line = 64 << 10;
+
+// Logs what `from` brings, line by line (without the newline), until its last writer is gone.
+void relay_lines(int from) {
+    std::string pending;
+    char buffer[1 << 14];
+    while (true) {
+        ssize_t n = ::read(from, buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        pending.append(buffer, static_cast<size_t>(n));
+        size_t begin = 0;
+        for (size_t newline; (newline = pending.find('\n', begin)) != std::string::npos; begin = newline + 1)
+            log_event(LogLevel::info, LogEvent::run_output, std::string_view(pending).substr(begin, newline - begin));
+        pending.erase(0, begin);
+        while (pending.size() >= k_longest_line) {
+            log_event(LogLevel::info, LogEvent::run_output, std::string_view(pending).substr(0, k_longest_line));
+            pending.erase(0, k_longest_line);
+        }
+    }
+    if (!pending.empty()) log_event(LogLevel::info, LogEvent::run_output, pending);
+}
+
+}  // namespace
 
 Result<std::unique_ptr<OutputRelay>> OutputRelay::start(int target) {
     std::unique_ptr<OutputRelay> relay(new OutputRelay());
@@ -43,6 +71,14 @@ Result<std::unique_ptr<OutputRelay>> OutputRelay::start_from_fifo(int directory_
 void OutputRelay::start_thread() {
     int from = m_read.get();
     int target = m_target;
+    if (target == STDERR_FILENO) {
+        // kiln's stderr is the build log: the step's lines go through it, as the step's (run_output events).
+        m_thread = std::thread([from, place = LogLabel::current()] {
+            LogLabel labelled(place);
+            relay_lines(from);
+        });
+        return;
+    }
     m_thread = std::thread([from, target] {
         char buffer[1 << 14];
         bool target_open = true;

@@ -15,7 +15,9 @@ namespace kiln {
 
 class OutputRelay {
 public:
-    // Starts relaying to `target`, which must stay open until finish().
+    // Starts relaying to `target`, which must stay open until finish(). kiln's stderr is the build log: what
+    // is meant for it is logged line by line (run_output events of the calling thread's stage and step), so
+    // that labels and --log-format apply to it.
     static Result<std::unique_ptr<OutputRelay>> start(int target);
     // Relays what is written to the fifo `name` in the directory `directory_fd` (a step's /dev/stdout where
     // there is no /proc to reopen its descriptors through). kiln holds a write end of its own until finish(),

@@ -1,5 +1,7 @@
 #include "builder/snapshot/layer_sink.hpp"
 
+#include <chrono>
+
 #include "common/log.hpp"
 #include "common/strings.hpp"
 
@@ -7,13 +9,20 @@ namespace kiln {
 
 Result<LayerPtr> StoreLayerSink::write(const RootFs& source, const std::vector<LayerEntry>& entries) {
     // write_layer hashes the compressed bytes as it writes them: the ingest need not hash them again.
+    auto start = std::chrono::steady_clock::now();
     KILN_ASSIGN(BlobIngest ingest, m_store.begin(IngestDigest::from_writer));
     KILN_ASSIGN(LayerWriteResult written, write_layer(source, entries, ingest, m_options));
     KILN_ASSIGN(Digest digest, ingest.commit(written.digest));
     Descriptor descriptor{.media_type = std::string(layer_media_type(m_format, written.compression)),
                           .digest = digest,
                           .size = static_cast<std::int64_t>(written.compressed_size)};
-    log_info("  layer ", digest.short_str(), ": ", entries.size(), " path(s), ", format_bytes(written.compressed_size));
+    log_event(LogLevel::info, LogEvent::layer_written,
+              str_cat("  layer ", digest.short_str(), ": ", entries.size(), " path(s), ",
+                      format_bytes(written.compressed_size)),
+              {{"digest", digest.str()},
+               {"size", static_cast<std::int64_t>(written.compressed_size)},
+               {"paths", static_cast<std::int64_t>(entries.size())},
+               {"seconds", seconds_since(start)}});
     return std::make_shared<FileLayer>(std::move(descriptor), written.diff_id, m_store.path(digest));
 }
 

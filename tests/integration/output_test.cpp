@@ -1,0 +1,168 @@
+// What users see of a build: the JSON log, labelled RUN output, the summary and the trace files.
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "common/files.hpp"
+#include "common/strings.hpp"
+#include "tests/integration/run_build_fixture.hpp"
+
+namespace kiln::test {
+namespace {
+
+using OutputTest = RunBuildTest;
+
+// Two stages that can only finish when both run at once (each waits for the other's mark in a shared cache
+// mount), each printing a line, and a last stage that copies from both.
+constexpr const char* k_concurrent = R"DF(FROM base AS left
+RUN --mount=type=cache,id=meet,target=/meet,sharing=shared \
+    touch /meet/left && i=0 && while [ ! -f /meet/right ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done && \
+    echo hello-from-left && echo left > /done
+FROM base AS right
+RUN --mount=type=cache,id=meet,target=/meet,sharing=shared \
+    touch /meet/right && i=0 && while [ ! -f /meet/left ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done && \
+    echo hello-from-right && echo right > /done
+FROM base
+COPY --from=left /done /left
+COPY --from=right /done /right
+)DF";
+
+// Every line of `output` as JSON; a line that does not parse fails the test.
+std::vector<nlohmann::json> json_lines(const std::string& output) {
+    std::vector<nlohmann::json> lines;
+    std::istringstream in(output);
+    for (std::string line; std::getline(in, line);) {
+        auto parsed = nlohmann::json::parse(line, nullptr, false);
+        EXPECT_FALSE(parsed.is_discarded()) << "not JSON: " << line;
+        if (parsed.is_discarded()) continue;
+        for (const char* key : {"time", "level", "event", "message"})
+            EXPECT_TRUE(parsed.contains(key)) << key << " missing: " << line;
+        lines.push_back(std::move(parsed));
+    }
+    return lines;
+}
+
+TEST_F(OutputTest, EveryLineOfAJsonLogIsAnObjectAndStepsCarryTheirStageAndStep) {
+    KilnRun run = build_ok(k_concurrent, {"--cache-dir", case_path("cache"), "--log-format=json"});
+    std::vector<nlohmann::json> lines = json_lines(run.output);
+    ASSERT_FALSE(lines.empty());
+    std::map<std::string, int> events;
+    bool left_output = false;
+    for (const nlohmann::json& line : lines) {
+        std::string event = line["event"];
+        ++events[event];
+        if (event == "step_started" || event == "step_done") {
+            EXPECT_TRUE(line.contains("stage") && line.contains("step")) << line.dump();
+        }
+        if (event == "step_done") {
+            EXPECT_TRUE(line["seconds"].is_number() && line.contains("cache")) << line.dump();
+        }
+        if (event == "run_output" && line["message"] == "hello-from-left") {
+            left_output = true;
+            EXPECT_EQ(line["stage"], "left");
+            EXPECT_EQ(line["step"], "2/2");
+        }
+    }
+    // FROM and RUN in each of the first two stages; FROM and two COPYs in the last.
+    EXPECT_EQ(events["step_started"], 7) << run.output;
+    EXPECT_EQ(events["step_done"], 7) << run.output;
+    EXPECT_GE(events["layer_written"], 4) << run.output;
+    EXPECT_TRUE(left_output) << run.output;
+}
+
+TEST_F(OutputTest, AFailingBuildsJsonLogEndsWithTheErrorAsAnObject) {
+    KilnRun run = build("FROM base\nRUN echo about-to-fail && exit 3\n", {"--log-format=json"});
+    EXPECT_EQ(run.exit_code, 3) << run.output;
+    std::vector<nlohmann::json> lines = json_lines(run.output);
+    ASSERT_FALSE(lines.empty());
+    EXPECT_EQ(lines.back()["event"], "error") << run.output;
+    EXPECT_EQ(lines.back()["level"], "error");
+    EXPECT_TRUE(contains(lines.back()["message"].get<std::string>(), "Dockerfile:2")) << run.output;
+}
+
+TEST_F(OutputTest, ARegistryErrorInAJsonLogIsAnObjectNamingTheRegistry) {
+    // Nothing listens on port 1: the base cannot be resolved.
+    KilnRun run = build("FROM 127.0.0.1:1/nothing/here:1\nRUN true\n",
+                        {"--log-format=json", "--insecure-pull", "--image-download-retry=0"});
+    EXPECT_NE(run.exit_code, 0) << run.output;
+    std::vector<nlohmann::json> lines = json_lines(run.output);
+    ASSERT_FALSE(lines.empty());
+    EXPECT_EQ(lines.back()["event"], "error") << run.output;
+    EXPECT_TRUE(contains(lines.back()["message"].get<std::string>(), "127.0.0.1:1")) << run.output;
+}
+
+TEST_F(OutputTest, RunOutputIsLabelledWithItsStageAndStepOnlyWhenStagesRunAtOnce) {
+    KilnRun together = build_ok(k_concurrent, {"--cache-dir", case_path("cache")});
+    EXPECT_TRUE(contains(together.output, "\n[left 2/2] hello-from-left\n")) << together.output;
+    EXPECT_TRUE(contains(together.output, "\n[right 2/2] hello-from-right\n")) << together.output;
+    KilnRun alone = build_ok("FROM base\nRUN echo hello-alone\n");
+    EXPECT_TRUE(contains(alone.output, "\nhello-alone\n")) << alone.output;
+}
+
+TEST_F(OutputTest, TheSummaryFileHoldsEveryStepAndTheLogEndsWithTheSummary) {
+    std::string summary_path = case_path("summary.json");
+    KilnRun run = build_ok("FROM base\nENV A=1\nRUN echo one > /one\nCOPY Dockerfile /copied\n",
+                           {"--summary-file", summary_path});
+    auto text = read_file(summary_path);
+    ASSERT_TRUE(text) << text.error().message();
+    nlohmann::json summary = nlohmann::json::parse(*text);
+    EXPECT_EQ(summary["result"], "succeeded");
+    EXPECT_TRUE(summary["image_digest"].get<std::string>().starts_with("sha256:"));
+    ASSERT_EQ(summary["steps"].size(), 4u) << summary.dump(2);
+    std::vector<std::string> instructions;
+    for (const nlohmann::json& step : summary["steps"]) {
+        instructions.push_back(step["instruction"]);
+        EXPECT_TRUE(step["seconds"].is_number()) << step.dump();
+        EXPECT_EQ(step["finished"], true);
+    }
+    EXPECT_EQ(instructions, (std::vector<std::string>{"FROM base", "ENV A=1", "RUN echo one > /one", "COPY Dockerfile /copied"}));
+    EXPECT_TRUE(summary["steps"][2].contains("layer_digest")) << summary.dump(2);
+    for (const char* phase : {"pull", "extract", "run", "snapshot", "compress", "push"})
+        EXPECT_TRUE(summary["phase_seconds"][phase].is_number()) << phase;
+    EXPECT_TRUE(contains(run.output, "summary:\n")) << run.output;
+    EXPECT_TRUE(contains(run.output, "time by phase: pull")) << run.output;
+}
+
+TEST_F(OutputTest, AFailedBuildStillWritesItsSummary) {
+    std::string summary_path = case_path("summary.json");
+    KilnRun run = build("FROM base\nRUN exit 7\n", {"--summary-file", summary_path});
+    EXPECT_EQ(run.exit_code, 7) << run.output;
+    auto text = read_file(summary_path);
+    ASSERT_TRUE(text) << text.error().message();
+    nlohmann::json summary = nlohmann::json::parse(*text);
+    EXPECT_EQ(summary["result"], "failed");
+    EXPECT_TRUE(contains(summary["error"].get<std::string>(), "exited with code 7")) << summary.dump(2);
+    ASSERT_EQ(summary["steps"].size(), 2u);
+    EXPECT_EQ(summary["steps"][1]["finished"], false);
+}
+
+TEST_F(OutputTest, TheTraceFileHasASlicePerStepAndConcurrentStagesOverlap) {
+    std::string trace_path = case_path("trace.json");
+    build_ok(k_concurrent, {"--cache-dir", case_path("cache"), "--trace-file", trace_path});
+    auto text = read_file(trace_path);
+    ASSERT_TRUE(text) << text.error().message();
+    nlohmann::json trace = nlohmann::json::parse(*text);
+    ASSERT_TRUE(trace["traceEvents"].is_array());
+    std::map<std::string, std::pair<std::int64_t, std::int64_t>> stages;  // name → start, end (µs)
+    int steps = 0;
+    for (const nlohmann::json& event : trace["traceEvents"]) {
+        ASSERT_TRUE(event.contains("ph") && event.contains("pid") && event.contains("name")) << event.dump();
+        if (event["ph"] != "X") continue;
+        ASSERT_TRUE(event["ts"].is_number_integer() && event["dur"].is_number_integer() && event.contains("tid"));
+        if (event["cat"] == "step") ++steps;
+        if (event["cat"] == "stage")
+            stages[event["name"]] = {event["ts"].get<std::int64_t>(),
+                                     event["ts"].get<std::int64_t>() + event["dur"].get<std::int64_t>()};
+    }
+    EXPECT_EQ(steps, 7);
+    ASSERT_TRUE(stages.contains("left") && stages.contains("right")) << trace.dump();
+    EXPECT_LT(stages["left"].first, stages["right"].second);
+    EXPECT_LT(stages["right"].first, stages["left"].second);
+}
+
+}  // namespace
+}  // namespace kiln::test
