@@ -151,6 +151,7 @@ struct BuildOptions {
     LogLevel verbosity = LogLevel::info;
     bool log_timestamps = false;
     LogFormat log_format = LogFormat::text;  // --log-format
+    std::string progress = "auto";           // --progress: auto, tty or plain
     std::string summary_file;                // --summary-file: the summary as JSON
     std::string trace_file;                  // --trace-file: the build as Chrome trace events
 };

@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "common/log.hpp"
+#include "common/progress.hpp"
 
 #include "common/stream.hpp"
 #include "common/strings.hpp"
@@ -21,7 +22,9 @@ Result<ExtractStats> extract_layer(const Layer& layer, const RootFs& rootfs, Own
     std::string name = descriptor.digest.str();
     KILN_ASSIGN(auto blob, layer.open_blob());
     auto start = std::chrono::steady_clock::now();
-    HashingReader blob_hash(*blob);
+    TransferProgress progress(str_cat("extract ", descriptor.digest.short_str()), static_cast<std::uint64_t>(descriptor.size));
+    ProgressReader counted(*blob, progress);
+    HashingReader blob_hash(counted);
     KILN_ASSIGN(auto tar, with_context(make_auto_decompressor(blob_hash), str_cat("layer ", name)));
     HashingReader tar_hash(*tar);
     ExtractStats stats;

@@ -5,10 +5,23 @@
 
 #include "common/log.hpp"
 #include "common/parallel.hpp"
+#include "common/progress.hpp"
 #include "common/strings.hpp"
 
 namespace kiln {
 namespace {
+
+// A reader of its own whose bytes count towards a transfer.
+class OwnedProgressReader final : public Reader {
+public:
+    OwnedProgressReader(std::unique_ptr<Reader> inner, TransferProgress& progress)
+        : m_inner(std::move(inner)), m_counted(*m_inner, progress) {}
+    Result<size_t> read(char* buffer, size_t size) override { return m_counted.read(buffer, size); }
+
+private:
+    std::unique_ptr<Reader> m_inner;
+    ProgressReader m_counted;
+};
 
 // "12.3 MB in 0.4 s (30.8 MB/s)".
 std::string rate(std::uint64_t bytes, double seconds) {
@@ -75,7 +88,9 @@ Result<std::uint64_t> pull_blobs(RegistryClient& client, const Reference& reposi
         auto start = std::chrono::steady_clock::now();
         std::string what = str_cat("pulling ", blob.digest.str(), " from ", repository.name());
         KILN_ASSIGN(BlobIngest ingest, with_context(store.begin(), what));
-        KILN_TRY_CONTEXT(client.fetch_blob(repository, blob, ingest), what);
+        TransferProgress progress(str_cat("pull ", blob.digest.short_str()), static_cast<std::uint64_t>(blob.size));
+        ProgressWriter counted(ingest, progress);
+        KILN_TRY_CONTEXT(client.fetch_blob(repository, blob, counted), what);
         KILN_TRY_CONTEXT(ingest.commit(blob.digest), what);
         double seconds = seconds_since(start);
         log_event(LogLevel::info, LogEvent::blob_pulled,
@@ -116,8 +131,16 @@ Status push_blob_logged(RegistryClient& client, const Reference& destination, co
     auto start = std::chrono::steady_clock::now();
     const Descriptor& blob = upload.blob;
     const std::optional<Reference>& mount_from = upload.mount_from;
+    TransferProgress progress(str_cat("push ", upload.kind, " ", blob.digest.short_str()),
+                              static_cast<std::uint64_t>(blob.size));
+    // Each try reads from the first byte: the count starts over with it.
+    BlobOpener counted = [&]() -> Result<std::unique_ptr<Reader>> {
+        KILN_ASSIGN(std::unique_ptr<Reader> reader, upload.open());
+        progress.restart();
+        return std::make_unique<OwnedProgressReader>(std::move(reader), progress);
+    };
     KILN_ASSIGN(BlobPush pushed,
-                with_context(client.push_blob(destination, blob, upload.open, mount_from, upload.bytes),
+                with_context(client.push_blob(destination, blob, counted, mount_from, upload.bytes),
                              str_cat("pushing ", upload.kind, " ", blob.digest.str(), " to ", destination.name())));
     auto size = static_cast<std::uint64_t>(blob.size);
     std::string what = str_cat(upload.kind, " ", blob.digest.short_str(), " to ", destination.name());

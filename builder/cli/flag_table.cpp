@@ -312,6 +312,16 @@ const std::vector<FlagSpec>& flag_specs() {
          },
          "text (default), color (text with colours, for a terminal) or json (one object per line; the README "
          "lists its fields)"},
+        {"progress", 0, FlagKind::value,
+         [](BuildOptions& o, const std::string& v) -> Status {
+             if (v != "auto" && v != "tty" && v != "plain")
+                 return fail(str_cat("--progress: expected auto, tty or plain, got \"", v, "\""));
+             o.progress = v;
+             return {};
+         },
+         "how transfers show their progress: tty (a line each, redrawn in place), plain (a line every 10 s for "
+         "one that lasts more than 3 s, for logs), or auto (default: tty on a terminal); not with "
+         "--log-format=json"},
         {"summary-file", 0, FlagKind::value, set_string(&BuildOptions::summary_file),
          "write the summary as JSON: each step's duration, cache status and layer, the time by phase"},
         {"trace-file", 0, FlagKind::value, set_string(&BuildOptions::trace_file),

@@ -89,7 +89,7 @@ const std::vector<std::string_view>& shared_warm_flags() {
         "skip-tls-verify", "skip-tls-verify-pull", "skip-tls-verify-registry", "registry-certificate",
         "registry-client-cert", "registry-mirror", "registry-map", "skip-default-registry-fallback",
         "transfer-jobs", "registry-stall-timeout", "min-transfer-rate", "transfer-deadline",
-        "registry-retry-window", "image-download-retry", "verbosity", "log-timestamp", "log-format", "cache-dir-max",
+        "registry-retry-window", "image-download-retry", "verbosity", "log-timestamp", "log-format", "progress", "cache-dir-max",
         "customPlatform"};
     return names;
 }

@@ -7,12 +7,14 @@
 #include <cstdio>
 #include <ctime>
 #include <exception>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "builder/build.hpp"
 #include "builder/build_report.hpp"
 #include "builder/cli/log_output.hpp"
+#include "builder/cli/progress_display.hpp"
 #include "builder/cancellation.hpp"
 #include "builder/host.hpp"
 #include "builder/cli/flags.hpp"
@@ -83,13 +85,27 @@ std::optional<int> enter_user_namespace(char** argv, kiln::HostEnvironment& host
     return std::nullopt;
 }
 
-// Every record goes to `report` (when given), and to stderr as the settings say.
-void install_log_sink(const kiln::LogOutputSettings& settings, kiln::BuildReport* report = nullptr) {
-    kiln::set_record_sink([settings, report](const kiln::LogRecord& record) {
+// Every record goes to `report` (when given), and to stderr as the settings say, through `display` when
+// progress is shown.
+void install_log_sink(const kiln::LogOutputSettings& settings, kiln::BuildReport* report = nullptr,
+                      kiln::ProgressDisplay* display = nullptr) {
+    kiln::set_record_sink([settings, report, display](const kiln::LogRecord& record) {
         if (report) report->add(record);
         std::string line = kiln::format_log_record(record, settings);
-        if (!line.empty()) std::fwrite(line.data(), 1, line.size(), stderr);
+        if (line.empty()) return;
+        if (display)
+            display->write_line(line);
+        else
+            std::fwrite(line.data(), 1, line.size(), stderr);
     });
+}
+
+// The progress display --progress asks for; none with JSON logs, whose every line is an object.
+std::unique_ptr<kiln::ProgressDisplay> progress_display(const kiln::BuildOptions& options) {
+    if (options.log_format == kiln::LogFormat::json) return nullptr;
+    auto mode = kiln::parse_progress_mode(options.progress, ::isatty(STDERR_FILENO) == 1);
+    if (!mode) return nullptr;
+    return std::make_unique<kiln::ProgressDisplay>(*mode);
 }
 
 kiln::LogOutputSettings log_settings(const kiln::BuildOptions& options) {
@@ -158,8 +174,12 @@ int run_build_command(const std::vector<std::string>& args, char** argv) {
 
     // After the last step that must run before any thread: the thread that waits for SIGTERM and SIGINT.
     kiln::handle_cancellation();
+    std::unique_ptr<kiln::ProgressDisplay> display = progress_display(*options);
+    install_log_sink(log_settings(*options), &build_report, display.get());
     auto result = kiln::run_build(*options, host);
-    return finish_build(*options, build_report, result);
+    int code = finish_build(*options, build_report, result);
+    install_log_sink(log_settings(*options), &build_report);
+    return code;
 }
 
 int run_warm_command(const std::vector<std::string>& args, char** argv) {

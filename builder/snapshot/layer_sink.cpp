@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "common/log.hpp"
+#include "common/progress.hpp"
 #include "common/strings.hpp"
 
 namespace kiln {
@@ -11,7 +12,9 @@ Result<LayerPtr> StoreLayerSink::write(const RootFs& source, const std::vector<L
     // write_layer hashes the compressed bytes as it writes them: the ingest need not hash them again.
     auto start = std::chrono::steady_clock::now();
     KILN_ASSIGN(BlobIngest ingest, m_store.begin(IngestDigest::from_writer));
-    KILN_ASSIGN(LayerWriteResult written, write_layer(source, entries, ingest, m_options));
+    TransferProgress progress(str_cat("write layer of ", entries.size(), " path(s)"), 0);
+    ProgressWriter counted(ingest, progress);
+    KILN_ASSIGN(LayerWriteResult written, write_layer(source, entries, counted, m_options));
     KILN_ASSIGN(Digest digest, ingest.commit(written.digest));
     Descriptor descriptor{.media_type = std::string(layer_media_type(m_format, written.compression)),
                           .digest = digest,
