@@ -318,6 +318,7 @@ Result<BuildResult> run_build(const BuildOptions& options, const HostEnvironment
     KILN_TRY_CONTEXT(make_directories(work_parent, 0755), "--work-dir");
     sweep_stale_work_dirs(work_parent);
     KILN_ASSIGN(WorkDir work, WorkDir::create(work_parent));
+    if (options.cleanup) work.set_removal(WorkDirRemoval::before_returning);
     KILN_ASSIGN(PreparedContext prepared, prepare_context(ContextInputs{.context = options.context_dir,
                                                                         .sub_path = options.context_sub_path,
                                                                         .dockerfile = options.dockerfile,

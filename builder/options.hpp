@@ -147,6 +147,7 @@ struct BuildOptions {
     // automatic_memory_budget().
     std::optional<std::uint64_t> memory_budget;
     bool keep_work_dir = false;
+    bool cleanup = false;  // --cleanup: the work directory is deleted before kiln exits, not in the background
 
     LogLevel verbosity = LogLevel::info;
     bool log_timestamps = false;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <cstdlib>
 #include <mutex>
@@ -136,13 +137,14 @@ Result<WorkDir> WorkDir::create(const std::string& parent) {
 }
 
 WorkDir::WorkDir(WorkDir&& other) noexcept
-    : m_path(std::exchange(other.m_path, {})), m_lock(std::move(other.m_lock)) {}
+    : m_path(std::exchange(other.m_path, {})), m_lock(std::move(other.m_lock)), m_removal(other.m_removal) {}
 
 WorkDir& WorkDir::operator=(WorkDir&& other) noexcept {
     if (this != &other) {
         dispose();
         m_path = std::exchange(other.m_path, {});
         m_lock = std::move(other.m_lock);
+        m_removal = other.m_removal;
     }
     return *this;
 }
@@ -154,7 +156,14 @@ void WorkDir::dispose() {
     // Released first: the remover waits for it.
     m_lock.reset();
     std::string path = std::exchange(m_path, {});
-    if (take_live(path)) dispose_directory(path);  // else a cancellation has it
+    if (!take_live(path)) return;  // a cancellation has it
+    if (m_removal == WorkDirRemoval::background) return dispose_directory(path);
+    auto start = std::chrono::steady_clock::now();
+    detach_mounts_below(path);
+    if (auto removed = remove_tree(path, true); !removed)
+        log_warn("could not remove the work directory: ", removed.error().message());
+    else
+        log_info("removed the work directory ", path, " in ", format_seconds(seconds_since(start), 2), " s (--cleanup)");
 }
 
 std::string WorkDir::release() {

@@ -13,6 +13,10 @@
 
 namespace kiln {
 
+// How a WorkDir is removed: by a detached process, without holding kiln's exit (the default), or before kiln
+// goes on (--cleanup: a pod's volume is empty when the step ends, whatever happens to the processes it leaves).
+enum class WorkDirRemoval { background, before_returning };
+
 // The hidden command of the detached process: `kiln internal-remove-work-dir PATH`.
 inline constexpr const char* k_remove_work_dir_command = "internal-remove-work-dir";
 
@@ -29,7 +33,10 @@ public:
     ~WorkDir();
 
     const std::string& path() const { return m_path; }
-    // Moves the directory out of the way and has it deleted in the background; returns at once.
+    // How dispose() removes the directory.
+    void set_removal(WorkDirRemoval removal) { m_removal = removal; }
+    // Moves the directory out of the way and has it deleted in the background, returning at once; or deletes
+    // it, mounts below it detached, before returning (WorkDirRemoval::before_returning).
     void dispose();
     // Keeps the directory; returns its path.
     std::string release();
@@ -38,6 +45,7 @@ private:
     WorkDir(std::string path, UniqueFd lock) : m_path(std::move(path)), m_lock(std::move(lock)) {}
     std::string m_path;
     UniqueFd m_lock;
+    WorkDirRemoval m_removal = WorkDirRemoval::background;
 };
 
 // Renames `path` to a kiln-trash-* name beside it and starts a detached kiln that deletes it (its stdio on

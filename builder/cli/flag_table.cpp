@@ -299,6 +299,9 @@ const std::vector<FlagSpec>& flag_specs() {
          "the memory cgroup still allows), 0, or a size such as 2Gi"},
         {"keep-work-dir", 0, FlagKind::boolean, set_bool(&BuildOptions::keep_work_dir, "keep-work-dir"),
          "keep the work directory after the build, for debugging"},
+        {"cleanup", 0, FlagKind::boolean, set_bool(&BuildOptions::cleanup, "cleanup"),
+         "delete the work directory (the extracted filesystems) before kiln exits, rather than in a process left "
+         "in the background, so that a pod's volume is empty when the step ends"},
         {"verbosity", 'v', FlagKind::value, apply_verbosity, "log level: trace, debug, info, warn, error"},
         {"log-timestamp", 0, FlagKind::boolean, set_bool(&BuildOptions::log_timestamps, "log-timestamp"),
          "prefix log lines with the time"},
@@ -344,7 +347,6 @@ const std::vector<FlagSpec>& flag_specs() {
 const std::vector<IgnoredFlag>& ignored_flags() {
     static const std::vector<IgnoredFlag> flags = {
         {"compressed-caching", FlagKind::boolean, "kiln's cache always keeps the compressed layer"},
-        {"cleanup", FlagKind::boolean, "kiln always removes its work directory, in the background"},
         {"force", FlagKind::boolean, "kiln never builds in its own root filesystem, so there is nothing to force"},
         {"skip-unused-stages", FlagKind::boolean, "kiln always skips the stages the target does not need"},
         {"use-new-run", FlagKind::boolean, "kiln always runs steps in a sandbox"},

@@ -199,13 +199,53 @@ std::string warm_usage() {
     return usage;
 }
 
+const std::vector<FlagGroup>& build_flag_groups() {
+    static const std::vector<FlagGroup> groups = {
+        {"Context and sources", {"context", "git", "context-sub-path", "build-context"}},
+        {"Dockerfile, arguments and target", {"dockerfile", "build-arg", "target", "label", "custom-platform"}},
+        {"Registries, credentials, TLS and mirrors",
+         {"insecure", "insecure-pull", "insecure-registry", "skip-tls-verify", "skip-tls-verify-pull",
+          "skip-tls-verify-registry", "registry-certificate", "registry-client-cert", "registry-mirror",
+          "registry-map", "skip-default-registry-fallback", "skip-push-permission-check", "image-download-retry",
+          "push-retry", "transfer-jobs", "registry-stall-timeout", "min-transfer-rate", "transfer-deadline",
+          "registry-retry-window", "max-download-size"}},
+        {"Push, destinations and outputs",
+         {"destination", "no-push", "tar-path", "oci-layout-path", "digest-file", "image-name-with-digest-file",
+          "image-name-tag-with-digest-file", "image-url-file", "image-ref-file"}},
+        {"Caching",
+         {"cache", "cache-repo", "no-push-cache", "cache-dir", "cache-dir-max", "cache-ttl", "cache-run-layers",
+          "cache-copy-layers"}},
+        {"Snapshotting", {"snapshotter", "snapshot-mode", "single-snapshot", "ignore-path", "ignore-var-run"}},
+        {"Compression and reproducibility", {"compression", "compression-level", "format", "reproducible"}},
+        {"RUN steps", {"sandbox", "run-network", "secret"}},
+        {"Work directory and memory", {"work-dir", "kaniko-dir", "memory-budget", "cleanup", "keep-work-dir"}},
+        {"Logging and output",
+         {"verbosity", "log-format", "log-timestamp", "progress", "summary-file", "trace-file"}},
+    };
+    return groups;
+}
+
 std::string build_usage() {
     std::string usage =
         "Usage: kiln build [flags]\n"
         "       kiln [flags]            (Kaniko executor compatibility)\n\n"
-        "Builds an image from a Dockerfile and pushes it, or writes it locally with --no-push.\n\nFlags:\n";
-    for (const FlagSpec& spec : flag_specs())
-        if (!spec.help.empty()) usage += usage_line(spec);
+        "Builds an image from a Dockerfile and pushes it, or writes it locally with --no-push. The flags are\n"
+        "Kaniko's executor flags, grouped as Kaniko's documentation groups them, and kiln's own.\n";
+    for (const FlagGroup& group : build_flag_groups()) {
+        usage += str_cat("\n", group.title, ":\n");
+        for (std::string_view name : group.flags)
+            if (const FlagSpec* spec = find_flag(name, false)) usage += usage_line(*spec);
+    }
+    usage += "\nKaniko flags accepted with no effect, and why:\n";
+    for (const IgnoredFlag& flag : ignored_flags()) {
+        std::string name = str_cat("    --", flag.name);
+        usage += str_cat("  ", name, std::string(name.size() < 40 ? 40 - name.size() : 1, ' '), flag.why, "\n");
+    }
+    usage += "\nKaniko flags refused, and why:\n";
+    for (const RefusedFlag& flag : refused_flags()) {
+        std::string name = str_cat("    --", flag.name);
+        usage += str_cat("  ", name, std::string(name.size() < 40 ? 40 - name.size() : 1, ' '), flag.why, "\n");
+    }
     return usage;
 }
 

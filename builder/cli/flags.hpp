@@ -24,7 +24,16 @@ using EnvironmentLookup = std::function<std::optional<std::string>(std::string_v
 // KANIKO_REGISTRY_MAP, KANIKO_NO_PUSH and KANIKO_DIR.
 Result<BuildOptions> parse_build_flags(const std::vector<std::string>& args, const EnvironmentLookup& environment);
 
-// The help text for `kiln build`.
+// A heading of `kiln build --help` and the flags under it, in order.
+struct FlagGroup {
+    std::string_view title;
+    std::vector<std::string_view> flags;
+};
+// The groups of `kiln build --help`: every flag with help text is in exactly one.
+const std::vector<FlagGroup>& build_flag_groups();
+
+// The help text for `kiln build`: the flags by group, then the Kaniko flags accepted with no effect and those
+// refused, each with the reason.
 std::string build_usage();
 
 // `kiln warm`'s flags: Kaniko warmer's (--image/-i, --dockerfile/-d, --force/-f, --cache-dir/-c, --build-arg,

@@ -1,9 +1,13 @@
 #include "builder/cli/flags.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 
 #include <gtest/gtest.h>
+
+#include "builder/cli/flag_table.hpp"
+#include "common/strings.hpp"
 
 namespace kiln {
 namespace {
@@ -124,6 +128,38 @@ TEST(BuildFlags, KanikoPerformanceFlagsAreAcceptedWithTheirValues) {
                                       "--cleanup", "--tar-path=out.tar"});
     ASSERT_TRUE(options) << options.error().message();
     EXPECT_EQ(options->tar_path, "out.tar");
+}
+
+TEST(BuildFlags, EveryFlagWithHelpIsInExactlyOneHelpGroup) {
+    std::map<std::string, int> listed;
+    for (const FlagGroup& group : build_flag_groups())
+        for (std::string_view name : group.flags) {
+            ++listed[std::string(name)];
+            EXPECT_TRUE(std::any_of(flag_specs().begin(), flag_specs().end(),
+                                    [&](const FlagSpec& spec) { return spec.name == name; }))
+                << name << " is in a group but is no flag";
+        }
+    for (const FlagSpec& spec : flag_specs())
+        if (!spec.help.empty()) {
+            EXPECT_EQ(listed[std::string(spec.name)], 1) << spec.name;
+        }
+}
+
+TEST(BuildFlags, HelpNamesTheKanikoFlagsItIgnoresOrRefusesWithTheReason) {
+    std::string usage = build_usage();
+    for (const IgnoredFlag& flag : ignored_flags()) {
+        EXPECT_NE(usage.find(str_cat("--", flag.name)), std::string::npos) << flag.name;
+        EXPECT_NE(usage.find(flag.why), std::string::npos) << flag.name;
+    }
+    for (const RefusedFlag& flag : refused_flags()) EXPECT_NE(usage.find(flag.why), std::string::npos) << flag.name;
+    EXPECT_NE(usage.find("kiln always skips the stages the target does not need"), std::string::npos);
+    EXPECT_LT(usage.find("\nContext and sources:\n"), usage.find("\nLogging and output:\n"));
+}
+
+TEST(BuildFlags, CleanupIsKanikosFlagWithAMeaning) {
+    auto options = parse_build_flags({"--no-push", "--cleanup"});
+    ASSERT_TRUE(options) << options.error().message();
+    EXPECT_TRUE(options->cleanup);
 }
 
 TEST(BuildFlags, CacheFlagsKeepKanikosMeaning) {

@@ -1,5 +1,7 @@
 // What users see of a build: the JSON log, labelled RUN output, the summary and the trace files.
 
+#include <fcntl.h>
+
 #include <gtest/gtest.h>
 
 #include <map>
@@ -7,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/fd.hpp"
 #include "common/files.hpp"
 #include "common/strings.hpp"
 #include "tests/integration/run_build_fixture.hpp"
@@ -162,6 +165,19 @@ TEST_F(OutputTest, TheTraceFileHasASlicePerStepAndConcurrentStagesOverlap) {
     ASSERT_TRUE(stages.contains("left") && stages.contains("right")) << trace.dump();
     EXPECT_LT(stages["left"].first, stages["right"].second);
     EXPECT_LT(stages["right"].first, stages["left"].second);
+}
+
+// --cleanup, Kaniko's flag: the work directory (extracted layers, mounts, the memory budget's tmpfs) is gone when
+// kiln exits, not left to a process in the background that a container's end may kill.
+TEST_F(OutputTest, CleanupLeavesNothingInTheWorkDirectoryWhenKilnExits) {
+    std::string work = case_path("work");
+    ASSERT_TRUE(make_directories(work));
+    build_ok("FROM base\nRUN echo made > /made\n", {"--work-dir", work, "--cleanup"});
+    UniqueFd dir(::open(work.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    ASSERT_TRUE(dir);
+    auto left = list_directory(dir.get(), work);
+    ASSERT_TRUE(left) << left.error().message();
+    EXPECT_TRUE(left->empty()) << join(*left, ", ");
 }
 
 }  // namespace
