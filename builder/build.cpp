@@ -447,7 +447,8 @@ Result<BuildResult> run_build(const BuildOptions& options, const HostEnvironment
 
     {
         PhaseTimer timer("output");
-        PushOptions push{{.jobs = options.registries.transfer_jobs}, images.blob_origins(), {}};
+        PushOptions push{{.jobs = options.registries.transfer_jobs}, images.blob_origins(), {},
+                         options.push_ignore_immutable_tag_errors};
         if (cache) push.blob_origins.merge(cache->blob_origins());
         if (early) {
             // What is not on its way yet (the config, and layers of the base or the cache) goes up alongside the

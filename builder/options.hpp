@@ -147,7 +147,10 @@ struct BuildOptions {
     // automatic_memory_budget().
     std::optional<std::uint64_t> memory_budget;
     bool keep_work_dir = false;
-    bool cleanup = false;  // --cleanup: the work directory is deleted before kiln exits, not in the background
+    bool cleanup = false;
+    // --push-ignore-immutable-tag-errors: a destination whose tag the registry refuses to move (an immutable
+    // tag that exists) counts as pushed, with a warning.
+    bool push_ignore_immutable_tag_errors = false;  // --cleanup: the work directory is deleted before kiln exits, not in the background
 
     LogLevel verbosity = LogLevel::info;
     bool log_timestamps = false;

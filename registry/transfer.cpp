@@ -1,5 +1,7 @@
 #include "registry/transfer.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <set>
 
@@ -169,6 +171,16 @@ Status push_blob_logged(RegistryClient& client, const Reference& destination, co
     return {};
 }
 
+bool is_immutable_tag_error(const Error& error) {
+    std::string message = error.message();
+    std::transform(message.begin(), message.end(), message.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    // "…cannot be overwritten because the repository is immutable" (ECR), "The repository has enabled tag
+    // immutability" (Artifact Registry), "…configured as immutable" (Harbor), "…due to immutability settings"
+    // (Docker Hub).
+    return message.find("immutab") != std::string::npos;
+}
+
 Status push_image(RegistryClient& client, const std::vector<Reference>& destinations, const Image& image,
                   const ImageDocuments& documents, const PushOptions& options) {
     KILN_TRY(check_image_documents(image, documents));
@@ -189,9 +201,15 @@ Status push_image(RegistryClient& client, const std::vector<Reference>& destinat
     // Manifests last, once every blob is everywhere: no destination is tagged with an incomplete image.
     for (const Reference& destination : destinations) {
         std::string where = str_cat("pushing the manifest of ", destination.str());
-        KILN_ASSIGN(Digest pushed, with_context(client.push_manifest(destination, documents.manifest.media_type,
-                                                                     documents.manifest_bytes),
-                                                where));
+        auto put = client.push_manifest(destination, documents.manifest.media_type, documents.manifest_bytes);
+        if (!put && options.ignore_immutable_tag_errors && !destination.tag().empty() &&
+            is_immutable_tag_error(put.error())) {
+            log_warn(destination.str(), ": the registry keeps the tag's image, as the tag is immutable (",
+                     put.error().message(), "); counted as pushed (--push-ignore-immutable-tag-errors), but the tag "
+                     "does not name ", documents.manifest.digest.str(), " unless it did before");
+            continue;
+        }
+        KILN_ASSIGN(Digest pushed, with_context(std::move(put), where));
         if (pushed != documents.manifest.digest)
             return fail(str_cat(where, ": the registry stored digest ", pushed.str(), ", expected ",
                                 documents.manifest.digest.str()));

@@ -47,7 +47,13 @@ struct PushOptions : TransferOptions {
     std::map<std::string, Reference> blob_origins;
     // Blobs known to be in a repository already (uploaded_blob_key): uploaded while the image was built.
     std::set<std::string> uploaded;
+    // A manifest put that a registry refuses because the tag is immutable counts as done, with a warning.
+    bool ignore_immutable_tag_errors = false;
 };
+
+// Whether `error`, from putting a manifest under a tag, is a registry's refusal to move an immutable tag (the
+// wording of ECR, Artifact Registry, Harbor and Docker Hub, which share no error code for it).
+bool is_immutable_tag_error(const Error& error);
 
 // The repositories a push gives the bytes to: the first destination of each registry, in the order given. The
 // other destinations on that registry mount the blobs from it.

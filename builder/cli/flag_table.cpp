@@ -187,6 +187,10 @@ const std::vector<FlagSpec>& flag_specs() {
              return {};
          },
          "the most bytes one ADD <url> or https:// context may download (default 16Gi)"},
+        {"push-ignore-immutable-tag-errors", 0, FlagKind::boolean,
+         set_bool(&BuildOptions::push_ignore_immutable_tag_errors, "push-ignore-immutable-tag-errors"),
+         "a tag the registry refuses to move because it is immutable (ECR, Artifact Registry, Harbor, Docker Hub) "
+         "counts as pushed, with a warning: the tag keeps the image it had"},
         {"push-retry", 0, FlagKind::value,
          [](BuildOptions& o, const std::string& v) -> Status {
              KILN_ASSIGN(o.push.retries, parse_int("push-retry", v));
@@ -357,7 +361,6 @@ const std::vector<IgnoredFlag>& ignored_flags() {
 
 const std::vector<RefusedFlag>& refused_flags() {
     static const std::vector<RefusedFlag> flags = {
-        {"push-ignore-immutable-tag-errors", "not supported yet"},
         {"bucket", "bucket contexts are not supported yet"},
     };
     return flags;

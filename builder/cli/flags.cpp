@@ -211,7 +211,7 @@ const std::vector<FlagGroup>& build_flag_groups() {
           "registry-retry-window", "max-download-size"}},
         {"Push, destinations and outputs",
          {"destination", "no-push", "tar-path", "oci-layout-path", "digest-file", "image-name-with-digest-file",
-          "image-name-tag-with-digest-file", "image-url-file", "image-ref-file"}},
+          "image-name-tag-with-digest-file", "image-url-file", "image-ref-file", "push-ignore-immutable-tag-errors"}},
         {"Caching",
          {"cache", "cache-repo", "no-push-cache", "cache-dir", "cache-dir-max", "cache-ttl", "cache-run-layers",
           "cache-copy-layers"}},

@@ -316,6 +316,24 @@ TEST_F(RegistryFaultTest, AManifestPutThatAlways503sFailsWithTheStatusAndErrorCo
     EXPECT_TRUE(contains(run.output, "gave up after 2 tries")) << run.output;
 }
 
+// A registry with immutable tags (ECR's answer, from the proxy) refuses the manifest put of a tag that exists.
+TEST_F(RegistryFaultTest, AnImmutableTagFailsThePushUnlessTheFlagSaysToCountItAsPushed) {
+    std::vector<FaultRule> immutable = {
+        {.fault = Fault::immutable_tag, .method = "PUT", .path_contains = "/manifests/1", .times = -1}};
+    BuildRun refused = build_with("faults/immutable-refused", immutable, {"--push-retry=1"});
+    expect_failed_and_nothing_tagged(refused, "faults/immutable-refused");
+    EXPECT_TRUE(contains(refused.output, "TAG_INVALID")) << refused.output;
+    EXPECT_TRUE(contains(refused.output, "immutable")) << refused.output;
+
+    BuildRun ignored = build_with("faults/immutable-ignored", immutable,
+                                  {"--push-retry=1", "--push-ignore-immutable-tag-errors"});
+    EXPECT_EQ(ignored.exit_code, 0) << ignored.output << proxy_log();
+    EXPECT_TRUE(contains(ignored.output, "warning: ")) << ignored.output;
+    EXPECT_TRUE(contains(ignored.output, "--push-ignore-immutable-tag-errors")) << ignored.output;
+    EXPECT_TRUE(ignored.digest.starts_with("sha256:")) << "the build's digest is still written";
+    EXPECT_FALSE(has_retry_warning(ignored.output)) << "a refusal is not retried: " << ignored.output;
+}
+
 TEST_F(RegistryFaultTest, AnUploadWhoseBytesAreCorruptedIsRejectedAsDigestInvalidWithoutRetry) {
     int before = s_proxy->faults_injected(Fault::flip_byte);
     BuildRun run = build_with("faults/upload-always-flipped",

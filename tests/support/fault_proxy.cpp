@@ -179,6 +179,8 @@ std::string_view fault_name(Fault fault) {
             return "status_429";
         case Fault::status_503:
             return "status_503";
+        case Fault::immutable_tag:
+            return "immutable_tag";
         case Fault::reset_mid_body:
             return "reset_mid_body";
         case Fault::truncate_body:
@@ -411,6 +413,15 @@ bool FaultProxy::serve_request(UniqueFd& client, std::string& received) {
                                         rule->retry_after_seconds > 0
                                             ? Headers{{"Retry-After", str_cat(rule->retry_after_seconds)}}
                                             : Headers{})) &&
+               !request.close_after;
+    }
+    if (rule && rule->fault == Fault::immutable_tag) {
+        record(str_cat(summary, 400, " (injected ", fault_name(rule->fault), ")"));
+        return io.send_all(client.get(),
+                           error_answer(request.method, request.close_after, 400, "TAG_INVALID",
+                                        "The image tag '1' already exists in the repository and cannot be "
+                                        "overwritten because the repository is immutable.",
+                                        Headers{})) &&
                !request.close_after;
     }
     bool flip_response = rule && rule->fault == Fault::flip_byte;

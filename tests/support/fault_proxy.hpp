@@ -40,6 +40,9 @@ enum class Fault {
     // proxy is
     // destroyed), then close.
     stall,
+    // Answer at once, without forwarding, as ECR answers a manifest put under an immutable tag that exists:
+    // 400 TAG_INVALID, "… cannot be overwritten because the repository is immutable."
+    immutable_tag,
 };
 
 // "status_429", "reset_mid_body", …
