@@ -35,7 +35,8 @@ Clock::time_point started_before(Clock::time_point end, double seconds) {
 
 // Microseconds from the build's start: trace time.
 std::int64_t micros(Clock::time_point time, Clock::time_point origin) {
-    return std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::microseconds>(time - origin).count());
+    return std::max<std::int64_t>(
+        0, std::chrono::duration_cast<std::chrono::microseconds>(time - origin).count());
 }
 
 std::string short_digest(const std::string& digest) {
@@ -77,7 +78,8 @@ void BuildReport::add(const LogRecord& record) {
                 step->cache = text_field(record, "cache");
                 step->cache_source = text_field(record, "cache_source");
                 step->layer_digest = text_field(record, "layer_digest");
-                if (record.field("layer_size")) step->layer_size = static_cast<std::int64_t>(number_field(record, "layer_size"));
+                if (record.field("layer_size"))
+                    step->layer_size = static_cast<std::int64_t>(number_field(record, "layer_size"));
                 step->commit_seconds = number_field(record, "commit_seconds");
             }
             break;
@@ -104,18 +106,23 @@ void BuildReport::add(const LogRecord& record) {
             break;
         case LogEvent::blob_pushed:
             m_totals["push"] += number_field(record, "seconds");
-            slice("push", str_cat("push ", text_field(record, "kind"), " ", short_digest(text_field(record, "digest"))),
-                  {{"digest", text_field(record, "digest")},
-                   {"size", number_field(record, "size")},
-                   {"repository", text_field(record, "repository")},
-                   {"how", text_field(record, "how")}});
+            slice(
+                "push",
+                str_cat("push ", text_field(record, "kind"), " ", short_digest(text_field(record, "digest"))),
+                {{"digest", text_field(record, "digest")},
+                 {"size", number_field(record, "size")},
+                 {"repository", text_field(record, "repository")},
+                 {"how", text_field(record, "how")}});
             break;
-        case LogEvent::run_done: m_totals["run"] += number_field(record, "seconds"); break;
+        case LogEvent::run_done:
+            m_totals["run"] += number_field(record, "seconds");
+            break;
         case LogEvent::phase_done:
             slice("phase", text_field(record, "phase"), nlohmann::json::object());
             break;
         case LogEvent::message:
-        case LogEvent::run_output: break;
+        case LogEvent::run_output:
+            break;
     }
 }
 
@@ -158,13 +165,15 @@ std::vector<std::string> BuildReport::summary_lines() const {
             line += str_cat(format_seconds(step.seconds, 2), " s");
             if (step.cache == "hit") line += str_cat(", cached (", step.cache_source, ")");
             if (step.cache == "miss") line += ", not cached";
-            if (step.layer_size >= 0) line += str_cat(", layer ", format_bytes(static_cast<std::uint64_t>(step.layer_size)));
+            if (step.layer_size >= 0)
+                line += str_cat(", layer ", format_bytes(static_cast<std::uint64_t>(step.layer_size)));
         }
         lines.push_back(std::move(line));
     }
     std::vector<std::string> phases;
     std::map<std::string, double> seconds = phase_seconds();
-    for (const char* phase : k_phases) phases.push_back(str_cat(phase, " ", format_seconds(seconds[phase], 2), " s"));
+    for (const char* phase : k_phases)
+        phases.push_back(str_cat(phase, " ", format_seconds(seconds[phase], 2), " s"));
     lines.push_back(str_cat("  time by phase: ", join(phases, ", ")));
     return lines;
 }
@@ -184,7 +193,8 @@ nlohmann::ordered_json BuildReport::summary(const BuildOutcome& outcome) const {
         entry["step"] = step.step;
         entry["instruction"] = step.instruction;
         entry["finished"] = step.end.has_value();
-        entry["seconds"] = step.end ? step.seconds : std::chrono::duration<double>(Clock::now() - step.start).count();
+        entry["seconds"] =
+            step.end ? step.seconds : std::chrono::duration<double>(Clock::now() - step.start).count();
         entry["cache"] = step.cache.empty() ? "off" : step.cache;
         if (!step.cache_source.empty()) entry["cache_source"] = step.cache_source;
         if (!step.layer_digest.empty()) entry["layer_digest"] = step.layer_digest;
@@ -207,14 +217,22 @@ nlohmann::json BuildReport::trace() const {
     auto row = [&](const std::string& name) {
         auto [found, added] = rows.emplace(name, static_cast<int>(rows.size()) + 1);
         if (added)
-            events.push_back({{"name", "thread_name"}, {"ph", "M"}, {"pid", 1}, {"tid", found->second},
+            events.push_back({{"name", "thread_name"},
+                              {"ph", "M"},
+                              {"pid", 1},
+                              {"tid", found->second},
                               {"args", {{"name", name}}}});
         return found->second;
     };
-    auto complete = [&](int tid, const std::string& name, const std::string& category, Clock::time_point start,
-                        Clock::time_point end, nlohmann::json args) {
-        events.push_back({{"name", name}, {"cat", category}, {"ph", "X"}, {"pid", 1}, {"tid", tid},
-                          {"ts", micros(start, origin)}, {"dur", std::max<std::int64_t>(1, micros(end, start))},
+    auto complete = [&](int tid, const std::string& name, const std::string& category,
+                        Clock::time_point start, Clock::time_point end, nlohmann::json args) {
+        events.push_back({{"name", name},
+                          {"cat", category},
+                          {"ph", "X"},
+                          {"pid", 1},
+                          {"tid", tid},
+                          {"ts", micros(start, origin)},
+                          {"dur", std::max<std::int64_t>(1, micros(end, start))},
                           {"args", std::move(args)}});
     };
     events.push_back({{"name", "process_name"}, {"ph", "M"}, {"pid", 1}, {"args", {{"name", "kiln build"}}}});
@@ -234,7 +252,8 @@ nlohmann::json BuildReport::trace() const {
         complete(tid, stage, "stage", first, last, nlohmann::json::object());
         for (const Step& step : m_steps) {
             if (step.stage != stage) continue;
-            nlohmann::json args = {{"instruction", step.instruction}, {"cache", step.cache.empty() ? "off" : step.cache}};
+            nlohmann::json args = {{"instruction", step.instruction},
+                                   {"cache", step.cache.empty() ? "off" : step.cache}};
             if (!step.cache_source.empty()) args["cache_source"] = step.cache_source;
             if (!step.layer_digest.empty()) args["layer_digest"] = step.layer_digest;
             if (step.layer_size >= 0) args["layer_size"] = step.layer_size;
@@ -246,7 +265,8 @@ nlohmann::json BuildReport::trace() const {
     // The other activities: a row each, and another wherever slices of one overlap.
     std::vector<const Slice*> slices;
     for (const Slice& slice : m_slices) slices.push_back(&slice);
-    std::stable_sort(slices.begin(), slices.end(), [](const Slice* a, const Slice* b) { return a->start < b->start; });
+    std::stable_sort(slices.begin(), slices.end(),
+                     [](const Slice* a, const Slice* b) { return a->start < b->start; });
     std::map<std::string, std::vector<Clock::time_point>> lanes;  // activity → when each of its rows is free
     for (const Slice* slice : slices) {
         std::vector<Clock::time_point>& free_at = lanes[slice->row];
@@ -264,7 +284,8 @@ Status write_json_file(const std::string& path, const nlohmann::json& document, 
     return with_context(write_file_atomic(path, document.dump(1) + "\n"), str_cat(flag, " ", path));
 }
 
-Status write_json_file(const std::string& path, const nlohmann::ordered_json& document, const std::string& flag) {
+Status write_json_file(const std::string& path, const nlohmann::ordered_json& document,
+                       const std::string& flag) {
     return with_context(write_file_atomic(path, document.dump(2) + "\n"), str_cat(flag, " ", path));
 }
 

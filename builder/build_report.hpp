@@ -76,6 +76,7 @@ private:
 
 // Writes `document` to `path` atomically; `flag` names the option in the error.
 Status write_json_file(const std::string& path, const nlohmann::json& document, const std::string& flag);
-Status write_json_file(const std::string& path, const nlohmann::ordered_json& document, const std::string& flag);
+Status write_json_file(const std::string& path, const nlohmann::ordered_json& document,
+                       const std::string& flag);
 
 }  // namespace kiln

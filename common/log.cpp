@@ -61,7 +61,9 @@ void set_record_sink(RecordSink sink) {
     current_sink() = sink ? std::move(sink) : RecordSink(default_sink);
 }
 
-void log(LogLevel level, std::string_view message) { send(level, LogEvent::message, message, {}); }
+void log(LogLevel level, std::string_view message) {
+    send(level, LogEvent::message, message, {});
+}
 
 void log_event(LogLevel level, LogEvent event, std::string_view message, std::vector<LogField> fields) {
     send(level, event, message, fields);
@@ -72,20 +74,30 @@ LogLabel::LogLabel(std::string stage, StageLabel text)
 
 LogLabel::LogLabel(LogPlace place) : m_previous(std::exchange(t_place, std::move(place))) {}
 
-LogLabel::~LogLabel() { t_place = std::move(m_previous); }
+LogLabel::~LogLabel() {
+    t_place = std::move(m_previous);
+}
 
-const LogPlace& LogLabel::current() { return t_place; }
+const LogPlace& LogLabel::current() {
+    return t_place;
+}
 
 LogStep::LogStep(std::string step) : m_previous(std::exchange(t_place.step, std::move(step))) {}
 
-LogStep::~LogStep() { t_place.step = std::move(m_previous); }
+LogStep::~LogStep() {
+    t_place.step = std::move(m_previous);
+}
 
 std::string_view log_level_name(LogLevel level) {
     switch (level) {
-        case LogLevel::debug: return "debug";
-        case LogLevel::info: return "info";
-        case LogLevel::warn: return "warning";
-        case LogLevel::error: return "error";
+        case LogLevel::debug:
+            return "debug";
+        case LogLevel::info:
+            return "info";
+        case LogLevel::warn:
+            return "warning";
+        case LogLevel::error:
+            return "error";
     }
     return "?";
 }
@@ -96,15 +108,24 @@ std::string_view log_event_name(LogEvent event, LogLevel level) {
             if (level == LogLevel::error) return "error";
             if (level == LogLevel::warn) return "warning";
             return "message";
-        case LogEvent::step_started: return "step_started";
-        case LogEvent::step_done: return "step_done";
-        case LogEvent::layer_written: return "layer_written";
-        case LogEvent::layer_extracted: return "layer_extracted";
-        case LogEvent::blob_pulled: return "blob_pulled";
-        case LogEvent::blob_pushed: return "blob_pushed";
-        case LogEvent::run_output: return "run_output";
-        case LogEvent::run_done: return "run_done";
-        case LogEvent::phase_done: return "phase_done";
+        case LogEvent::step_started:
+            return "step_started";
+        case LogEvent::step_done:
+            return "step_done";
+        case LogEvent::layer_written:
+            return "layer_written";
+        case LogEvent::layer_extracted:
+            return "layer_extracted";
+        case LogEvent::blob_pulled:
+            return "blob_pulled";
+        case LogEvent::blob_pushed:
+            return "blob_pushed";
+        case LogEvent::run_output:
+            return "run_output";
+        case LogEvent::run_done:
+            return "run_done";
+        case LogEvent::phase_done:
+            return "phase_done";
     }
     return "message";
 }

@@ -1,7 +1,7 @@
 #pragma once
-// Libraries never print: they log through the one sink the CLI (or a test) installs. A line is a message, or an
-// event with fields (a step done, a blob pushed) that structured sinks keep: --log-format=json, the summary and
-// the trace.
+// Libraries never print: they log through the one sink the CLI (or a test) installs. A line is a message, or
+// an event with fields (a step done, a blob pushed) that structured sinks keep: --log-format=json, the
+// summary and the trace.
 
 #include <chrono>
 #include <cstdint>
@@ -19,9 +19,9 @@ enum class LogLevel { debug, info, warn, error };
 
 // What a line reports. Its fields are named in the comments; sizes are bytes, times seconds.
 enum class LogEvent {
-    message,          // a line of prose (a warning or an error, at those levels)
-    step_started,     // instruction
-    step_done,        // seconds, cache ("hit", "miss" or "off"), cache_source (on a hit), layer_digest, layer_size
+    message,       // a line of prose (a warning or an error, at those levels)
+    step_started,  // instruction
+    step_done,  // seconds, cache ("hit", "miss" or "off"), cache_source (on a hit), layer_digest, layer_size
     layer_written,    // digest, size, paths, seconds (the snapshot and its compression)
     layer_extracted,  // digest, seconds
     blob_pulled,      // digest, size, repository, seconds

@@ -70,7 +70,8 @@ private:
 // A writer whose bytes count towards a transfer; rewinding starts the count over.
 class ProgressWriter final : public RewindableWriter {
 public:
-    ProgressWriter(RewindableWriter& inner, TransferProgress& progress) : m_inner(inner), m_progress(progress) {}
+    ProgressWriter(RewindableWriter& inner, TransferProgress& progress)
+        : m_inner(inner), m_progress(progress) {}
     Status write(const char* buffer, size_t size) override {
         KILN_TRY(m_inner.write(buffer, size));
         m_progress.add(size);

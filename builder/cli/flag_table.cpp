@@ -362,6 +362,7 @@ const std::vector<IgnoredFlag>& ignored_flags() {
 const std::vector<RefusedFlag>& refused_flags() {
     static const std::vector<RefusedFlag> flags = {
         {"bucket", "bucket contexts are not supported yet"},
+        {"force-build-metadata", "not supported yet: kiln adds no layer for a metadata instruction"},
     };
     return flags;
 }

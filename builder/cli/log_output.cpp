@@ -31,7 +31,8 @@ std::string json_line(const LogRecord& record) {
     line["event"] = log_event_name(record.event, record.level);
     if (!record.place.stage.empty()) line["stage"] = record.place.stage;
     if (!record.place.step.empty()) line["step"] = record.place.step;
-    // Text indents some lines under their step; JSON has the step as a field. A RUN's output is kept as it is.
+    // Text indents some lines under their step; JSON has the step as a field. A RUN's output is kept as it
+    // is.
     line["message"] = record.event == LogEvent::run_output ? record.message : trim(record.message);
     for (const LogField& field : record.fields) {
         if (line.contains(field.name)) continue;  // the fixed keys are never overwritten

@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <ctime>
 #include <exception>
 #include <memory>
 #include <string>
@@ -112,8 +111,8 @@ kiln::LogOutputSettings log_settings(const kiln::BuildOptions& options) {
     return {.verbosity = options.verbosity, .timestamps = options.log_timestamps, .format = options.log_format};
 }
 
-// The end of a build: the summary in the log (then the error, if any), and in --summary-file and --trace-file when asked for. Returns
-// the exit code: the build's, or 1 when a file it asked for cannot be written.
+// The end of a build: the summary in the log (then the error, if any), and in --summary-file and --trace-file
+// when asked for. Returns the exit code: the build's, or 1 when a file it asked for cannot be written.
 int finish_build(const kiln::BuildOptions& options, const kiln::BuildReport& build_report,
                  const kiln::Result<kiln::BuildResult>& result) {
     kiln::BuildOutcome outcome{.succeeded = result.has_value(),
@@ -122,12 +121,14 @@ int finish_build(const kiln::BuildOptions& options, const kiln::BuildReport& bui
     for (const std::string& line : build_report.summary_lines()) kiln::log(kiln::LogLevel::info, line);
     // The error last, where a reader of the log looks first.
     int code = result ? 0 : report(result.error(), result.error().exit_code());
-    if (!options.summary_file.empty())
-        if (auto written = kiln::write_json_file(options.summary_file, build_report.summary(outcome), "--summary-file"); !written)
-            code = report(written.error(), code ? code : 1);
-    if (!options.trace_file.empty())
-        if (auto written = kiln::write_json_file(options.trace_file, build_report.trace(), "--trace-file"); !written)
-            code = report(written.error(), code ? code : 1);
+    if (!options.summary_file.empty()) {
+        auto written = kiln::write_json_file(options.summary_file, build_report.summary(outcome), "--summary-file");
+        if (!written) code = report(written.error(), code ? code : 1);
+    }
+    if (!options.trace_file.empty()) {
+        auto written = kiln::write_json_file(options.trace_file, build_report.trace(), "--trace-file");
+        if (!written) code = report(written.error(), code ? code : 1);
+    }
     return code;
 }
 

@@ -26,21 +26,24 @@ std::string describe_progress(const TransferSnapshot& transfer, Clock::time_poin
     double seconds = std::chrono::duration<double>(now - transfer.started).count();
     std::string text = format_bytes(transfer.done);
     if (transfer.total > 0) {
-        auto percent = static_cast<unsigned>(100.0 * static_cast<double>(transfer.done) / static_cast<double>(transfer.total));
+        auto percent = static_cast<unsigned>(100.0 * static_cast<double>(transfer.done) /
+                                             static_cast<double>(transfer.total));
         text += str_cat(" of ", format_bytes(transfer.total), " (", std::min(percent, 100u), "%)");
     }
     if (seconds >= 0.5 && transfer.done > 0) {
         double rate = static_cast<double>(transfer.done) / seconds;
         text += str_cat(", ", format_bytes(static_cast<std::uint64_t>(rate)), "/s");
         if (transfer.total > transfer.done) {
-            auto left = static_cast<std::uint64_t>(static_cast<double>(transfer.total - transfer.done) / rate + 0.5);
+            auto left =
+                static_cast<std::uint64_t>(static_cast<double>(transfer.total - transfer.done) / rate + 0.5);
             text += str_cat(", about ", left, " s left");
         }
     }
     return text;
 }
 
-ProgressRenderer::ProgressRenderer(ProgressMode mode, ProgressTiming timing) : m_mode(mode), m_timing(timing) {}
+ProgressRenderer::ProgressRenderer(ProgressMode mode, ProgressTiming timing)
+    : m_mode(mode), m_timing(timing) {}
 
 std::string ProgressRenderer::erase() const {
     // To the start of the block's first line, then everything below it cleared.
@@ -115,7 +118,8 @@ void ProgressDisplay::write_line(std::string_view text) {
 
 void ProgressDisplay::run() {
     // A terminal is redrawn ten times a second; plain lines are due at most once a second.
-    auto period = m_mode == ProgressMode::tty ? std::chrono::milliseconds(100) : std::chrono::milliseconds(1000);
+    auto period =
+        m_mode == ProgressMode::tty ? std::chrono::milliseconds(100) : std::chrono::milliseconds(1000);
     std::unique_lock lock(m_mutex);
     while (!m_stop_changed.wait_for(lock, period, [&] { return m_stopping; })) {
         std::string out = m_renderer.update(transfers_in_flight(), Clock::now());

@@ -2,7 +2,8 @@
 // Live progress of the transfers in flight (common/progress.hpp), as --progress asks:
 //   tty    one line per transfer (bytes done, rate, time left), redrawn in place below the log, as BuildKit's
 //          terminal progress is;
-//   plain  for logs that are not a terminal: a line for a transfer that has lasted a few seconds, then one at a
+//   plain  for logs that are not a terminal: a line for a transfer that has lasted a few seconds, then one at
+//   a
 //          steady interval while it goes on, never a flood.
 
 #include <chrono>
@@ -36,7 +37,8 @@ public:
     explicit ProgressRenderer(ProgressMode mode, ProgressTiming timing = {});
 
     // A look at the transfers at `now`: the tty block redrawn, or the plain lines that are due.
-    std::string update(const std::vector<TransferSnapshot>& transfers, std::chrono::steady_clock::time_point now);
+    std::string update(const std::vector<TransferSnapshot>& transfers,
+                       std::chrono::steady_clock::time_point now);
     // A line of the log (with its "\n"): on a tty, written above the transfers in flight at `now`, drawn
     // again below it.
     std::string line(std::string_view text, const std::vector<TransferSnapshot>& transfers,
@@ -47,12 +49,14 @@ public:
 private:
     std::string erase() const;
     // The tty block for `transfers`, kept as drawn.
-    std::string draw(const std::vector<TransferSnapshot>& transfers, std::chrono::steady_clock::time_point now);
-    std::string m_block;         // the tty block as drawn
-    size_t m_block_lines = 0;    // its lines
+    std::string draw(const std::vector<TransferSnapshot>& transfers,
+                     std::chrono::steady_clock::time_point now);
+    std::string m_block;       // the tty block as drawn
+    size_t m_block_lines = 0;  // its lines
     ProgressMode m_mode;
     ProgressTiming m_timing;
-    std::map<std::uint64_t, std::chrono::steady_clock::time_point> m_printed;  // plain: last line per transfer
+    std::map<std::uint64_t, std::chrono::steady_clock::time_point>
+        m_printed;  // plain: last line per transfer
 };
 
 // The renderer driven by a thread of its own, writing to stderr; the log's lines go through it.

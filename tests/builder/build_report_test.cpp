@@ -18,25 +18,39 @@ protected:
     void add(double seconds, LogEvent event, const std::string& stage, const std::string& step,
              std::string message = "", std::vector<LogField> fields = {}) {
         LogPlace place{.stage = stage, .step = step, .shown = true};
-        LogRecord record{.level = LogLevel::info, .event = event, .message = message, .place = place,
-                         .time = at(seconds), .fields = fields};
+        LogRecord record{.level = LogLevel::info,
+                         .event = event,
+                         .message = message,
+                         .place = place,
+                         .time = at(seconds),
+                         .fields = fields};
         m_report.add(record);
     }
     // Two stages at once, a (two steps) and b (one), then a push.
     void two_stages() {
-        add(0.0, LogEvent::step_started, "a", "1/2", "[a 1/2] FROM debian", {{"instruction", std::string("FROM debian")}});
-        add(0.1, LogEvent::step_started, "b", "1/1", "[b 1/1] FROM alpine", {{"instruction", std::string("FROM alpine")}});
-        add(0.5, LogEvent::blob_pulled, "a", "1/2", "pulled", {{"digest", std::string("sha256:aaa")}, {"size", std::int64_t{10}}, {"seconds", 0.4}});
-        add(0.6, LogEvent::blob_pulled, "b", "1/1", "pulled", {{"digest", std::string("sha256:bbb")}, {"size", std::int64_t{20}}, {"seconds", 0.4}});
+        add(0.0, LogEvent::step_started, "a", "1/2", "[a 1/2] FROM debian",
+            {{"instruction", std::string("FROM debian")}});
+        add(0.1, LogEvent::step_started, "b", "1/1", "[b 1/1] FROM alpine",
+            {{"instruction", std::string("FROM alpine")}});
+        add(0.5, LogEvent::blob_pulled, "a", "1/2", "pulled",
+            {{"digest", std::string("sha256:aaa")}, {"size", std::int64_t{10}}, {"seconds", 0.4}});
+        add(0.6, LogEvent::blob_pulled, "b", "1/1", "pulled",
+            {{"digest", std::string("sha256:bbb")}, {"size", std::int64_t{20}}, {"seconds", 0.4}});
         add(1.0, LogEvent::step_done, "a", "1/2", "", {{"seconds", 1.0}, {"cache", std::string("off")}});
-        add(1.0, LogEvent::step_started, "a", "2/2", "[a 2/2] RUN make", {{"instruction", std::string("RUN make")}});
+        add(1.0, LogEvent::step_started, "a", "2/2", "[a 2/2] RUN make",
+            {{"instruction", std::string("RUN make")}});
         add(1.5, LogEvent::run_done, "a", "2/2", "", {{"seconds", 0.4}});
-        add(1.7, LogEvent::layer_written, "a", "2/2", "  layer", {{"digest", std::string("sha256:ccc")}, {"size", std::int64_t{300}}, {"seconds", 0.1}});
+        add(1.7, LogEvent::layer_written, "a", "2/2", "  layer",
+            {{"digest", std::string("sha256:ccc")}, {"size", std::int64_t{300}}, {"seconds", 0.1}});
         add(1.8, LogEvent::step_done, "a", "2/2", "  done in 0.80 s",
-            {{"seconds", 0.8}, {"cache", std::string("miss")}, {"layer_digest", std::string("sha256:ccc")},
-             {"layer_size", std::int64_t{300}}, {"commit_seconds", 0.25}});
+            {{"seconds", 0.8},
+             {"cache", std::string("miss")},
+             {"layer_digest", std::string("sha256:ccc")},
+             {"layer_size", std::int64_t{300}},
+             {"commit_seconds", 0.25}});
         add(2.0, LogEvent::step_done, "b", "1/1", "", {{"seconds", 1.9}, {"cache", std::string("off")}});
-        add(2.3, LogEvent::blob_pushed, "", "", "pushed", {{"digest", std::string("sha256:ccc")}, {"seconds", 0.2}, {"kind", std::string("layer")}});
+        add(2.3, LogEvent::blob_pushed, "", "", "pushed",
+            {{"digest", std::string("sha256:ccc")}, {"seconds", 0.2}, {"kind", std::string("layer")}});
     }
     Clock::time_point m_start = Clock::now();
     BuildReport m_report{m_start};
@@ -44,7 +58,8 @@ protected:
 
 TEST_F(BuildReportTest, TheSummaryHoldsEveryStepWithItsCacheStatusAndLayer) {
     two_stages();
-    nlohmann::ordered_json summary = m_report.summary(BuildOutcome{.succeeded = true, .image_digest = "sha256:fff", .error = ""});
+    nlohmann::ordered_json summary =
+        m_report.summary(BuildOutcome{.succeeded = true, .image_digest = "sha256:fff", .error = ""});
     EXPECT_EQ(summary["result"], "succeeded");
     EXPECT_EQ(summary["image_digest"], "sha256:fff");
     ASSERT_EQ(summary["steps"].size(), 3u);
@@ -67,8 +82,10 @@ TEST_F(BuildReportTest, TheSummaryHoldsEveryStepWithItsCacheStatusAndLayer) {
 }
 
 TEST_F(BuildReportTest, AStepThatNeverEndedIsInTheSummaryAsUnfinished) {
-    add(0.0, LogEvent::step_started, "stage 0", "2/3", "[stage 0 2/3] RUN false", {{"instruction", std::string("RUN false")}});
-    nlohmann::ordered_json summary = m_report.summary(BuildOutcome{.succeeded = false, .image_digest = "", .error = "exit 1"});
+    add(0.0, LogEvent::step_started, "stage 0", "2/3", "[stage 0 2/3] RUN false",
+        {{"instruction", std::string("RUN false")}});
+    nlohmann::ordered_json summary =
+        m_report.summary(BuildOutcome{.succeeded = false, .image_digest = "", .error = "exit 1"});
     EXPECT_EQ(summary["result"], "failed");
     EXPECT_EQ(summary["error"], "exit 1");
     ASSERT_EQ(summary["steps"].size(), 1u);

@@ -12,27 +12,13 @@
 #include "common/fd.hpp"
 #include "common/files.hpp"
 #include "common/strings.hpp"
+#include "tests/integration/concurrent_stages.hpp"
 #include "tests/integration/run_build_fixture.hpp"
 
 namespace kiln::test {
 namespace {
 
 using OutputTest = RunBuildTest;
-
-// Two stages that can only finish when both run at once (each waits for the other's mark in a shared cache
-// mount), each printing a line, and a last stage that copies from both.
-constexpr const char* k_concurrent = R"DF(FROM base AS left
-RUN --mount=type=cache,id=meet,target=/meet,sharing=shared \
-    touch /meet/left && i=0 && while [ ! -f /meet/right ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done && \
-    echo hello-from-left && echo left > /done
-FROM base AS right
-RUN --mount=type=cache,id=meet,target=/meet,sharing=shared \
-    touch /meet/right && i=0 && while [ ! -f /meet/left ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done && \
-    echo hello-from-right && echo right > /done
-FROM base
-COPY --from=left /done /left
-COPY --from=right /done /right
-)DF";
 
 // Every line of `output` as JSON; a line that does not parse fails the test.
 std::vector<nlohmann::json> json_lines(const std::string& output) {
@@ -50,7 +36,7 @@ std::vector<nlohmann::json> json_lines(const std::string& output) {
 }
 
 TEST_F(OutputTest, EveryLineOfAJsonLogIsAnObjectAndStepsCarryTheirStageAndStep) {
-    KilnRun run = build_ok(k_concurrent, {"--cache-dir", case_path("cache"), "--log-format=json"});
+    KilnRun run = build_ok(k_concurrent_stages, {"--cache-dir", case_path("cache"), "--log-format=json"});
     std::vector<nlohmann::json> lines = json_lines(run.output);
     ASSERT_FALSE(lines.empty());
     std::map<std::string, int> events;
@@ -99,7 +85,7 @@ TEST_F(OutputTest, ARegistryErrorInAJsonLogIsAnObjectNamingTheRegistry) {
 }
 
 TEST_F(OutputTest, RunOutputIsLabelledWithItsStageAndStepOnlyWhenStagesRunAtOnce) {
-    KilnRun together = build_ok(k_concurrent, {"--cache-dir", case_path("cache")});
+    KilnRun together = build_ok(k_concurrent_stages, {"--cache-dir", case_path("cache")});
     EXPECT_TRUE(contains(together.output, "\n[left 2/2] hello-from-left\n")) << together.output;
     EXPECT_TRUE(contains(together.output, "\n[right 2/2] hello-from-right\n")) << together.output;
     KilnRun alone = build_ok("FROM base\nRUN echo hello-alone\n");
@@ -122,7 +108,8 @@ TEST_F(OutputTest, TheSummaryFileHoldsEveryStepAndTheLogEndsWithTheSummary) {
         EXPECT_TRUE(step["seconds"].is_number()) << step.dump();
         EXPECT_EQ(step["finished"], true);
     }
-    EXPECT_EQ(instructions, (std::vector<std::string>{"FROM base", "ENV A=1", "RUN echo one > /one", "COPY Dockerfile /copied"}));
+    EXPECT_EQ(instructions, (std::vector<std::string>{"FROM base", "ENV A=1", "RUN echo one > /one",
+                                                      "COPY Dockerfile /copied"}));
     EXPECT_TRUE(summary["steps"][2].contains("layer_digest")) << summary.dump(2);
     for (const char* phase : {"pull", "extract", "run", "snapshot", "compress", "push"})
         EXPECT_TRUE(summary["phase_seconds"][phase].is_number()) << phase;
@@ -145,7 +132,7 @@ TEST_F(OutputTest, AFailedBuildStillWritesItsSummary) {
 
 TEST_F(OutputTest, TheTraceFileHasASlicePerStepAndConcurrentStagesOverlap) {
     std::string trace_path = case_path("trace.json");
-    build_ok(k_concurrent, {"--cache-dir", case_path("cache"), "--trace-file", trace_path});
+    build_ok(k_concurrent_stages, {"--cache-dir", case_path("cache"), "--trace-file", trace_path});
     auto text = read_file(trace_path);
     ASSERT_TRUE(text) << text.error().message();
     nlohmann::json trace = nlohmann::json::parse(*text);
@@ -155,7 +142,8 @@ TEST_F(OutputTest, TheTraceFileHasASlicePerStepAndConcurrentStagesOverlap) {
     for (const nlohmann::json& event : trace["traceEvents"]) {
         ASSERT_TRUE(event.contains("ph") && event.contains("pid") && event.contains("name")) << event.dump();
         if (event["ph"] != "X") continue;
-        ASSERT_TRUE(event["ts"].is_number_integer() && event["dur"].is_number_integer() && event.contains("tid"));
+        ASSERT_TRUE(event["ts"].is_number_integer() && event["dur"].is_number_integer() &&
+                    event.contains("tid"));
         if (event["cat"] == "step") ++steps;
         if (event["cat"] == "stage")
             stages[event["name"]] = {event["ts"].get<std::int64_t>(),
@@ -167,8 +155,8 @@ TEST_F(OutputTest, TheTraceFileHasASlicePerStepAndConcurrentStagesOverlap) {
     EXPECT_LT(stages["right"].first, stages["left"].second);
 }
 
-// --cleanup, Kaniko's flag: the work directory (extracted layers, mounts, the memory budget's tmpfs) is gone when
-// kiln exits, not left to a process in the background that a container's end may kill.
+// --cleanup, Kaniko's flag: the work directory (extracted layers, mounts, the memory budget's tmpfs) is gone
+// when kiln exits, not left to a process in the background that a container's end may kill.
 TEST_F(OutputTest, CleanupLeavesNothingInTheWorkDirectoryWhenKilnExits) {
     std::string work = case_path("work");
     ASSERT_TRUE(make_directories(work));

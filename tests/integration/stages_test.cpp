@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "common/strings.hpp"
+#include "tests/integration/concurrent_stages.hpp"
 #include "tests/integration/run_build_fixture.hpp"
 
 namespace kiln::test {
@@ -12,23 +13,8 @@ namespace {
 
 using StagesTest = RunBuildTest;
 
-// Each stage leaves its mark in a shared cache mount and waits for the other's: this can only succeed when
-// both stages run at the same time (sequentially, the first would give up after its 60 s).
-constexpr const char* k_rendezvous = R"DF(FROM base AS left
-RUN --mount=type=cache,id=rendezvous,target=/meet,sharing=shared \
-    touch /meet/left && i=0 && while [ ! -f /meet/right ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done && \
-    test -f /meet/right && echo left > /done
-FROM base AS right
-RUN --mount=type=cache,id=rendezvous,target=/meet,sharing=shared \
-    touch /meet/right && i=0 && while [ ! -f /meet/left ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done && \
-    test -f /meet/left && echo right > /done
-FROM base
-COPY --from=left /done /left
-COPY --from=right /done /right
-)DF";
-
 TEST_F(StagesTest, IndependentStagesRunAtTheSameTime) {
-    KilnRun run = build_ok(k_rendezvous, {"--cache-dir", case_path("cache")});
+    KilnRun run = build_ok(k_concurrent_stages, {"--cache-dir", case_path("cache")});
     EXPECT_EQ(content_of("left"), "left\n");
     EXPECT_EQ(content_of("right"), "right\n");
 }

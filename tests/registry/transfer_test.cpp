@@ -7,13 +7,14 @@ namespace kiln {
 namespace {
 
 TEST(ImmutableTagError, TheWordingsOfTheRegistriesThatHaveImmutableTagsAreRecognised) {
-    for (const char* message : {
-             "HTTP 400 TAG_INVALID: The image tag '1.2' already exists in the 'app' repository and cannot be "
-             "overwritten because the repository is immutable.",
-             "HTTP 400 MANIFEST_INVALID: The repository has enabled tag immutability.",
-             "HTTP 412 PRECONDITION: Failed to process request due to 'app:1.2' configured as immutable.",
-             "HTTP 403 DENIED: This tag is already assigned to an image in this repository and cannot be updated due "
-             "to immutability settings."})
+    for (const char* message :
+         {"HTTP 400 TAG_INVALID: The image tag '1.2' already exists in the 'app' repository and cannot be "
+          "overwritten because the repository is immutable.",
+          "HTTP 400 MANIFEST_INVALID: The repository has enabled tag immutability.",
+          "HTTP 412 PRECONDITION: Failed to process request due to 'app:1.2' configured as immutable.",
+          "HTTP 403 DENIED: This tag is already assigned to an image in this repository and cannot be "
+          "updated due "
+          "to immutability settings."})
         EXPECT_TRUE(is_immutable_tag_error(Error(message))) << message;
 }
 

@@ -12,15 +12,17 @@ const auto k_time = std::chrono::system_clock::from_time_t(1796665200) + std::ch
 
 std::string line_of(LogLevel level, LogEvent event, std::string_view message, const LogPlace& place,
                     const std::vector<LogField>& fields, LogOutputSettings settings) {
-    LogRecord record{.level = level, .event = event, .message = message, .place = place, .time = k_time, .fields = fields};
+    LogRecord record{
+        .level = level, .event = event, .message = message, .place = place, .time = k_time, .fields = fields};
     return format_log_record(record, settings);
 }
 
 TEST(LogOutputTest, AJsonLineCarriesTimeLevelEventPlaceMessageAndFields) {
     LogPlace place{.stage = "builder", .step = "2/4", .shown = false};
-    std::string line = line_of(LogLevel::info, LogEvent::step_done, "  done in 1.50 s", place,
-                               {{"seconds", 1.5}, {"cache", std::string("miss")}, {"layer_size", std::int64_t{1234}}},
-                               {.format = LogFormat::json});
+    std::string line =
+        line_of(LogLevel::info, LogEvent::step_done, "  done in 1.50 s", place,
+                {{"seconds", 1.5}, {"cache", std::string("miss")}, {"layer_size", std::int64_t{1234}}},
+                {.format = LogFormat::json});
     ASSERT_TRUE(line.ends_with("\n"));
     EXPECT_EQ(line.find('\n'), line.size() - 1) << "one line";
     nlohmann::json object = nlohmann::json::parse(line);
@@ -37,9 +39,9 @@ TEST(LogOutputTest, AJsonLineCarriesTimeLevelEventPlaceMessageAndFields) {
 
 TEST(LogOutputTest, AJsonMessageIsAWarningOrAnErrorByItsLevelAndAFieldCannotReplaceAFixedKey) {
     LogPlace nowhere;
-    nlohmann::json warning = nlohmann::json::parse(
-        line_of(LogLevel::warn, LogEvent::message, "careful", nowhere, {{"level", std::string("info")}},
-                {.format = LogFormat::json}));
+    nlohmann::json warning =
+        nlohmann::json::parse(line_of(LogLevel::warn, LogEvent::message, "careful", nowhere,
+                                      {{"level", std::string("info")}}, {.format = LogFormat::json}));
     EXPECT_EQ(warning["event"], "warning");
     EXPECT_EQ(warning["level"], "warning");
     EXPECT_FALSE(warning.contains("stage"));
@@ -54,7 +56,8 @@ TEST(LogOutputTest, ARunsOutputThatIsNotUtf8StillMakesOneJsonLine) {
                                {.format = LogFormat::json});
     nlohmann::json object = nlohmann::json::parse(line);
     EXPECT_EQ(object["event"], "run_output");
-    EXPECT_TRUE(object["message"].get<std::string>().starts_with("  bytes ")) << "kept as printed, indentation too";
+    EXPECT_TRUE(object["message"].get<std::string>().starts_with("  bytes "))
+        << "kept as printed, indentation too";
 }
 
 TEST(LogOutputTest, BelowTheVerbosityNothingPrintsButARunsOutputAlwaysDoes) {
@@ -79,9 +82,11 @@ TEST(LogOutputTest, ColourWrapsAStepsTitleAndAnErrorAndResetsAfterwards) {
     std::string title = line_of(LogLevel::info, LogEvent::step_started, "[stage 0 2/3] RUN make", nowhere, {},
                                 {.format = LogFormat::color});
     EXPECT_EQ(title, "\033[1;34m[stage 0 2/3] RUN make\033[0m\n");
-    std::string error = line_of(LogLevel::error, LogEvent::message, "broken", nowhere, {}, {.format = LogFormat::color});
+    std::string error =
+        line_of(LogLevel::error, LogEvent::message, "broken", nowhere, {}, {.format = LogFormat::color});
     EXPECT_EQ(error, "\033[1;31merror: broken\033[0m\n");
-    EXPECT_EQ(line_of(LogLevel::info, LogEvent::run_output, "out", nowhere, {}, {.format = LogFormat::color}), "out\n");
+    EXPECT_EQ(line_of(LogLevel::info, LogEvent::run_output, "out", nowhere, {}, {.format = LogFormat::color}),
+              "out\n");
 }
 
 }  // namespace

@@ -13,8 +13,12 @@ class ProgressRendererTest : public ::testing::Test {
 protected:
     TransferSnapshot transfer(std::uint64_t id, std::string label, std::uint64_t done, std::uint64_t total,
                               std::string stage = "") const {
-        return TransferSnapshot{.id = id, .label = std::move(label), .stage = std::move(stage), .done = done,
-                                .total = total, .started = m_start};
+        return TransferSnapshot{.id = id,
+                                .label = std::move(label),
+                                .stage = std::move(stage),
+                                .done = done,
+                                .total = total,
+                                .started = m_start};
     }
     Clock::time_point at(int ms) const { return m_start + milliseconds(ms); }
     Clock::time_point m_start = Clock::now();
@@ -36,7 +40,8 @@ TEST_F(ProgressRendererTest, ATerminalGetsALinePerTransferRedrawnInPlace) {
               "[builder] pull sha256:aaa  1.0 MB of 4.0 MB (25%), 1.0 MB/s, about 3 s left\n"
               "pull sha256:bbb  0 B of 2.0 MB (0%)\n");
     // The next look moves up over both lines, clears them and draws what is left.
-    std::string second = tty.update({transfer(1, "pull sha256:aaa", 4'000'000, 4'000'000, "builder")}, at(2000));
+    std::string second =
+        tty.update({transfer(1, "pull sha256:aaa", 4'000'000, 4'000'000, "builder")}, at(2000));
     EXPECT_EQ(second, "\033[2F\033[J[builder] pull sha256:aaa  4.0 MB of 4.0 MB (100%), 2.0 MB/s\n");
     // Nothing changed: nothing written.
     EXPECT_EQ(tty.update({transfer(1, "pull sha256:aaa", 4'000'000, 4'000'000, "builder")}, at(2000)), "");
@@ -47,8 +52,9 @@ TEST_F(ProgressRendererTest, ALogLineOnATerminalGoesAboveTheTransfersWhichAreDra
     EXPECT_EQ(tty.line("before any transfer\n", {}, at(0)), "before any transfer\n");
     tty.update({transfer(1, "push layer sha256:ccc", 500, 1000)}, at(100));
     // The transfer as it is when the line comes, not as it was last drawn.
-    EXPECT_EQ(tty.line("[stage 0 2/3] RUN make\n", {transfer(1, "push layer sha256:ccc", 600, 1000)}, at(100)),
-              "\033[1F\033[J[stage 0 2/3] RUN make\npush layer sha256:ccc  600 B of 1.0 kB (60%)\n");
+    EXPECT_EQ(
+        tty.line("[stage 0 2/3] RUN make\n", {transfer(1, "push layer sha256:ccc", 600, 1000)}, at(100)),
+        "\033[1F\033[J[stage 0 2/3] RUN make\npush layer sha256:ccc  600 B of 1.0 kB (60%)\n");
     EXPECT_EQ(tty.update({}, at(200)), "\033[1F\033[J");
     EXPECT_EQ(tty.clear(), "");
 }
@@ -75,11 +81,12 @@ TEST_F(ProgressRendererTest, PlainLogsGetALineOnlyForALongTransferAndThenAtAStea
 }
 
 TEST_F(ProgressRendererTest, APlainLineNamesTheStageAndALogLinePassesThroughUnchanged) {
-    ProgressRenderer plain(ProgressMode::plain, ProgressTiming{.plain_after = milliseconds(0),
-                                                               .plain_every = milliseconds(1000)});
+    ProgressRenderer plain(ProgressMode::plain,
+                           ProgressTiming{.plain_after = milliseconds(0), .plain_every = milliseconds(1000)});
     EXPECT_EQ(plain.update({transfer(1, "extract sha256:eee", 10, 0, "builder")}, at(100)),
               "[builder] extract sha256:eee: 10 B\n");
-    EXPECT_EQ(plain.line("a line\n", {transfer(1, "extract sha256:eee", 10, 0, "builder")}, at(100)), "a line\n");
+    EXPECT_EQ(plain.line("a line\n", {transfer(1, "extract sha256:eee", 10, 0, "builder")}, at(100)),
+              "a line\n");
     EXPECT_EQ(plain.clear(), "");
 }
 
