@@ -55,6 +55,7 @@ BuildReport::Step* BuildReport::find_step(const LogPlace& place) {
 }
 
 void BuildReport::add(const LogRecord& record) {
+    std::lock_guard lock(m_mutex);
     auto slice = [&](std::string row, std::string name, nlohmann::json args) {
         double seconds = number_field(record, "seconds");
         m_slices.push_back(Slice{.row = std::move(row),
@@ -149,6 +150,7 @@ std::map<std::string, double> BuildReport::phase_seconds() const {
 }
 
 std::vector<std::string> BuildReport::summary_lines() const {
+    std::lock_guard lock(m_mutex);
     std::vector<std::string> lines;
     if (m_steps.empty()) return lines;
     size_t widest = 0;
@@ -179,6 +181,7 @@ std::vector<std::string> BuildReport::summary_lines() const {
 }
 
 nlohmann::ordered_json BuildReport::summary(const BuildOutcome& outcome) const {
+    std::lock_guard lock(m_mutex);
     nlohmann::ordered_json summary;
     summary["result"] = outcome.succeeded ? "succeeded" : "failed";
     if (outcome.succeeded) summary["image_digest"] = outcome.image_digest;
@@ -210,6 +213,7 @@ nlohmann::ordered_json BuildReport::summary(const BuildOutcome& outcome) const {
 }
 
 nlohmann::json BuildReport::trace() const {
+    std::lock_guard lock(m_mutex);
     nlohmann::json events = nlohmann::json::array();
     Clock::time_point origin = m_start;
     Clock::time_point now = Clock::now();

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,7 +31,8 @@ public:
     // `start`: when the build started, time zero of the trace.
     explicit BuildReport(std::chrono::system_clock::time_point start = std::chrono::system_clock::now());
 
-    // Takes in one record. Not thread-safe: the log sink, which serialises records, calls it.
+    // Takes in one record. Thread-safe, as the reads below are: a thread may still log while the build's end
+    // reads the report.
     void add(const LogRecord& record);
 
     // The summary: one line per step, stage by stage, then the time by phase.
@@ -72,6 +74,7 @@ private:
     std::vector<Step> m_steps;
     std::vector<Slice> m_slices;
     std::map<std::string, double> m_totals;  // by activity: pull, extract, run, compress
+    mutable std::mutex m_mutex;              // guards the three above
 };
 
 // Writes `document` to `path` atomically; `flag` names the option in the error.
