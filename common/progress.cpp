@@ -30,7 +30,9 @@ TransferProgress::TransferProgress(std::string label, std::uint64_t total) {
     m_state = std::move(state);
 }
 
-TransferProgress::~TransferProgress() {
+TransferProgress::~TransferProgress() { finish(); }
+
+void TransferProgress::finish() {
     std::lock_guard lock(g_mutex);
     auto& transfers = in_flight();
     transfers.erase(std::remove(transfers.begin(), transfers.end(), m_state), transfers.end());

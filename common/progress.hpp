@@ -35,6 +35,8 @@ public:
     void add(std::uint64_t bytes) { m_state->done.fetch_add(bytes, std::memory_order_relaxed); }
     // Starts the count over (a download that starts over).
     void restart() { m_state->done.store(0, std::memory_order_relaxed); }
+    // Leaves the transfers in flight now, before it is destroyed: before the line that says it is done.
+    void finish();
 
     struct State {
         std::uint64_t id;

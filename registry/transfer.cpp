@@ -94,6 +94,7 @@ Result<std::uint64_t> pull_blobs(RegistryClient& client, const Reference& reposi
         ProgressWriter counted(ingest, progress);
         KILN_TRY_CONTEXT(client.fetch_blob(repository, blob, counted), what);
         KILN_TRY_CONTEXT(ingest.commit(blob.digest), what);
+        progress.finish();
         double seconds = seconds_since(start);
         log_event(LogLevel::info, LogEvent::blob_pulled,
                   str_cat("pulled ", blob.digest.short_str(), " from ", repository.name(), ": ",
@@ -144,6 +145,7 @@ Status push_blob_logged(RegistryClient& client, const Reference& destination, co
     KILN_ASSIGN(BlobPush pushed,
                 with_context(client.push_blob(destination, blob, counted, mount_from, upload.bytes),
                              str_cat("pushing ", upload.kind, " ", blob.digest.str(), " to ", destination.name())));
+    progress.finish();
     auto size = static_cast<std::uint64_t>(blob.size);
     std::string what = str_cat(upload.kind, " ", blob.digest.short_str(), " to ", destination.name());
     double seconds = seconds_since(start);

@@ -15,6 +15,7 @@ Result<LayerPtr> StoreLayerSink::write(const RootFs& source, const std::vector<L
     TransferProgress progress(str_cat("write layer of ", entries.size(), " path(s)"), 0);
     ProgressWriter counted(ingest, progress);
     KILN_ASSIGN(LayerWriteResult written, write_layer(source, entries, counted, m_options));
+    progress.finish();
     KILN_ASSIGN(Digest digest, ingest.commit(written.digest));
     Descriptor descriptor{.media_type = std::string(layer_media_type(m_format, written.compression)),
                           .digest = digest,

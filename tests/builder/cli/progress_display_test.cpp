@@ -111,6 +111,8 @@ TEST(TransferProgressTest, ATransferIsInFlightWhileItLivesWithWhatItCounted) {
         EXPECT_EQ(now.back().total, 100u);
         progress.restart();
         EXPECT_EQ(transfers_in_flight().back().done, 0u);
+        progress.finish();
+        EXPECT_EQ(transfers_in_flight().size(), before) << "finished before it is destroyed";
     }
     EXPECT_EQ(transfers_in_flight().size(), before);
 }
