@@ -453,14 +453,7 @@ Result<BuildResult> run_build(const BuildOptions& options, const HostEnvironment
         if (early) {
             // What is not on its way yet (the config, and layers of the base or the cache) goes up alongside the
             // last layer: the push is then the manifest alone.
-            for (const LayerPtr& layer : image.layers()) {
-                auto origin = push.blob_origins.find(layer->descriptor().digest.str());
-                early->add({.blob = layer->descriptor(),
-                            .open = [layer] { return layer->open_blob(); },
-                            .mount_from = origin == push.blob_origins.end() ? std::nullopt
-                                                                            : std::optional(origin->second)});
-            }
-            early->add(config_upload(documents));
+            for (const BlobUpload& upload : image_uploads(image, documents, push.blob_origins)) early->add(upload);
             push.uploaded = early->wait();
         }
         KILN_TRY(write_outputs(options, destinations, image, documents, push_client ? &*push_client : nullptr, push));

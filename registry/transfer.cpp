@@ -32,17 +32,6 @@ std::string rate(std::uint64_t bytes, double seconds) {
     return text;
 }
 
-std::vector<BlobUpload> blobs_of(const Image& image, const ImageDocuments& documents) {
-    std::vector<BlobUpload> blobs;
-    std::set<std::string> seen;
-    for (const LayerPtr& layer : image.layers()) {
-        if (!seen.insert(layer->descriptor().digest.str()).second) continue;
-        blobs.push_back({.blob = layer->descriptor(), .open = [layer] { return layer->open_blob(); }});
-    }
-    blobs.push_back(config_upload(documents));
-    return blobs;
-}
-
 // Destinations grouped by registry, in the order given, each repository once.
 std::vector<std::vector<const Reference*>> by_registry(const std::vector<Reference>& destinations) {
     std::vector<std::vector<const Reference*>> groups;
@@ -61,9 +50,9 @@ std::vector<std::vector<const Reference*>> by_registry(const std::vector<Referen
     return groups;
 }
 
+// Pushes `blobs` to `destination`, each mounted from its own mount_from, or from `mount_from` when given.
 Status push_blobs(RegistryClient& client, const Reference& destination, const std::vector<BlobUpload>& blobs,
-                  const std::function<std::optional<Reference>(const Descriptor&)>& mount_source,
-                  const PushOptions& options) {
+                  const std::optional<Reference>& mount_from, const PushOptions& options) {
     return run_bounded(blobs.size(), std::max<size_t>(options.jobs, 1), [&](size_t i) -> Status {
         BlobUpload upload = blobs[i];
         if (options.uploaded.contains(uploaded_blob_key(destination, upload.blob.digest))) {
@@ -71,7 +60,7 @@ Status push_blobs(RegistryClient& client, const Reference& destination, const st
                       ": uploaded while the image was built");
             return {};
         }
-        upload.mount_from = mount_source(upload.blob);
+        if (mount_from) upload.mount_from = mount_from;
         return push_blob_logged(client, destination, upload);
     });
 }
@@ -119,6 +108,21 @@ std::vector<Reference> upload_repositories(const std::vector<Reference>& destina
 
 std::string uploaded_blob_key(const Reference& repository, const Digest& digest) {
     return str_cat(repository.registry(), "/", repository.repository(), "@", digest.str());
+}
+
+std::vector<BlobUpload> image_uploads(const Image& image, const ImageDocuments& documents,
+                                      const std::map<std::string, Reference>& origins) {
+    std::vector<BlobUpload> blobs;
+    std::set<std::string> seen;
+    for (const LayerPtr& layer : image.layers()) {
+        if (!seen.insert(layer->descriptor().digest.str()).second) continue;
+        auto origin = origins.find(layer->descriptor().digest.str());
+        blobs.push_back({.blob = layer->descriptor(),
+                         .open = [layer] { return layer->open_blob(); },
+                         .mount_from = origin == origins.end() ? std::nullopt : std::optional(origin->second)});
+    }
+    blobs.push_back(config_upload(documents));
+    return blobs;
 }
 
 BlobUpload config_upload(const ImageDocuments& documents) {
@@ -186,19 +190,13 @@ bool is_immutable_tag_error(const Error& error) {
 Status push_image(RegistryClient& client, const std::vector<Reference>& destinations, const Image& image,
                   const ImageDocuments& documents, const PushOptions& options) {
     KILN_TRY(check_image_documents(image, documents));
-    std::vector<BlobUpload> blobs = blobs_of(image, documents);
+    std::vector<BlobUpload> blobs = image_uploads(image, documents, options.blob_origins);
     for (const std::vector<const Reference*>& group : by_registry(destinations)) {
         const Reference& first = *group.front();
         // The first repository gets the bytes, from the base image's repository where the blob came from.
-        KILN_TRY(push_blobs(client, first, blobs, [&](const Descriptor& blob) -> std::optional<Reference> {
-            auto origin = options.blob_origins.find(blob.digest.str());
-            if (origin == options.blob_origins.end()) return std::nullopt;
-            return origin->second;
-        }, options));
+        KILN_TRY(push_blobs(client, first, blobs, std::nullopt, options));
         // The others mount them from the first.
-        for (size_t i = 1; i < group.size(); ++i)
-            KILN_TRY(push_blobs(client, *group[i], blobs, [&](const Descriptor&) { return std::optional(first); },
-                                options));
+        for (size_t i = 1; i < group.size(); ++i) KILN_TRY(push_blobs(client, *group[i], blobs, first, options));
     }
     // Manifests last, once every blob is everywhere: no destination is tagged with an incomplete image.
     for (const Reference& destination : destinations) {

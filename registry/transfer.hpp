@@ -65,6 +65,11 @@ std::string uploaded_blob_key(const Reference& repository, const Digest& digest)
 // An image's config, to push: at hand.
 BlobUpload config_upload(const ImageDocuments& documents);
 
+// Every blob of `image`, each once: its layers, mounted from their repository in `origins` (by digest) where
+// they have one, then its config.
+std::vector<BlobUpload> image_uploads(const Image& image, const ImageDocuments& documents,
+                                      const std::map<std::string, Reference>& origins);
+
 // Pushes one blob to `destination` (mounted from its `mount_from` when that repository has it) and logs what was
 // done.
 Status push_blob_logged(RegistryClient& client, const Reference& destination, const BlobUpload& upload);
