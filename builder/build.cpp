@@ -421,6 +421,7 @@ Result<BuildResult> run_build(const BuildOptions& options, const HostEnvironment
                       .image_filesystems = image_filesystems,
                       .downloads = downloads,
                       .snapshotter = *snapshotter,
+                      .layers = layers,
                       .cache = cache,
                       .uploads = early.get(),
                       .work_dir = work.path(),

@@ -34,6 +34,7 @@ struct BuildInputs {
     ImageFilesystems& image_filesystems;
     UrlDownloads& downloads;  // ADD's URLs, each fetched once
     Snapshotter& snapshotter;
+    LayerSink& layers;  // where the snapshotter writes layers; a step that must have one takes its empty layer here
     LayerCache* cache = nullptr;  // --cache; null without it
     EarlyUploads* uploads = nullptr;  // the target image's new layers go up as they are made; null without a push
     std::string work_dir;            // kiln's private directory for this build

@@ -122,6 +122,9 @@ struct BuildOptions {
     int compression_level = -1;  // -1: the compressor's default
     bool reproducible = false;
     bool single_snapshot = false;  // one layer per stage, taken at its end (Kaniko's --single-snapshot)
+    // A layer for every step, metadata and empty diffs included (Kaniko's --force-build-metadata); without it a
+    // step that changed no file adds none.
+    bool force_build_metadata = false;
     // How the walk snapshotter decides that a file changed (--snapshot-mode); the overlay snapshotter needs
     // no comparison, except for Kaniko's full mode (see snapshotter.cpp).
     SnapshotMode snapshot_mode = SnapshotMode::metadata;

@@ -9,6 +9,7 @@
 #include "common/files.hpp"
 #include "common/log.hpp"
 #include "common/strings.hpp"
+#include "layers/layer_writer.hpp"
 
 namespace kiln {
 namespace {
@@ -63,6 +64,9 @@ private:
         if (m_stage.step_readers > 0) KILN_TRY(ensure_filesystem());
         if (m_filesystem) {
             KILN_ASSIGN(std::optional<LayerPtr> layer, m_filesystem->finish());
+            if (!layer && m_build.options.single_snapshot && m_build.options.force_build_metadata) {
+                KILN_ASSIGN(layer, m_build.layers.write_empty());
+            }
             if (layer) add_new_layer(*layer, history("single snapshot of stage " + m_stage.label));
         }
         return StageOutput{.image = std::move(m_image), .filesystem = std::move(m_filesystem)};
@@ -166,9 +170,10 @@ private:
             log_info("  not cached: ", before ? key->inputs->difference_from(*before) : "no earlier build of this step");
             return false;
         }
-        if ((*hit)->layer && m_filesystem) {
+        LayerPtr cached = unless_empty((*hit)->layer);
+        if (cached && m_filesystem) {
             // Applied now: fetched first, so that a layer that cannot be fetched is a miss.
-            if (auto fetched = (*hit)->layer->open_blob(); !fetched) {
+            if (auto fetched = cached->open_blob(); !fetched) {
                 refuse(cache_key, fetched.error());
                 return false;
             }
@@ -176,17 +181,13 @@ private:
         log_info("  cached (", (*hit)->source, ")");
         m_outcome.cache = "hit";
         m_outcome.cache_source = (*hit)->source;
-        m_outcome.layer = (*hit)->layer;
-        if (!(*hit)->layer) {
-            m_image = m_image.with_empty_layer_history(history(step.created_by));
-            return true;
-        }
-        m_image = m_image.with_layer((*hit)->layer, history(step.created_by));
+        KILN_TRY(add_step_layer(cached, step, LayerOrigin::cache));
+        if (!cached) return true;  // a layer that holds nothing has nothing to apply
         if (m_filesystem)
-            KILN_TRY_CONTEXT(m_filesystem->apply_layer(*(*hit)->layer),
-                             str_cat("applying the cached layer ", (*hit)->layer->descriptor().digest.str()));
+            KILN_TRY_CONTEXT(m_filesystem->apply_layer(*cached),
+                             str_cat("applying the cached layer ", cached->descriptor().digest.str()));
         else
-            m_pending.push_back(PendingLayer{.layer = (*hit)->layer, .key = cache_key});
+            m_pending.push_back(PendingLayer{.layer = cached, .key = cache_key});
         return true;
     }
 
@@ -211,10 +212,7 @@ private:
             m_image = m_image.with_config(std::move(config));
         }
         m_image = m_image.with_run_config(step.config);
-        if (!step.changes_files()) {
-            m_image = m_image.with_empty_layer_history(history(step.created_by));
-            return {};
-        }
+        if (!step.changes_files()) return add_step_layer(nullptr, step, LayerOrigin::this_build);
         std::optional<StepKey> key;
         if (cacheable(step)) {
             KILN_ASSIGN(key, step_key(m_build, m_stage, m_dependencies.reads, step, m_image));
@@ -237,14 +235,34 @@ private:
             auto start = std::chrono::steady_clock::now();
             KILN_ASSIGN(std::optional<LayerPtr> committed, with_location(m_filesystem->commit(writes), step.location));
             m_outcome.commit_seconds = seconds_since(start);
-            if (committed) layer = *committed;
+            if (committed) layer = unless_empty(*committed);
+        }
+        if (key && key->inputs) keep(*key, layer);
+        return add_step_layer(layer, step, LayerOrigin::this_build);
+    }
+
+    // A layer that holds nothing counts as none: a RUN that changed no file, a COPY that matched nothing.
+    static LayerPtr unless_empty(LayerPtr layer) {
+        return layer && layer->diff_id() == empty_layer_diff_id() ? nullptr : layer;
+    }
+
+    enum class LayerOrigin { this_build, cache };
+
+    // Adds the step's layer to the image, or only its history entry where it has none, as Kaniko and BuildKit
+    // do; --force-build-metadata gives every step a layer, an empty one where it has none (with
+    // --single-snapshot, only the stage's one layer is forced).
+    Status add_step_layer(LayerPtr layer, const Step& step, LayerOrigin origin) {
+        if (!layer && m_build.options.force_build_metadata && !m_build.options.single_snapshot) {
+            KILN_ASSIGN(layer, m_build.layers.write_empty());
+            origin = LayerOrigin::this_build;
         }
         m_outcome.layer = layer;
-        if (layer)
+        if (!layer)
+            m_image = m_image.with_empty_layer_history(history(step.created_by));
+        else if (origin == LayerOrigin::this_build)
             add_new_layer(layer, history(step.created_by));
         else
-            m_image = m_image.with_empty_layer_history(history(step.created_by));
-        if (key && key->inputs) keep(*key, layer);
+            m_image = m_image.with_layer(layer, history(step.created_by));  // uploaded at the end, from its origin
         return {};
     }
 

@@ -13,6 +13,7 @@
 
 #include "common/files.hpp"
 #include "common/log.hpp"
+#include "common/sha256.hpp"
 #include "common/strings.hpp"
 #include "layers/file_metadata.hpp"
 #include "layers/tar_writer.hpp"
@@ -334,6 +335,11 @@ std::vector<LayerEntry> layer_entries_from_changes(const std::vector<Change>& ch
         }
     }
     return entries;
+}
+
+const Digest& empty_layer_diff_id() {
+    static const Digest digest = Digest::from_sha256_hex(sha256_hex(std::string(2 * 512, '\0')));
+    return digest;
 }
 
 }  // namespace kiln

@@ -54,6 +54,10 @@ struct LayerWriteResult {
 Result<LayerWriteResult> write_layer(const RootFs& root, const std::vector<LayerEntry>& entries, Writer& out,
                                      const LayerWriteOptions& options);
 
+// The diff_id of a layer that holds nothing: a tar of only its two zero blocks, as write_layer() writes for no
+// entries, and the digest other builders know as the empty layer.
+const Digest& empty_layer_diff_id();
+
 // The entries for a snapshot diff: added and modified paths as they are now, deletions as whiteouts, and a
 // replaced directory as it is now with an opaque marker.
 std::vector<LayerEntry> layer_entries_from_changes(const std::vector<Change>& changes);

@@ -18,7 +18,7 @@
 namespace kiln {
 
 struct KeyInputs {
-    std::vector<std::string> parent;  // diff_ids of the image before the step, bottom first
+    std::vector<std::string> parent;  // diff_ids of the image before the step, bottom first, empty layers left out
     std::vector<std::pair<std::string, std::string>> step;  // step_fields(): name → JSON value
     std::string build;  // the platform and the options that shape a layer's bytes
     // What the step reads, by name ("context:src/main.c", "stage 0", "image alpine:3"): a content digest.

@@ -3,6 +3,7 @@
 #include "builder/cache/tree_digest.hpp"
 #include "common/sha256.hpp"
 #include "common/strings.hpp"
+#include "layers/layer_writer.hpp"
 
 namespace kiln {
 namespace {
@@ -118,7 +119,10 @@ Result<StepKey> step_key(const BuildInputs& build, const PlannedStage& stage, co
     key.identity = Digest::from_sha256_hex(sha256_hex(name));
 
     KeyInputs inputs;
-    for (const Digest& diff_id : image.config().diff_ids) inputs.parent.push_back(diff_id.str());
+    // An empty layer (--force-build-metadata's, or a base's) changes no content: a step keys the same with it or
+    // without it.
+    for (const Digest& diff_id : image.config().diff_ids)
+        if (diff_id != empty_layer_diff_id()) inputs.parent.push_back(diff_id.str());
     inputs.step = step_fields(step);
     inputs.build = build_part(build);
     inputs.base = stage.base_image ? stage.base_image->manifest_digest.str()

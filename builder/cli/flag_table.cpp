@@ -215,6 +215,10 @@ const std::vector<FlagSpec>& flag_specs() {
         {"format", 0, FlagKind::value, apply_format, "manifest format: oci (default) or docker"},
         {"single-snapshot", 0, FlagKind::boolean, set_bool(&BuildOptions::single_snapshot, "single-snapshot"),
          "take one layer per stage, at its end, instead of one per RUN, COPY and ADD"},
+        {"force-build-metadata", 0, FlagKind::boolean,
+         set_bool(&BuildOptions::force_build_metadata, "force-build-metadata"),
+         "give every step a layer, an empty one for ENV, LABEL and the like and for a step that changed no file "
+         "(which otherwise adds only its history entry)"},
         {"snapshot-mode", 0, FlagKind::value, apply_snapshot_mode,
          "how the walk snapshotter spots a change: full (content hash), redo (size, mode, owner, mtime), time "
          "(mtime); default: every lstat field, ctime and inode included, and xattrs"},
@@ -354,7 +358,9 @@ const std::vector<IgnoredFlag>& ignored_flags() {
         {"force", FlagKind::boolean, "kiln never builds in its own root filesystem, so there is nothing to force"},
         {"skip-unused-stages", FlagKind::boolean, "kiln always skips the stages the target does not need"},
         {"use-new-run", FlagKind::boolean, "kiln always runs steps in a sandbox"},
-        {"image-fs-extract-retry", FlagKind::value, "extraction is local and not retried"},
+        {"image-fs-extract-retry", FlagKind::value,
+         "kiln extracts only layers it has downloaded and verified: a broken download is retried under "
+         "--image-download-retry"},
     };
     return flags;
 }
@@ -362,7 +368,6 @@ const std::vector<IgnoredFlag>& ignored_flags() {
 const std::vector<RefusedFlag>& refused_flags() {
     static const std::vector<RefusedFlag> flags = {
         {"bucket", "bucket contexts are not supported yet"},
-        {"force-build-metadata", "not supported yet: kiln adds no layer for a metadata instruction"},
     };
     return flags;
 }

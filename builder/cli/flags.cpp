@@ -215,7 +215,7 @@ const std::vector<FlagGroup>& build_flag_groups() {
         {"Caching",
          {"cache", "cache-repo", "no-push-cache", "cache-dir", "cache-dir-max", "cache-ttl", "cache-run-layers",
           "cache-copy-layers"}},
-        {"Snapshotting", {"snapshotter", "snapshot-mode", "single-snapshot", "ignore-path", "ignore-var-run"}},
+        {"Snapshotting", {"snapshotter", "snapshot-mode", "single-snapshot", "force-build-metadata", "ignore-path", "ignore-var-run"}},
         {"Compression and reproducibility", {"compression", "compression-level", "format", "reproducible"}},
         {"RUN steps", {"sandbox", "run-network", "secret"}},
         {"Work directory and memory", {"work-dir", "kaniko-dir", "memory-budget", "cleanup", "keep-work-dir"}},

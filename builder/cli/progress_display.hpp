@@ -2,9 +2,8 @@
 // Live progress of the transfers in flight (common/progress.hpp), as --progress asks:
 //   tty    one line per transfer (bytes done, rate, time left), redrawn in place below the log, as BuildKit's
 //          terminal progress is;
-//   plain  for logs that are not a terminal: a line for a transfer that has lasted a few seconds, then one at
-//   a
-//          steady interval while it goes on, never a flood.
+//   plain  for logs that are not a terminal: a line for a transfer that has lasted a few seconds, then one
+//          at a steady interval while it goes on, never a flood.
 
 #include <chrono>
 #include <condition_variable>

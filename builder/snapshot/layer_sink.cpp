@@ -30,4 +30,10 @@ Result<LayerPtr> StoreLayerSink::write(const RootFs& source, const std::vector<L
     return std::make_shared<FileLayer>(std::move(descriptor), written.diff_id, m_store.path(digest));
 }
 
+Result<LayerPtr> StoreLayerSink::write_empty() {
+    // No entry is read, so any directory of kiln's serves as the tree.
+    KILN_ASSIGN(RootFs unread, RootFs::open(m_store.root()));
+    return write(unread, {});
+}
+
 }  // namespace kiln

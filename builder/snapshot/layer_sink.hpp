@@ -13,6 +13,7 @@ public:
     StoreLayerSink(const BlobStore& store, LayerWriteOptions options, ManifestFormat format)
         : m_store(store), m_options(std::move(options)), m_format(format) {}
     Result<LayerPtr> write(const RootFs& source, const std::vector<LayerEntry>& entries) override;
+    Result<LayerPtr> write_empty() override;
 
 private:
     const BlobStore& m_store;

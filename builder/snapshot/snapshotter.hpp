@@ -34,8 +34,8 @@ struct StepWrites {
     // Paths (absolute, in the image) whose contents the step's layer leaves out, though it may keep the path
     // itself when listed in `paths`: a RUN's declared volumes.
     std::vector<std::string> discarded;
-    // False for a step that changed nothing and makes no layer at all (WORKDIR of an existing directory). A
-    // COPY whose patterns matched nothing still makes its empty layer, as Docker's builder does.
+    // False for a step that changed nothing and has no layer to take (WORKDIR of an existing directory). One
+    // whose layer turns out empty (a RUN that changed no file) adds none to the image either (stage_builder).
     bool makes_layer = true;
 
     static StepWrites nothing() {
@@ -51,6 +51,8 @@ public:
     virtual ~LayerSink() = default;
     // Writes `entries` of `source` (a rootfs or an overlay upper directory) as a layer.
     virtual Result<LayerPtr> write(const RootFs& source, const std::vector<LayerEntry>& entries) = 0;
+    // A layer that holds nothing, for a step that must have one (--force-build-metadata).
+    virtual Result<LayerPtr> write_empty() = 0;
 };
 
 // What every layer of a build leaves out and how changes are found.

@@ -11,6 +11,8 @@
 #include "common/strings.hpp"
 
 #include "builder/scheduler.hpp"
+#include "builder/snapshot/layer_sink.hpp"
+#include "layers/layer_writer.hpp"
 #include "common/log.hpp"
 #include "common/temp_dir.hpp"
 #include "tests/builder/fakes.hpp"
@@ -46,6 +48,8 @@ protected:
         KILN_ASSIGN(BuildContext context, BuildContext::open(context_dir(), context_dir() + "/Dockerfile"));
         ImageFilesystems image_filesystems(m_images, m_dir.path() + "/work/images", OwnershipFailure::error);
         UrlDownloads downloads(m_dir.path() + "/work/downloads", HttpClientOptions{}, 1 << 20);
+        KILN_ASSIGN(BlobStore store, BlobStore::open(m_dir.path() + "/work/blobs"));
+        StoreLayerSink layers(store, LayerWriteOptions{}, ManifestFormat::oci);
         BuildInputs inputs{.options = m_options,
                            .environment = m_environment,
                            .host = m_host,
@@ -56,6 +60,7 @@ protected:
                            .image_filesystems = image_filesystems,
                            .downloads = downloads,
                            .snapshotter = m_snapshotter,
+                           .layers = layers,
                            .cache = m_cache_on ? &m_cache : nullptr,
                            .work_dir = m_dir.path() + "/work",
                            .cache_dir = m_dir.path() + "/cache",
@@ -93,6 +98,20 @@ TEST_F(StageBuilderTest, ConfigStepsChangeTheConfigAndCommitNothing) {
     EXPECT_EQ(image.config().config.labels.at("y"), "z");
     ASSERT_EQ(image.config().history.size(), 3u);
     for (const History& history : image.config().history) EXPECT_TRUE(history.empty_layer);
+}
+
+TEST_F(StageBuilderTest, ForceBuildMetadataGivesEveryStepALayerAnEmptyOneWhereItMadeNone) {
+    m_options.force_build_metadata = true;
+    ASSERT_TRUE(build("FROM a\nENV X=1\nLABEL y=z\nRUN true\n"));
+    const Image& image = output_of(0).image;
+    ASSERT_EQ(image.layers().size(), 3u);
+    EXPECT_EQ(image.layers()[0]->diff_id(), empty_layer_diff_id()) << "ENV";
+    EXPECT_EQ(image.layers()[1]->diff_id(), empty_layer_diff_id()) << "LABEL";
+    EXPECT_NE(image.layers()[2]->diff_id(), empty_layer_diff_id()) << "the RUN's own layer";
+    for (const History& history : image.config().history) EXPECT_FALSE(history.empty_layer);
+    std::vector<std::string> events = m_snapshotter.log.events();
+    EXPECT_EQ(std::count_if(events.begin(), events.end(), [](const std::string& e) { return e.starts_with("commit"); }), 1)
+        << "an empty layer is written without the stage's files";
 }
 
 // VOLUME used to add a layer holding the empty directory. Now it only declares the volume; the next RUN makes

@@ -187,6 +187,21 @@ TEST_F(CacheTest, AnImageBuiltFromTheCacheHasTheFilesystemOfAFreshBuild) {
     EXPECT_FALSE(exists("data/drop.txt"));
 }
 
+// A step that changed nothing is cached as such: its hit adds no layer, as its first run did. A build with
+// --force-build-metadata gives the same hit its empty layer, and the steps after it still hit: an empty layer
+// is no part of their keys.
+TEST_F(CacheTest, AStepThatChangedNothingHitsWithoutALayerAndForcedMetadataStillGetsOne) {
+    std::string dockerfile = str_cat("FROM base\nRUN cat /etc/passwd > /dev/null\nRUN ", k_random, " > /one\n");
+    build_ok(dockerfile, cached());
+    size_t layers = layer_count();
+    KilnRun again = build_ok(dockerfile, cached());
+    EXPECT_EQ(again.output.find("not cached"), std::string::npos) << again.output;
+    EXPECT_EQ(layer_count(), layers);
+    KilnRun forced = build_ok(dockerfile, cached({"--force-build-metadata"}));
+    EXPECT_EQ(forced.output.find("not cached"), std::string::npos) << forced.output;
+    EXPECT_EQ(layer_count(), layers + 1) << "the cat's empty layer";
+}
+
 TEST_F(CacheTest, AFullyCachedBuildPreparesNoFilesystem) {
     std::string dockerfile = str_cat("FROM base\nRUN ", k_random, " > /one\n");
     build_ok(dockerfile, cached());

@@ -3,7 +3,10 @@
 
 #include <unistd.h>
 
+#include <iostream>
+
 #include "images/digest.hpp"
+#include "common/sha256.hpp"
 #include "tests/integration/run_build_fixture.hpp"
 #include "tests/support/tar_fixtures.hpp"
 #include "tests/support/test_image.hpp"
@@ -112,6 +115,38 @@ TEST_F(SnapshotterTest, WalkAndOverlayAgreeAcrossStages) {
     EXPECT_FALSE(exists("shared/a"));
     EXPECT_EQ(content_of("shared/b"), "two\nthree\n");
     EXPECT_EQ(content_of("copied-a"), "one\n");
+}
+
+// A RUN that changes no file adds no layer, only its history entry marked empty_layer, as Kaniko and BuildKit
+// do; --force-build-metadata gives it, and a metadata step, an empty layer each. Both snapshotters.
+TEST_F(SnapshotterTest, AStepThatChangesNoFileAddsNoLayerUnlessEveryStepMustHaveOne) {
+    const std::string dockerfile = "FROM base\nRUN true\nRUN cat /etc/passwd > /dev/null\nENV A=1\nRUN echo x > /x\n";
+    std::vector<std::string> snapshotters = {"walk"};
+    if (auto why = overlay_unavailable()) std::cerr << "overlay not tested: " << *why << "\n";
+    else snapshotters.push_back("overlay");
+    const size_t base = base_layers().size();
+    const std::string empty = "sha256:" + sha256_hex(std::string(1024, '\0'));  // a tar of its two zero blocks
+    for (const std::string& snapshotter : snapshotters) {
+        SCOPED_TRACE(snapshotter);
+        build_ok(dockerfile, {"--snapshotter=" + snapshotter});
+        EXPECT_EQ(layer_count(), base + 1) << "only the echo's layer";
+        nlohmann::json history = config()["history"];
+        ASSERT_GE(history.size(), 4u);
+        for (size_t i = history.size() - 4; i < history.size() - 1; ++i)
+            EXPECT_TRUE(history[i].value("empty_layer", false)) << history[i].dump();
+        EXPECT_FALSE(history.back().value("empty_layer", false));
+        EXPECT_EQ(content_of("x"), "x\n");
+
+        build_ok(dockerfile, {"--snapshotter=" + snapshotter, "--force-build-metadata"});
+        ASSERT_EQ(layer_count(), base + 4) << "a layer per step";
+        nlohmann::json diff_ids = config()["rootfs"]["diff_ids"];
+        for (size_t i = base; i < base + 3; ++i) EXPECT_EQ(diff_ids[i], empty) << i;
+        EXPECT_NE(diff_ids[base + 3], empty);
+        history = config()["history"];
+        for (size_t i = history.size() - 4; i < history.size(); ++i)
+            EXPECT_FALSE(history[i].value("empty_layer", false)) << history[i].dump();
+        EXPECT_EQ(content_of("x"), "x\n") << "umoci unpacks the empty layers";
+    }
 }
 
 // Layers extracted into the memory budget's tmpfs, spilled to the disk when it is too small, or kept on the

@@ -179,6 +179,18 @@ INSTANTIATE_TEST_SUITE_P(Compressions, LayerWriterDigests,
                              return std::string(compression_name(param_info.param));
                          });
 
+// The empty layer's diff_id, by which a step that changed nothing is spotted, is what a layer of no entries
+// has, as tar itself writes one.
+TEST_F(LayerWriterTest, ALayerOfNoEntriesHasTheEmptyLayerDiffId) {
+    std::string blob;
+    auto result = write({}, blob);
+    ASSERT_TRUE(result) << result.error().message();
+    EXPECT_EQ(result->diff_id, empty_layer_diff_id());
+    auto from_tar = run_process({"sh", "-c", "tar -cf - --files-from /dev/null --blocking-factor=2 | sha256sum"});
+    ASSERT_TRUE(from_tar && from_tar->exit_code == 0);
+    EXPECT_EQ(from_tar->stdout_bytes.substr(0, 64), empty_layer_diff_id().encoded());
+}
+
 TEST_F(LayerWriterTest, EntriesAreSortedWithParentsAndWrittenOnce) {
     std::string tar;
     auto result = write(everything(), tar, {.compression = {.compression = Compression::none}});
