@@ -155,6 +155,30 @@ TEST_F(OutputTest, TheTraceFileHasASlicePerStepAndConcurrentStagesOverlap) {
     EXPECT_LT(stages["right"].first, stages["left"].second);
 }
 
+// scripts/trace-view puts a real trace into a page that draws it: the trace comes back whole from the page, and
+// an instruction that spells the end of a script element cannot end it (nor, then, start markup of its own).
+TEST_F(OutputTest, TheTraceViewPageHoldsTheTraceWholeAndNoInstructionEndsItsScript) {
+    std::string trace_path = case_path("trace.json");
+    build_ok("FROM base\nRUN echo '</script><img src=x>' > /made\n", {"--trace-file", trace_path});
+    std::string page_path = case_path("trace.html");
+    auto made = run_process({source_path("scripts/trace-view"), trace_path, page_path, "a <b>title</b>"});
+    ASSERT_TRUE(made && made->exit_code == 0) << (made ? made->stderr_bytes : made.error().message());
+    auto page = read_file(page_path);
+    ASSERT_TRUE(page) << page.error().message();
+    const std::string open = "<script id=\"trace\" type=\"application/json\">";
+    size_t start = page->find(open);
+    ASSERT_NE(start, std::string::npos);
+    start += open.size();
+    size_t end = page->find("</script>", start);
+    ASSERT_NE(end, std::string::npos);
+    auto embedded = nlohmann::json::parse(page->substr(start, end - start), nullptr, false);
+    ASSERT_FALSE(embedded.is_discarded()) << "the page's trace is not JSON";
+    EXPECT_EQ(embedded, nlohmann::json::parse(*read_file(trace_path)));
+    EXPECT_TRUE(embedded.dump().contains("</script><img src=x>")) << "the instruction is in the trace";
+    EXPECT_FALSE(page->contains("</script><img src=x>"));
+    EXPECT_FALSE(page->contains("<b>title</b>"));
+}
+
 // --cleanup, Kaniko's flag: the work directory (extracted layers, mounts, the memory budget's tmpfs) is gone
 // when kiln exits, not left to a process in the background that a container's end may kill.
 TEST_F(OutputTest, CleanupLeavesNothingInTheWorkDirectoryWhenKilnExits) {
