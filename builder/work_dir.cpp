@@ -197,7 +197,7 @@ void sweep_stale_work_dirs(const std::string& parent) {
         bool missing = false;
         UniqueFd lock = lock_without_waiting(path, missing);
         // A build directory without a lock is one a kiln is creating, or an older kiln's: left alone. A trash
-        // directory's remover may have deleted the lock already, and holds no other.
+        // directory's remover removes the lock last, so one without a lock is all but gone.
         if (!lock && !(trash && missing)) continue;
         pid_t pid = recorded_pid(path);
         if (!trash && process_exists(pid)) continue;
@@ -216,7 +216,8 @@ int remove_disposed_work_dir(const std::string& path) {
     UniqueFd lock(::open(str_cat(path, "/", k_lock_name).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (lock) ::flock(lock.get(), LOCK_EX);
     detach_mounts_below(path);
-    return remove_tree(path, true) ? 0 : 1;
+    // The lock goes last: while it is there, held, another kiln's sweep sees a removal under way.
+    return remove_tree(path, true, k_lock_name) ? 0 : 1;
 }
 
 }  // namespace kiln

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <utility>
 #include <vector>
@@ -17,15 +18,19 @@ namespace kiln {
 namespace {
 
 // `device`: when not 0, a directory on another file system (a mount point) is left alone, not descended into.
-Status remove_entry(int parent_fd, const std::string& name, const std::string& display, dev_t device);
+Status remove_entry(int parent_fd, const std::string& name, const std::string& display, dev_t device,
+                    std::string_view last = {});
 
-Status remove_children(int dir_fd, const std::string& display, dev_t device) {
+// Removes what `dir_fd` holds; the entry named `last`, if any, after the others.
+Status remove_children(int dir_fd, const std::string& display, dev_t device, std::string_view last = {}) {
     KILN_ASSIGN(std::vector<std::string> names, list_directory(dir_fd, display));
+    std::stable_partition(names.begin(), names.end(), [&](const std::string& name) { return name != last; });
     for (const std::string& name : names) KILN_TRY(remove_entry(dir_fd, name, display + "/" + name, device));
     return {};
 }
 
-Status remove_entry(int parent_fd, const std::string& name, const std::string& display, dev_t device) {
+Status remove_entry(int parent_fd, const std::string& name, const std::string& display, dev_t device,
+                    std::string_view last) {
     if (::unlinkat(parent_fd, name.c_str(), 0) == 0 || errno == ENOENT) return {};
     if (errno != EISDIR && errno != EPERM) return fail_errno(str_cat("unlink ", display));
     struct stat st;
@@ -39,7 +44,7 @@ Status remove_entry(int parent_fd, const std::string& name, const std::string& d
     if ((st.st_mode & 0700) != 0700) ::fchmodat(parent_fd, name.c_str(), st.st_mode | 0700, 0);
     UniqueFd dir_fd(::openat(parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!dir_fd) return errno == ENOENT ? Status{} : fail_errno(str_cat("open ", display));
-    KILN_TRY(remove_children(dir_fd.get(), display, device));
+    KILN_TRY(remove_children(dir_fd.get(), display, device, last));
     if (::unlinkat(parent_fd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT)
         return fail_errno(str_cat("rmdir ", display));
     return {};
@@ -51,7 +56,7 @@ Status remove_tree_contents(int dir_fd, const std::string& name_for_errors) {
     return remove_children(dir_fd, name_for_errors, 0);
 }
 
-Status remove_tree(const std::string& path, bool one_file_system) {
+Status remove_tree(const std::string& path, bool one_file_system, std::string_view last) {
     std::string parent = path;
     while (parent.size() > 1 && parent.back() == '/') parent.pop_back();
     size_t slash = parent.rfind('/');
@@ -66,7 +71,7 @@ Status remove_tree(const std::string& path, bool one_file_system) {
             return errno == ENOENT ? Status{} : fail_errno(str_cat("stat ", path));
         device = st.st_dev;
     }
-    return remove_entry(parent_fd.get(), name, path, device);
+    return remove_entry(parent_fd.get(), name, path, device, last);
 }
 
 Result<TempDir> TempDir::create(const std::string& parent, const std::string& prefix) {

@@ -105,5 +105,29 @@ TEST_F(CancellationTest, AFinishedBuildsWorkDirectoryIsDeletedInTheBackground) {
     EXPECT_EQ(wait_for_no_kiln_entries(case_path("work"), std::chrono::seconds(60)), std::vector<std::string>{});
 }
 
+// The remover of a finished build's work directory removes its lock last: another kiln's sweep, which takes a
+// trash directory without a lock for one whose removal died, never starts a second removal (and says that the
+// first did not finish) while the first is under way.
+TEST_F(CancellationTest, TheRemoverOfAWorkDirectoryRemovesItsLockLast) {
+    std::string trash = case_path("work/kiln-trash-test");
+    for (int d = 0; d < 30; ++d) {
+        std::string dir = str_cat(trash, "/stage", d);  // after "kiln.lock" in any order by name
+        ASSERT_TRUE(make_directories(dir));
+        for (int f = 0; f < 100; ++f) ASSERT_TRUE(write_file_atomic(str_cat(dir, "/f", f), "x"));
+    }
+    ASSERT_TRUE(write_file_atomic(trash + "/kiln.lock", "1\n"));
+    // Watches the directory while the remover works: "early" if the lock was gone while anything else was there.
+    auto watched = run_process(
+        {"sh", "-c",
+         "\"$0\" internal-remove-work-dir \"$1\" & pid=$!; early=no; "
+         "while kill -0 $pid 2>/dev/null; do "
+         "if [ -d \"$1\" ] && [ ! -e \"$1/kiln.lock\" ] && [ -n \"$(ls -A \"$1\" 2>/dev/null)\" ]; then early=yes; fi; "
+         "done; wait $pid; echo \"exit=$? early=$early\"",
+         kiln_binary(), trash});
+    ASSERT_TRUE(watched) << watched.error().message();
+    EXPECT_EQ(watched->stdout_bytes, "exit=0 early=no\n") << watched->stderr_bytes;
+    EXPECT_FALSE(std::filesystem::exists(trash));
+}
+
 }  // namespace
 }  // namespace kiln::test
