@@ -123,6 +123,7 @@ void BuildReport::add(const LogRecord& record) {
             break;
         case LogEvent::message:
         case LogEvent::run_output:
+        case LogEvent::progress:
             break;
     }
 }

@@ -126,6 +126,8 @@ std::string_view log_event_name(LogEvent event, LogLevel level) {
             return "run_done";
         case LogEvent::phase_done:
             return "phase_done";
+        case LogEvent::progress:
+            return "progress";
     }
     return "message";
 }

@@ -29,6 +29,7 @@ enum class LogEvent {
     run_output,       // a line a RUN step printed, as the message
     run_done,         // seconds (the RUN's command, in its sandbox)
     phase_done,       // phase, seconds
+    progress,         // a transfer in flight: label, done, total (when known), seconds
 };
 
 // The JSON name of an event ("step_done"; a message is "message", "warning" or "error" by its level).

@@ -331,8 +331,8 @@ const std::vector<FlagSpec>& flag_specs() {
              return {};
          },
          "how transfers show their progress: tty (a line each, redrawn in place), plain (a line every 10 s for "
-         "one that lasts more than 3 s, for logs), or auto (default: tty on a terminal); not with "
-         "--log-format=json"},
+         "one that lasts more than 3 s, for logs), or auto (default: tty on a terminal); with "
+         "--log-format=json, a progress object as often as plain's lines"},
         {"summary-file", 0, FlagKind::value, set_string(&BuildOptions::summary_file),
          "write the summary as JSON: each step's duration, cache status and layer, the time by phase"},
         {"trace-file", 0, FlagKind::value, set_string(&BuildOptions::trace_file),

@@ -99,9 +99,11 @@ void install_log_sink(const kiln::LogOutputSettings& settings, kiln::BuildReport
     });
 }
 
-// The progress display --progress asks for; none with JSON logs, whose every line is an object.
+// The progress display --progress asks for; with JSON logs, whose every line is an object, progress objects at
+// the plain interval.
 std::unique_ptr<kiln::ProgressDisplay> progress_display(const kiln::BuildOptions& options) {
-    if (options.log_format == kiln::LogFormat::json) return nullptr;
+    if (options.log_format == kiln::LogFormat::json)
+        return std::make_unique<kiln::ProgressDisplay>(kiln::ProgressMode::json);
     auto mode = kiln::parse_progress_mode(options.progress, ::isatty(STDERR_FILENO) == 1);
     if (!mode) return nullptr;
     return std::make_unique<kiln::ProgressDisplay>(*mode);

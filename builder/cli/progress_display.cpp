@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "builder/cli/log_output.hpp"
 #include "common/strings.hpp"
 
 namespace kiln {
@@ -11,6 +12,23 @@ using Clock = std::chrono::steady_clock;
 
 std::string who(const TransferSnapshot& transfer) {
     return transfer.stage.empty() ? transfer.label : str_cat("[", transfer.stage, "] ", transfer.label);
+}
+
+// The transfer as a "progress" object of the JSON log.
+std::string json_progress(const TransferSnapshot& transfer, Clock::time_point now) {
+    std::string message = str_cat(transfer.label, ": ", describe_progress(transfer, now));
+    LogPlace place{.stage = transfer.stage};
+    std::vector<LogField> fields{{"label", transfer.label},
+                                 {"done", static_cast<std::int64_t>(transfer.done)},
+                                 {"seconds", std::chrono::duration<double>(now - transfer.started).count()}};
+    if (transfer.total > 0) fields.push_back({"total", static_cast<std::int64_t>(transfer.total)});
+    LogRecord record{.level = LogLevel::info,
+                     .event = LogEvent::progress,
+                     .message = message,
+                     .place = place,
+                     .time = std::chrono::system_clock::now(),
+                     .fields = fields};
+    return format_log_record(record, LogOutputSettings{.format = LogFormat::json});
 }
 
 }  // namespace
@@ -58,17 +76,26 @@ std::string ProgressRenderer::update(const std::vector<TransferSnapshot>& transf
         return m_block == before ? "" : out;
     }
     std::string out;
+    for (const TransferSnapshot* transfer : due(transfers, now))
+        out += m_mode == ProgressMode::json ? json_progress(*transfer, now)
+                                            : str_cat(who(*transfer), ": ", describe_progress(*transfer, now), "\n");
+    return out;
+}
+
+std::vector<const TransferSnapshot*> ProgressRenderer::due(const std::vector<TransferSnapshot>& transfers,
+                                                           Clock::time_point now) {
+    std::vector<const TransferSnapshot*> lines;
     std::set<std::uint64_t> live;
     for (const TransferSnapshot& transfer : transfers) {
         live.insert(transfer.id);
         if (now - transfer.started < m_timing.plain_after) continue;
         auto printed = m_printed.find(transfer.id);
         if (printed != m_printed.end() && now - printed->second < m_timing.plain_every) continue;
-        out += str_cat(who(transfer), ": ", describe_progress(transfer, now), "\n");
+        lines.push_back(&transfer);
         m_printed[transfer.id] = now;
     }
     std::erase_if(m_printed, [&](const auto& entry) { return !live.contains(entry.first); });
-    return out;
+    return lines;
 }
 
 std::string ProgressRenderer::draw(const std::vector<TransferSnapshot>& transfers, Clock::time_point now) {
@@ -81,7 +108,7 @@ std::string ProgressRenderer::draw(const std::vector<TransferSnapshot>& transfer
 
 std::string ProgressRenderer::line(std::string_view text, const std::vector<TransferSnapshot>& transfers,
                                    Clock::time_point now) {
-    if (m_mode == ProgressMode::plain) return std::string(text);
+    if (m_mode != ProgressMode::tty) return std::string(text);
     std::string out = erase();
     out += text;
     out += draw(transfers, now);

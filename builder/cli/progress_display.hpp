@@ -3,7 +3,8 @@
 //   tty    one line per transfer (bytes done, rate, time left), redrawn in place below the log, as BuildKit's
 //          terminal progress is;
 //   plain  for logs that are not a terminal: a line for a transfer that has lasted a few seconds, then one
-//          at a steady interval while it goes on, never a flood.
+//          at a steady interval while it goes on, never a flood;
+//   json   as plain, each line a "progress" object of the JSON log (--log-format=json).
 
 #include <chrono>
 #include <condition_variable>
@@ -20,7 +21,7 @@
 
 namespace kiln {
 
-enum class ProgressMode { tty, plain };
+enum class ProgressMode { tty, plain, json };
 
 // --progress: auto (tty on a terminal, plain elsewhere), tty or plain. `terminal`: whether stderr is one.
 Result<ProgressMode> parse_progress_mode(const std::string& value, bool terminal);
@@ -47,6 +48,9 @@ public:
 
 private:
     std::string erase() const;
+    // plain and json: the transfers a line is due for at `now`, each then counted as printed.
+    std::vector<const TransferSnapshot*> due(const std::vector<TransferSnapshot>& transfers,
+                                             std::chrono::steady_clock::time_point now);
     // The tty block for `transfers`, kept as drawn.
     std::string draw(const std::vector<TransferSnapshot>& transfers,
                      std::chrono::steady_clock::time_point now);

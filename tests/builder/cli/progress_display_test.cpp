@@ -1,7 +1,9 @@
-// The progress renderer, fed scripted looks at the transfers in flight, for a terminal and for plain logs.
+// The progress renderer, fed scripted looks at the transfers in flight, for a terminal, plain logs and JSON logs.
 #include "builder/cli/progress_display.hpp"
 
 #include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
 
 namespace kiln {
 namespace {
@@ -88,6 +90,31 @@ TEST_F(ProgressRendererTest, APlainLineNamesTheStageAndALogLinePassesThroughUnch
     EXPECT_EQ(plain.line("a line\n", {transfer(1, "extract sha256:eee", 10, 0, "builder")}, at(100)),
               "a line\n");
     EXPECT_EQ(plain.clear(), "");
+}
+
+// With JSON logs, a progress line is an object of the log, at the plain schedule, with the numbers as fields.
+TEST_F(ProgressRendererTest, JsonLogsGetAProgressObjectAtThePlainSchedule) {
+    ProgressRenderer json(ProgressMode::json, ProgressTiming{.plain_after = milliseconds(3000),
+                                                             .plain_every = milliseconds(10000)});
+    EXPECT_EQ(json.update({transfer(1, "push layer sha256:fff", 1'000'000, 8'000'000, "app")}, at(1000)), "");
+    std::string out = json.update({transfer(1, "push layer sha256:fff", 4'000'000, 8'000'000, "app")}, at(4000));
+    ASSERT_FALSE(out.empty());
+    EXPECT_EQ(out.back(), '\n');
+    EXPECT_EQ(out.find('\n'), out.size() - 1) << "one line: " << out;
+    auto object = nlohmann::json::parse(out, nullptr, false);
+    ASSERT_FALSE(object.is_discarded()) << out;
+    EXPECT_EQ(object["event"], "progress");
+    EXPECT_EQ(object["level"], "info");
+    EXPECT_EQ(object["stage"], "app");
+    EXPECT_EQ(object["label"], "push layer sha256:fff");
+    EXPECT_EQ(object["done"], 4'000'000);
+    EXPECT_EQ(object["total"], 8'000'000);
+    EXPECT_DOUBLE_EQ(object["seconds"].get<double>(), 4.0);
+    EXPECT_EQ(object["message"], "push layer sha256:fff: 4.0 MB of 8.0 MB (50%), 1.0 MB/s, about 4 s left");
+    EXPECT_TRUE(object.contains("time"));
+    EXPECT_EQ(json.update({transfer(1, "push layer sha256:fff", 5'000'000, 8'000'000, "app")}, at(5000)), "")
+        << "the next is due 10 s on";
+    EXPECT_EQ(json.line("{\"event\":\"message\"}\n", {}, at(5000)), "{\"event\":\"message\"}\n");
 }
 
 TEST(ProgressModeTest, AutoIsATerminalsOnlyOnATerminal) {
