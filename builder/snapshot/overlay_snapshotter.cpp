@@ -375,6 +375,9 @@ Result<std::vector<std::string>> OverlaySnapshotter::layer_directories_of(const 
         // An opaque marker at a layer's root hides everything below it, as the walk's extraction applies it;
         // overlayfs ignores the opaque attribute on a layer's root, so the layers below leave the stack.
         if (has_overlay_opaque_xattr(directory)) stack.clear();
+        // A layer the image lists again (the empty layer, often) is one directory, which overlayfs refuses to
+        // take twice; its upper place says all that its lower one did.
+        std::erase(stack, directory);
         stack.insert(stack.begin(), directory);
     }
     return stack;

@@ -149,6 +149,21 @@ TEST_F(SnapshotterTest, AStepThatChangesNoFileAddsNoLayerUnlessEveryStepMustHave
     }
 }
 
+// A stage built FROM one that only set metadata starts from that stage's image, whose forced empty layers are
+// one layer listed several times.
+TEST_F(SnapshotterTest, ForcedEmptyLayersOfAStageAnotherBuildsOnAreStackedOnce) {
+    const std::string dockerfile = "FROM base AS meta\nENV A=1\nENV B=2\nFROM meta\nRUN echo x > /x\n";
+    std::vector<std::string> snapshotters = {"walk"};
+    if (auto why = overlay_unavailable()) std::cerr << "overlay not tested: " << *why << "\n";
+    else snapshotters.push_back("overlay");
+    for (const std::string& snapshotter : snapshotters) {
+        SCOPED_TRACE(snapshotter);
+        build_ok(dockerfile, {"--snapshotter=" + snapshotter, "--force-build-metadata"});
+        EXPECT_EQ(layer_count(), base_layers().size() + 3);
+        EXPECT_EQ(content_of("x"), "x\n");
+    }
+}
+
 // Layers extracted into the memory budget's tmpfs, spilled to the disk when it is too small, or kept on the
 // disk with --memory-budget=0: the same image every way.
 TEST_F(SnapshotterTest, TheMemoryBudgetChangesWhereLayersAreExtractedNotTheImage) {
@@ -249,6 +264,11 @@ TEST_F(SnapshotterTest, HostileBaseLayersFlattenTheSameUnderBothSnapshotters) {
          {TestTar().symlink("via", "/nowhere"), TestTar().file("via/f", "f\n")},
          nullptr, nullptr, "its parent \"via\" is a symlink to \"/nowhere\", which leads to no directory inside the root"},
         {"file-under-a-lower-file", {TestTar().file("plain", "x\n"), TestTar().file("plain/f", "f\n")}, nullptr, nullptr, "Not a directory"},
+        // The same layer twice (old images list the empty layer many times): overlayfs takes a lower once.
+        {"a-layer-listed-twice",
+         {TestTar().file("again", "a\n"), TestTar().file(".wh.again", "").file("between", "b\n"),
+          TestTar().file("again", "a\n")}, "./again f"},
+        {"the-empty-layer-listed-twice", {TestTar(), TestTar().file("x", "x\n"), TestTar()}, "./x f"},
     };
     for (const Case& c : cases) {
         std::vector<std::string> layers = base_layers();
