@@ -14,8 +14,14 @@ namespace kiln {
 namespace {
 
 // Mounts this process sees: a mount left behind by a step shows up here.
-size_t mount_count() {
-    return split(read_file("/proc/self/mountinfo").value_or(""), '\n').size();
+// The mounts of this process's namespace at or below `root`: tests running beside this one mount elsewhere.
+size_t mount_count(const std::string& root) {
+    size_t count = 0;
+    for (const std::string& line : split(read_file("/proc/self/mountinfo").value_or(""), '\n')) {
+        std::vector<std::string> fields = split(line, ' ');  // the fifth is the mount point
+        if (fields.size() > 4 && (fields[4] == root || fields[4].starts_with(root + "/"))) ++count;
+    }
+    return count;
 }
 
 // Every path below `root` with the metadata a snapshot compares (directories' mtimes included).
@@ -52,6 +58,7 @@ protected:
         m_source = m_work.path() + "/source";
         ASSERT_TRUE(make_directories(m_source + "/dir"));
         ASSERT_TRUE(write_file_atomic(m_source + "/dir/file", "from the source\n"));
+        m_mounts_before = mount_count(m_work.path());
     }
 
     RunMount bind(const std::string& target, const std::string& source, MountAccess access) const {
@@ -69,12 +76,12 @@ protected:
         step.mounts = std::move(mounts);
         RunOutput output = run(step);
         EXPECT_EQ(snapshot(m_rootfs), before) << "the RUN's mounts left a trace in the rootfs";
-        EXPECT_EQ(mount_count(), m_mounts_before) << "a mount was left behind";
+        EXPECT_EQ(mount_count(m_work.path()), m_mounts_before) << "a mount was left behind";
         return output;
     }
 
     std::string m_source;
-    size_t m_mounts_before = mount_count();
+    size_t m_mounts_before = 0;  // below the test's directory, when it starts
 };
 
 TEST_F(RunMountsTest, ReadOnlyBindShowsTheSourceAndRefusesWrites) {
