@@ -62,13 +62,16 @@ private:
         // Later stages' COPY --from and RUN --mount from= read this one's files; a stage built FROM it starts
         // from its image and needs none of them.
         if (m_stage.step_readers > 0) KILN_TRY(ensure_filesystem());
+        // --single-snapshot's one layer, if the stage made a filesystem and changed something in it.
+        std::optional<LayerPtr> finished;
         if (m_filesystem) {
-            KILN_ASSIGN(std::optional<LayerPtr> layer, m_filesystem->finish());
-            if (!layer && m_build.options.single_snapshot && m_build.options.force_build_metadata) {
-                KILN_ASSIGN(layer, m_build.layers.write_empty());
-            }
-            if (layer) add_new_layer(*layer, history("single snapshot of stage " + m_stage.label));
+            KILN_ASSIGN(finished, m_filesystem->finish());
         }
+        LayerPtr layer = finished ? unless_empty(*finished) : nullptr;
+        if (!layer && m_build.options.single_snapshot && m_build.options.force_build_metadata) {
+            KILN_ASSIGN(layer, m_build.layers.write_empty());
+        }
+        if (layer) add_new_layer(layer, history("single snapshot of stage " + m_stage.label));
         return StageOutput{.image = std::move(m_image), .filesystem = std::move(m_filesystem)};
     }
 

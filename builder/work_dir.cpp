@@ -160,7 +160,7 @@ void WorkDir::dispose() {
     if (m_removal == WorkDirRemoval::background) return dispose_directory(path);
     auto start = std::chrono::steady_clock::now();
     detach_mounts_below(path);
-    if (auto removed = remove_tree(path, true); !removed)
+    if (auto removed = remove_tree(path, true, k_lock_name); !removed)
         log_warn("could not remove the work directory: ", removed.error().message());
     else
         log_info("removed the work directory ", path, " in ", format_seconds(seconds_since(start), 2), " s (--cleanup)");
@@ -179,7 +179,7 @@ void dispose_directory(const std::string& path) {
     std::string trash = str_cat(parent, "/", k_trash_prefix, suffix);
     std::string doomed = name.starts_with(k_trash_prefix) || ::rename(path.c_str(), trash.c_str()) != 0 ? path : trash;
     if (spawn_remover(doomed)) return;
-    if (auto removed = remove_tree(doomed, true); !removed)
+    if (auto removed = remove_tree(doomed, true, k_lock_name); !removed)
         log_warn("could not remove the work directory: ", removed.error().message());
 }
 

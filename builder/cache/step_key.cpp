@@ -19,9 +19,11 @@ std::string build_part(const BuildInputs& build) {
                    " ignore-var-run=", options.ignore_var_run, " format=", static_cast<int>(options.manifest_format));
 }
 
+// The content of a stack of layers; an empty layer (--force-build-metadata's, or a base's) changes none.
 std::string content_of(const std::vector<Digest>& diff_ids) {
     std::string text;
-    for (const Digest& diff_id : diff_ids) text += diff_id.str() + "\n";
+    for (const Digest& diff_id : diff_ids)
+        if (diff_id != empty_layer_diff_id()) text += diff_id.str() + "\n";
     return "sha256:" + sha256_hex(text);
 }
 
@@ -119,8 +121,7 @@ Result<StepKey> step_key(const BuildInputs& build, const PlannedStage& stage, co
     key.identity = Digest::from_sha256_hex(sha256_hex(name));
 
     KeyInputs inputs;
-    // An empty layer (--force-build-metadata's, or a base's) changes no content: a step keys the same with it or
-    // without it.
+    // An empty layer changes no content: a step keys the same with it or without it.
     for (const Digest& diff_id : image.config().diff_ids)
         if (diff_id != empty_layer_diff_id()) inputs.parent.push_back(diff_id.str());
     inputs.step = step_fields(step);

@@ -100,8 +100,9 @@ void install_log_sink(const kiln::LogOutputSettings& settings, kiln::BuildReport
 }
 
 // The progress display --progress asks for; with JSON logs, whose every line is an object, progress objects at
-// the plain interval.
+// the plain interval. None when the log shows no info lines (--verbosity=warn).
 std::unique_ptr<kiln::ProgressDisplay> progress_display(const kiln::BuildOptions& options) {
+    if (options.verbosity > kiln::LogLevel::info) return nullptr;
     if (options.log_format == kiln::LogFormat::json)
         return std::make_unique<kiln::ProgressDisplay>(kiln::ProgressMode::json);
     auto mode = kiln::parse_progress_mode(options.progress, ::isatty(STDERR_FILENO) == 1);

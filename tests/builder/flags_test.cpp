@@ -8,6 +8,7 @@
 
 #include "builder/cli/flag_table.hpp"
 #include "common/strings.hpp"
+#include "tests/support/tar_fixtures.hpp"
 
 namespace kiln {
 namespace {
@@ -160,6 +161,24 @@ TEST(BuildFlags, CleanupIsKanikosFlagWithAMeaning) {
     auto options = parse_build_flags({"--no-push", "--cleanup"});
     ASSERT_TRUE(options) << options.error().message();
     EXPECT_TRUE(options->cleanup);
+}
+
+TEST(BuildFlags, ForceBuildMetadataIsKanikosFlagWithAMeaning) {
+    auto options = parse_build_flags({"--no-push", "--force-build-metadata"});
+    ASSERT_TRUE(options) << options.error().message();
+    EXPECT_TRUE(options->force_build_metadata);
+    EXPECT_FALSE(parse_build_flags({"--no-push"})->force_build_metadata);
+}
+
+// A Kaniko flag with nothing to do in kiln is accepted, its value too, with a warning that says why.
+TEST(BuildFlags, KanikoFlagsWithNothingToDoAreAcceptedWithTheReason) {
+    test::LogCapture log;
+    auto options = parse_build_flags({"--no-push", "--image-fs-extract-retry", "3", "--skip-unused-stages"});
+    ASSERT_TRUE(options) << options.error().message();
+    EXPECT_TRUE(log.contains("--image-fs-extract-retry is accepted but has no effect: kiln extracts only layers it "
+                             "has downloaded and verified"))
+        << log.text();
+    EXPECT_TRUE(log.contains("--skip-unused-stages is accepted but has no effect")) << log.text();
 }
 
 TEST(BuildFlags, CacheFlagsKeepKanikosMeaning) {

@@ -114,6 +114,17 @@ TEST_F(StageBuilderTest, ForceBuildMetadataGivesEveryStepALayerAnEmptyOneWhereIt
         << "an empty layer is written without the stage's files";
 }
 
+// With --single-snapshot only the stage's one layer is forced, whether or not the stage ever needed its files.
+TEST_F(StageBuilderTest, ForceBuildMetadataWithASingleSnapshotForcesTheStagesOneLayer) {
+    m_options.force_build_metadata = true;
+    m_options.single_snapshot = true;
+    ASSERT_TRUE(build("FROM a\nENV X=1\nLABEL y=z\n"));
+    const Image& image = output_of(0).image;
+    ASSERT_EQ(image.layers().size(), 1u);
+    EXPECT_EQ(image.layers()[0]->diff_id(), empty_layer_diff_id());
+    EXPECT_EQ(image.config().history.back().created_by, "single snapshot of stage stage 0");
+}
+
 // VOLUME used to add a layer holding the empty directory. Now it only declares the volume; the next RUN makes
 // the mount point, which joins that RUN's layer (as buildah does), and a VOLUME at the end adds nothing.
 TEST_F(StageBuilderTest, VolumeAddsNoLayerAndTheNextRunMakesItsMountPoint) {

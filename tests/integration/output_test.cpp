@@ -156,10 +156,11 @@ TEST_F(OutputTest, TheTraceFileHasASlicePerStepAndConcurrentStagesOverlap) {
 }
 
 // scripts/trace-view puts a real trace into a page that draws it: the trace comes back whole from the page, and
-// an instruction that spells the end of a script element cannot end it (nor, then, start markup of its own).
+// an instruction that spells the end of a script element, or the comment that changes how one is read, cannot
+// end it or start markup of its own.
 TEST_F(OutputTest, TheTraceViewPageHoldsTheTraceWholeAndNoInstructionEndsItsScript) {
     std::string trace_path = case_path("trace.json");
-    build_ok("FROM base\nRUN echo '</script><img src=x>' > /made\n", {"--trace-file", trace_path});
+    build_ok("FROM base\nRUN echo '</script><img src=x><!--<script>' > /made\n", {"--trace-file", trace_path});
     std::string page_path = case_path("trace.html");
     auto made = run_process({source_path("scripts/trace-view"), trace_path, page_path, "a <b>title</b>"});
     ASSERT_TRUE(made && made->exit_code == 0) << (made ? made->stderr_bytes : made.error().message());
@@ -174,8 +175,8 @@ TEST_F(OutputTest, TheTraceViewPageHoldsTheTraceWholeAndNoInstructionEndsItsScri
     auto embedded = nlohmann::json::parse(page->substr(start, end - start), nullptr, false);
     ASSERT_FALSE(embedded.is_discarded()) << "the page's trace is not JSON";
     EXPECT_EQ(embedded, nlohmann::json::parse(*read_file(trace_path)));
-    EXPECT_TRUE(embedded.dump().contains("</script><img src=x>")) << "the instruction is in the trace";
-    EXPECT_FALSE(page->contains("</script><img src=x>"));
+    EXPECT_TRUE(embedded.dump().contains("</script><img src=x><!--<script>")) << "the instruction is in the trace";
+    EXPECT_FALSE(page->substr(start, end - start).contains("<")) << "no markup of the trace's reaches the page";
     EXPECT_FALSE(page->contains("<b>title</b>"));
 }
 
