@@ -286,12 +286,15 @@ nlohmann::json BuildReport::trace() const {
 }
 
 Status write_json_file(const std::string& path, const nlohmann::json& document, const std::string& flag) {
-    return with_context(write_file_atomic(path, document.dump(1) + "\n"), str_cat(flag, " ", path));
+    // Bytes that are not UTF-8 (a Dockerfile may hold any) are replaced, as in the JSON log.
+    return with_context(write_named_file(path, document.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"),
+                        str_cat(flag, " ", path));
 }
 
 Status write_json_file(const std::string& path, const nlohmann::ordered_json& document,
                        const std::string& flag) {
-    return with_context(write_file_atomic(path, document.dump(2) + "\n"), str_cat(flag, " ", path));
+    return with_context(write_named_file(path, document.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"),
+                        str_cat(flag, " ", path));
 }
 
 }  // namespace kiln

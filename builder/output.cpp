@@ -42,24 +42,24 @@ Status write_outputs(const BuildOptions& options, const std::vector<Reference>& 
         if (!push_client) return fail("internal error: no registry client for pushing");
         KILN_TRY(push_image(*push_client, destinations, image, documents, push));
     }
-    if (!options.digest_file.empty()) KILN_TRY_CONTEXT(write_file_atomic(options.digest_file, digest), "--digest-file");
+    if (!options.digest_file.empty()) KILN_TRY_CONTEXT(write_named_file(options.digest_file, digest), "--digest-file");
     if (!options.image_name_with_digest_file.empty()) {
         std::string lines;
         for (const Reference& destination : destinations) lines += destination.name() + "@" + digest + "\n";
-        KILN_TRY_CONTEXT(write_file_atomic(options.image_name_with_digest_file, lines), "--image-name-with-digest-file");
+        KILN_TRY_CONTEXT(write_named_file(options.image_name_with_digest_file, lines), "--image-name-with-digest-file");
     }
     if (!options.image_name_tag_with_digest_file.empty()) {
         std::string lines;
         for (const Reference& destination : destinations)
             lines += destination.name() + ":" + tag_of(destination) + "@" + digest + "\n";
-        KILN_TRY_CONTEXT(write_file_atomic(options.image_name_tag_with_digest_file, lines),
+        KILN_TRY_CONTEXT(write_named_file(options.image_name_tag_with_digest_file, lines),
                          "--image-name-tag-with-digest-file");
     }
     if (!options.image_ref_file.empty() && !destinations.empty())
-        KILN_TRY_CONTEXT(write_file_atomic(options.image_ref_file, destinations.front().name() + "@" + digest),
+        KILN_TRY_CONTEXT(write_named_file(options.image_ref_file, destinations.front().name() + "@" + digest),
                          "--image-ref-file");
     if (!options.image_url_file.empty() && !options.destinations.empty())
-        KILN_TRY_CONTEXT(write_file_atomic(options.image_url_file, options.destinations.front()), "--image-url-file");
+        KILN_TRY_CONTEXT(write_named_file(options.image_url_file, options.destinations.front()), "--image-url-file");
     return {};
 }
 

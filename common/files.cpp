@@ -168,6 +168,21 @@ Status write_file_atomic(const std::string& path, std::string_view bytes, mode_t
     return file.commit();
 }
 
+Status write_named_file(const std::string& path, std::string_view bytes) {
+    struct statx st {};
+    bool exists = ::statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW, STATX_TYPE, &st) == 0;
+    if (!exists && errno != ENOENT) return fail_errno(str_cat("stat ", path));
+    if (exists && S_ISDIR(st.stx_mode)) return fail(str_cat(path, " is a directory"));
+    bool mounted = exists && (st.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) && (st.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+    if (!exists || (S_ISREG(st.stx_mode) && !mounted)) return write_file_atomic(path, bytes);
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!fd) return fail_errno(str_cat("open ", path));
+    FdWriter writer(fd.get(), path);
+    KILN_TRY(writer.write(bytes));
+    if (::close(fd.release()) != 0 && errno != EINTR) return fail_errno(str_cat("close ", path));
+    return {};
+}
+
 Status make_directories(const std::string& path, mode_t mode) {
     if (path.empty()) return {};
     std::string prefix;

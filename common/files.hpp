@@ -66,6 +66,12 @@ Status copy_file_data(int in_fd, int out_fd, const std::string& display);
 // Writes `bytes` to `path` atomically.
 Status write_file_atomic(const std::string& path, std::string_view bytes, mode_t mode = 0644);
 
+// Writes a file a user named for a result (--digest-file, --summary-file, …): a new or plain file is replaced
+// whole (written aside, then renamed), so that no reader sees half of it; anything else is written through, as
+// a shell's redirection would: a symlink, a device or pipe (/dev/termination-log, /dev/stdout), a file mounted
+// in place. A directory is an error.
+Status write_named_file(const std::string& path, std::string_view bytes);
+
 // As write_file_atomic, durably: the bytes reach the disk before the rename, and the rename before this
 // returns, so that after a crash `path` is either the old file or the whole new one.
 Status write_file_durable(const std::string& path, std::string_view bytes, mode_t mode = 0644);

@@ -63,6 +63,38 @@ TEST_F(FilesTest, UncommittedAtomicFileLeavesNothingBehind) {
     EXPECT_TRUE(listing.empty()) << listing;
 }
 
+// A result file a user names: a plain one is replaced whole; through a symlink the link stays and its target
+// gets the bytes; a FIFO (as /dev/termination-log or /dev/stdout may be) is written to, never replaced.
+TEST_F(FilesTest, ANamedFileIsReplacedWholeOrWrittenThroughWhenItIsNoPlainFile) {
+    std::string plain = m_dir.path() + "/plain";
+    ASSERT_TRUE(write_file_atomic(plain, "old contents, longer\n"));
+    ASSERT_TRUE(write_named_file(plain, "new\n"));
+    EXPECT_EQ(*read_file(plain), "new\n");
+
+    std::string target = m_dir.path() + "/target", link = m_dir.path() + "/link";
+    ASSERT_TRUE(write_file_atomic(target, "old\n"));
+    ASSERT_EQ(::symlink(target.c_str(), link.c_str()), 0);
+    ASSERT_TRUE(write_named_file(link, "through\n"));
+    struct stat st {};
+    ASSERT_EQ(::lstat(link.c_str(), &st), 0);
+    EXPECT_TRUE(S_ISLNK(st.st_mode)) << "the symlink was replaced";
+    EXPECT_EQ(*read_file(target), "through\n");
+
+    std::string fifo = m_dir.path() + "/fifo";
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    auto reader = std::async(std::launch::async, [&] { return read_file(fifo); });
+    ASSERT_TRUE(write_named_file(fifo, "piped\n"));
+    auto read = reader.get();
+    ASSERT_TRUE(read) << read.error().message();
+    EXPECT_EQ(*read, "piped\n");
+    ASSERT_EQ(::lstat(fifo.c_str(), &st), 0);
+    EXPECT_TRUE(S_ISFIFO(st.st_mode)) << "the FIFO was replaced";
+
+    auto refused = write_named_file(m_dir.path(), "x");
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.error().message().find("is a directory"), std::string::npos) << refused.error().message();
+}
+
 TEST_F(FilesTest, ReadFileRefusesFilesOverTheLimit) {
     std::string path = m_dir.path() + "/big";
     ASSERT_TRUE(write_file_atomic(path, std::string(100, 'x')));
