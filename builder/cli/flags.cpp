@@ -1,5 +1,8 @@
 #include "builder/cli/flags.hpp"
 
+#include <unistd.h>
+
+#include <climits>
 #include <cstdlib>
 #include <functional>
 #include <string_view>
@@ -60,7 +63,12 @@ Status parse_flags(const std::vector<std::string>& args, std::string_view comman
                 if (i + 1 >= args.size()) return fail(str_cat(display, " needs a value"));
                 value = args[++i];
             }
-            KILN_TRY_CONTEXT(apply(*spec, value), display);
+            if (Status applied = apply(*spec, value); !applied) {
+                // A message that names its flag already is not prefixed again.
+                std::string message = applied.error().message();
+                if (message.starts_with(str_cat("--", spec->name, ":"))) return applied;
+                return fail(std::move(applied.error()).context(display));
+            }
             continue;
         }
         bool handled = false;
@@ -138,6 +146,16 @@ Status apply_kaniko_environment(BuildOptions& options, const EnvironmentLookup& 
     return {};
 }
 
+// The work and cache directories reach the sandbox and overlay mounts, which take absolute paths only: a
+// relative one is taken from the current directory.
+Status make_absolute(std::string& path) {
+    if (path.empty() || path.front() == '/') return {};
+    std::string cwd(PATH_MAX, '\0');
+    if (!::getcwd(cwd.data(), cwd.size())) return fail_errno("getcwd");
+    path = str_cat(cwd.c_str(), "/", path);
+    return {};
+}
+
 }  // namespace
 
 Result<BuildOptions> parse_build_flags(const std::vector<std::string>& args) {
@@ -152,12 +170,16 @@ Result<BuildOptions> parse_build_flags(const std::vector<std::string>& args, con
     KILN_TRY(parse_flags(args, "kiln build", find_flag, ignored_flags(), refused_flags(),
                          [&](const FlagSpec& spec, const std::string& value) { return spec.apply(options, value); }));
     KILN_TRY(apply_kaniko_environment(options, environment));
+    KILN_TRY(make_absolute(options.work_dir_parent));
+    KILN_TRY(make_absolute(options.cache_dir));
     if (options.destinations.empty() && !options.no_push)
         return fail("no --destination given: name where to push the image, or pass --no-push");
     if (!options.image_name_with_digest_file.empty() && options.destinations.empty())
         return fail("--image-name-with-digest-file needs at least one --destination");
     if (!options.image_ref_file.empty() && options.destinations.empty())
         return fail("--image-ref-file needs at least one --destination");
+    if (!options.summary_file.empty() && options.summary_file == options.trace_file)
+        return fail("--summary-file and --trace-file name the same file");
     return options;
 }
 
@@ -181,6 +203,7 @@ Result<WarmOptions> parse_warm_flags(const std::vector<std::string>& args) {
                          }));
     if (options.images.empty() && options.settings.dockerfile.empty())
         return fail("nothing to warm: name images with --image, or a Dockerfile with --dockerfile");
+    KILN_TRY(make_absolute(options.settings.cache_dir));
     return options;
 }
 

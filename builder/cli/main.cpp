@@ -157,9 +157,26 @@ bool printed_help(const std::vector<std::string>& args, const std::string& usage
     return false;
 }
 
+// The log format the flags ask for, read before they are parsed, so that what parsing says (a warning about
+// a flag, an error) is already in it: a JSON log is JSON from its first line.
+kiln::LogOutputSettings early_log_settings(const std::vector<std::string>& args) {
+    kiln::LogOutputSettings settings;
+    for (size_t i = 0; i < args.size(); ++i) {
+        std::string_view value;
+        if (args[i].starts_with("--log-format="))
+            value = std::string_view(args[i]).substr(std::string_view("--log-format=").size());
+        else if (args[i] == "--log-format" && i + 1 < args.size())
+            value = args[i + 1];
+        else
+            continue;
+        settings.format = value == "json" ? kiln::LogFormat::json : kiln::LogFormat::text;
+    }
+    return settings;
+}
+
 int run_build_command(const std::vector<std::string>& args, char** argv) {
     if (printed_help(args, kiln::build_usage())) return 0;
-    install_log_sink({});
+    install_log_sink(early_log_settings(args));
     // The environment is read once: the flags' KANIKO_* variables and the build see the same copy.
     kiln::HostEnvironment host = host_environment();
     auto options = kiln::parse_build_flags(args, [&host](std::string_view name) { return host.variable(name); });
@@ -188,7 +205,7 @@ int run_build_command(const std::vector<std::string>& args, char** argv) {
 
 int run_warm_command(const std::vector<std::string>& args, char** argv) {
     if (printed_help(args, kiln::warm_usage())) return 0;
-    install_log_sink({});
+    install_log_sink(early_log_settings(args));
     auto options = kiln::parse_warm_flags(args);
     if (!options) return report(options.error(), 2);
     install_log_sink(log_settings(options->settings));

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 
 #include <gtest/gtest.h>
@@ -179,6 +180,30 @@ TEST(BuildFlags, KanikoFlagsWithNothingToDoAreAcceptedWithTheReason) {
                              "has downloaded and verified"))
         << log.text();
     EXPECT_TRUE(log.contains("--skip-unused-stages is accepted but has no effect")) << log.text();
+}
+
+// The sandbox and overlay mounts take absolute paths only: relative directories are made absolute at once.
+TEST(BuildFlags, RelativeWorkAndCacheDirectoriesAreMadeAbsolute) {
+    auto options = parse_build_flags({"--no-push", "--work-dir", "work", "--cache-dir=cache"});
+    ASSERT_TRUE(options) << options.error().message();
+    std::string cwd = std::filesystem::current_path().string();
+    EXPECT_EQ(options->work_dir_parent, cwd + "/work");
+    EXPECT_EQ(options->cache_dir, cwd + "/cache");
+    EXPECT_EQ(parse_build_flags({"--no-push", "--work-dir=/abs"})->work_dir_parent, "/abs");
+}
+
+TEST(BuildFlags, AFlagsErrorNamesTheFlagOnce) {
+    auto options = parse_build_flags({"--no-push", "--log-format=xml"});
+    ASSERT_FALSE(options);
+    EXPECT_EQ(options.error().message(), "--log-format: expected text, color or json, got \"xml\"");
+    options = parse_build_flags({"--no-push", "--compression-level", "x"});
+    ASSERT_FALSE(options);
+    EXPECT_TRUE(options.error().message().starts_with("--compression-level: ")) << options.error().message();
+}
+
+TEST(BuildFlags, TheSummaryAndTheTraceCannotShareAFile) {
+    EXPECT_FALSE(parse_build_flags({"--no-push", "--summary-file=out.json", "--trace-file=out.json"}));
+    EXPECT_TRUE(parse_build_flags({"--no-push", "--summary-file=s.json", "--trace-file=t.json"}));
 }
 
 TEST(BuildFlags, CacheFlagsKeepKanikosMeaning) {
