@@ -12,8 +12,16 @@
 namespace kiln {
 namespace {
 
-// A line longer than this is logged in pieces of this size.
+// A line longer than this is logged in pieces of about this size.
 constexpr size_t k_longest_line = 64 << 10;
+
+// Where to cut a piece of `text` (longer than k_longest_line): not inside a UTF-8 character, unless the bytes
+// there are no UTF-8 anyway.
+size_t piece_end(std::string_view text) {
+    size_t end = k_longest_line;
+    for (size_t back = 0; back < 3 && end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80; ++back) --end;
+    return (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80 ? k_longest_line : end;
+}
 
 // Logs what `from` brings, line by line (without the newline), until its last writer is gone.
 void relay_lines(int from) {
@@ -28,9 +36,10 @@ void relay_lines(int from) {
         for (size_t newline; (newline = pending.find('\n', begin)) != std::string::npos; begin = newline + 1)
             log_event(LogLevel::info, LogEvent::run_output, std::string_view(pending).substr(begin, newline - begin));
         pending.erase(0, begin);
-        while (pending.size() >= k_longest_line) {
-            log_event(LogLevel::info, LogEvent::run_output, std::string_view(pending).substr(0, k_longest_line));
-            pending.erase(0, k_longest_line);
+        while (pending.size() > k_longest_line) {
+            size_t end = piece_end(pending);
+            log_event(LogLevel::info, LogEvent::run_output, std::string_view(pending).substr(0, end));
+            pending.erase(0, end);
         }
     }
     if (!pending.empty()) log_event(LogLevel::info, LogEvent::run_output, pending);

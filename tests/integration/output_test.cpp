@@ -36,9 +36,12 @@ std::vector<nlohmann::json> json_lines(const std::string& output) {
 }
 
 TEST_F(OutputTest, EveryLineOfAJsonLogIsAnObjectAndStepsCarryTheirStageAndStep) {
-    KilnRun run = build_ok(k_concurrent_stages, {"--cache-dir", case_path("cache"), "--log-format=json"});
+    // --use-new-run: a Kaniko flag whose warning comes while the flags are read, before the build starts.
+    KilnRun run =
+        build_ok(k_concurrent_stages, {"--cache-dir", case_path("cache"), "--log-format=json", "--use-new-run"});
     std::vector<nlohmann::json> lines = json_lines(run.output);
     ASSERT_FALSE(lines.empty());
+    EXPECT_EQ(lines.front()["event"], "warning") << "the flag's warning, as an object";
     std::map<std::string, int> events;
     bool left_output = false;
     for (const nlohmann::json& line : lines) {
@@ -178,6 +181,38 @@ TEST_F(OutputTest, TheTraceViewPageHoldsTheTraceWholeAndNoInstructionEndsItsScri
     EXPECT_TRUE(embedded.dump().contains("</script><img src=x><!--<script>")) << "the instruction is in the trace";
     EXPECT_FALSE(page->substr(start, end - start).contains("<")) << "no markup of the trace's reaches the page";
     EXPECT_FALSE(page->contains("<b>title</b>"));
+}
+
+// A Dockerfile may hold bytes that are not UTF-8: the summary and the trace replace them, as the JSON log does,
+// rather than failing a build that succeeded.
+TEST_F(OutputTest, BytesThatAreNotUtf8InTheDockerfileStillGiveASummaryAndATrace) {
+    std::string summary_path = case_path("summary.json"), trace_path = case_path("trace.json");
+    build_ok("FROM base\nLABEL k=\"\xff\xfe\"\nRUN echo \xff > /f\n",
+             {"--summary-file", summary_path, "--trace-file", trace_path});
+    for (const std::string& path : {summary_path, trace_path}) {
+        auto text = read_file(path);
+        ASSERT_TRUE(text) << text.error().message();
+        EXPECT_FALSE(nlohmann::json::parse(*text, nullptr, false).is_discarded()) << path;
+        EXPECT_TRUE(text->contains("\xEF\xBF\xBD")) << path << " has the replacement character";
+    }
+}
+
+// A RUN's line longer than the log's pieces is cut between characters: every piece is whole UTF-8.
+TEST_F(OutputTest, ALongLineOfRunOutputIsCutBetweenCharacters) {
+    KilnRun run = build_ok("FROM base\nRUN yes \xc3\xa9 | head -n 100000 | tr -d '\\n' >&2\n", {"--log-format=json"});
+    std::string joined;
+    int pieces = 0;
+    for (const nlohmann::json& line : json_lines(run.output)) {
+        if (line["event"] != "run_output") continue;
+        std::string piece = line["message"];
+        EXPECT_FALSE(piece.contains("\xEF\xBF\xBD")) << "a character was cut";
+        joined += piece;
+        ++pieces;
+    }
+    EXPECT_GE(pieces, 3);
+    std::string expected;
+    for (int i = 0; i < 100000; ++i) expected += "\xc3\xa9";
+    EXPECT_EQ(joined, expected);
 }
 
 // --cleanup, Kaniko's flag: the work directory (extracted layers, mounts, the memory budget's tmpfs) is gone
