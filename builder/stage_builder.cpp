@@ -71,7 +71,9 @@ private:
         if (!layer && m_build.options.single_snapshot && m_build.options.force_build_metadata) {
             KILN_ASSIGN(layer, m_build.layers.write_empty());
         }
-        if (layer) add_new_layer(layer, history("single snapshot of stage " + m_stage.label));
+        if (layer)
+            add_new_layer(layer, history(str_cat("single snapshot of ", m_stage.label.starts_with("stage ") ? "" : "stage ",
+                                                 m_stage.label)));
         return StageOutput{.image = std::move(m_image), .filesystem = std::move(m_filesystem)};
     }
 
@@ -239,6 +241,7 @@ private:
             KILN_ASSIGN(std::optional<LayerPtr> committed, with_location(m_filesystem->commit(writes), step.location));
             m_outcome.commit_seconds = seconds_since(start);
             if (committed) layer = unless_empty(*committed);
+            if (!layer && !m_build.options.single_snapshot) log_info("  no layer: the step changed no file");
         }
         if (key && key->inputs) keep(*key, layer);
         return add_step_layer(layer, step, LayerOrigin::this_build);

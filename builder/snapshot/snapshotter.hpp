@@ -75,8 +75,8 @@ public:
 
     // Before a RUN: the overlay the sandbox must mount as the step's rootfs, when the rootfs is one.
     virtual Result<std::optional<OverlayMountSpec>> prepare_run(const std::vector<std::string>& discarded) = 0;
-    // After a step: what it wrote, as a layer written to the sink, or nothing when it changed nothing (and with
-    // --single-snapshot, where finish() takes the stage's one layer).
+    // After a step: what it wrote, as a layer written to the sink, or nothing when it changed nothing (no entry
+    // to write) and with --single-snapshot, where finish() takes the stage's one layer.
     virtual Result<std::optional<LayerPtr>> commit(const StepWrites& writes) = 0;
     // Applies an existing layer (a cached one) as if a step had written it.
     virtual Status apply_layer(const Layer& layer) = 0;

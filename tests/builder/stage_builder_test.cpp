@@ -122,7 +122,7 @@ TEST_F(StageBuilderTest, ForceBuildMetadataWithASingleSnapshotForcesTheStagesOne
     const Image& image = output_of(0).image;
     ASSERT_EQ(image.layers().size(), 1u);
     EXPECT_EQ(image.layers()[0]->diff_id(), empty_layer_diff_id());
-    EXPECT_EQ(image.config().history.back().created_by, "single snapshot of stage stage 0");
+    EXPECT_EQ(image.config().history.back().created_by, "single snapshot of stage 0");
 }
 
 // VOLUME used to add a layer holding the empty directory. Now it only declares the volume; the next RUN makes

@@ -128,8 +128,15 @@ TEST_F(SnapshotterTest, AStepThatChangesNoFileAddsNoLayerUnlessEveryStepMustHave
     const std::string empty = "sha256:" + sha256_hex(std::string(1024, '\0'));  // a tar of its two zero blocks
     for (const std::string& snapshotter : snapshotters) {
         SCOPED_TRACE(snapshotter);
-        build_ok(dockerfile, {"--snapshotter=" + snapshotter});
+        auto count = [](const std::string& text, const std::string& part) {
+            size_t n = 0;
+            for (size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++n;
+            return n;
+        };
+        KilnRun run = build_ok(dockerfile, {"--snapshotter=" + snapshotter});
         EXPECT_EQ(layer_count(), base + 1) << "only the echo's layer";
+        EXPECT_EQ(count(run.output, "no layer: the step changed no file"), 2u) << run.output;
+        EXPECT_EQ(count(run.output, ": 0 path(s)"), 0u) << "no empty layer is written:\n" << run.output;
         nlohmann::json history = config()["history"];
         ASSERT_GE(history.size(), 4u);
         for (size_t i = history.size() - 4; i < history.size() - 1; ++i)
@@ -137,8 +144,9 @@ TEST_F(SnapshotterTest, AStepThatChangesNoFileAddsNoLayerUnlessEveryStepMustHave
         EXPECT_FALSE(history.back().value("empty_layer", false));
         EXPECT_EQ(content_of("x"), "x\n");
 
-        build_ok(dockerfile, {"--snapshotter=" + snapshotter, "--force-build-metadata"});
+        run = build_ok(dockerfile, {"--snapshotter=" + snapshotter, "--force-build-metadata"});
         ASSERT_EQ(layer_count(), base + 4) << "a layer per step";
+        EXPECT_EQ(count(run.output, ": 0 path(s)"), 3u) << "each empty layer written once:\n" << run.output;
         nlohmann::json diff_ids = config()["rootfs"]["diff_ids"];
         for (size_t i = base; i < base + 3; ++i) EXPECT_EQ(diff_ids[i], empty) << i;
         EXPECT_NE(diff_ids[base + 3], empty);
