@@ -313,14 +313,7 @@ const std::vector<FlagSpec>& flag_specs() {
         {"verbosity", 'v', FlagKind::value, apply_verbosity, "log level: trace, debug, info, warn, error"},
         {"log-timestamp", 0, FlagKind::boolean, set_bool(&BuildOptions::log_timestamps, "log-timestamp"),
          "prefix log lines with the time"},
-        {"log-format", 0, FlagKind::value,
-         [](BuildOptions& o, const std::string& v) -> Status {
-             if (v == "text") o.log_format = LogFormat::text;
-             else if (v == "color" || v == "colour") o.log_format = LogFormat::color;
-             else if (v == "json") o.log_format = LogFormat::json;
-             else return fail(str_cat("--log-format: expected text, color or json, got \"", v, "\""));
-             return {};
-         },
+        {"log-format", 0, FlagKind::value, apply_log_format,
          "text (default), color (text with colours, for a terminal) or json (one object per line; the README "
          "lists its fields)"},
         {"progress", 0, FlagKind::value,

@@ -106,6 +106,18 @@ Status apply_snapshot_mode(BuildOptions& options, const std::string& value) {
     return {};
 }
 
+Status apply_log_format(BuildOptions& options, const std::string& value) {
+    if (value == "text")
+        options.log_format = LogFormat::text;
+    else if (value == "color" || value == "colour")
+        options.log_format = LogFormat::color;
+    else if (value == "json")
+        options.log_format = LogFormat::json;
+    else
+        return fail(str_cat("--log-format: expected text, color or json, got \"", value, "\""));
+    return {};
+}
+
 Status apply_snapshotter(BuildOptions& options, const std::string& value) {
     std::string name = to_lower(value);
     if (name == "auto")

@@ -45,6 +45,7 @@ Status apply_verbosity(BuildOptions& options, const std::string& value);
 Status apply_compression(BuildOptions& options, const std::string& value);
 Status apply_snapshot_mode(BuildOptions& options, const std::string& value);
 Status apply_snapshotter(BuildOptions& options, const std::string& value);
+Status apply_log_format(BuildOptions& options, const std::string& value);
 Status apply_ignore_path(BuildOptions& options, const std::string& value);
 Status apply_format(BuildOptions& options, const std::string& value);
 

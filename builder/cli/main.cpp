@@ -16,6 +16,7 @@
 #include "builder/cli/progress_display.hpp"
 #include "builder/cancellation.hpp"
 #include "builder/host.hpp"
+#include "builder/cli/flag_values.hpp"
 #include "builder/cli/flags.hpp"
 #include "builder/sandbox/userns.hpp"
 #include "builder/snapshot/extracted_layer_store.hpp"
@@ -160,18 +161,14 @@ bool printed_help(const std::vector<std::string>& args, const std::string& usage
 // The log format the flags ask for, read before they are parsed, so that what parsing says (a warning about
 // a flag, an error) is already in it: a JSON log is JSON from its first line.
 kiln::LogOutputSettings early_log_settings(const std::vector<std::string>& args) {
-    kiln::LogOutputSettings settings;
+    kiln::BuildOptions read;
     for (size_t i = 0; i < args.size(); ++i) {
-        std::string_view value;
         if (args[i].starts_with("--log-format="))
-            value = std::string_view(args[i]).substr(std::string_view("--log-format=").size());
+            (void)kiln::apply_log_format(read, args[i].substr(std::string_view("--log-format=").size()));
         else if (args[i] == "--log-format" && i + 1 < args.size())
-            value = args[i + 1];
-        else
-            continue;
-        settings.format = value == "json" ? kiln::LogFormat::json : kiln::LogFormat::text;
+            (void)kiln::apply_log_format(read, args[i + 1]);
     }
-    return settings;
+    return {.format = read.log_format};
 }
 
 int run_build_command(const std::vector<std::string>& args, char** argv) {
