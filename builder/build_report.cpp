@@ -285,16 +285,24 @@ nlohmann::json BuildReport::trace() const {
     return nlohmann::json{{"traceEvents", std::move(events)}, {"displayTimeUnit", "ms"}};
 }
 
+namespace {
+
+// Bytes that are not UTF-8 (a Dockerfile may hold any) are replaced, as in the JSON log.
+template <class Json>
+Status write_document(const std::string& path, const Json& document, int indent, const std::string& flag) {
+    std::string text = document.dump(indent, ' ', false, Json::error_handler_t::replace) + "\n";
+    return with_context(write_named_file(path, text), str_cat(flag, " ", path));
+}
+
+}  // namespace
+
 Status write_json_file(const std::string& path, const nlohmann::json& document, const std::string& flag) {
-    // Bytes that are not UTF-8 (a Dockerfile may hold any) are replaced, as in the JSON log.
-    return with_context(write_named_file(path, document.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"),
-                        str_cat(flag, " ", path));
+    return write_document(path, document, 1, flag);
 }
 
 Status write_json_file(const std::string& path, const nlohmann::ordered_json& document,
                        const std::string& flag) {
-    return with_context(write_named_file(path, document.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"),
-                        str_cat(flag, " ", path));
+    return write_document(path, document, 2, flag);
 }
 
 }  // namespace kiln

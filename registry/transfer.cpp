@@ -1,7 +1,6 @@
 #include "registry/transfer.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <set>
 
@@ -178,9 +177,7 @@ Status push_blob_logged(RegistryClient& client, const Reference& destination, co
 }
 
 bool is_immutable_tag_error(const Error& error) {
-    std::string message = error.message();
-    std::transform(message.begin(), message.end(), message.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    std::string message = to_lower(error.message());
     // "…cannot be overwritten because the repository is immutable" (ECR), "The repository has enabled tag
     // immutability" (Artifact Registry), "…configured as immutable" (Harbor), "…due to immutability settings"
     // (Docker Hub).
