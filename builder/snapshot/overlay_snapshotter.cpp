@@ -308,12 +308,10 @@ public:
                   " unchanged copy-up(s) left out");
         StepWrites kept = writes;
         if (!writes.anything) kept.paths.clear();  // the upper holds what a COPY wrote
-        std::vector<LayerEntry> entries = layer_entries(std::move(changes.entries), m_policy.ignored, kept);
-        std::optional<LayerPtr> layer;  // none for a step that changed nothing
-        if (!entries.empty()) {
-            KILN_ASSIGN(RootFs upper, m_overlay->upper());
-            KILN_ASSIGN(layer, m_sink.write(upper, entries));
-        }
+        KILN_ASSIGN(RootFs upper, m_overlay->upper());
+        Result<std::optional<LayerPtr>> layer =
+            write_step_layer(m_sink, upper, layer_entries(std::move(changes.entries), m_policy.ignored, kept));
+        if (!layer) return layer;
         // The upper joins the lowers and the rootfs is mounted again: every RootFs of the old mount is stale.
         KILN_TRY(remount([&] { return m_overlay->next_step(); }));
         return layer;

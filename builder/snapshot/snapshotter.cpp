@@ -15,6 +15,13 @@ bool at_or_under(std::string_view path, const std::string& directory) {
 
 }  // namespace
 
+Result<std::optional<LayerPtr>> write_step_layer(LayerSink& sink, const RootFs& source,
+                                                 const std::vector<LayerEntry>& entries) {
+    if (entries.empty()) return std::nullopt;
+    KILN_ASSIGN(LayerPtr layer, sink.write(source, entries));
+    return layer;
+}
+
 std::vector<LayerEntry> layer_entries(std::vector<LayerEntry> entries, const std::vector<std::string>& ignored,
                                       const StepWrites& writes) {
     std::vector<std::string> left_out = ignored;

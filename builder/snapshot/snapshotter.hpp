@@ -101,6 +101,11 @@ public:
 std::vector<LayerEntry> layer_entries(std::vector<LayerEntry> entries, const std::vector<std::string>& ignored,
                                       const StepWrites& writes);
 
+// A step's layer: `entries` of `source` written to `sink`, or none when there is no entry (the step changed
+// nothing).
+Result<std::optional<LayerPtr>> write_step_layer(LayerSink& sink, const RootFs& source,
+                                                 const std::vector<LayerEntry>& entries);
+
 // Where a stage starts.
 struct StageStart {
     std::string directory;  // the stage's own directory, empty; its rootfs goes in it

@@ -48,7 +48,7 @@ public:
             m_kept.reset();  // whoever wrote has changed the rootfs
             std::vector<LayerEntry> entries;
             for (const std::string& path : writes.paths) entries.push_back(LayerEntry{.path = path});
-            return write_unless_empty(layer_entries(std::move(entries), m_policy.ignored, writes));
+            return write_step_layer(m_sink, m_root, layer_entries(std::move(entries), m_policy.ignored, writes));
         }
         if (!m_before) return fail("internal error: a RUN was committed without a snapshot before it");
         ScanOptions options = scan_options(writes.discarded);
@@ -57,20 +57,14 @@ public:
         std::vector<Change> changes = diff_snapshots(*m_before, after);
         log_debug("the RUN changed ", changes.size(), " path(s)");
         m_before.reset();
-        Result<std::optional<LayerPtr>> layer =
-            write_unless_empty(layer_entries(layer_entries_from_changes(changes), m_policy.ignored, writes));
+        Result<std::optional<LayerPtr>> layer = write_step_layer(
+            m_sink, m_root, layer_entries(layer_entries_from_changes(changes), m_policy.ignored, writes));
         if (!layer) return layer;
         m_kept = std::move(after);
         m_kept_excluded = options.excluded;
         return layer;
     }
 
-    // The step's layer, or none when it changed nothing.
-    Result<std::optional<LayerPtr>> write_unless_empty(const std::vector<LayerEntry>& entries) {
-        if (entries.empty()) return std::nullopt;
-        KILN_ASSIGN(LayerPtr layer, m_sink.write(m_root, entries));
-        return layer;
-    }
 
     Status apply_layer(const Layer& layer) override {
         m_kept.reset();
